@@ -1,0 +1,25 @@
+"""The fault engine: what makes the mock an overloaded server.
+
+The server builds a :class:`RequestFacts` for each request, asks an engine for a
+:class:`Decision`, applies it, and reports the outcome back with ``complete``.
+"""
+
+from mockserver.faults.decision import (
+    ConnectionFault,
+    Decision,
+    FaultEngine,
+    HttpError,
+    NoFaults,
+    RequestFacts,
+    StreamFault,
+)
+
+__all__ = [
+    "ConnectionFault",
+    "Decision",
+    "FaultEngine",
+    "HttpError",
+    "NoFaults",
+    "RequestFacts",
+    "StreamFault",
+]
