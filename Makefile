@@ -17,7 +17,7 @@ tests/ts/node_modules/.installed: tests/ts/package.json tests/ts/package-lock.js
 	touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/busysignal demo
+	$(VENV)/bin/busysignal serve
 
 serve: $(STAMP)
 	$(VENV)/bin/busysignal serve

@@ -11,8 +11,10 @@ from mockserver.faults.decision import (
     HttpError,
     NoFaults,
     RequestFacts,
+    ScenarioError,
     StreamFault,
 )
+from mockserver.faults.loader import build_engine
 
 __all__ = [
     "ConnectionFault",
@@ -21,5 +23,7 @@ __all__ = [
     "HttpError",
     "NoFaults",
     "RequestFacts",
+    "ScenarioError",
     "StreamFault",
+    "build_engine",
 ]
