@@ -1,0 +1,164 @@
+"""RedisCache against a real redis-server started (and stopped) by this file's fixture."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from resilience.cache import RedisCache, ResponseCache, cached_call, request_key
+
+redis = pytest.importorskip("redis")
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir: Path = tmp_path_factory.mktemp("redis")
+    for _ in range(5):  # another process may take the port between probe and bind
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.01)
+        if proc.poll() is None:
+            client.close()
+            break
+    else:
+        pytest.fail("could not start redis-server on a free port")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture
+def cache(redis_url: str, request: pytest.FixtureRequest) -> Iterator[RedisCache]:
+    c = RedisCache(url=redis_url, prefix=f"test:{request.node.name}:")
+    yield c
+    c.client.close()
+
+
+def message(text: str = "hi") -> dict[str, Any]:
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-x",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 1},
+    }
+
+
+PARAMS: dict[str, Any] = {
+    "model": "claude-x",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "hello"}],
+    "temperature": 0.2,
+}
+
+
+def test_redis_cache_satisfies_the_protocol(cache: RedisCache) -> None:
+    assert isinstance(cache, ResponseCache)
+
+
+def test_redis_cache_miss_then_hit(cache: RedisCache) -> None:
+    assert cache.get("absent") is None
+    cache.set("k", message(), ttl_s=60)
+    assert cache.get("k") == message()
+
+
+def test_redis_cache_entry_expires_after_its_ttl(cache: RedisCache) -> None:
+    cache.set("short", message(), ttl_s=0.05)
+    cache.set("long", message(), ttl_s=60)
+    ttl_ms = cache.client.pttl("test:test_redis_cache_entry_expires_after_its_ttl:short")
+    assert 0 < ttl_ms <= 50
+    deadline = time.monotonic() + 2
+    while cache.get("short") is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get("short") is None
+    assert cache.get("long") == message()
+
+
+def test_redis_cache_default_ttl_is_a_day(cache: RedisCache) -> None:
+    cached_call(cache, PARAMS, message)
+    name = "test:test_redis_cache_default_ttl_is_a_day:" + request_key(PARAMS)
+    ttl_ms = cache.client.pttl(name)
+    assert 24 * 3600 * 1000 - 5000 < ttl_ms <= 24 * 3600 * 1000
+
+
+def test_redis_cache_keys_are_canonical(cache: RedisCache) -> None:
+    calls: list[str] = []
+
+    def network(text: str) -> Any:
+        def call() -> dict[str, Any]:
+            calls.append(text)
+            return message(text)
+
+        return call
+
+    cached_call(cache, PARAMS, network("first"))
+    same = cached_call(cache, dict(reversed(list(PARAMS.items()))), network("reordered"))
+    other = cached_call(cache, {**PARAMS, "temperature": 0.3}, network("different"))
+    assert same == message("first")
+    assert other == message("different")
+    assert calls == ["first", "different"]
+
+
+def test_redis_cache_shares_entries_between_clients(cache: RedisCache, redis_url: str) -> None:
+    cache.set("shared", message("x"), 60)
+    other = RedisCache(url=redis_url, prefix="test:test_redis_cache_shares_entries_between_clients:")
+    assert other.get("shared") == message("x")
+    other.client.close()
+
+
+def test_redis_cache_fails_open_when_redis_is_unreachable() -> None:
+    dead = RedisCache(url=f"redis://127.0.0.1:{_free_port()}/0")
+    assert dead.get("k") is None
+    dead.set("k", message(), 60)  # logged, not raised
+    strict = RedisCache(url=f"redis://127.0.0.1:{_free_port()}/0", fail_open=False)
+    with pytest.raises(redis.ConnectionError):
+        strict.get("k")
+
+
+def test_redis_cache_needs_exactly_one_connection_source() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        RedisCache()
