@@ -1,0 +1,455 @@
+"""The report's arithmetic: pure functions over journal entries and Locust CSV rows.
+
+Time is *seconds since the run's origin* (the moment the open-loop schedule and the scenario clock
+start; the runner records it as an epoch time). A journal entry's time is ``wall_start - origin``;
+its end is that plus ``end - start`` (server monotonic seconds), so the two clocks never mix.
+
+Definitions (all computed from the server-side journal, the source of truth, unless said otherwise):
+
+attempt          one journal entry on the Messages route (``/v1/messages``).
+logical call     the attempts of one caller's call, grouped by (``api_key_id``, ``prompt_digest``),
+                 which survives a model fallback; ``logical_id`` when ``prompt_digest`` is empty.
+                 The load tests put a unique nonce in every prompt, so distinct calls never merge.
+success          an attempt with status 200, no fault other than added latency (``delay``) and a
+                 client that stayed for the whole response. A call succeeds when one attempt does.
+offered load     logical calls whose first attempt arrived in the window, per second.
+goodput          logical calls whose first successful attempt *finished* in the window, per second.
+success rate     of the calls that arrived in the window, the share that succeeded (by the end of
+                 the journal).
+amplification    attempts that arrived in the window ÷ logical calls whose first attempt arrived
+                 in it (1.0 = nobody retried; the SDK defaults give up to 3 under a total outage).
+529 rate         attempts answered 529 ÷ attempts, for those that arrived in the window.
+in-flight        mean number of attempts open at the server over a bin (Σ overlap ÷ bin width).
+time to recover  with a trigger ``[a, b)`` (e.g. the capacity loss), the baseline goodput is the
+                 mean goodput over ``[warmup, a)``. The run has recovered at the first bin start
+                 ``t ≥ b`` such that the mean goodput over ``[t, t + hold)`` is at least
+                 ``threshold × baseline`` (defaults: threshold 0.8, hold 3 s, bins of 1 s). The
+                 time to recover is ``t - b``; ``None`` when that never happens before the run ends
+                 (shown as "not within the run").
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "MESSAGES_PATH",
+    "Attempt",
+    "JournalError",
+    "LocustRow",
+    "LogicalCall",
+    "Series",
+    "StrategySummary",
+    "Window",
+    "amplification",
+    "attempts_from_journal",
+    "goodput",
+    "group_calls",
+    "offered_load",
+    "percentile",
+    "rate_529",
+    "read_locust_stats",
+    "recovery_time",
+    "series",
+    "success_rate",
+    "summarize",
+]
+
+MESSAGES_PATH = "/v1/messages"
+
+
+class JournalError(ValueError):
+    """A journal entry that does not follow the journal format; names the entry and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Half-open interval ``[start, end)`` in seconds since the origin."""
+
+    start: float
+    end: float
+
+    def __post_init__(self) -> None:
+        if not self.end > self.start:
+            raise ValueError(f"window end must be after its start: [{self.start}, {self.end})")
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+    def __contains__(self, t: object) -> bool:
+        return isinstance(t, (int, float)) and self.start <= t < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    seq: int
+    t: float  # arrival, seconds since the origin
+    duration: float | None  # None while still in flight
+    status: int | None
+    fault: str | None
+    client_gone: bool
+    call_key: str
+    model: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.fault in (None, "delay") and not self.client_gone
+
+    @property
+    def end(self) -> float | None:
+        return None if self.duration is None else self.t + self.duration
+
+
+def _field(entry: Mapping[str, Any], key: str, types: tuple[type, ...], *, nullable: bool = False) -> Any:
+    if key not in entry:
+        raise JournalError(f"journal entry seq={entry.get('seq', '?')}: missing field {key!r}")
+    value = entry[key]
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) and bool not in types:
+        raise JournalError(f"journal entry seq={entry.get('seq', '?')}: field {key!r} is a bool: {value!r}")
+    if not isinstance(value, types):
+        names = "/".join(t.__name__ for t in types)
+        raise JournalError(
+            f"journal entry seq={entry.get('seq', '?')}: field {key!r} should be {names}, got {value!r}"
+        )
+    return value
+
+
+def attempts_from_journal(
+    entries: Iterable[Mapping[str, Any]], *, origin: float, path: str = MESSAGES_PATH
+) -> list[Attempt]:
+    """The attempts on ``path`` (control-plane requests are dropped), in ``seq`` order."""
+    out: list[Attempt] = []
+    for entry in entries:
+        if _field(entry, "path", (str,)) != path:
+            continue
+        seq = _field(entry, "seq", (int,))
+        wall_start = float(_field(entry, "wall_start", (int, float)))
+        start = float(_field(entry, "start", (int, float)))
+        end = _field(entry, "end", (int, float), nullable=True)
+        prompt = _field(entry, "prompt_digest", (str,))
+        key_id = _field(entry, "api_key_id", (str,))
+        call_key = f"{key_id}:p:{prompt}" if prompt else f"l:{_field(entry, 'logical_id', (str,))}"
+        out.append(
+            Attempt(
+                seq=seq,
+                t=wall_start - origin,
+                duration=None if end is None else max(0.0, float(end) - start),
+                status=_field(entry, "status", (int,), nullable=True),
+                fault=_field(entry, "fault", (str,), nullable=True),
+                client_gone=bool(_field(entry, "client_gone", (bool,))),
+                call_key=call_key,
+                model=_field(entry, "model", (str,), nullable=True),
+            )
+        )
+    out.sort(key=lambda a: a.seq)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalCall:
+    key: str
+    attempts: tuple[Attempt, ...]
+
+    @property
+    def first_t(self) -> float:
+        return self.attempts[0].t
+
+    @property
+    def success_t(self) -> float | None:
+        """When the first successful attempt finished, or None if none did."""
+        ends = [a.end for a in self.attempts if a.ok and a.end is not None]
+        return min(ends) if ends else None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.success_t is not None
+
+
+def group_calls(attempts: Iterable[Attempt]) -> list[LogicalCall]:
+    """Logical calls in the order of their first attempt."""
+    groups: dict[str, list[Attempt]] = {}
+    for a in sorted(attempts, key=lambda a: a.seq):
+        groups.setdefault(a.call_key, []).append(a)
+    calls = [LogicalCall(k, tuple(v)) for k, v in groups.items()]
+    calls.sort(key=lambda c: (c.first_t, c.attempts[0].seq))
+    return calls
+
+
+def _in(t: float, window: Window | None) -> bool:
+    return window is None or t in window
+
+
+def amplification(attempts: Sequence[Attempt], window: Window | None = None) -> float | None:
+    """Attempts arriving in ``window`` per logical call first seen in it (None: no calls)."""
+    calls = [c for c in group_calls(attempts) if _in(c.first_t, window)]
+    if not calls:
+        return None
+    return sum(1 for a in attempts if _in(a.t, window)) / len(calls)
+
+
+def rate_529(attempts: Sequence[Attempt], window: Window | None = None) -> float | None:
+    chosen = [a for a in attempts if _in(a.t, window)]
+    if not chosen:
+        return None
+    return sum(1 for a in chosen if a.status == 529) / len(chosen)
+
+
+def offered_load(calls: Sequence[LogicalCall], window: Window) -> float:
+    return sum(1 for c in calls if c.first_t in window) / window.length
+
+
+def goodput(calls: Sequence[LogicalCall], window: Window) -> float:
+    return sum(1 for c in calls if (s := c.success_t) is not None and s in window) / window.length
+
+
+def success_rate(calls: Sequence[LogicalCall], window: Window | None = None) -> float | None:
+    chosen = [c for c in calls if _in(c.first_t, window)]
+    if not chosen:
+        return None
+    return sum(1 for c in chosen if c.succeeded) / len(chosen)
+
+
+@dataclass(frozen=True)
+class Series:
+    """Per-bin time series; ``t[i]`` is the start of bin ``i`` (seconds since the origin)."""
+
+    bin_s: float
+    t: list[float]
+    attempts: list[float]  # attempts arriving per second
+    goodput: list[float]  # calls succeeding per second
+    offered: list[float]  # logical calls first seen per second
+    rate_529: list[float | None]  # share of the bin's attempts answered 529
+    in_flight: list[float]  # mean attempts open at the server
+
+
+def series(
+    attempts: Sequence[Attempt], *, duration: float, bin_s: float = 1.0, horizon: float | None = None
+) -> Series:
+    """Bins of ``bin_s`` over ``[0, duration)``. An attempt still open counts as open until
+    ``horizon`` (default: the end of the run) for the in-flight curve."""
+    if bin_s <= 0 or duration <= 0:
+        raise ValueError("bin_s and duration must be positive")
+    n = math.ceil(duration / bin_s - 1e-9)
+    att = [0.0] * n
+    n529 = [0] * n
+    good = [0.0] * n
+    offered = [0.0] * n
+    busy = [0.0] * n
+
+    def index(t: float) -> int | None:
+        if t < 0 or t >= n * bin_s:
+            return None
+        return min(int(t // bin_s), n - 1)
+
+    for a in attempts:
+        i = index(a.t)
+        if i is not None:
+            att[i] += 1
+            n529[i] += a.status == 529
+        end = a.end if a.end is not None else (horizon if horizon is not None else duration)
+        lo, hi = max(a.t, 0.0), min(end, n * bin_s)
+        if hi > lo:
+            first, last = int(lo // bin_s), min(int(hi // bin_s), n - 1)
+            for b in range(first, last + 1):
+                overlap = min(hi, (b + 1) * bin_s) - max(lo, b * bin_s)
+                if overlap > 0:
+                    busy[b] += overlap
+    for c in group_calls(attempts):
+        i = index(c.first_t)
+        if i is not None:
+            offered[i] += 1
+        s = c.success_t
+        j = None if s is None else index(s)
+        if j is not None:
+            good[j] += 1
+    return Series(
+        bin_s=bin_s,
+        t=[i * bin_s for i in range(n)],
+        attempts=[x / bin_s for x in att],
+        goodput=[x / bin_s for x in good],
+        offered=[x / bin_s for x in offered],
+        rate_529=[(n529[i] / att[i]) if att[i] else None for i in range(n)],
+        in_flight=[x / bin_s for x in busy],
+    )
+
+
+def recovery_time(
+    s: Series,
+    *,
+    trigger: Window,
+    warmup: float = 0.0,
+    threshold: float = 0.8,
+    hold: float = 3.0,
+) -> float | None:
+    """Seconds from the end of ``trigger`` until goodput is back (see the module docstring).
+
+    ``None`` when it never comes back within the series. Raises ``ValueError`` when there is no
+    baseline (no bins between ``warmup`` and the trigger's start, or zero goodput there).
+    """
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if hold < s.bin_s:
+        raise ValueError(f"hold ({hold}) must be at least one bin ({s.bin_s})")
+    base = [
+        g for t, g in zip(s.t, s.goodput, strict=True) if t >= warmup and t + s.bin_s <= trigger.start + 1e-9
+    ]
+    if not base:
+        raise ValueError(
+            f"no baseline: no whole bin between warmup {warmup} s and the trigger at {trigger.start} s"
+        )
+    baseline = sum(base) / len(base)
+    if baseline <= 0:
+        raise ValueError("no baseline: zero goodput before the trigger")
+    width = max(1, round(hold / s.bin_s))
+    for i, t in enumerate(s.t):
+        if t < trigger.end - 1e-9:
+            continue
+        chunk = s.goodput[i : i + width]
+        if len(chunk) < width:
+            return None
+        if sum(chunk) / width >= threshold * baseline:
+            return t - trigger.end
+    return None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in [0, 100]) of ``values``; None when empty."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be in [0, 100], got {q}")
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class LocustRow:
+    """One row of Locust's ``*_stats.csv`` (response times in milliseconds)."""
+
+    type: str
+    name: str
+    count: int
+    failures: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    mean: float | None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def _num(row: Mapping[str, str], key: str) -> float | None:
+    value = row.get(key, "")
+    if value in ("", "N/A", None):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def read_locust_stats(lines: Iterable[str]) -> list[LocustRow]:
+    """Parse the text of Locust's ``<prefix>_stats.csv``."""
+    reader = csv.DictReader(lines)
+    needed = {"Type", "Name", "Request Count", "Failure Count", "50%", "95%", "99%"}
+    missing = needed - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"not a Locust stats CSV: missing columns {sorted(missing)}")
+    rows = []
+    for row in reader:
+        rows.append(
+            LocustRow(
+                type=row["Type"],
+                name=row["Name"],
+                count=int(row["Request Count"] or 0),
+                failures=int(row["Failure Count"] or 0),
+                p50=_num(row, "50%"),
+                p95=_num(row, "95%"),
+                p99=_num(row, "99%"),
+                mean=_num(row, "Average Response Time"),
+                extra=dict(row),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    """One row of the report's table."""
+
+    strategy: str
+    offered: float  # calls/s
+    goodput: float  # calls/s
+    success_rate: float | None
+    amplification: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    rate_529: float | None
+    recovery_s: float | None
+    recovered: bool | None  # None: no trigger in this run
+    attempts: int
+    calls: int
+    locust_attempts: int | None
+    locust_calls: int | None
+    harness_dropped: int
+    window_amplification: float | None  # amplification inside the overload window, when one is given
+
+
+def summarize(
+    strategy: str,
+    attempts: Sequence[Attempt],
+    locust_rows: Sequence[LocustRow],
+    *,
+    window: Window,
+    duration: float,
+    trigger: Window | None = None,
+    overload_window: Window | None = None,
+    attempt_type: str = "HTTP",
+    call_type: str = "CALL",
+    drop_type: str = "DROP",
+    threshold: float = 0.8,
+    hold: float = 3.0,
+) -> StrategySummary:
+    """The table row of one strategy: journal arithmetic plus Locust's end-to-end percentiles."""
+    calls = group_calls(attempts)
+    call_row = next((r for r in locust_rows if r.type == call_type), None)
+    attempt_rows = [r for r in locust_rows if r.type == attempt_type]
+    drops = sum(r.count for r in locust_rows if r.type == drop_type)
+    recovery: float | None = None
+    recovered: bool | None = None
+    if trigger is not None:
+        recovery = recovery_time(
+            series(attempts, duration=duration),
+            trigger=trigger,
+            warmup=window.start,
+            threshold=threshold,
+            hold=hold,
+        )
+        recovered = recovery is not None
+    return StrategySummary(
+        strategy=strategy,
+        offered=offered_load(calls, window),
+        goodput=goodput(calls, window),
+        success_rate=success_rate(calls, window),
+        amplification=amplification(attempts, window),
+        p50_ms=call_row.p50 if call_row else None,
+        p95_ms=call_row.p95 if call_row else None,
+        p99_ms=call_row.p99 if call_row else None,
+        rate_529=rate_529(attempts, window),
+        recovery_s=recovery,
+        recovered=recovered,
+        attempts=len(attempts),
+        calls=len(calls),
+        locust_attempts=sum(r.count for r in attempt_rows) if attempt_rows else None,
+        locust_calls=call_row.count if call_row else None,
+        harness_dropped=drops,
+        window_amplification=amplification(attempts, overload_window) if overload_window else None,
+    )
