@@ -1,0 +1,692 @@
+"""The document runner: every document through the Messages API, durably, politely.
+
+``run_documents`` is the asyncio shell around :mod:`resilience.runner_core` (decisions) and
+:mod:`resilience.runner_store` (SQLite state):
+
+* a heap of ready jobs ordered by ``not_before``; at most ``limit`` attempts in flight, where
+  the limit adapts (AIMD) to overload signals, so the runner settles at what the service
+  can take instead of hammering it;
+* one attempt per dispatch (the SDK's own retries off); on 529/429/5xx the job goes back to
+  the heap with the Retry-After the server sent (or a jittered backoff) and the worker slot
+  is free at once;
+* every outcome is committed to SQLite before its line is appended to the output; the output
+  is rebuilt from the database when a run starts and again, in input order, when it ends.
+
+``run_batches`` does the same through the Message Batches API. ``run_file`` wires both to
+files and is what ``busysignal batch run`` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from resilience.alerts import ErrorRateMonitor, SlidingWindowRate
+from resilience.runner_core import (
+    AdaptiveLimit,
+    AttemptOutcome,
+    Complete,
+    Document,
+    Fail,
+    Requeue,
+    RequeuePolicy,
+    decide,
+    format_progress,
+    parse_documents,
+    parse_retry_after,
+    result_line,
+)
+from resilience.runner_store import FinishedJob, JobStore, PendingJob
+
+__all__ = [
+    "Attempter",
+    "OutputFile",
+    "Progress",
+    "RunSummary",
+    "SdkAttempter",
+    "outcome_from_exception",
+    "run_batches",
+    "run_documents",
+    "run_file",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Attempter(Protocol):
+    """One attempt at one request: never retries, never raises for an API failure."""
+
+    async def __call__(self, params: dict[str, Any], attempt: int) -> AttemptOutcome: ...
+
+
+def _lower_headers(headers: Any) -> dict[str, str]:
+    try:
+        return {str(k).lower(): str(v) for k, v in headers.items()}
+    except AttributeError:
+        return {}
+
+
+def outcome_from_exception(exc: BaseException, now_epoch: float) -> AttemptOutcome:
+    """An SDK exception as an :class:`AttemptOutcome` (status None when no response came)."""
+    import anthropic
+
+    if isinstance(exc, anthropic.APIStatusError):
+        headers = _lower_headers(exc.response.headers)
+        error_type = getattr(exc, "type", None)
+        message = getattr(exc, "api_message", None) or str(exc)
+        body = exc.body
+        if error_type is None and isinstance(body, dict):
+            err = body.get("error")
+            if isinstance(err, dict) and isinstance(err.get("type"), str):
+                error_type = err["type"]
+        should = headers.get("x-should-retry")
+        return AttemptOutcome(
+            status=exc.status_code,
+            error_type=error_type,
+            error_message=str(message),
+            retry_after_s=parse_retry_after(headers, now_epoch),
+            should_retry=True if should == "true" else False if should == "false" else None,
+        )
+    if isinstance(exc, anthropic.APITimeoutError):
+        return AttemptOutcome(status=None, error_type="timeout", error_message=str(exc))
+    if isinstance(exc, anthropic.APIConnectionError):
+        return AttemptOutcome(status=None, error_type="connection_error", error_message=str(exc))
+    if isinstance(exc, anthropic.APIError):  # e.g. a 200 whose body is not a message
+        return AttemptOutcome(status=None, error_type="api_error", error_message=str(exc))
+    # anything else is a bug or a bad request we built: do not retry it
+    return AttemptOutcome(
+        status=None, error_type=type(exc).__name__, error_message=str(exc), should_retry=False
+    )
+
+
+def _message_dict(message: Any) -> dict[str, Any]:
+    if isinstance(message, dict):
+        return message
+    to_dict = getattr(message, "to_dict", None)
+    if callable(to_dict):
+        result = to_dict(mode="json")
+        if isinstance(result, dict):
+            return result
+    dump = getattr(message, "model_dump", None)
+    if callable(dump):
+        result = dump(mode="json")
+        if isinstance(result, dict):
+            return result
+    raise TypeError(f"cannot turn a {type(message).__name__} into a message dict")
+
+
+class SdkAttempter:
+    """Attempts through an async Anthropic-shaped client (``client.messages.create``), e.g.
+    ``anthropic.AsyncAnthropic(max_retries=0)`` or the resilience wrapper configured not to
+    retry overloads itself. The attempt number goes out as ``x-stainless-retry-count`` so the
+    server's journal shows which try of a document each request was."""
+
+    def __init__(self, client: Any, *, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._clock = clock
+
+    async def __call__(self, params: dict[str, Any], attempt: int) -> AttemptOutcome:
+        try:
+            message = await self._client.messages.create(
+                **params, extra_headers={"x-stainless-retry-count": str(attempt - 1)}
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return outcome_from_exception(exc, self._clock())
+        return AttemptOutcome(status=200, message=_message_dict(message))
+
+
+class OutputFile:
+    """RESULTS.jsonl as a projection of the job store: :meth:`rebuild` rewrites it atomically
+    from the finished jobs (dropping whatever a crash left), :meth:`append` adds a line for a
+    job just committed."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fh: TextIO | None = None
+
+    def rebuild(self, store: JobStore) -> int:
+        self.close()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        n = 0
+        with tmp.open("w", encoding="utf-8") as fh:
+            for job in store.finished():
+                fh.write(result_line(job.doc_id, job.state, job.attempts, job.payload) + "\n")
+                n += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        return n
+
+    def open_for_append(self) -> None:
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def append(self, job: FinishedJob) -> None:
+        if self._fh is None:
+            self.open_for_append()
+        assert self._fh is not None
+        self._fh.write(result_line(job.doc_id, job.state, job.attempts, job.payload) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class Progress:
+    """The progress line on a stream (stderr): redrawn in place on a terminal, a plain line
+    every ``plain_every_s`` otherwise."""
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        done: int = 0,
+        failed: int = 0,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        redraw_every_s: float = 0.2,
+        plain_every_s: float = 2.0,
+    ) -> None:
+        self.total = total
+        self.done = done
+        self.failed = failed
+        self.in_flight = 0
+        self.limit = 0
+        self._stream = stream if stream is not None else sys.stderr
+        self._enabled = enabled
+        self._clock = clock
+        self._start = clock()
+        self._tty = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._every = redraw_every_s if self._tty else plain_every_s
+        self._last_draw = -1e18
+        self._finished_at: deque[float] = deque()
+        self.overload = SlidingWindowRate(10.0)
+
+    def attempt(self, outcome: AttemptOutcome) -> None:
+        self.overload.add(self._clock(), outcome.status == 529)
+
+    def finished(self, job: FinishedJob) -> None:
+        self.done += 1
+        self.failed += job.state == "failed"
+        now = self._clock()
+        self._finished_at.append(now)
+        while self._finished_at and self._finished_at[0] <= now - 10.0:
+            self._finished_at.popleft()
+        self.draw()
+
+    def line(self) -> str:
+        now = self._clock()
+        elapsed = now - self._start
+        span = min(10.0, elapsed)
+        recent = len(self._finished_at) / span if span >= 1.0 else None
+        return format_progress(
+            done=self.done,
+            total=self.total,
+            failed=self.failed,
+            elapsed_s=elapsed,
+            recent_rate=recent,
+            overload_rate=self.overload.rate(now),
+            in_flight=self.in_flight,
+            limit=self.limit,
+        )
+
+    def draw(self, force: bool = False) -> None:
+        if not self._enabled:
+            return
+        now = self._clock()
+        if not force and now - self._last_draw < self._every:
+            return
+        self._last_draw = now
+        if self._tty:
+            self._stream.write("\r\x1b[2K" + self.line())
+        else:
+            self._stream.write(self.line() + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if not self._enabled:
+            return
+        self.draw(force=True)
+        if self._tty:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+@dataclass
+class RunSummary:
+    total: int
+    succeeded: int
+    failed: int
+    attempts: int  # attempts made by this run
+    attempts_total: int  # recorded over all runs on this state
+    elapsed_s: float
+    status_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.succeeded + self.failed == self.total
+
+
+AttemptObserver = Callable[[AttemptOutcome], None]
+
+
+def _finished(job: PendingJob, attempts: int, action: Complete | Fail) -> FinishedJob:
+    if isinstance(action, Complete):
+        return FinishedJob(job.doc.id, job.doc.position, "succeeded", attempts, action.message)
+    return FinishedJob(job.doc.id, job.doc.position, "failed", attempts, action.error)
+
+
+async def run_documents(
+    store: JobStore,
+    output: OutputFile,
+    attempter: Attempter,
+    *,
+    concurrency: int = 16,
+    policy: RequeuePolicy | None = None,
+    adaptive: bool = True,
+    rng: random.Random | None = None,
+    progress: Progress | None = None,
+    observers: Sequence[AttemptObserver] = (),
+    clock: Callable[[], float] = time.time,
+) -> RunSummary:
+    """Run every pending job of ``store`` to completion. ``clock`` is epoch seconds (delays
+    are stored as epoch times so they survive a restart)."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    policy = policy or RequeuePolicy()
+    rng = rng or random.Random(0)
+    start_mono = time.monotonic()
+    limiter = AdaptiveLimit(concurrency, decrease=0.8) if adaptive else None
+    heap: list[tuple[float, int, PendingJob]] = [(j.not_before, j.doc.position, j) for j in store.pending()]
+    heapq.heapify(heap)
+    counts = store.counts()
+    total = sum(counts.values())
+    made = 0
+    status_counts: dict[str, int] = {}
+    in_flight: set[asyncio.Task[None]] = set()
+    wake = asyncio.Event()
+    output.open_for_append()
+    if progress is not None:
+        progress.limit = concurrency
+
+    def current_limit() -> int:
+        return limiter.limit if limiter is not None else concurrency
+
+    async def one(job: PendingJob, seq: int) -> None:
+        nonlocal made
+        attempts = job.attempts + 1
+        outcome = await attempter(job.doc.params, attempts)
+        made += 1
+        key = str(outcome.status) if outcome.status is not None else (outcome.error_type or "none")
+        status_counts[key] = status_counts.get(key, 0) + 1
+        if limiter is not None:
+            limiter.on_result(seq, outcome.overloaded)
+        for observe in observers:
+            observe(outcome)
+        if progress is not None:
+            progress.attempt(outcome)
+        action = decide(outcome, attempts, policy, rng)
+        now = clock()
+        if not store.record(job.doc.id, attempts, action, now):
+            return
+        if isinstance(action, Requeue):
+            nxt = PendingJob(job.doc, attempts, now + action.delay_s, None)
+            heapq.heappush(heap, (nxt.not_before, job.doc.position, nxt))
+        else:
+            done = _finished(job, attempts, action)
+            output.append(done)
+            if progress is not None:
+                progress.finished(done)
+
+    crashed: list[BaseException] = []
+
+    def task_done(task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            crashed.append(exc)
+        if progress is not None:
+            progress.in_flight = len(in_flight)
+        wake.set()
+
+    try:
+        while heap or in_flight:
+            now = clock()
+            limit = current_limit()
+            if heap and len(in_flight) < limit and heap[0][0] <= now:
+                _, _, job = heapq.heappop(heap)
+                seq = limiter.dispatched() if limiter is not None else 0
+                task = asyncio.get_running_loop().create_task(one(job, seq))
+                in_flight.add(task)
+                task.add_done_callback(task_done)
+                if progress is not None:
+                    progress.in_flight = len(in_flight)
+                    progress.limit = limit
+                continue
+            timeout: float | None = None
+            if heap and len(in_flight) < limit:
+                timeout = max(0.0, heap[0][0] - now)
+            if progress is not None:
+                progress.limit = limit
+                progress.draw()
+                timeout = 0.5 if timeout is None else min(timeout, 0.5)
+            wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+            if crashed:
+                raise crashed[0]  # a bug in the shell (e.g. the database) must not be lost
+    finally:
+        for task in in_flight:
+            task.cancel()
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        output.close()
+    counts = store.counts()
+    return RunSummary(
+        total=total,
+        succeeded=counts["succeeded"],
+        failed=counts["failed"],
+        attempts=made,
+        attempts_total=store.attempts_total(),
+        elapsed_s=time.monotonic() - start_mono,
+        status_counts=status_counts,
+    )
+
+
+# --- Message Batches -----------------------------------------------------------------
+
+
+def _batch_outcome(result: dict[str, Any]) -> AttemptOutcome:
+    """One line of a batch's results as an attempt outcome."""
+    kind = result.get("type")
+    if kind == "succeeded" and isinstance(result.get("message"), dict):
+        return AttemptOutcome(status=200, message=result["message"])
+    if kind == "errored":
+        err = result.get("error")
+        inner = err.get("error") if isinstance(err, dict) and isinstance(err.get("error"), dict) else err
+        etype = inner.get("type") if isinstance(inner, dict) else None
+        msg = inner.get("message", "") if isinstance(inner, dict) else ""
+        status = {
+            "invalid_request_error": 400,
+            "authentication_error": 401,
+            "permission_error": 403,
+            "not_found_error": 404,
+            "request_too_large": 413,
+            "rate_limit_error": 429,
+            "api_error": 500,
+            "overloaded_error": 529,
+        }.get(str(etype))
+        # an error we do not know is not ours to give up on: retry it like a 500
+        return AttemptOutcome(status=status or 500, error_type=etype, error_message=str(msg))
+    # canceled / expired: the request never ran
+    return AttemptOutcome(status=None, error_type=str(kind), error_message=f"batch request {kind}")
+
+
+async def _api_call_with_backoff(
+    make: Callable[[], Awaitable[Any]],
+    policy: RequeuePolicy,
+    rng: random.Random,
+    sleep: Callable[[float], Awaitable[None]],
+    what: str,
+) -> Any:
+    """A control-plane call (create, retrieve) retried on overload; it is one call, not a
+    document, so waiting here holds nothing else up."""
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return await make()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = outcome_from_exception(exc, time.time())
+            action = decide(outcome, attempts, policy, rng)
+            if not isinstance(action, Requeue):
+                raise
+            log.info(
+                "busysignal batch: %s failed (%s), retrying in %.2fs", what, outcome.status, action.delay_s
+            )
+            await sleep(action.delay_s)
+
+
+async def run_batches(
+    store: JobStore,
+    output: OutputFile,
+    client: Any,
+    *,
+    batch_size: int = 10_000,
+    poll_interval_s: float = 30.0,
+    policy: RequeuePolicy | None = None,
+    rng: random.Random | None = None,
+    progress: Progress | None = None,
+    observers: Sequence[AttemptObserver] = (),
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> RunSummary:
+    """Run the pending jobs through Message Batches: submit in chunks of ``batch_size``, poll
+    every ``poll_interval_s`` until ended, record every result line; requests that errored
+    retryably (or expired, or are missing) go into a later batch, after their delay.
+
+    A batch id is stored as soon as the API returns it, and on resume open batches are polled
+    and collected rather than resubmitted. (A crash between the create call returning and that
+    write would submit those documents again; their results are still recorded once.)"""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    policy = policy or RequeuePolicy()
+    rng = rng or random.Random(0)
+    start_mono = time.monotonic()
+    total = sum(store.counts().values())
+    made = 0
+    status_counts: dict[str, int] = {}
+    output.open_for_append()
+
+    async def collect(batch_id: str) -> None:
+        nonlocal made
+        while True:
+            batch = await _api_call_with_backoff(
+                lambda: client.messages.batches.retrieve(batch_id), policy, rng, sleep, "retrieve"
+            )
+            if batch.processing_status == "ended":
+                break
+            if progress is not None:
+                progress.draw()
+            await sleep(poll_interval_s)
+        by_custom = {j.doc.custom_id: j for j in store.pending() if j.batch_id == batch_id}
+        decoder = await _api_call_with_backoff(
+            lambda: client.messages.batches.results(batch_id), policy, rng, sleep, "results"
+        )
+        async for item in decoder:
+            entry = _message_dict(item)
+            job = by_custom.pop(str(entry.get("custom_id")), None)
+            if job is None:
+                continue  # not ours, or already recorded
+            result = entry.get("result")
+            outcome = _batch_outcome(result if isinstance(result, dict) else {})
+            record(job, outcome)
+        for job in by_custom.values():  # no result line at all: try again
+            record(job, AttemptOutcome(status=None, error_type="missing", error_message="no result in batch"))
+        store.close_batch(batch_id)
+
+    def record(job: PendingJob, outcome: AttemptOutcome) -> None:
+        nonlocal made
+        made += 1
+        key = str(outcome.status) if outcome.status is not None else (outcome.error_type or "none")
+        status_counts[key] = status_counts.get(key, 0) + 1
+        for observe in observers:
+            observe(outcome)
+        if progress is not None:
+            progress.attempt(outcome)
+        attempts = job.attempts + 1
+        action = decide(outcome, attempts, policy, rng)
+        if not store.record(job.doc.id, attempts, action, clock()):
+            return
+        if not isinstance(action, Requeue):
+            done = _finished(job, attempts, action)
+            output.append(done)
+            if progress is not None:
+                progress.finished(done)
+
+    try:
+        for batch_id in store.open_batches():
+            await collect(batch_id)
+        while True:
+            pending = store.pending()
+            if not pending:
+                break
+            now = clock()
+            ready = [j for j in pending if j.batch_id is None and j.not_before <= now]
+            if not ready:
+                await sleep(max(0.0, min(j.not_before for j in pending) - now))
+                continue
+            ids: list[str] = []
+            for i in range(0, len(ready), batch_size):
+                chunk = ready[i : i + batch_size]
+                requests = [{"custom_id": j.doc.custom_id, "params": j.doc.params} for j in chunk]
+                batch = await _api_call_with_backoff(
+                    lambda requests=requests: client.messages.batches.create(requests=requests),  # type: ignore[misc]
+                    policy,
+                    rng,
+                    sleep,
+                    "create",
+                )
+                store.add_batch(batch.id, [j.doc.id for j in chunk], clock())
+                ids.append(batch.id)
+            for batch_id in ids:
+                await collect(batch_id)
+    finally:
+        output.close()
+    counts = store.counts()
+    return RunSummary(
+        total=total,
+        succeeded=counts["succeeded"],
+        failed=counts["failed"],
+        attempts=made,
+        attempts_total=store.attempts_total(),
+        elapsed_s=time.monotonic() - start_mono,
+        status_counts=status_counts,
+    )
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def default_state_path(out: str | os.PathLike[str]) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".state.sqlite")
+
+
+def load_documents(
+    input_path: str | os.PathLike[str], *, model: str | None, max_tokens: int, system: str | None
+) -> list[Document]:
+    path = Path(input_path)
+    with path.open(encoding="utf-8") as fh:
+        return parse_documents(fh, source=str(path), model=model, max_tokens=max_tokens, system=system)
+
+
+async def run_file(
+    input_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    client: Any,
+    state_path: str | os.PathLike[str] | None = None,
+    via: str = "messages",
+    concurrency: int = 16,
+    adaptive: bool = True,
+    policy: RequeuePolicy | None = None,
+    model: str | None = None,
+    max_tokens: int = 1024,
+    system: str | None = None,
+    batch_size: int = 10_000,
+    poll_interval_s: float = 30.0,
+    seed: int = 0,
+    show_progress: bool = True,
+    progress_stream: TextIO | None = None,
+    observers: Sequence[AttemptObserver] = (),
+    monitor: ErrorRateMonitor | None = None,
+) -> RunSummary:
+    """Load INPUT, resume or start the state next to OUT, run, and leave OUT holding exactly
+    one line per document in input order (once every document has finished)."""
+    docs = load_documents(input_path, model=model, max_tokens=max_tokens, system=system)
+    output = OutputFile(out_path)
+    with JobStore(state_path or default_state_path(out_path)) as store:
+        store.load(docs, time.time())
+        output.rebuild(store)  # whatever a crash left in OUT is replaced by what the state says
+        counts = store.counts()
+        progress = Progress(
+            len(docs),
+            done=counts["succeeded"] + counts["failed"],
+            failed=counts["failed"],
+            stream=progress_stream,
+            enabled=show_progress,
+        )
+        all_observers = list(observers)
+        if monitor is not None:
+
+            def feed_monitor(outcome: AttemptOutcome, monitor: ErrorRateMonitor = monitor) -> None:
+                monitor.observe_status(outcome.status)
+
+            all_observers.append(feed_monitor)
+        try:
+            if via == "batches":
+                summary = await run_batches(
+                    store,
+                    output,
+                    client,
+                    batch_size=batch_size,
+                    poll_interval_s=poll_interval_s,
+                    policy=policy,
+                    rng=random.Random(seed),
+                    progress=progress,
+                    observers=all_observers,
+                )
+            elif via == "messages":
+                summary = await run_documents(
+                    store,
+                    output,
+                    SdkAttempter(client),
+                    concurrency=concurrency,
+                    policy=policy,
+                    adaptive=adaptive,
+                    rng=random.Random(seed),
+                    progress=progress,
+                    observers=all_observers,
+                )
+            else:
+                raise ValueError(f"via must be 'messages' or 'batches', got {via!r}")
+        finally:
+            progress.close()
+        output.rebuild(store)  # final: input order, one line per finished document
+    return summary
+
+
+def summary_json(summary: RunSummary) -> str:
+    return json.dumps(
+        {
+            "total": summary.total,
+            "succeeded": summary.succeeded,
+            "failed": summary.failed,
+            "attempts_this_run": summary.attempts,
+            "attempts_total": summary.attempts_total,
+            "attempts_per_document": round(summary.attempts_total / summary.total, 4)
+            if summary.total
+            else 0.0,
+            "elapsed_s": round(summary.elapsed_s, 3),
+            "statuses": dict(sorted(summary.status_counts.items())),
+        }
+    )
