@@ -265,10 +265,12 @@ def check_caps(
 
 # 5 ------------------------------------------------------------------------------------------------
 def looks_like_spend_limit(entry: JournalEntry) -> bool:
-    """A 429 the engine marked as the spend-limit kind (its reason mentions "spend")."""
+    """A 429 the client must not retry: the engine's reason mentions the spend limit, or the
+    fault was sent with ``x-should-retry: false`` (journalled as ``429-no-retry``)."""
     if entry.status != 429:
         return False
-    return "spend" in repr(dict(entry.reason)).lower()
+    reason = dict(entry.reason)
+    return reason.get("fault") == "429-no-retry" or "spend" in repr(reason).lower()
 
 
 def check_no_forbidden_retries(

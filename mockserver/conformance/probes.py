@@ -1,0 +1,150 @@
+"""The probes: small scenarios that put a client in each situation the checks judge (pure data).
+
+A probe is one scenario, a number of client instances, and a number of calls each makes. Every
+probe runs on its own mock server, so its journal holds only what the client did there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MESSAGES_PATH = "/v1/messages"
+
+# The check thresholds the kit applies to every client (documented in the scorecard).
+MAX_ATTEMPTS_PER_CALL = 10
+MAX_SECONDS_PER_CALL = 60.0
+RETRY_AFTER_MS = 250.0
+RETRY_AFTER_S = 1.0
+
+
+def scenario(name: str, description: str, *rules: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": name, "description": description, "rules": [dict(r) for r in rules]}
+
+
+def scripted(seq: list[Any], *, model: str | None = None, rule_id: str = "script") -> dict[str, Any]:
+    """Every logical request (a call and its retries) meets ``seq`` in order, then passes."""
+    match: dict[str, Any] = {"path": MESSAGES_PATH}
+    if model is not None:
+        match["model"] = model
+    return {"id": rule_id, "match": match, "trigger": {"sequence": seq, "scope": "logical"}}
+
+
+def always(fault: Any, *, model: str | None = None, rule_id: str = "always") -> dict[str, Any]:
+    match: dict[str, Any] = {"path": MESSAGES_PATH}
+    if model is not None:
+        match["model"] = model
+    return {"id": rule_id, "match": match, "fault": fault}
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    checks: tuple[int, ...]
+    scenario: dict[str, Any]
+    clients: int = 1  # independent client instances, started together
+    calls: int = 1  # calls per client instance, made concurrently
+    stream: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def probes(primary_model: str) -> list[Probe]:
+    """The probe set for a client whose primary model is ``primary_model``."""
+    refusals: list[Probe] = []
+    for status in (400, 401, 403, 404, 413):
+        refusals.append(
+            Probe(
+                f"refusal-{status}",
+                (5, 6),
+                scenario(f"refusal-{status}", f"every request is refused with {status}", always(status)),
+            )
+        )
+    refusals.append(
+        Probe(
+            "refusal-spend-limit",
+            (5, 6),
+            scenario(
+                "refusal-spend-limit",
+                "the organisation hit its spend limit: 429 with x-should-retry: false",
+                always("spend_limit", rule_id="spend-limit"),
+            ),
+        )
+    )
+    return [
+        Probe(
+            "backoff",
+            (1,),
+            scenario("probe-backoff", "three 529s, then success, per call", scripted([529, 529, 529, "ok"])),
+            calls=4,
+        ),
+        Probe(
+            "retry-after-ms",
+            (2,),
+            scenario(
+                "probe-retry-after-ms",
+                "one 429 asking for 250 ms (retry-after-ms) and 1 s (retry-after), then success",
+                scripted(
+                    [
+                        {"error": {"status": 429, "retry_after_ms": RETRY_AFTER_MS, "retry_after_s": 1}},
+                        "ok",
+                    ]
+                ),
+            ),
+        ),
+        Probe(
+            "retry-after",
+            (2,),
+            scenario(
+                "probe-retry-after",
+                "one 429 asking for 1 s (retry-after only), then success",
+                scripted([{"error": {"status": 429, "retry_after_s": RETRY_AFTER_S}}, "ok"]),
+            ),
+        ),
+        Probe(
+            "burst",
+            (3,),
+            scenario(
+                "probe-burst",
+                "every client meets the same burst of four 529s",
+                scripted([529, 529, 529, 529, "ok"]),
+            ),
+            clients=12,
+        ),
+        Probe(
+            "outage",
+            (4,),
+            scenario("probe-outage", "a permanent outage: every request gets 529", always(529)),
+            calls=2,
+        ),
+        *refusals,
+        Probe(
+            "fallback",
+            (6,),
+            scenario(
+                "probe-fallback",
+                "the primary model is overloaded (529), every other model is fine",
+                always(529, model=primary_model),
+            ),
+            calls=2,
+        ),
+        Probe(
+            "mid-stream-error",
+            (8,),
+            scenario(
+                "probe-mid-stream",
+                "the first stream of each call breaks with an overloaded_error event",
+                scripted(["stream_error_event", "ok"]),
+            ),
+            stream=True,
+        ),
+        Probe(
+            "dropped-connection",
+            (8,),
+            scenario(
+                "probe-reset",
+                "the first attempt of each call has its connection reset",
+                scripted(["reset", "ok"]),
+            ),
+        ),
+    ]

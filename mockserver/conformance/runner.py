@@ -1,0 +1,226 @@
+"""Run a client through the probes, each on its own mock server, and judge the journals.
+
+This is the I/O shell around the pure checks: it starts servers, builds clients from the
+factory, makes the calls in threads, and hands the journal entries to :func:`judge`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mockserver.clients.base import ClientUnderTest, as_client_under_test
+from mockserver.conformance.checks import (
+    CheckResult,
+    RetryAfterCase,
+    check_backs_off,
+    check_caps,
+    check_fallback,
+    check_honours_retry_after,
+    check_jitter,
+    check_no_forbidden_retries,
+    check_no_stacking,
+    check_survives,
+)
+from mockserver.conformance.journal import JournalEntry, parse_entries
+from mockserver.conformance.probes import (
+    MAX_ATTEMPTS_PER_CALL,
+    MAX_SECONDS_PER_CALL,
+    RETRY_AFTER_MS,
+    RETRY_AFTER_S,
+    Probe,
+    probes,
+)
+
+ClientFactory = Callable[[str], Any]
+Progress = Callable[[str], None]
+
+
+class _Journal(Protocol):
+    def entries(self) -> Sequence[Any]: ...
+
+
+class ServerLike(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def journal(self) -> _Journal: ...
+
+
+ServerFactory = Callable[[Mapping[str, Any], int], AbstractContextManager[ServerLike]]
+
+
+@contextmanager
+def _mock_server(spec: Mapping[str, Any], seed: int) -> Iterator[ServerLike]:
+    mock_server: Any = importlib.import_module("mockserver").MockServer
+    with mock_server(scenario=dict(spec), seed=seed) as server:
+        yield server
+
+
+@dataclass
+class ProbeRun:
+    probe: Probe
+    entries: list[JournalEntry]
+    unfinished: int = 0
+    raised: dict[str, int] = field(default_factory=dict)  # exception class → count, as the caller saw
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class Verification:
+    client: str
+    models: tuple[str, ...]
+    claimed_max_attempts: int | None
+    results: list[CheckResult]
+    runs: dict[str, ProbeRun]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def entries(self) -> list[JournalEntry]:
+        return [e for run in self.runs.values() for e in run.entries]
+
+
+def judge(
+    runs: Mapping[str, ProbeRun], *, chain: Sequence[str], claimed_max_attempts: int | None
+) -> list[CheckResult]:
+    """The eight checks over the probes' journals (pure)."""
+
+    def of(*names: str) -> list[JournalEntry]:
+        return [e for n in names if n in runs for e in runs[n].entries]
+
+    refusals = [n for n in runs if n.startswith("refusal-")]
+    return [
+        check_backs_off(of("backoff")),
+        check_honours_retry_after(
+            [
+                RetryAfterCase("retry-after-ms 250", of("retry-after-ms"), RETRY_AFTER_MS / 1000),
+                RetryAfterCase("retry-after 1", of("retry-after"), RETRY_AFTER_S),
+            ]
+        ),
+        check_jitter(of("burst")),
+        check_caps(
+            of("outage"),
+            max_attempts=MAX_ATTEMPTS_PER_CALL,
+            max_total_s=MAX_SECONDS_PER_CALL,
+            unfinished_calls=runs["outage"].unfinished if "outage" in runs else 0,
+        ),
+        check_no_forbidden_retries(of(*refusals)),
+        check_fallback(of("fallback", *refusals), chain=chain),
+        check_no_stacking(of(*runs), claimed_max_attempts=claimed_max_attempts),
+        check_survives(of("mid-stream-error", "dropped-connection")),
+    ]
+
+
+def _call_params(probe: Probe, model: str, client_no: int, call_no: int, nonce: str) -> dict[str, Any]:
+    text = f"busysignal probe {probe.name}: client {client_no}, call {call_no} ({nonce})"
+    return {"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": text}], **probe.params}
+
+
+def run_probe(
+    factory: ClientFactory,
+    probe: Probe,
+    *,
+    seed: int = 0,
+    timeout_s: float = 45.0,
+    server_factory: ServerFactory = _mock_server,
+    nonce: str | None = None,
+) -> ProbeRun:
+    """One probe: a fresh server on the probe's scenario, ``probe.clients`` client instances
+    started together, each making ``probe.calls`` concurrent calls; the server's journal after."""
+    nonce = nonce or uuid.uuid4().hex[:12]
+    raised: dict[str, int] = {}
+    lock = threading.Lock()
+    started = time.monotonic()
+    with server_factory(probe.scenario, seed) as server:
+        clients: list[ClientUnderTest] = [
+            as_client_under_test(factory(server.url)) for _ in range(probe.clients)
+        ]
+        total = probe.clients * probe.calls
+        barrier = threading.Barrier(total)
+
+        def one(cut: ClientUnderTest, client_no: int, call_no: int) -> None:
+            params = _call_params(probe, cut.models[0], client_no, call_no, nonce)
+            try:
+                barrier.wait(timeout=10)
+                (cut.stream if probe.stream else cut.create)(**params)
+            except Exception as exc:  # the caller's view: counted, the journal is what is judged
+                with lock:
+                    raised[type(exc).__name__] = raised.get(type(exc).__name__, 0) + 1
+
+        threads = [
+            threading.Thread(
+                target=one, args=(cut, c, i), daemon=True, name=f"busysignal-{probe.name}-{c}-{i}"
+            )
+            for c, cut in enumerate(clients)
+            for i in range(probe.calls)
+        ]
+        for t in threads:
+            t.start()
+        deadline = started + timeout_s
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        unfinished = sum(1 for t in threads if t.is_alive())
+        # let the server close the journal entries of responses that just finished
+        settle = time.monotonic() + 1.0
+        entries = parse_entries(server.journal.entries())
+        while any(e.end is None for e in entries) and time.monotonic() < settle and not unfinished:
+            time.sleep(0.01)
+            entries = parse_entries(server.journal.entries())
+        for cut in clients:
+            with suppress(Exception):  # closing a client must not hide the probe's result
+                cut.close()
+    return ProbeRun(probe, entries, unfinished, raised, time.monotonic() - started)
+
+
+def verify(
+    factory: ClientFactory,
+    *,
+    seed: int = 0,
+    timeout_s: float = 45.0,
+    server_factory: ServerFactory = _mock_server,
+    progress: Progress | None = None,
+    only: Sequence[str] | None = None,
+) -> Verification:
+    """Run every probe (concurrently, one server each) and judge the client."""
+    # one throwaway instance tells the kit the client's name, chain and claims
+    sample = as_client_under_test(factory("http://127.0.0.1:9"))
+    sample.close()
+    selected = [p for p in probes(sample.models[0]) if only is None or p.name in only]
+    nonce = uuid.uuid4().hex[:12]
+    runs: dict[str, ProbeRun] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(selected)), thread_name_prefix="busysignal-probe") as pool:
+        futures = {
+            p.name: pool.submit(
+                run_probe,
+                factory,
+                p,
+                seed=seed,
+                timeout_s=timeout_s,
+                server_factory=server_factory,
+                nonce=nonce,
+            )
+            for p in selected
+        }
+        for name, fut in futures.items():
+            runs[name] = fut.result()
+            if progress is not None:
+                run = runs[name]
+                progress(
+                    f"{sample.name}: probe {name} done ({len(run.entries)} requests, {run.elapsed_s:.1f} s)"
+                )
+    results = judge(runs, chain=sample.models, claimed_max_attempts=sample.claimed_max_attempts)
+    if only is not None:
+        wanted = {c for p in selected for c in p.checks}
+        results = [r for r in results if r.number in wanted]
+    return Verification(sample.name, sample.models, sample.claimed_max_attempts, results, runs)
