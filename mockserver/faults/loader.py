@@ -1,19 +1,102 @@
 """Turn a scenario reference into a running engine.
 
-``build_engine(spec, seed=...)`` accepts ``None`` (no faults), a built-in scenario name,
-a path to a YAML file, YAML text, or an already parsed mapping. Until the scenario language
-lands, only the fault-free world is known; anything else is refused with ScenarioError.
+``build_engine(spec, seed=...)`` accepts ``None`` or ``"steady"`` (no faults), a built-in
+scenario name, a path to a YAML (or JSON) file, YAML/JSON text, ``{"name": NAME}`` (as text or
+mapping, for ``PUT /_busysignal/scenario``), or an already parsed scenario mapping. Anything
+that cannot be loaded raises :class:`ScenarioError` naming the file, the line and the field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from mockserver.faults.compiled import compile_scenario
 from mockserver.faults.decision import FaultEngine, NoFaults, ScenarioError
+from mockserver.faults.engine import ScenarioEngine
+from mockserver.faults.schema import Scenario
+from mockserver.faults.yamlsource import SourceMap, format_validation_error, parse_yaml
 
 
-def build_engine(spec: str | Mapping[str, Any] | None, *, seed: int = 0) -> FaultEngine:
-    if spec is None or spec == "steady":
+def builtin_dir() -> Path:
+    """Where the built-in scenario files live (the ``scenarios`` package)."""
+    from scenarios.library import HERE
+
+    return HERE
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+def validate_mapping(data: Any, smap: SourceMap | None) -> Scenario:
+    source = smap.source if smap is not None else "<mapping>"
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            f"{source}: a scenario must be a mapping (name, description, rules ...), not {data!r}"
+        )
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, smap, Scenario)) from None
+
+
+def load_text(text: str, source: str = "<text>") -> Scenario:
+    data, smap = parse_yaml(text, source)
+    if isinstance(data, Mapping) and set(data) == {"name"} and isinstance(data["name"], str):
+        return load_scenario(data["name"])
+    return validate_mapping(data, smap)
+
+
+def load_file(path: str | Path) -> Scenario:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{p}: no such scenario file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{p}: cannot read the scenario file: {exc}") from None
+    return load_text(text, str(p))
+
+
+def _looks_like_path(spec: str) -> bool:
+    return "\n" not in spec and (
+        spec.endswith((".yaml", ".yml", ".json")) or "/" in spec or Path(spec).is_file()
+    )
+
+
+def load_scenario(spec: str | Mapping[str, Any]) -> Scenario:
+    """A validated Scenario from a built-in name, a path, YAML/JSON text or a mapping."""
+    if isinstance(spec, Mapping):
+        if set(spec) == {"name"} and isinstance(spec["name"], str):
+            return load_scenario(spec["name"])
+        return validate_mapping(spec, None)
+    name = spec.strip()
+    if name and "\n" not in name and (builtin_dir() / f"{name}.yaml").is_file():
+        return load_file(builtin_dir() / f"{name}.yaml")
+    if _looks_like_path(name):
+        return load_file(name)
+    if "\n" in spec or ":" in spec or spec.lstrip().startswith("{"):
+        return load_text(spec)
+    raise ScenarioError(
+        f"unknown scenario {spec!r}: not a built-in ({', '.join(builtin_names())}) nor a file"
+    )
+
+
+def build_engine(
+    spec: str | Mapping[str, Any] | Scenario | None,
+    *,
+    seed: int = 0,
+    wall_clock: Callable[[], float] = time.time,
+) -> FaultEngine:
+    """The engine for ``spec`` (see the module docstring). ``seed`` makes the run reproducible."""
+    if spec is None or (isinstance(spec, str) and spec.strip() in ("", "steady")):
         return NoFaults()
-    raise ScenarioError(f"unknown scenario: {spec!r}")
+    scenario = spec if isinstance(spec, Scenario) else load_scenario(spec)
+    if not scenario.rules and scenario.rate_limits is None and scenario.capacity is None:
+        return NoFaults()
+    return ScenarioEngine(compile_scenario(scenario, seed), wall_clock=wall_clock, source=scenario)

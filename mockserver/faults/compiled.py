@@ -1,0 +1,346 @@
+"""Scenario models compiled, at load time, into the small immutable objects ``decide`` walks.
+
+Everything that can be worked out before the first request is: wildcard patterns become exact
+comparisons or compiled regular expressions, faults become ready-made Decision parts, schedules
+become interval tests, random streams get their keys.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mockserver.faults import rng
+from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
+from mockserver.faults.errors import default_error, format_seconds
+from mockserver.faults.latency import Latency
+from mockserver.faults.schema import (
+    Capacity,
+    FaultSpec,
+    LatencySpec,
+    Limits,
+    Match,
+    Patterns,
+    RateLimits,
+    Rule,
+    Scenario,
+    When,
+)
+
+Matcher = Callable[[str], bool]
+_CACHE_LIMIT = 4096
+
+
+def compile_patterns(patterns: Patterns | None) -> Matcher | None:
+    """A predicate for shell-wildcard patterns (None: no condition)."""
+    if patterns is None:
+        return None
+    items = [patterns] if isinstance(patterns, str) else list(patterns)
+    if any(p == "*" for p in items):
+        return lambda _value: True
+    exact = frozenset(p for p in items if not any(c in p for c in "*?["))
+    wild = [p for p in items if p not in exact]
+    if not wild:
+        return exact.__contains__
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in wild))
+    cache: dict[str, bool] = {}
+
+    def match(value: str) -> bool:
+        hit = cache.get(value)
+        if hit is None:
+            hit = value in exact or regex.match(value) is not None
+            if len(cache) < _CACHE_LIMIT:
+                cache[value] = hit
+        return hit
+
+    return match
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFault:
+    label: str  # what the journal/reason calls it: "529", "reset", "stream_error_event" ...
+    error: HttpError | None = None
+    connection: ConnectionFault | None = None
+    stream: StreamFault | None = None
+
+
+def compile_fault(spec: FaultSpec) -> CompiledFault:
+    if spec.error is not None:
+        e = spec.error
+        etype, emsg = default_error(e.status)
+        headers: dict[str, str] = {}
+        if e.retry_after_s is not None:
+            headers["retry-after"] = format_seconds(e.retry_after_s)
+        if e.retry_after_ms is not None:
+            headers["retry-after-ms"] = format_seconds(e.retry_after_ms)
+        if e.should_retry is not None:
+            headers["x-should-retry"] = "true" if e.should_retry else "false"
+        headers.update({k.lower(): v for k, v in e.headers.items()})
+        error = HttpError(e.status, e.type or etype, e.message or emsg, headers)
+        label = str(e.status) if e.should_retry is not False else f"{e.status}-no-retry"
+        return CompiledFault(label, error=error)
+    if spec.connection is not None:
+        c = spec.connection
+        return CompiledFault(c.kind, connection=ConnectionFault(c.kind, c.hang_s))
+    assert spec.stream is not None
+    s = spec.stream
+    return CompiledFault(
+        f"stream_{s.kind}",
+        stream=StreamFault(s.kind, s.after_events, s.error_type, s.message, s.stall_s),
+    )
+
+
+def compile_latency(spec: LatencySpec | None) -> Latency | None:
+    if spec is None:
+        return None
+    if spec.fixed_s is not None:
+        return Latency.fixed(spec.fixed_s)
+    if spec.uniform_s is not None:
+        return Latency.uniform(*spec.uniform_s)
+    assert spec.lognormal is not None
+    return Latency.lognormal(spec.lognormal.median_s, spec.lognormal.p99_s)
+
+
+TimeTest = Callable[[float], bool]
+
+
+def compile_when(when: When) -> tuple[TimeTest | None, list[float] | None]:
+    """A predicate on scenario time, and the fixed window (for the reason), if any."""
+    tests: list[TimeTest] = []
+    window: list[float] | None = None
+    if when.window is not None:
+        start = when.window.start_s
+        end = when.window.end_s if when.window.end_s is not None else float("inf")
+        window = [start, end]
+        tests.append(lambda t: start <= t < end)
+    if when.schedule is not None:
+        period = when.schedule.period_s
+        spans = tuple((w.start_s, w.end_s if w.end_s is not None else period) for w in when.schedule.windows)
+        tests.append(lambda t: any(a <= t % period < b for a, b in spans))
+    if when.day is not None:
+        length = when.day.length_s
+        hour_spans = tuple((a * length / 24.0, b * length / 24.0) for a, b in when.day.hours)
+        tests.append(lambda t: any(a <= t % length < b for a, b in hour_spans))
+    if not tests:
+        return None, None
+    if len(tests) == 1:
+        return tests[0], window
+    return (lambda t: all(test(t) for test in tests)), window
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    index: int
+    id: str
+    path: Matcher | None
+    method: Matcher | None
+    model: Matcher | None
+    stream: bool | None
+    api_key: Matcher | None
+    headers: tuple[tuple[str, Matcher], ...]
+    when: TimeTest | None
+    window: list[float] | None
+    sequence: tuple[CompiledFault | None, ...] | None
+    repeat: bool
+    probability: float | None
+    every: int | None
+    after: int | None
+    scope: str
+    uses_counter: bool
+    fault: CompiledFault | None
+    latency: Latency | None
+    ttft_s: float | None
+    tokens_per_s: float | None
+    random_key: int  # random stream of this rule's probability draws
+    latency_key: int  # random stream of this rule's latency draws
+
+    @property
+    def terminal(self) -> bool:
+        return self.fault is not None or self.sequence is not None
+
+
+def _compile_match(match: Match) -> dict[str, object]:
+    headers = tuple(
+        (name.lower(), m) for name, pat in match.headers.items() if (m := compile_patterns(pat)) is not None
+    )
+    return {
+        "path": compile_patterns(match.path),
+        "method": compile_patterns(match.method),
+        "model": compile_patterns(match.model),
+        "stream": match.stream,
+        "api_key": compile_patterns(match.api_key_id),
+        "headers": headers,
+    }
+
+
+def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
+    rid = rule.id or f"rule-{index}"
+    m = _compile_match(rule.match)
+    when, window = compile_when(rule.when)
+    trig = rule.trigger
+    fault = compile_fault(rule.fault) if rule.fault is not None else None
+    sequence = (
+        tuple(compile_fault(f) if f is not None else None for f in trig.sequence)
+        if trig.sequence is not None
+        else None
+    )
+    stream = rule.match.stream
+    faults = [fault] if fault is not None else [f for f in (sequence or ()) if f is not None]
+    if stream is None and faults and all(f.stream is not None for f in faults):
+        stream = True  # a stream fault only means something on a streamed response
+    return CompiledRule(
+        index=index,
+        id=rid,
+        path=m["path"],  # type: ignore[arg-type]
+        method=m["method"],  # type: ignore[arg-type]
+        model=m["model"],  # type: ignore[arg-type]
+        stream=stream,
+        api_key=m["api_key"],  # type: ignore[arg-type]
+        headers=m["headers"],  # type: ignore[arg-type]
+        when=when,
+        window=window,
+        sequence=sequence,
+        repeat=trig.repeat,
+        probability=trig.probability,
+        every=trig.every,
+        after=trig.after,
+        scope=trig.scope,
+        uses_counter=sequence is not None or trig.every is not None or trig.after is not None,
+        fault=fault,
+        latency=compile_latency(rule.latency),
+        ttft_s=rule.tokens.ttft_s if rule.tokens else None,
+        tokens_per_s=rule.tokens.tokens_per_s if rule.tokens else None,
+        random_key=rng.stream_key(seed, f"rule:{rid}:p"),
+        latency_key=rng.stream_key(seed, f"rule:{rid}:latency"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLimits:
+    name: str  # model class ("default" for the top-level limits)
+    requests: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRateLimits:
+    paths: frozenset[str]
+    default: CompiledLimits | None
+    classes: tuple[tuple[Matcher, CompiledLimits], ...]
+    retry_after_ms: bool
+
+    def limits_for(self, model: str | None) -> CompiledLimits | None:
+        if model is not None:
+            for match, limits in self.classes:
+                if match(model):
+                    return limits
+        return self.default
+
+
+def _limits(name: str, spec: Limits) -> CompiledLimits | None:
+    if (
+        spec.requests_per_minute is None
+        and spec.input_tokens_per_minute is None
+        and spec.output_tokens_per_minute is None
+    ):
+        return None
+    return CompiledLimits(
+        name, spec.requests_per_minute, spec.input_tokens_per_minute, spec.output_tokens_per_minute
+    )
+
+
+def compile_rate_limits(spec: RateLimits | None) -> CompiledRateLimits | None:
+    if spec is None:
+        return None
+    classes: list[tuple[Matcher, CompiledLimits]] = []
+    for name, cls in spec.classes.items():
+        limits = _limits(name, cls)
+        match = compile_patterns(cls.models)
+        if limits is not None and match is not None:
+            classes.append((match, limits))
+    return CompiledRateLimits(
+        frozenset(spec.paths), _limits("default", spec), tuple(classes), spec.retry_after_ms
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPool:
+    index: int
+    models: Matcher
+    concurrency: int
+    tokens_per_s: float | None
+    stream_tokens_per_s: float
+    ttft_s: float
+    expected_output_tokens: int | None
+    queue_size: int
+    max_wait_s: float
+    slowdown: float
+    shed: CompiledFault
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCapacity:
+    paths: frozenset[str]
+    pools: tuple[CompiledPool, ...]
+    client_gone_holds: bool
+    changes: tuple[tuple[float, float, float, float | None], ...]
+
+    def pool_for(self, model: str | None) -> CompiledPool | None:
+        for pool in self.pools:
+            if pool.models(model or ""):
+                return pool
+        return None
+
+
+def compile_capacity(spec: Capacity | None) -> CompiledCapacity | None:
+    if spec is None:
+        return None
+    pools = []
+    for i, p in enumerate(spec.pools):
+        models = compile_patterns(p.models)
+        assert models is not None
+        pools.append(
+            CompiledPool(
+                i,
+                models,
+                p.concurrency,
+                p.tokens_per_s,
+                p.stream_tokens_per_s,
+                p.ttft_s,
+                p.expected_output_tokens,
+                p.queue_size,
+                p.max_wait_s,
+                p.slowdown,
+                compile_fault(p.shed),
+            )
+        )
+    changes = tuple((c.start_s, c.end_s, c.factor, c.period_s) for c in spec.schedule)
+    return CompiledCapacity(frozenset(spec.paths), tuple(pools), spec.client_gone_holds, changes)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledScenario:
+    name: str
+    description: str
+    seed: int
+    rules: tuple[CompiledRule, ...]
+    override_header: str
+    override_enabled: str
+    rate_limits: CompiledRateLimits | None
+    capacity: CompiledCapacity | None
+
+
+def compile_scenario(scenario: Scenario, seed: int) -> CompiledScenario:
+    return CompiledScenario(
+        name=scenario.name,
+        description=scenario.description,
+        seed=seed,
+        rules=tuple(compile_rule(i, r, seed) for i, r in enumerate(scenario.rules)),
+        override_header=scenario.override.header.lower(),
+        override_enabled=scenario.override.enabled,
+        rate_limits=compile_rate_limits(scenario.rate_limits),
+        capacity=compile_capacity(scenario.capacity),
+    )

@@ -1,0 +1,512 @@
+"""The pure core ``decide(facts, now, state) -> Decision`` and the engine that wraps it.
+
+``decide`` reads no clock and no global random: time is ``now`` (the server's monotonic seconds),
+randomness is drawn from (scenario seed, rule, request index) with :mod:`mockserver.faults.rng`,
+and everything it remembers (sequence counters, token buckets, capacity reservations) lives in
+the :class:`EngineState` it is given. The same scenario, seed and request order therefore give
+the same decisions. Each decision says why in ``reason`` (journalled by the server).
+
+Precedence for one request (first that applies wins):
+  1. the override header (when enabled), alone;
+  2. rate limits: a 429 when a bucket is short; otherwise the request takes its tokens;
+  3. rules in file order (see :mod:`mockserver.faults.schema`);
+  4. the capacity model: admit now, queue (``delay_s``) or shed with 529.
+Every response in a scenario with rate limits carries the ``anthropic-ratelimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mockserver.faults import rng
+from mockserver.faults.buckets import TokenBucket
+from mockserver.faults.capacity import CapacityFn, PoolState, Reservation
+from mockserver.faults.compiled import CompiledFault, CompiledLimits, CompiledRule, CompiledScenario
+from mockserver.faults.decision import Decision, HttpError, RequestFacts
+from mockserver.faults.errors import format_seconds
+from mockserver.faults.override import OverrideError, parse_override
+
+_COUNTER_LIMIT = 200_000  # scope keys remembered per rule (oldest forgotten first)
+_PENDING_LIMIT = 200_000
+
+
+@dataclass(slots=True)
+class KeyBuckets:
+    """The buckets of one (API key, model class)."""
+
+    limits: CompiledLimits
+    requests: TokenBucket | None
+    input_tokens: TokenBucket | None
+    output_tokens: TokenBucket | None
+
+
+@dataclass(slots=True)
+class Pending:
+    """What a request holds until ``complete``: reserved output tokens, a capacity slot."""
+
+    decision: Decision
+    output_bucket: TokenBucket | None = None
+    output_reserved: int = 0
+    reservation: Reservation | None = None
+
+
+@dataclass(slots=True)
+class EngineState:
+    """Everything ``decide`` remembers. ``start`` is the engine time of scenario time 0;
+    ``wall_offset`` turns engine time into epoch seconds (for RFC 3339 reset headers)."""
+
+    scenario: CompiledScenario
+    start: float
+    wall_offset: float = 0.0
+    counters: list[dict[str, int]] = field(default_factory=list)
+    buckets: dict[tuple[str, str], KeyBuckets] = field(default_factory=dict)
+    pools: list[PoolState] = field(default_factory=list)
+    capacity_fns: list[CapacityFn] = field(default_factory=list)
+    pending: dict[int, Pending] = field(default_factory=dict)
+    override_cache: dict[str, CompiledFault | str | None] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, scenario: CompiledScenario, start: float, wall_offset: float = 0.0) -> EngineState:
+        state = cls(scenario, start, wall_offset)
+        state.counters = [{} for _ in scenario.rules]
+        if scenario.capacity is not None:
+            cap = scenario.capacity
+            state.pools = [PoolState() for _ in cap.pools]
+            state.capacity_fns = [CapacityFn(p.concurrency, cap.changes, start) for p in cap.pools]
+        return state
+
+
+def _rfc3339(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(epoch)))
+
+
+def _decision_from(
+    fault: CompiledFault | None,
+    *,
+    delay_s: float = 0.0,
+    ttft_s: float | None = None,
+    tokens_per_s: float | None = None,
+    headers: dict[str, str] | None = None,
+    reason: dict[str, Any],
+) -> Decision:
+    if fault is None:
+        return Decision(
+            delay_s=delay_s, ttft_s=ttft_s, tokens_per_s=tokens_per_s, headers=headers or {}, reason=reason
+        )
+    reason["fault"] = fault.label
+    return Decision(
+        error=fault.error,
+        connection_fault=fault.connection,
+        stream_fault=fault.stream,
+        delay_s=delay_s,
+        ttft_s=ttft_s,
+        tokens_per_s=tokens_per_s,
+        headers=headers or {},
+        reason=reason,
+    )
+
+
+# ---------------------------------------------------------------- override header
+def _override(facts: RequestFacts, state: EngineState, value: str, reason: dict[str, Any]) -> Decision:
+    cache = state.override_cache
+    parsed = cache.get(value, "")
+    if parsed == "":
+        try:
+            parsed = parse_override(value)
+        except OverrideError as exc:
+            parsed = str(exc)
+        if len(cache) < 1024:
+            cache[value] = parsed
+    reason["source"] = "override"
+    reason["override"] = value
+    if isinstance(parsed, str):
+        header = state.scenario.override_header
+        error = HttpError(400, "invalid_request_error", f"{header}: {parsed}")
+        reason["fault"] = "400"
+        return Decision(error=error, reason=reason)
+    if parsed is not None and parsed.stream is not None and not facts.stream:
+        reason["skipped"] = "stream fault on a non-streamed request"
+        parsed = None
+    return _decision_from(parsed, reason=reason)
+
+
+# ---------------------------------------------------------------- rate limits
+def _key_buckets(state: EngineState, facts: RequestFacts, limits: CompiledLimits, now: float) -> KeyBuckets:
+    key = (facts.api_key_id, limits.name)
+    kb = state.buckets.get(key)
+    if kb is None:
+        kb = KeyBuckets(
+            limits,
+            TokenBucket.per_minute(limits.requests, now) if limits.requests else None,
+            TokenBucket.per_minute(limits.input_tokens, now) if limits.input_tokens else None,
+            TokenBucket.per_minute(limits.output_tokens, now) if limits.output_tokens else None,
+        )
+        state.buckets[key] = kb
+    return kb
+
+
+def _ratelimit_headers(kb: KeyBuckets, now: float, wall_offset: float) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    token_parts: list[tuple[int, int, float]] = []
+    for name, bucket, limit in (
+        ("requests", kb.requests, kb.limits.requests),
+        ("input-tokens", kb.input_tokens, kb.limits.input_tokens),
+        ("output-tokens", kb.output_tokens, kb.limits.output_tokens),
+    ):
+        if bucket is None or limit is None:
+            continue
+        remaining = int(bucket.available(now))
+        reset = _rfc3339(now + bucket.time_to_full(now) + wall_offset)
+        headers[f"anthropic-ratelimit-{name}-limit"] = str(limit)
+        headers[f"anthropic-ratelimit-{name}-remaining"] = str(remaining)
+        headers[f"anthropic-ratelimit-{name}-reset"] = reset
+        if name != "requests":
+            token_parts.append((remaining, limit, now + bucket.time_to_full(now) + wall_offset))
+    if token_parts:
+        remaining, limit, reset_at = min(token_parts)
+        headers["anthropic-ratelimit-tokens-limit"] = str(limit)
+        headers["anthropic-ratelimit-tokens-remaining"] = str(int(remaining))
+        headers["anthropic-ratelimit-tokens-reset"] = _rfc3339(reset_at)
+    return headers
+
+
+def _rate_limit(
+    facts: RequestFacts, now: float, state: EngineState, limits: CompiledLimits, reason: dict[str, Any]
+) -> tuple[Decision | None, KeyBuckets]:
+    """Take the request's tokens, or answer 429 (taking nothing) when a bucket is short."""
+    kb = _key_buckets(state, facts, limits, now)
+    needs = (
+        ("requests", kb.requests, 1, limits.requests),
+        ("input tokens", kb.input_tokens, facts.input_tokens, limits.input_tokens),
+        ("output tokens", kb.output_tokens, facts.max_tokens, limits.output_tokens),
+    )
+    worst_wait = 0.0
+    worst: tuple[str, int | None] | None = None
+    for what, bucket, amount, limit in needs:
+        if bucket is None:
+            continue
+        wait = bucket.wait_for(amount, now)
+        if wait > worst_wait:
+            worst_wait, worst = wait, (what, limit)
+    levels = {
+        name: round(b.level, 3)
+        for name, b in (("requests", kb.requests), ("input", kb.input_tokens), ("output", kb.output_tokens))
+        if b is not None
+    }
+    reason["buckets"] = levels
+    reason["model_class"] = limits.name
+    if worst is None:
+        for _what, bucket, amount, _limit in needs:
+            if bucket is not None:
+                bucket.try_take(amount, now)
+        return None, kb
+    what, limit = worst
+    reason["source"] = "rate_limit"
+    reason["limit"] = what
+    reason["wait_s"] = round(worst_wait, 6) if math.isfinite(worst_wait) else None
+    err_headers: dict[str, str] = {}
+    if math.isfinite(worst_wait):
+        message = (
+            f"This request would exceed your rate limit of {limit} {what} per minute "
+            f"(model class {limits.name}). Please retry after the time in the retry-after header."
+        )
+        err_headers["retry-after"] = str(max(1, math.ceil(worst_wait)))
+        if state.scenario.rate_limits is not None and state.scenario.rate_limits.retry_after_ms:
+            err_headers["retry-after-ms"] = format_seconds(round(worst_wait * 1000.0, 3))
+    else:
+        message = (
+            f"This request needs more {what} than your rate limit of {limit} {what} per minute allows "
+            f"(model class {limits.name})."
+        )
+    reason["fault"] = "429"
+    error = HttpError(429, "rate_limit_error", message, err_headers)
+    return Decision(error=error, reason=reason), kb
+
+
+# ---------------------------------------------------------------- rules
+def _scope_key(rule: CompiledRule, facts: RequestFacts) -> str:
+    if rule.scope == "global":
+        return ""
+    if rule.scope == "api_key":
+        return facts.api_key_id
+    return facts.logical_key
+
+
+def _matches(rule: CompiledRule, facts: RequestFacts, t: float) -> bool:
+    if rule.stream is not None and rule.stream != facts.stream:
+        return False
+    if rule.path is not None and not rule.path(facts.path):
+        return False
+    if rule.model is not None and not rule.model(facts.model or ""):
+        return False
+    if rule.method is not None and not rule.method(facts.method):
+        return False
+    if rule.api_key is not None and not rule.api_key(facts.api_key_id):
+        return False
+    for name, match in rule.headers:
+        value = facts.headers.get(name)
+        if value is None or not match(value):
+            return False
+    return rule.when is None or rule.when(t)
+
+
+def _fire(
+    rule: CompiledRule, facts: RequestFacts, state: EngineState, info: dict[str, Any]
+) -> tuple[bool, CompiledFault | None]:
+    """Whether the rule fires for this request, and the fault (sequence item or the rule's)."""
+    n = 0
+    if rule.uses_counter:
+        counters = state.counters[rule.index]
+        key = _scope_key(rule, facts)
+        n = counters.get(key, 0)
+        if n == 0 and len(counters) >= _COUNTER_LIMIT:
+            counters.pop(next(iter(counters)))
+        counters[key] = n + 1
+        info["count"] = n
+        if rule.scope != "global":
+            info["scope"] = rule.scope
+    seq = rule.sequence
+    if seq is not None:
+        if n >= len(seq) and not rule.repeat:
+            info["sequence"] = "done"
+            return False, None
+        pos = n % len(seq)
+        info["sequence_pos"] = pos
+        item = seq[pos]
+        return item is not None, item
+    if rule.after is not None and n < rule.after:
+        return False, None
+    if rule.every is not None and (n + 1) % rule.every != 0:
+        return False, None
+    if rule.probability is not None:
+        u = rng.draw(rule.random_key, facts.index)
+        info["draw"] = round(u, 6)
+        info["p"] = rule.probability
+        if u >= rule.probability:
+            return False, None
+    return True, rule.fault
+
+
+# ---------------------------------------------------------------- capacity
+def _capacity(
+    facts: RequestFacts,
+    arrival: float,
+    state: EngineState,
+    ttft_override: float | None,
+    tps_override: float | None,
+    reason: dict[str, Any],
+) -> tuple[CompiledFault | None, float, float | None, float | None, Reservation | None]:
+    """(shed fault, wait, ttft, tokens/s, reservation) for a request reaching the capacity model."""
+    cap = state.scenario.capacity
+    assert cap is not None
+    pool = cap.pool_for(facts.model)
+    if pool is None:
+        return None, 0.0, ttft_override, tps_override, None
+    ps = state.pools[pool.index]
+    cap_fn = state.capacity_fns[pool.index]
+    ps.purge(arrival)
+    capacity_now = cap_fn(arrival)
+    busy = ps.in_flight(arrival)
+    util = 1.0 if capacity_now <= 0 else min(1.0, (busy + 1) / capacity_now)
+    factor = 1.0 + pool.slowdown * util
+    ttft = ttft_override if ttft_override is not None else pool.ttft_s * factor
+    tps = tps_override if tps_override is not None else pool.stream_tokens_per_s / factor
+    if pool.tokens_per_s is not None:
+        tps = min(tps, pool.tokens_per_s / (busy + 1))
+    out = max(1, facts.max_tokens)
+    if pool.expected_output_tokens is not None:
+        out = min(out, pool.expected_output_tokens)
+    service = ttft + out / tps
+    adm = ps.admit(
+        arrival, service, capacity_now, cap_fn, queue_size=pool.queue_size, max_wait_s=pool.max_wait_s
+    )
+    reason["capacity"] = {
+        "pool": pool.index,
+        "capacity": adm.capacity,
+        "in_flight": busy,
+        "queued": adm.queued,
+        "wait_s": round(adm.wait_s, 6),
+        "utilisation": round(util, 4),
+    }
+    if not adm.admitted:
+        reason["source"] = "capacity"
+        return pool.shed, 0.0, None, None, None
+    return None, adm.wait_s, ttft, tps, adm.reservation
+
+
+# ---------------------------------------------------------------- decide
+def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
+    """What to do with one request (see the module docstring for the precedence)."""
+    sc = state.scenario
+    t = now - state.start
+    reason: dict[str, Any] = {"scenario": sc.name, "seed": sc.seed, "index": facts.index, "t": round(t, 6)}
+
+    if sc.override_enabled != "never" and (sc.override_enabled == "always" or facts.loopback):
+        value = facts.headers.get(sc.override_header)
+        if value is not None:
+            return _override(facts, state, value, reason)
+
+    headers: dict[str, str] | None = None
+    kb: KeyBuckets | None = None
+    rl = sc.rate_limits
+    if rl is not None and facts.path in rl.paths:
+        limits = rl.limits_for(facts.model)
+        if limits is not None:
+            refused, kb = _rate_limit(facts, now, state, limits, reason)
+            headers = _ratelimit_headers(kb, now, state.wall_offset)
+            if refused is not None:
+                return Decision(error=refused.error, headers=headers, reason=reason)
+
+    fault: CompiledFault | None = None
+    delay = 0.0
+    ttft: float | None = None
+    tps: float | None = None
+    have_fault = have_latency = have_tokens = False
+    for rule in sc.rules:
+        if rule.terminal:
+            if have_fault:
+                continue
+        elif (rule.latency is None or have_latency) and (
+            (rule.ttft_s is None and rule.tokens_per_s is None) or have_tokens
+        ):
+            continue
+        if not _matches(rule, facts, t):
+            continue
+        info: dict[str, Any] = {}
+        fired, rule_fault = _fire(rule, facts, state, info)
+        if not fired:
+            if info and rule.terminal:
+                reason.setdefault("passed", []).append({"rule": rule.id, **info})
+            continue
+        if rule.terminal:
+            have_fault = True
+            fault = rule_fault
+            reason["source"] = "rule"
+            reason["rule"] = rule.id
+            reason["rule_index"] = rule.index
+            if rule.window is not None:
+                reason["window"] = rule.window
+            reason.update(info)
+        if rule.latency is not None and not have_latency:
+            have_latency = True
+            delay = rule.latency.sample(rng.draw(rule.latency_key, facts.index))
+            reason["latency"] = {"rule": rule.id, "s": round(delay, 6)}
+        if (rule.ttft_s is not None or rule.tokens_per_s is not None) and not have_tokens:
+            have_tokens = True
+            ttft, tps = rule.ttft_s, rule.tokens_per_s
+            reason["tokens"] = {"rule": rule.id, "ttft_s": ttft, "tokens_per_s": tps}
+        if have_fault and have_latency and have_tokens:
+            break
+
+    if fault is not None and fault.stream is not None and not facts.stream:
+        reason["skipped"] = "stream fault on a non-streamed request"
+        fault = None
+
+    reservation: Reservation | None = None
+    if fault is None and sc.capacity is not None and facts.path in sc.capacity.paths:
+        shed, wait, ttft, tps, reservation = _capacity(facts, now + delay, state, ttft, tps, reason)
+        if shed is not None:
+            fault = shed
+            delay = 0.0  # shedding is fast
+        delay += wait
+
+    decision = _decision_from(
+        fault, delay_s=delay, ttft_s=ttft, tokens_per_s=tps, headers=headers, reason=reason
+    )
+    out_bucket = kb.output_tokens if kb is not None else None
+    if out_bucket is not None or reservation is not None:
+        if len(state.pending) >= _PENDING_LIMIT:
+            state.pending.pop(next(iter(state.pending)))
+        state.pending[facts.index] = Pending(decision, out_bucket, facts.max_tokens, reservation)
+    return decision
+
+
+def complete(
+    facts: RequestFacts,
+    decision: Decision,
+    now: float,
+    state: EngineState,
+    *,
+    status: int,
+    output_tokens: int,
+    client_gone: bool,
+) -> None:
+    """The response to ``facts`` ended at ``now``: give back unused output tokens and release
+    its capacity slot (unless its client went away and abandoned work keeps its slot)."""
+    pending = state.pending.get(facts.index)
+    if pending is None or pending.decision is not decision:
+        return
+    del state.pending[facts.index]
+    if pending.output_bucket is not None:
+        used = output_tokens if status == 200 else 0
+        pending.output_bucket.give_back(pending.output_reserved - used, now)
+    res = pending.reservation
+    if res is not None:
+        cap = state.scenario.capacity
+        holds = cap is not None and cap.client_gone_holds and client_gone
+        if not holds:
+            PoolState.release(res, now)
+
+
+class ScenarioEngine:
+    """A :class:`~mockserver.faults.decision.FaultEngine` running one compiled scenario.
+
+    ``wall_clock`` (epoch seconds, default ``time.time``) is read only when the scenario clock
+    (re)starts, to anchor the RFC 3339 reset times of the rate-limit headers.
+    """
+
+    def __init__(
+        self,
+        scenario: CompiledScenario,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        source: Any = None,
+    ) -> None:
+        self.compiled = scenario
+        self.source = source  # the validated Scenario model, for display
+        self._wall_clock = wall_clock
+        self.state: EngineState | None = None
+
+    @property
+    def name(self) -> str:
+        return self.compiled.name
+
+    @property
+    def seed(self) -> int:
+        return self.compiled.seed
+
+    def restart(self, now: float) -> None:
+        self.state = EngineState.fresh(self.compiled, now, self._wall_clock() - now)
+
+    def decide(self, facts: RequestFacts, now: float) -> Decision:
+        state = self.state
+        if state is None:  # the clock starts with the first request when never restarted
+            self.restart(now)
+            state = self.state
+            assert state is not None
+        return decide(facts, now, state)
+
+    def complete(
+        self,
+        facts: RequestFacts,
+        decision: Decision,
+        now: float,
+        *,
+        status: int,
+        output_tokens: int,
+        client_gone: bool,
+    ) -> None:
+        if self.state is not None:
+            complete(
+                facts,
+                decision,
+                now,
+                self.state,
+                status=status,
+                output_tokens=output_tokens,
+                client_gone=client_gone,
+            )

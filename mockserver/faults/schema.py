@@ -1,0 +1,447 @@
+"""The scenario language: pydantic models of a scenario file.
+
+Every model forbids unknown keys, so a typo (``probabilty:``) is an error that names the line,
+not a silently ignored setting. Faults may be written in a short form wherever one is expected:
+an HTTP status (``529``) or a name (``reset``, ``stream_error_event``, ``spend_limit`` ...); the
+short form is expanded into the long one (:class:`FaultSpec`) at validation time.
+
+Precedence, when several things could apply to one request (also in ``docs``/README):
+1. the per-request override header (``x-busysignal-fault``) when enabled, and nothing else;
+2. rate limits (token buckets), which answer 429 before anything else is looked at;
+3. rules, in file order: the first rule that matches and fires with a fault decides the fault;
+   a rule with only ``latency`` / ``tokens`` is a modifier, and the first modifier that fires
+   sets each of those; a rule with a fault is not evaluated once a fault has been chosen;
+4. the capacity model, for requests that still have no fault: admit, queue or shed (529).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from mockserver.faults.errors import SPEND_LIMIT_MESSAGE
+
+CONNECTION_FAULT_NAMES = ("reset", "hang", "close_after_headers", "truncated_body", "garbage")
+STREAM_FAULT_NAMES = {"stream_error_event": "error_event", "stream_stall": "stall", "stream_cut": "cut"}
+FAULT_NAMES = (*CONNECTION_FAULT_NAMES, *STREAM_FAULT_NAMES, "spend_limit")
+FaultName = Literal[
+    "reset",
+    "hang",
+    "close_after_headers",
+    "truncated_body",
+    "garbage",
+    "stream_error_event",
+    "stream_stall",
+    "stream_cut",
+    "spend_limit",
+]
+StatusCode = Annotated[int, Field(ge=400, le=599, description="an HTTP error status")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorFault(_Model):
+    """An HTTP error response with the Anthropic error body."""
+
+    status: StatusCode
+    type: str | None = Field(
+        default=None, description="error.type; default from the status (529: overloaded_error)"
+    )
+    message: str | None = Field(default=None, description="error.message; default from the status")
+    retry_after_s: float | None = Field(default=None, ge=0, description="send `retry-after` (seconds)")
+    retry_after_ms: float | None = Field(
+        default=None, ge=0, description="send `retry-after-ms` (SDKs prefer it)"
+    )
+    should_retry: bool | None = Field(default=None, description="send `x-should-retry: true|false`")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra response headers")
+
+
+class ConnectionFaultSpec(_Model):
+    """A transport-level failure instead of an HTTP response."""
+
+    kind: Literal["reset", "hang", "close_after_headers", "truncated_body", "garbage"]
+    hang_s: float = Field(
+        default=600.0, gt=0, description="for hang: how long to hold the connection at most"
+    )
+
+
+class StreamFaultSpec(_Model):
+    """A failure after a 200 streamed response has started (only applies to stream: true requests)."""
+
+    kind: Literal["error_event", "stall", "cut"]
+    after_events: int = Field(default=3, ge=0, description="SSE events sent before the fault")
+    error_type: str = Field(default="overloaded_error", description="for error_event: the error.type")
+    message: str = Field(default="Overloaded", description="for error_event: the error.message")
+    stall_s: float = Field(default=0.0, ge=0, description="for stall: seconds without any byte")
+
+
+class FaultSpec(_Model):
+    """Exactly one of error / connection / stream."""
+
+    error: ErrorFault | None = None
+    connection: ConnectionFaultSpec | None = None
+    stream: StreamFaultSpec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FaultSpec:
+        given = [k for k in ("error", "connection", "stream") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a fault needs exactly one of error, connection, stream (got {given or 'none'})"
+            )
+        return self
+
+
+def expand_fault(value: Any) -> Any:
+    """Short forms → the long form: 529 → {error: {status: 529}}, "reset" → {connection: ...}."""
+    if isinstance(value, bool):
+        raise ValueError(f"a fault cannot be a boolean ({value!r})")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int):
+        if not 400 <= value <= 599:
+            raise ValueError(f"a fault status must be an HTTP error status 400-599, not {value}")
+        return {"error": {"status": value}}
+    if isinstance(value, str):
+        name = value.strip()
+        if name in CONNECTION_FAULT_NAMES:
+            return {"connection": {"kind": name}}
+        if name in STREAM_FAULT_NAMES:
+            return {"stream": {"kind": STREAM_FAULT_NAMES[name]}}
+        if name == "spend_limit":
+            return {
+                "error": {
+                    "status": 429,
+                    "type": "rate_limit_error",
+                    "message": SPEND_LIMIT_MESSAGE,
+                    "should_retry": False,
+                }
+            }
+        raise ValueError(
+            f"unknown fault {value!r}: use an HTTP status (400-599), one of {', '.join(FAULT_NAMES)}, "
+            "or a mapping with error / connection / stream"
+        )
+    return value
+
+
+def _expand_sequence_item(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and value.strip() in ("ok", "pass")):
+        return None
+    return expand_fault(value)
+
+
+Fault = Annotated[
+    FaultSpec,
+    BeforeValidator(expand_fault, json_schema_input_type=StatusCode | FaultName | FaultSpec),
+]
+SequenceItem = Annotated[
+    FaultSpec | None,
+    BeforeValidator(
+        _expand_sequence_item, json_schema_input_type=Literal["ok"] | StatusCode | FaultName | FaultSpec
+    ),
+]
+Patterns = str | list[str]
+
+
+class Match(_Model):
+    """Which requests a rule applies to; every given field must match. Patterns use shell
+    wildcards (``claude-opus-*``); a list matches when any element does."""
+
+    path: Patterns | None = Field(default=None, description="request path, e.g. /v1/messages")
+    method: Patterns | None = None
+    model: Patterns | None = Field(default=None, description="model id, wildcards allowed")
+    stream: bool | None = None
+    api_key_id: Patterns | None = Field(default=None, description="the journal's api_key_id of the key")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="request header (lower-case name) → pattern; '*' = present"
+    )
+
+
+class Window(_Model):
+    """[start_s, end_s) in seconds of scenario time; no end_s = until the end of time."""
+
+    start_s: float = Field(default=0.0, ge=0)
+    end_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
+        return self
+
+
+class Schedule(_Model):
+    """A repeating schedule: active during the windows, modulo period_s."""
+
+    period_s: float = Field(gt=0)
+    windows: list[Window] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _inside_period(self) -> Schedule:
+        for w in self.windows:
+            if w.end_s is None or w.end_s > self.period_s:
+                raise ValueError(f"every window needs an end_s within period_s ({self.period_s})")
+        return self
+
+
+class Day(_Model):
+    """A day compressed into ``length_s`` seconds; active during the given hours [from, to)."""
+
+    length_s: float = Field(gt=0, description="seconds of real time that make one simulated day")
+    hours: list[tuple[float, float]] = Field(min_length=1, description="[from_hour, to_hour) pairs, 0-24")
+
+    @model_validator(mode="after")
+    def _valid_hours(self) -> Day:
+        for a, b in self.hours:
+            if not 0 <= a < b <= 24:
+                raise ValueError(f"hours [{a}, {b}) must satisfy 0 <= from < to <= 24")
+        return self
+
+
+class When(_Model):
+    """Time conditions (all given must hold), in seconds since the scenario (re)started."""
+
+    window: Window | None = None
+    schedule: Schedule | None = None
+    day: Day | None = None
+
+
+class Trigger(_Model):
+    """When a matching request gets the fault. With no field set, every matching request does.
+
+    ``sequence`` is a script (``[529, 529, ok]``): the n-th matching request in a scope gets the
+    n-th item, and after the last one requests pass (or the script repeats). Otherwise
+    ``after``, ``every`` and ``probability`` combine (all must hold). Counters are kept per
+    ``scope``: global, per API key, or per logical request (same key + same body, i.e. one
+    call and its retries).
+    """
+
+    sequence: list[SequenceItem] | None = Field(default=None, min_length=1)
+    repeat: bool = Field(default=False, description="start the sequence again after its last item")
+    probability: float | None = Field(default=None, ge=0, le=1)
+    every: int | None = Field(
+        default=None, ge=1, description="the every-th matching request (every: 3 → 3rd, 6th ...)"
+    )
+    after: int | None = Field(
+        default=None, ge=0, description="only after this many matching requests have passed"
+    )
+    scope: Literal["global", "api_key", "logical"] = "global"
+
+    @model_validator(mode="after")
+    def _sequence_alone(self) -> Trigger:
+        if self.sequence is not None:
+            extra = [k for k in ("probability", "every", "after") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"sequence cannot be combined with {', '.join(extra)}")
+        elif self.repeat:
+            raise ValueError("repeat only applies to a sequence")
+        return self
+
+
+class LognormalSpec(_Model):
+    median_s: float = Field(gt=0)
+    p99_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _p99_above_median(self) -> LognormalSpec:
+        if self.p99_s <= self.median_s:
+            raise ValueError(f"p99_s ({self.p99_s}) must be above median_s ({self.median_s})")
+        return self
+
+
+class LatencySpec(_Model):
+    """Extra time before the first response byte. Exactly one of fixed_s, uniform_s, lognormal."""
+
+    fixed_s: float | None = Field(default=None, ge=0)
+    uniform_s: tuple[float, float] | None = Field(default=None, description="[low, high] seconds")
+    lognormal: LognormalSpec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LatencySpec:
+        given = [k for k in ("fixed_s", "uniform_s", "lognormal") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"latency needs exactly one of fixed_s, uniform_s, lognormal (got {given or 'none'})"
+            )
+        if self.uniform_s is not None and not 0 <= self.uniform_s[0] <= self.uniform_s[1]:
+            raise ValueError(f"uniform_s {list(self.uniform_s)} must be [low, high] with 0 <= low <= high")
+        return self
+
+
+class TokensSpec(_Model):
+    """Generation speed: time to first token and tokens per second (slow streaming)."""
+
+    ttft_s: float | None = Field(default=None, ge=0)
+    tokens_per_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> TokensSpec:
+        if self.ttft_s is None and self.tokens_per_s is None:
+            raise ValueError("tokens needs ttft_s and/or tokens_per_s")
+        return self
+
+
+class Rule(_Model):
+    id: str | None = Field(default=None, description="name used in the journal's reason; default rule-<n>")
+    description: str | None = None
+    match: Match = Field(default_factory=lambda: Match())
+    when: When = Field(default_factory=lambda: When())
+    trigger: Trigger = Field(default_factory=lambda: Trigger())
+    fault: Fault | None = None
+    latency: LatencySpec | None = None
+    tokens: TokensSpec | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Rule:
+        if self.trigger.sequence is not None and self.fault is not None:
+            raise ValueError(
+                "a rule with a trigger sequence takes its faults from the sequence; remove fault"
+            )
+        if (
+            self.trigger.sequence is None
+            and self.fault is None
+            and self.latency is None
+            and self.tokens is None
+        ):
+            raise ValueError("a rule needs a fault, a trigger sequence, latency or tokens")
+        return self
+
+
+class Limits(_Model):
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    input_tokens_per_minute: int | None = Field(default=None, ge=1)
+    output_tokens_per_minute: int | None = Field(default=None, ge=1)
+
+
+class ModelClassLimits(Limits):
+    models: Patterns = Field(description="model ids (wildcards) in this class")
+
+
+class RateLimits(Limits):
+    """Token buckets per API key (and per model class), refilled continuously, like the real API.
+
+    The top-level limits apply to models in no class. Output tokens are reserved from
+    max_tokens at admission and the unused part is given back when the response ends.
+    """
+
+    classes: dict[str, ModelClassLimits] = Field(default_factory=dict)
+    paths: list[str] = Field(default_factory=lambda: ["/v1/messages"])
+    retry_after_ms: bool = Field(default=False, description="also send the exact wait as retry-after-ms")
+
+
+class CapacityPool(_Model):
+    """How much generation the servers for some models can run at once."""
+
+    models: Patterns = "*"
+    concurrency: int = Field(ge=1, description="requests generating at once at full capacity")
+    tokens_per_s: float | None = Field(
+        default=None, gt=0, description="aggregate output tokens/s of the pool"
+    )
+    stream_tokens_per_s: float = Field(
+        default=50.0, gt=0, description="one request's generation speed when idle"
+    )
+    ttft_s: float = Field(default=0.2, ge=0, description="time to first token when idle")
+    expected_output_tokens: int | None = Field(
+        default=None, ge=1, description="output length assumed for a request (default: its max_tokens)"
+    )
+    queue_size: int = Field(default=0, ge=0, description="requests that may wait for a slot")
+    max_wait_s: float = Field(default=0.0, ge=0, description="longest wait in the queue; longer → shed")
+    slowdown: float = Field(
+        default=1.0, ge=0, description="at full utilisation ttft × (1+slowdown), speed ÷ (1+slowdown)"
+    )
+    shed: Fault = Field(
+        default_factory=lambda: FaultSpec.model_validate({"error": {"status": 529}}),
+        description="the answer when shedding (default 529 overloaded_error)",
+    )
+
+
+class CapacityChange(_Model):
+    """Capacity × factor during [start_s, end_s) (repeating every period_s if given)."""
+
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    factor: float = Field(ge=0)
+    period_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CapacityChange:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
+        if self.period_s is not None and self.end_s > self.period_s:
+            raise ValueError(f"end_s ({self.end_s}) must be within period_s ({self.period_s})")
+        return self
+
+
+class Capacity(_Model):
+    pools: list[CapacityPool] = Field(min_length=1, description="the first pool whose models match is used")
+    client_gone_holds: bool = Field(
+        default=True, description="work whose client went away keeps its slot until it would have finished"
+    )
+    paths: list[str] = Field(default_factory=lambda: ["/v1/messages"])
+    schedule: list[CapacityChange] = Field(default_factory=list)
+
+
+class Override(_Model):
+    """The per-request override header, e.g. ``x-busysignal-fault: 529``."""
+
+    header: str = "x-busysignal-fault"
+    enabled: Literal["loopback", "always", "never"] = Field(
+        default="loopback", description="loopback: only for requests from 127.0.0.1/::1"
+    )
+
+
+class Scenario(_Model):
+    """A busysignal scenario: what the mock server does to the requests it gets."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = Field(min_length=1, description="the real situation this scenario models")
+    override: Override = Field(default_factory=lambda: Override())
+    rules: list[Rule] = Field(default_factory=list)
+    rate_limits: RateLimits | None = None
+    capacity: Capacity | None = None
+
+    @model_validator(mode="after")
+    def _unique_rule_ids(self) -> Scenario:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            rid = rule.id or f"rule-{i}"
+            if rid in seen:
+                raise ValueError(f"duplicate rule id {rid!r}")
+            seen.add(rid)
+        return self
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema of a scenario file (validation mode: what may be written)."""
+    schema = Scenario.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "busysignal scenario"
+    return schema
+
+
+__all__ = [
+    "Capacity",
+    "CapacityChange",
+    "CapacityPool",
+    "ConnectionFaultSpec",
+    "Day",
+    "ErrorFault",
+    "FaultSpec",
+    "LatencySpec",
+    "Limits",
+    "Match",
+    "Override",
+    "RateLimits",
+    "Rule",
+    "Scenario",
+    "Schedule",
+    "StreamFaultSpec",
+    "Trigger",
+    "When",
+    "Window",
+    "expand_fault",
+    "json_schema",
+]
