@@ -1,0 +1,230 @@
+"""``busysignal batch run INPUT.jsonl --out RESULTS.jsonl``: the durable document runner.
+
+Re-running the same command after a crash (or ``kill -9``) resumes from the state file
+(``RESULTS.jsonl.state.sqlite`` unless ``--state``): finished documents are not sent again,
+and RESULTS.jsonl ends with exactly one line per document, in input order.
+
+Exit status: 0 when every document succeeded, 1 when all finished but some failed, 2 for bad
+input or options, 130 when interrupted (the state is intact; run again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import Any
+
+from resilience.alerts import ErrorRateMonitor
+from resilience.runner_core import DocumentError, RequeuePolicy
+from resilience.runner_store import StateLockedError
+
+__all__ = ["register"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _seconds(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction below 1 (0.05 is 5%), got {text!r}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    batch = subparsers.add_parser("batch", help="process many documents durably (runner, resumable)")
+    batch_sub = batch.add_subparsers(dest="batch_command", metavar="SUBCOMMAND")
+    batch.set_defaults(func=lambda args: (batch.print_help(), 2)[1])
+
+    run = batch_sub.add_parser(
+        "run",
+        help="run every document of INPUT.jsonl through the Messages API, resumable after a crash",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("input", metavar="INPUT.jsonl", help="one document per line: {id, text} or {id, params}")
+    run.add_argument("--out", required=True, metavar="RESULTS.jsonl", help="one result line per document")
+    run.add_argument(
+        "--state", metavar="PATH", help="SQLite state file (default: RESULTS.jsonl.state.sqlite)"
+    )
+    run.add_argument(
+        "--via",
+        choices=("messages", "batches"),
+        default="messages",
+        help="one Messages call per document (default) or the Message Batches API",
+    )
+    run.add_argument(
+        "--concurrency", type=_positive_int, default=16, help="most requests in flight (default 16)"
+    )
+    run.add_argument(
+        "--no-adaptive",
+        dest="adaptive",
+        action="store_false",
+        help="keep --concurrency fixed instead of backing off on 529/429 (AIMD)",
+    )
+    run.add_argument(
+        "--policy",
+        choices=("patient", "standard", "impatient"),
+        default="standard",
+        help="how long a document may keep coming back: patient (20 attempts, up to 5 min apart), "
+        "standard (8, up to 60 s), impatient (3, up to 10 s)",
+    )
+    run.add_argument("--max-attempts", type=_positive_int, help="override the policy's attempts per document")
+    run.add_argument("--base-delay", type=_seconds, help="first backoff when the server gives no Retry-After")
+    run.add_argument("--max-delay", type=_seconds, help="longest backoff")
+    run.add_argument("--retry-after-cap", type=_seconds, help="longest Retry-After honoured (default 300)")
+    run.add_argument("--model", help="model for documents that do not name one")
+    run.add_argument(
+        "--max-tokens", type=_positive_int, default=1024, help="max_tokens when a document has none"
+    )
+    run.add_argument("--system", help="system prompt for {id, text} documents")
+    run.add_argument(
+        "--base-url",
+        default=os.environ.get("ANTHROPIC_BASE_URL"),
+        help="API base URL (default $ANTHROPIC_BASE_URL, else the SDK default)",
+    )
+    run.add_argument("--api-key", default=None, help="API key (default $ANTHROPIC_API_KEY)")
+    run.add_argument("--timeout", type=_seconds, default=600.0, help="per-request timeout in seconds")
+    run.add_argument(
+        "--batch-size", type=_positive_int, default=10_000, help="requests per batch (--via batches)"
+    )
+    run.add_argument("--poll-interval", type=_seconds, default=30.0, help="seconds between batch polls")
+    run.add_argument("--seed", type=int, default=0, help="seed of the backoff jitter")
+    run.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress line on stderr"
+    )
+    run.add_argument(
+        "--alert-above",
+        type=_fraction,
+        default=0.05,
+        help="log an alert when the 5xx/529 rate over --alert-window is above this (default 0.05)",
+    )
+    run.add_argument(
+        "--alert-window", type=_seconds, default=60.0, help="alert window in seconds (default 60)"
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics while running (0: any free port)",
+    )
+    run.set_defaults(func=_run)
+
+
+_PRESETS: dict[str, dict[str, float]] = {
+    "patient": {"max_attempts": 20, "base_delay_s": 2.0, "max_delay_s": 300.0},
+    "standard": {"max_attempts": 8, "base_delay_s": 1.0, "max_delay_s": 60.0},
+    "impatient": {"max_attempts": 3, "base_delay_s": 0.5, "max_delay_s": 10.0},
+}
+
+
+def policy_from_args(args: argparse.Namespace) -> RequeuePolicy:
+    preset = dict(_PRESETS[args.policy])
+    if args.max_attempts is not None:
+        preset["max_attempts"] = args.max_attempts
+    if args.base_delay is not None:
+        preset["base_delay_s"] = args.base_delay
+    if args.max_delay is not None:
+        preset["max_delay_s"] = args.max_delay
+    if args.retry_after_cap is not None:
+        preset["retry_after_cap_s"] = args.retry_after_cap
+    if preset["max_delay_s"] < preset["base_delay_s"]:
+        preset["max_delay_s"] = preset["base_delay_s"]
+    return RequeuePolicy(
+        max_attempts=int(preset["max_attempts"]),
+        base_delay_s=preset["base_delay_s"],
+        max_delay_s=preset["max_delay_s"],
+        retry_after_cap_s=preset.get("retry_after_cap_s", 300.0),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from resilience.runner import run_file, summary_json
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    api_key = args.api_key or os.environ.get("ANTHROPIC_API_KEY")
+    if not api_key:
+        print("busysignal batch run: no API key: set ANTHROPIC_API_KEY or pass --api-key", file=sys.stderr)
+        return 2
+    try:
+        policy = policy_from_args(args)
+    except ValueError as exc:
+        print(f"busysignal batch run: {exc}", file=sys.stderr)
+        return 2
+
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(
+        api_key=api_key, base_url=args.base_url, max_retries=0, timeout=args.timeout or None
+    )
+    monitor = ErrorRateMonitor(
+        window_s=args.alert_window or 60.0, fire_above=args.alert_above, name="batch run"
+    )
+    exporter = None
+    observers = []
+    if args.metrics_port is not None:
+        from resilience.metrics import MetricsExporter, RunnerMetrics
+
+        metrics = RunnerMetrics()
+        observers.append(metrics.observe_attempt)
+        exporter = MetricsExporter(metrics.registry, port=args.metrics_port)
+        exporter.start()
+        print(f"busysignal batch run: metrics on {exporter.url}", file=sys.stderr)
+
+    async def main() -> Any:
+        try:
+            return await run_file(
+                args.input,
+                args.out,
+                client=client,
+                state_path=args.state,
+                via=args.via,
+                concurrency=args.concurrency,
+                adaptive=args.adaptive,
+                policy=policy,
+                model=args.model,
+                max_tokens=args.max_tokens,
+                system=args.system,
+                batch_size=args.batch_size,
+                poll_interval_s=args.poll_interval,
+                seed=args.seed,
+                show_progress=args.progress,
+                observers=observers,
+                monitor=monitor,
+            )
+        finally:
+            await client.close()
+
+    try:
+        summary = asyncio.run(main())
+    except (DocumentError, StateLockedError, FileNotFoundError, IsADirectoryError) as exc:
+        print(f"busysignal batch run: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nbusysignal batch run: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        if exporter is not None:
+            exporter.stop()
+    print(summary_json(summary))
+    return 0 if summary.failed == 0 and summary.complete else 1
