@@ -1,0 +1,316 @@
+"""The busysignal pytest plugin (loaded through the ``pytest11`` entry point).
+
+Fixtures
+  ``busysignal_server``       one mock server per session (per xdist worker), in process; or, with
+                              ``--busysignal-url``, a server running elsewhere, driven through its
+                              control plane.
+  ``mock_api``                the per-test view: journal cleared, scenario from the marker; gives
+                              ``url``, ``entries()``, ``logical_requests()``, ``calls()`` and the
+                              conformance assertions (``assert_backs_off()`` ...).
+  ``anthropic_client``        ``anthropic.Anthropic`` pointed at the mock, test-friendly timeouts.
+  ``async_anthropic_client``  the same, ``anthropic.AsyncAnthropic``.
+
+Marker ``@pytest.mark.busysignal(scenario=NAME | dict | path, seed=N)``. Options
+``--busysignal-scenario``, ``--busysignal-seed``, ``--busysignal-url``. When a test that used
+``mock_api`` fails, its report gets a "busysignal journal" section with every attempt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from mockserver.conformance import assertions
+from mockserver.conformance.checks import CheckResult
+from mockserver.conformance.journal import (
+    AttemptTrace,
+    Call,
+    JournalEntry,
+    calls,
+    logical_requests,
+    parse_entries,
+)
+from mockserver.conformance.journal_text import format_journal
+
+TEST_API_KEY = "sk-ant-busysignal-test"
+SECTION = "busysignal journal"
+_MOCK_API_KEY = pytest.StashKey["MockAPI"]()
+
+ScenarioSpec = str | Path | Mapping[str, Any] | None
+
+
+class ServerHandle(Protocol):
+    """What the fixtures need from a server, in process or remote."""
+
+    url: str
+
+    def raw_entries(self) -> list[dict[str, Any]]: ...
+
+    def clear(self) -> None: ...
+
+    def set_scenario(self, spec: ScenarioSpec, seed: int | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalServer:
+    """A ``mockserver.MockServer`` running in a background thread of this process."""
+
+    def __init__(self, scenario: ScenarioSpec, seed: int) -> None:
+        # imported late: the plugin must load (and report clearly) even before a server is needed
+        mock_server: Any = importlib.import_module("mockserver").MockServer
+        self._server: Any = mock_server(scenario=_normalise(scenario), seed=seed)
+        self._server.start()
+        self.url: str = self._server.url
+        self._seed = seed
+
+    def raw_entries(self) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self._server.journal.entries()]
+
+    def clear(self) -> None:
+        self._server.journal.clear()
+
+    def set_scenario(self, spec: ScenarioSpec, seed: int | None) -> None:
+        self._server.set_scenario(_normalise(spec), seed=self._seed if seed is None else seed)
+
+    def close(self) -> None:
+        self._server.stop()
+
+
+class RemoteServer:
+    """A busysignal server running elsewhere, driven through its ``/_busysignal/`` control plane."""
+
+    def __init__(self, url: str, *, token: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._token = token
+
+    def _request(self, method: str, path: str, body: bytes | None = None, ctype: str = "") -> bytes:
+        req = urllib.request.Request(self.url + path, data=body, method=method)
+        if ctype:
+            req.add_header("content-type", ctype)
+        if self._token:
+            req.add_header("authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                data: bytes = resp.read()
+                return data
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise RuntimeError(
+                f"busysignal server {self.url}: {method} {path} → {exc.code}: {detail}"
+            ) from exc
+        except OSError as exc:
+            raise RuntimeError(f"busysignal server {self.url} unreachable ({method} {path}): {exc}") from exc
+
+    def raw_entries(self) -> list[dict[str, Any]]:
+        data = json.loads(self._request("GET", "/_busysignal/journal"))
+        entries: list[dict[str, Any]] = data["entries"]
+        return entries
+
+    def clear(self) -> None:
+        self._request("DELETE", "/_busysignal/journal")
+
+    def set_scenario(self, spec: ScenarioSpec, seed: int | None) -> None:
+        """The remote server keeps its own seed (its ``--seed``); ``seed`` is not sent."""
+        spec = _normalise(spec)
+        if spec is None:
+            spec = "steady"
+        if isinstance(spec, Mapping):
+            body, ctype = json.dumps(spec).encode(), "application/json"
+        elif isinstance(spec, Path):
+            body, ctype = spec.read_bytes(), "application/yaml"
+        else:
+            body, ctype = json.dumps({"name": spec}).encode(), "application/json"
+        self._request("PUT", "/_busysignal/scenario", body, ctype)
+
+    def close(self) -> None:
+        return None
+
+
+def _normalise(spec: ScenarioSpec) -> str | Path | dict[str, Any] | None:
+    """Names and YAML text stay strings, mappings become dicts, existing files become Paths."""
+    if spec is None or isinstance(spec, Path):
+        return spec
+    if isinstance(spec, Mapping):
+        return dict(spec)
+    if isinstance(spec, str):
+        if "\n" not in spec and (spec.endswith((".yaml", ".yml", ".json")) or os.sep in spec):
+            path = Path(spec)
+            if not path.is_file():
+                raise pytest.UsageError(f"busysignal: scenario file not found: {spec}")
+            return path
+        return spec
+    raise pytest.UsageError(
+        f"busysignal: a scenario is a name, a path or a mapping, not {type(spec).__name__}"
+    )
+
+
+class MockAPI:
+    """One test's view of the mock server."""
+
+    def __init__(self, server: ServerHandle) -> None:
+        self._server = server
+        self.url = server.url
+
+    # the journal ------------------------------------------------------------------------------
+    def raw_entries(self) -> list[dict[str, Any]]:
+        return self._server.raw_entries()
+
+    def entries(self) -> list[JournalEntry]:
+        return parse_entries(self._server.raw_entries())
+
+    def logical_requests(self) -> list[AttemptTrace]:
+        return logical_requests(self.entries())
+
+    def calls(self) -> list[Call]:
+        return calls(self.entries())
+
+    def clear(self) -> None:
+        self._server.clear()
+
+    def journal_text(self) -> str:
+        return format_journal(self.entries())
+
+    def set_scenario(self, spec: ScenarioSpec, *, seed: int | None = None) -> None:
+        """Swap the scenario now (its clock restarts)."""
+        self._server.set_scenario(spec, seed)
+
+    # the conformance checks as assertions -------------------------------------------------------
+    def assert_backs_off(self, **kw: Any) -> CheckResult:
+        return assertions.assert_backs_off(self.entries(), **kw)
+
+    def assert_honours_retry_after(self, *, required_wait_s: float) -> CheckResult:
+        return assertions.assert_honours_retry_after(self.entries(), required_wait_s=required_wait_s)
+
+    def assert_jitters(self, **kw: Any) -> CheckResult:
+        return assertions.assert_jitters(self.entries(), **kw)
+
+    def assert_caps(self, **kw: Any) -> CheckResult:
+        return assertions.assert_caps(self.entries(), **kw)
+
+    def assert_no_forbidden_retries(self) -> CheckResult:
+        return assertions.assert_no_forbidden_retries(self.entries())
+
+    def assert_falls_back(self, *, chain: Sequence[str]) -> CheckResult:
+        return assertions.assert_falls_back(self.entries(), chain=chain)
+
+    def assert_no_stacking(self, *, claimed_max_attempts: int | None) -> CheckResult:
+        return assertions.assert_no_stacking(self.entries(), claimed_max_attempts=claimed_max_attempts)
+
+    def assert_survives(self) -> CheckResult:
+        return assertions.assert_survives(self.entries())
+
+
+# ---------------------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("busysignal", "busysignal mock Anthropic API")
+    group.addoption(
+        "--busysignal-scenario",
+        default=None,
+        help="scenario for tests without a busysignal marker: built-in name or YAML path (default: steady)",
+    )
+    group.addoption(
+        "--busysignal-seed", type=int, default=0, help="seed of the mock's fault engine (default 0)"
+    )
+    group.addoption(
+        "--busysignal-url",
+        default=os.environ.get("BUSYSIGNAL_URL"),
+        help="use a busysignal server already running at URL (its control plane) instead of one in process",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "busysignal(scenario=NAME|dict|path, seed=N): the mock's scenario (and seed) for this test",
+    )
+
+
+@pytest.fixture(scope="session")
+def busysignal_server(pytestconfig: pytest.Config) -> Iterator[ServerHandle]:
+    """The mock server for this session (one per xdist worker)."""
+    url = pytestconfig.getoption("--busysignal-url")
+    scenario = pytestconfig.getoption("--busysignal-scenario")
+    seed = pytestconfig.getoption("--busysignal-seed")
+    server: ServerHandle = RemoteServer(url) if url else LocalServer(scenario, seed)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _marker_scenario(request: pytest.FixtureRequest) -> tuple[ScenarioSpec, int | None]:
+    default: ScenarioSpec = request.config.getoption("--busysignal-scenario")
+    marker = request.node.get_closest_marker("busysignal")
+    if marker is None:
+        return default, None
+    unknown = set(marker.kwargs) - {"scenario", "seed"}
+    if unknown or len(marker.args) > 1:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: @pytest.mark.busysignal takes scenario= and seed= "
+            f"(got {sorted(unknown) or marker.args})"
+        )
+    scenario = marker.kwargs.get("scenario", marker.args[0] if marker.args else default)
+    seed = marker.kwargs.get("seed")
+    if seed is not None and not isinstance(seed, int):
+        raise pytest.UsageError(f"{request.node.nodeid}: busysignal seed must be an int, got {seed!r}")
+    return scenario, seed
+
+
+@pytest.fixture
+def mock_api(busysignal_server: ServerHandle, request: pytest.FixtureRequest) -> Iterator[MockAPI]:
+    """This test's view of the mock: journal cleared, scenario from the marker (or the option)."""
+    scenario, seed = _marker_scenario(request)
+    if seed is None:
+        seed = request.config.getoption("--busysignal-seed")
+    busysignal_server.set_scenario(scenario, seed)
+    busysignal_server.clear()
+    api = MockAPI(busysignal_server)
+    request.node.stash[_MOCK_API_KEY] = api
+    yield api
+
+
+@pytest.fixture
+def anthropic_client(mock_api: MockAPI) -> Iterator[Any]:
+    """``anthropic.Anthropic`` on the mock: SDK retry defaults, 10 s timeouts (5 s to connect)."""
+    import anthropic
+
+    client = anthropic.Anthropic(
+        base_url=mock_api.url, api_key=TEST_API_KEY, timeout=anthropic.Timeout(10.0, connect=5.0)
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def async_anthropic_client(mock_api: MockAPI) -> Iterator[Any]:
+    """``anthropic.AsyncAnthropic`` on the mock, same settings as ``anthropic_client``."""
+    import anthropic
+
+    yield anthropic.AsyncAnthropic(
+        base_url=mock_api.url, api_key=TEST_API_KEY, timeout=anthropic.Timeout(10.0, connect=5.0)
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if report.failed and call.when in ("call", "setup"):
+        api = item.stash.get(_MOCK_API_KEY, None)
+        if api is not None:
+            try:
+                text = api.journal_text()
+            except Exception as exc:  # the report must not hide the test's own failure
+                text = f"(journal unavailable: {exc})"
+            report.sections.append((SECTION, text))
+    return report
