@@ -1,0 +1,1003 @@
+"""The aiohttp application: the Messages API surface, the fault seam, the control plane.
+
+``create_app(config, scenario=... | engine=...)`` builds the app; all per-server state lives in
+one :class:`MockState` stored on it (``app[STATE]``). Handlers are thin: parse and validate
+with the pure modules, ask the fault engine, apply its decision, journal the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import socket
+import struct
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
+from mockserver.config import API_VERSIONS, ServerConfig
+from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
+from mockserver.faults import Decision, FaultEngine, HttpError, RequestFacts, ScenarioError, build_engine
+from mockserver.generation import Completion, content_key, generate
+from mockserver.journal import (
+    KEPT_HEADERS,
+    Journal,
+    JournalEntry,
+    JournalFilter,
+    api_key_id,
+    body_digest,
+    logical_id,
+    parse_retry_count,
+)
+from mockserver.metrics import Metrics, Stats
+from mockserver.sse import error_event, message_json, message_json_tail, message_object, stream_events
+from mockserver.validation import MessageRequest, validate_count_tokens_request, validate_messages_request
+
+STATE: web.AppKey[MockState] = web.AppKey("busysignal_state")
+CONTROL_PREFIX = "/_busysignal"
+JSON_TYPE = "application/json"
+SSE_TYPE = "text/event-stream; charset=utf-8"
+POLL_S = 0.05  # how often long waits look for a client that went away
+GARBAGE = b"<html><head><title>502 Bad Gateway</title></head><body>upstream connect error</body></html>\n"
+Spec = Any  # what build_engine accepts: None, a name, a path, YAML text, a mapping
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything derived from one raw Messages body (memoised by the raw bytes)."""
+
+    request: MessageRequest
+    prompt_digest: str
+    completion: Completion
+    json_tail: bytes  # the JSON message after its id
+
+
+def _digest_text(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def prompt_digest_of(body: Mapping[str, Any]) -> str:
+    """Digest of the parsed body without ``model`` and ``max_tokens`` (groups a call across fallback)."""
+    rest = {k: v for k, v in body.items() if k not in ("model", "max_tokens")}
+    return _digest_text(json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str).encode())
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise invalid(f"The request body is not valid UTF-8: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise invalid(
+            f"The request body is not valid JSON: {exc.msg}: line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise invalid("The request body is not valid JSON: nesting too deep") from None
+
+
+def _client_gone(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _wait(request: web.BaseRequest, seconds: float) -> bool:
+    """Sleep ``seconds`` (real time); False as soon as the client has gone away."""
+    if seconds <= 0:
+        return not _client_gone(request)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while True:
+        if _client_gone(request):
+            return False
+        remaining = end - loop.time()
+        if remaining <= 0:
+            return True
+        await asyncio.sleep(min(remaining, POLL_S))
+
+
+def _abort(request: web.BaseRequest, *, rst: bool) -> None:
+    transport = request.transport
+    if transport is None:
+        return
+    if rst:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+
+
+class MockState:
+    """Per-server state: config, journal, engine, batches, counters."""
+
+    def __init__(self, config: ServerConfig, engine: FaultEngine, scenario: Spec) -> None:
+        self.config = config
+        self.clock = config.clock
+        self.journal = Journal(config.journal_size)
+        self.ids = IdFactory()
+        self.stats = Stats()
+        self.metrics = Metrics()
+        self.batches = BatchStore(processing_s=config.batch_processing_s, cancel_s=config.batch_cancel_s)
+        self.in_flight = 0
+        self.engine: FaultEngine = engine
+        self.scenario: Spec = scenario
+        self.index = 0
+        self._cache: OrderedDict[bytes, Prepared] = OrderedDict()
+        self._cache_size = config.response_cache_size
+        self._api_keys = frozenset(config.api_keys) if config.api_keys is not None else None
+        self._default_tps = config.tokens_per_s or None
+        self._base_headers = {"anthropic-organization-id": "00000000-0000-4000-8000-000000000000"}
+
+    # ---- engine ------------------------------------------------------------------------
+
+    def set_engine(self, engine: FaultEngine, scenario: Spec) -> None:
+        """Swap the engine atomically (on the loop thread) and restart its clock and index."""
+        engine.restart(self.clock())
+        self.engine = engine
+        self.scenario = scenario
+        self.index = 0
+
+    def restart_engine(self) -> None:
+        self.engine.restart(self.clock())
+        self.index = 0
+
+    def reset(self) -> None:
+        self.journal.clear()
+        self.stats.reset()
+        self.restart_engine()
+
+    # ---- per request ---------------------------------------------------------------------
+
+    def open(self, request: web.Request) -> tuple[JournalEntry, str | None]:
+        headers = request.headers
+        key = headers.get("x-api-key")
+        if key is None:
+            auth = headers.get("authorization")
+            if auth is not None and auth[:7].lower() == "bearer ":
+                key = auth[7:].strip()
+        kept = {}
+        for name in KEPT_HEADERS:
+            value = headers.get(name)
+            if value is not None:
+                kept[name] = value
+        entry = self.journal.open(
+            self.ids.request_id(),
+            request.method,
+            request.path,
+            self.config.wall_clock(),
+            self.clock(),
+            api_key_id(key),
+            parse_retry_count(kept.get("x-stainless-retry-count")),
+            kept,
+        )
+        self.in_flight += 1
+        return entry, key
+
+    def close(self, entry: JournalEntry, route: str) -> None:
+        entry.end = self.clock()
+        self.in_flight -= 1
+        self.stats.record(entry)
+        self.metrics.record(entry, route)
+        hook = self.config.on_request_done
+        if hook is not None:
+            hook(entry)
+
+    def check_auth(self, request: web.Request, key: str | None) -> None:
+        if self.config.auth:
+            if not key:
+                raise ApiError(401, "authentication_error", "x-api-key header is required")
+            if self._api_keys is not None and key not in self._api_keys:
+                raise ApiError(401, "authentication_error", "invalid x-api-key")
+        version = request.headers.get("anthropic-version")
+        if version is None:
+            raise invalid("anthropic-version: header is required")
+        if version not in API_VERSIONS:
+            raise invalid(f"anthropic-version: unknown version {version!r}")
+
+    async def read_body(self, request: web.Request, limit: int) -> bytes:
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raw = b""
+            limit = -1
+        if len(raw) > limit:
+            raise ApiError(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
+        return raw
+
+    def prepare_messages(self, raw: bytes, *, cache: bool = True) -> Prepared:
+        if cache and self._cache_size:
+            hit = self._cache.get(raw)
+            if hit is not None:
+                return hit
+        body = _parse_json(raw)
+        request = validate_messages_request(body, self.config.catalogue)
+        completion = generate(request, content_key(body, self.config.seed))
+        prepared = Prepared(
+            request,
+            prompt_digest_of(body),
+            completion,
+            message_json_tail(request.model, completion, request.input_tokens),
+        )
+        if cache and self._cache_size and len(raw) <= 65536:
+            self._cache[raw] = prepared
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return prepared
+
+    def facts(
+        self,
+        request: web.Request,
+        entry: JournalEntry,
+        model: str | None,
+        stream: bool,
+        input_tokens: int,
+        max_tokens: int,
+    ) -> RequestFacts:
+        index = self.index
+        self.index = index + 1
+        return RequestFacts(
+            index=index,
+            method=entry.method,
+            path=entry.path,
+            model=model,
+            stream=stream,
+            api_key_id=entry.api_key_id,
+            body_digest=entry.body_digest,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            input_tokens=input_tokens,
+            max_tokens=max_tokens,
+            retry_count=entry.retry_count,
+            loopback=_is_loopback(request.remote),
+        )
+
+    def response_headers(self, entry: JournalEntry, *extra: Mapping[str, str]) -> dict[str, str]:
+        headers = {"request-id": entry.request_id, **self._base_headers}
+        for more in extra:
+            headers.update(more)
+        return headers
+
+
+def _is_loopback(remote: str | None) -> bool:
+    return remote is None or remote.startswith("127.") or remote in ("::1", "localhost")
+
+
+async def _send(request: web.Request, entry: JournalEntry, resp: web.Response) -> web.Response:
+    """Write a whole response inside the handler, so the journal knows whether it arrived."""
+    try:
+        await resp.prepare(request)
+        await resp.write_eof()
+    except ConnectionError:
+        entry.client_gone = True
+        return resp
+    body = resp.body
+    entry.bytes_sent = len(body) if isinstance(body, (bytes, bytearray)) else 0
+    return resp
+
+
+async def _send_error(
+    request: web.Request,
+    state: MockState,
+    entry: JournalEntry,
+    err: ApiError | HttpError,
+    extra: Mapping[str, str] | None = None,
+) -> web.Response:
+    status = err.status
+    error_type = err.error_type
+    entry.status = status
+    entry.error_type = error_type
+    headers = state.response_headers(entry, {"content-type": JSON_TYPE}, extra or {}, err.headers)
+    resp = web.Response(
+        status=status, body=error_body(error_type, err.message, entry.request_id), headers=headers
+    )
+    return await _send(request, entry, resp)
+
+
+def _json_response(
+    state: MockState, entry: JournalEntry, payload: Any, extra: Mapping[str, str] | None = None
+) -> web.Response:
+    entry.status = 200
+    headers = state.response_headers(entry, {"content-type": JSON_TYPE}, extra or {})
+    return web.Response(status=200, body=json.dumps(payload, separators=(",", ":")).encode(), headers=headers)
+
+
+# ---- applying a decision -----------------------------------------------------------------
+
+
+class _Outcome:
+    __slots__ = ("output_tokens",)
+
+    def __init__(self) -> None:
+        self.output_tokens = 0
+
+
+async def _connection_fault(
+    request: web.Request,
+    state: MockState,
+    entry: JournalEntry,
+    decision: Decision,
+    body: bytes,
+    content_type: str,
+) -> web.StreamResponse:
+    fault = decision.connection_fault
+    assert fault is not None
+    kind = fault.kind
+    entry.fault = kind
+    if kind == "reset":
+        _abort(request, rst=True)
+        return web.Response()
+    if kind == "hang":
+        if await _wait(request, fault.hang_s):
+            _abort(request, rst=False)
+        else:
+            entry.client_gone = True
+        return web.Response()
+    headers = state.response_headers(entry, {"content-type": content_type}, decision.headers)
+    if kind == "garbage":
+        entry.status = 200
+        return await _send(request, entry, web.Response(status=200, body=GARBAGE, headers=headers))
+    resp = web.StreamResponse(status=200, headers=headers)
+    resp.content_length = len(body)
+    entry.status = 200
+    try:
+        await resp.prepare(request)
+        chunk = body[: len(body) // 2] if kind == "truncated_body" else b""
+        await resp.write(chunk)
+        entry.bytes_sent = len(chunk)
+    except ConnectionError:
+        entry.client_gone = True
+        return resp
+    _abort(request, rst=False)
+    return resp
+
+
+async def _stream(
+    request: web.Request,
+    state: MockState,
+    entry: JournalEntry,
+    prepared: Prepared,
+    decision: Decision,
+    outcome: _Outcome,
+) -> web.StreamResponse:
+    req = prepared.request
+    events = stream_events("msg_" + entry.request_id[4:], req.model, prepared.completion, req.input_tokens)
+    headers = state.response_headers(
+        entry, {"content-type": SSE_TYPE, "cache-control": "no-cache"}, decision.headers
+    )
+    resp = web.StreamResponse(status=200, headers=headers)
+    entry.status = 200
+    ttft = decision.ttft_s if decision.ttft_s is not None else state.config.ttft_s
+    tps = decision.tokens_per_s if decision.tokens_per_s is not None else state._default_tps
+    interval = 1.0 / tps if tps else 0.0
+    fault = decision.stream_fault
+    fault_at = min(max(fault.after_events, 0), len(events) - 1) if fault is not None else -1
+    loop = asyncio.get_running_loop()
+    pending: list[bytes] = []
+
+    async def flush() -> None:
+        if pending:
+            data = b"".join(pending)
+            await resp.write(data)
+            entry.bytes_sent += len(data)
+            entry.events_sent += len(pending)
+            pending.clear()
+
+    try:
+        await resp.prepare(request)
+        await resp.write(b"")  # the status line and headers go out now, before the first token
+        if ttft > 0 and not await _wait(request, ttft):
+            entry.client_gone = True
+            return resp
+        t0 = loop.time()
+        tokens = 0
+        for i, ev in enumerate(events):
+            if i == fault_at and fault is not None:
+                await flush()
+                if fault.kind == "error_event":
+                    entry.fault = "stream_error_event"
+                    entry.error_type = fault.error_type
+                    pending.append(error_event(fault.error_type, fault.message))
+                    await flush()
+                    await resp.write_eof()
+                    return resp
+                if fault.kind == "cut":
+                    entry.fault = "stream_cut"
+                    _abort(request, rst=False)
+                    return resp
+                entry.fault = "stream_stall"
+                if not await _wait(request, fault.stall_s):
+                    entry.client_gone = True
+                    return resp
+                t0 += fault.stall_s
+            if ev.token:
+                if interval:
+                    delay = t0 + tokens * interval - loop.time()
+                    if delay > 0:
+                        await flush()
+                        if not await _wait(request, delay):
+                            entry.client_gone = True
+                            return resp
+                tokens += 1
+                outcome.output_tokens = tokens
+            pending.append(ev.data)
+        await flush()
+        outcome.output_tokens = prepared.completion.output_tokens
+        await resp.write_eof()
+    except ConnectionError:
+        entry.client_gone = True
+    return resp
+
+
+async def _apply(
+    request: web.Request,
+    state: MockState,
+    entry: JournalEntry,
+    decision: Decision,
+    outcome: _Outcome,
+    prepared: Prepared | None,
+    json_payload: Callable[[], bytes],
+) -> web.StreamResponse:
+    if decision.delay_s > 0:
+        entry.fault = "delay"
+        if not await _wait(request, decision.delay_s):
+            entry.client_gone = True
+            return web.Response()
+    if decision.error is not None:
+        entry.fault = "http_error"
+        return await _send_error(request, state, entry, decision.error, decision.headers)
+    stream = prepared is not None and prepared.request.stream
+    if decision.connection_fault is not None:
+        if stream and prepared is not None:
+            req = prepared.request
+            events = stream_events(
+                "msg_" + entry.request_id[4:], req.model, prepared.completion, req.input_tokens
+            )
+            return await _connection_fault(
+                request, state, entry, decision, b"".join(e.data for e in events), SSE_TYPE
+            )
+        return await _connection_fault(request, state, entry, decision, json_payload(), JSON_TYPE)
+    if stream and prepared is not None:
+        return await _stream(request, state, entry, prepared, decision, outcome)
+    if prepared is not None:
+        ttft = decision.ttft_s if decision.ttft_s is not None else state.config.ttft_s
+        tps = decision.tokens_per_s if decision.tokens_per_s is not None else state._default_tps
+        wait = ttft + (prepared.completion.output_tokens / tps if tps else 0.0)
+        if wait > 0 and not await _wait(request, wait):
+            entry.client_gone = True
+            return web.Response()
+        outcome.output_tokens = prepared.completion.output_tokens
+    entry.status = 200
+    headers = state.response_headers(entry, {"content-type": JSON_TYPE}, decision.headers)
+    return await _send(request, entry, web.Response(status=200, body=json_payload(), headers=headers))
+
+
+# ---- API handlers --------------------------------------------------------------------------
+
+
+async def handle_messages(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    entry, key = state.open(request)
+    engine: FaultEngine | None = None
+    facts: RequestFacts | None = None
+    decision: Decision | None = None
+    outcome = _Outcome()
+    try:
+        try:
+            state.check_auth(request, key)
+            raw = await state.read_body(request, state.config.max_body_bytes)
+            digest = body_digest(raw)
+            entry.body_digest = digest
+            entry.logical_id = logical_id(entry.api_key_id, digest)
+            if raw[:1] == b"{":
+                # model/stream/prompt digest are journalled even when validation fails later
+                try:
+                    prepared = state.prepare_messages(raw)
+                except ApiError:
+                    _note_body(entry, raw)
+                    raise
+            else:
+                prepared = state.prepare_messages(raw)
+        except ApiError as err:
+            return await _send_error(request, state, entry, err)
+        req = prepared.request
+        entry.model = req.model
+        entry.stream = req.stream
+        entry.prompt_digest = prepared.prompt_digest
+        facts = state.facts(request, entry, req.model, req.stream, req.input_tokens, req.max_tokens)
+        engine = state.engine
+        decision = engine.decide(facts, state.clock())
+        entry.reason = decision.reason
+        message_id = "msg_" + entry.request_id[4:]
+        return await _apply(
+            request,
+            state,
+            entry,
+            decision,
+            outcome,
+            prepared,
+            lambda: message_json(message_id, prepared.json_tail),
+        )
+    except asyncio.CancelledError:
+        entry.client_gone = True
+        raise
+    finally:
+        if engine is not None and facts is not None and decision is not None:
+            engine.complete(
+                facts,
+                decision,
+                state.clock(),
+                status=entry.status or 0,
+                output_tokens=outcome.output_tokens,
+                client_gone=entry.client_gone,
+            )
+        state.close(entry, "messages")
+
+
+def _note_body(entry: JournalEntry, raw: bytes) -> None:
+    """Journal what can be read from a body that failed validation."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(body, dict):
+        model = body.get("model")
+        entry.model = model if isinstance(model, str) else None
+        entry.stream = body.get("stream") is True
+        try:
+            entry.prompt_digest = prompt_digest_of(body)
+        except (TypeError, ValueError, RecursionError):
+            entry.prompt_digest = ""
+
+
+async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    entry, key = state.open(request)
+    engine: FaultEngine | None = None
+    facts: RequestFacts | None = None
+    decision: Decision | None = None
+    outcome = _Outcome()
+    try:
+        try:
+            state.check_auth(request, key)
+            raw = await state.read_body(request, state.config.max_body_bytes)
+            entry.body_digest = body_digest(raw)
+            entry.logical_id = logical_id(entry.api_key_id, entry.body_digest)
+            body = _parse_json(raw)
+            if isinstance(body, dict) and isinstance(body.get("model"), str):
+                entry.model = body["model"]
+            req = validate_count_tokens_request(body, state.config.catalogue)
+            entry.prompt_digest = prompt_digest_of(body)
+        except ApiError as err:
+            return await _send_error(request, state, entry, err)
+        facts = state.facts(request, entry, req.model, False, req.input_tokens, 0)
+        engine = state.engine
+        decision = engine.decide(facts, state.clock())
+        entry.reason = decision.reason
+        payload = json.dumps({"input_tokens": req.input_tokens}).encode()
+        return await _apply(request, state, entry, decision, outcome, None, lambda: payload)
+    except asyncio.CancelledError:
+        entry.client_gone = True
+        raise
+    finally:
+        if engine is not None and facts is not None and decision is not None:
+            engine.complete(
+                facts,
+                decision,
+                state.clock(),
+                status=entry.status or 0,
+                output_tokens=0,
+                client_gone=entry.client_gone,
+            )
+        state.close(entry, "count_tokens")
+
+
+def _page(items: list[Any], ident: Callable[[Any], str], query: Mapping[str, str]) -> dict[str, Any]:
+    """The documented list paging over ``items`` (already in listing order)."""
+    raw_limit = query.get("limit", "20")
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise invalid(f"limit: Input should be a valid integer, got {raw_limit!r}") from None
+    if not 1 <= limit <= 1000:
+        raise invalid("limit: Input should be between 1 and 1000")
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None and before is not None:
+        raise invalid("after_id and before_id cannot both be given")
+    ids = [ident(i) for i in items]
+    if after is not None:
+        if after not in ids:
+            raise invalid(f"after_id: unknown id {after!r}")
+        start = ids.index(after) + 1
+        chosen = items[start : start + limit]
+        has_more = start + limit < len(items)
+    elif before is not None:
+        if before not in ids:
+            raise invalid(f"before_id: unknown id {before!r}")
+        end = ids.index(before)
+        chosen = items[max(0, end - limit) : end]
+        has_more = end - limit > 0
+    else:
+        chosen = items[:limit]
+        has_more = limit < len(items)
+    return {
+        "data": chosen,
+        "has_more": has_more,
+        "first_id": ident(chosen[0]) if chosen else None,
+        "last_id": ident(chosen[-1]) if chosen else None,
+    }
+
+
+def _simple(route: str, *, reads_body: bool = False) -> Callable[[Callable[..., Any]], Handler]:
+    """Wrap a handler that needs auth and returns a payload (or raises ApiError); journal it."""
+
+    def wrap(inner: Callable[..., Any]) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            state = request.app[STATE]
+            entry, key = state.open(request)
+            try:
+                try:
+                    state.check_auth(request, key)
+                    raw = b""
+                    if reads_body:
+                        raw = await state.read_body(request, state.config.max_batch_body_bytes)
+                        entry.body_digest = body_digest(raw)
+                        entry.logical_id = logical_id(entry.api_key_id, entry.body_digest)
+                    result = await inner(request, state, entry, raw)
+                except ApiError as err:
+                    return await _send_error(request, state, entry, err)
+                if isinstance(result, web.Response):
+                    entry.status = result.status
+                    return await _send(request, entry, result)
+                return await _send(request, entry, _json_response(state, entry, result))
+            except asyncio.CancelledError:
+                entry.client_gone = True
+                raise
+            finally:
+                state.close(entry, route)
+
+        return handler
+
+    return wrap
+
+
+@_simple("models")
+async def handle_models_list(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
+    infos = [m.info() for m in state.config.catalogue.models]
+    return _page(infos, lambda i: str(i["id"]), request.query)
+
+
+@_simple("models")
+async def handle_models_get(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
+    model_id = request.match_info["model_id"]
+    model = state.config.catalogue.get(model_id)
+    if model is None:
+        raise not_found(f"model: {model_id}")
+    entry.model = model_id
+    return model.info()
+
+
+def _results_url(request: web.Request, state: MockState, batch: Batch) -> str:
+    base = state.config.public_url or f"{request.scheme}://{request.host}"
+    return f"{base.rstrip('/')}/v1/messages/batches/{batch.id}/results"
+
+
+def _process_item(
+    state: MockState, request_headers: Mapping[str, str]
+) -> Callable[[Batch, BatchItem, float], dict[str, Any]]:
+    def process(batch: Batch, item: BatchItem, now: float) -> dict[str, Any]:
+        raw = json.dumps(item.params, sort_keys=True, separators=(",", ":")).encode()
+        try:
+            if item.params.get("stream") is True:
+                raise invalid("stream: Message Batches do not support streaming")
+            body = item.params
+            req = validate_messages_request(body, state.config.catalogue, allow_zero_max_tokens=False)
+        except ApiError as err:
+            return {"type": "errored", "error": error_object(err.error_type, err.message)}
+        index = state.index
+        state.index = index + 1
+        facts = RequestFacts(
+            index=index,
+            method="POST",
+            path="/v1/messages/batches",
+            model=req.model,
+            stream=False,
+            api_key_id=batch.api_key_id,
+            body_digest=body_digest(raw),
+            headers=dict(request_headers),
+            input_tokens=req.input_tokens,
+            max_tokens=req.max_tokens,
+            retry_count=None,
+        )
+        engine = state.engine
+        decision = engine.decide(facts, now)
+        if decision.error is not None:
+            engine.complete(
+                facts, decision, now, status=decision.error.status, output_tokens=0, client_gone=False
+            )
+            return {
+                "type": "errored",
+                "error": error_object(decision.error.error_type, decision.error.message),
+            }
+        completion = generate(req, content_key(body, state.config.seed))
+        engine.complete(
+            facts, decision, now, status=200, output_tokens=completion.output_tokens, client_gone=False
+        )
+        message = message_object(
+            "msg_" + state.ids.next_suffix(), req.model, completion, req.input_tokens, "batch"
+        )
+        return {"type": "succeeded", "message": message}
+
+    return process
+
+
+def _advance(state: MockState, batch: Batch) -> Batch:
+    return state.batches.advance(batch, state.clock(), _process_item(state, batch.headers))
+
+
+@_simple("batches", reads_body=True)
+async def handle_batch_create(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
+    requests = parse_create_body(_parse_json(raw))
+    batch = state.batches.create(
+        "msgbatch_" + state.ids.next_suffix(),
+        requests,
+        state.clock(),
+        state.config.wall_clock(),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        api_key_id=entry.api_key_id,
+    )
+    _advance(state, batch)
+    return batch.to_dict(_results_url(request, state, batch))
+
+
+@_simple("batches")
+async def handle_batch_get(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
+    batch = _advance(state, state.batches.get(request.match_info["batch_id"]))
+    return batch.to_dict(_results_url(request, state, batch))
+
+
+@_simple("batches")
+async def handle_batch_list(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
+    items = [_advance(state, b).to_dict(_results_url(request, state, b)) for b in state.batches.listing()]
+    return _page(items, lambda b: str(b["id"]), request.query)
+
+
+@_simple("batches")
+async def handle_batch_cancel(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
+    batch = _advance(state, state.batches.get(request.match_info["batch_id"]))
+    state.batches.cancel(batch, state.clock())
+    return batch.to_dict(_results_url(request, state, batch))
+
+
+@_simple("batches")
+async def handle_batch_delete(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
+    batch = _advance(state, state.batches.get(request.match_info["batch_id"]))
+    state.batches.delete(batch)
+    return {"id": batch.id, "type": "message_batch_deleted"}
+
+
+@_simple("batches")
+async def handle_batch_results(
+    request: web.Request, state: MockState, entry: JournalEntry, raw: bytes
+) -> Any:
+    batch = _advance(state, state.batches.get(request.match_info["batch_id"]))
+    lines = state.batches.results_lines(batch)
+    body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
+    headers = state.response_headers(entry, {"content-type": "application/x-jsonl"})
+    return web.Response(status=200, body=body, headers=headers)
+
+
+async def handle_not_found(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    entry, _ = state.open(request)
+    try:
+        err = not_found(f"Not found: {request.method} {request.path}")
+        return await _send_error(request, state, entry, err)
+    finally:
+        state.close(entry, "other")
+
+
+# ---- control plane ---------------------------------------------------------------------------
+
+
+def _control(inner: Callable[[web.Request, MockState], Awaitable[web.StreamResponse]]) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        token = state.config.control_token
+        if token is not None:
+            given = request.headers.get("x-busysignal-token")
+            if given is None:
+                auth = request.headers.get("authorization", "")
+                given = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+            if given != token:
+                return _control_error(
+                    401, "authentication_error", "control plane: x-busysignal-token is required"
+                )
+        try:
+            return await inner(request, state)
+        except ApiError as err:
+            return _control_error(err.status, err.error_type, err.message)
+
+    return handler
+
+
+def _control_error(status: int, error_type: str, message: str) -> web.Response:
+    return web.Response(status=status, body=error_body(error_type, message, None), content_type=JSON_TYPE)
+
+
+def _control_json(payload: Any) -> web.Response:
+    return web.Response(body=json.dumps(payload).encode(), content_type=JSON_TYPE)
+
+
+def _journal_filter(query: Mapping[str, str]) -> JournalFilter:
+    def as_int(name: str) -> int | None:
+        value = query.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise invalid(f"{name}: expected an integer, got {value!r}") from None
+
+    return JournalFilter(
+        since_seq=as_int("since_seq"),
+        path=query.get("path") or None,
+        model=query.get("model") or None,
+        status=as_int("status"),
+        api_key_id=query.get("api_key_id"),
+        logical_id=query.get("logical_id") or None,
+        limit=as_int("limit"),
+    )
+
+
+async def control_health(request: web.Request, state: MockState) -> web.StreamResponse:
+    return _control_json(
+        {
+            "status": "ok",
+            "in_flight": state.in_flight,
+            "journal_entries": len(state.journal),
+            "journal_size": state.journal.size,
+            "next_seq": state.journal.next_seq,
+            "scenario": _scenario_label(state.scenario),
+        }
+    )
+
+
+async def control_journal(request: web.Request, state: MockState) -> web.StreamResponse:
+    flt = _journal_filter(request.query)
+    fmt = request.query.get("format", "json")
+    if fmt == "jsonl":
+        return web.Response(body=state.journal.to_jsonl(flt).encode(), content_type="application/x-jsonl")
+    if fmt != "json":
+        raise invalid(f"format: expected 'json' or 'jsonl', got {fmt!r}")
+    return _control_json({"entries": [e.to_dict() for e in state.journal.entries(flt)]})
+
+
+async def control_journal_clear(request: web.Request, state: MockState) -> web.StreamResponse:
+    n = len(state.journal)
+    state.journal.clear()
+    return _control_json({"cleared": n})
+
+
+async def control_stats(request: web.Request, state: MockState) -> web.StreamResponse:
+    return _control_json(state.stats.to_dict(state.in_flight))
+
+
+async def control_reset(request: web.Request, state: MockState) -> web.StreamResponse:
+    state.reset()
+    return _control_json({"status": "reset"})
+
+
+def _scenario_label(spec: Spec) -> Any:
+    if spec is None or (isinstance(spec, str) and "\n" not in spec):
+        return spec or "steady"
+    return "custom"
+
+
+async def control_scenario_get(request: web.Request, state: MockState) -> web.StreamResponse:
+    spec = state.scenario
+    return _control_json(
+        {
+            "name": _scenario_label(spec),
+            "spec": spec if isinstance(spec, (str, dict, list)) or spec is None else repr(spec),
+            "seed": state.config.seed,
+            "index": state.index,
+        }
+    )
+
+
+def scenario_spec_from_text(text: str) -> Spec:
+    """A PUT body: ``{"name": "<built-in>"}``, a JSON scenario, or YAML text."""
+    if not text.strip():
+        raise invalid('scenario: empty body; send YAML or JSON scenario text, or {"name": "<built-in>"}')
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(data, dict) and set(data) == {"name"}:
+        name = data["name"]
+        if name is not None and not isinstance(name, str):
+            raise invalid("scenario: 'name' must be a string")
+        return name
+    return data
+
+
+async def control_scenario_put(request: web.Request, state: MockState) -> web.StreamResponse:
+    try:
+        text = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid("scenario: body is not valid UTF-8") from None
+    spec = scenario_spec_from_text(text)
+    try:
+        engine = build_engine(spec, seed=state.config.seed)
+    except ScenarioError as exc:
+        raise invalid(str(exc)) from None
+    state.set_engine(engine, spec)
+    return _control_json({"status": "ok", "name": _scenario_label(spec)})
+
+
+async def control_metrics(request: web.Request, state: MockState) -> web.StreamResponse:
+    text = state.metrics.render(
+        in_flight=state.in_flight, journal_len=len(state.journal), journal_size=state.journal.size
+    )
+    return web.Response(
+        text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
+    )
+
+
+# ---- the app -------------------------------------------------------------------------------
+
+
+def create_app(
+    config: ServerConfig | None = None,
+    *,
+    scenario: Spec = None,
+    engine: FaultEngine | None = None,
+) -> web.Application:
+    """The mock as an aiohttp app. Give either ``scenario`` (for ``build_engine``) or ``engine``."""
+    config = config or ServerConfig()
+    if engine is not None and scenario is not None:
+        raise ValueError("give either scenario= or engine=, not both")
+    if engine is None:
+        engine = build_engine(scenario, seed=config.seed)
+    state = MockState(config, engine, scenario)
+    app = web.Application(client_max_size=max(config.max_batch_body_bytes, config.max_body_bytes) + 1)
+    app[STATE] = state
+
+    async def on_startup(app: web.Application) -> None:
+        state.restart_engine()
+
+    app.on_startup.append(on_startup)
+    r = app.router
+    r.add_post("/v1/messages", handle_messages)
+    r.add_post("/v1/messages/count_tokens", handle_count_tokens)
+    r.add_get("/v1/models", handle_models_list, allow_head=False)
+    r.add_get("/v1/models/{model_id}", handle_models_get, allow_head=False)
+    r.add_post("/v1/messages/batches", handle_batch_create)
+    r.add_get("/v1/messages/batches", handle_batch_list, allow_head=False)
+    r.add_get("/v1/messages/batches/{batch_id}", handle_batch_get, allow_head=False)
+    r.add_post("/v1/messages/batches/{batch_id}/cancel", handle_batch_cancel)
+    r.add_delete("/v1/messages/batches/{batch_id}", handle_batch_delete)
+    r.add_get("/v1/messages/batches/{batch_id}/results", handle_batch_results, allow_head=False)
+    r.add_get(f"{CONTROL_PREFIX}/health", _control(control_health), allow_head=False)
+    r.add_get(f"{CONTROL_PREFIX}/journal", _control(control_journal), allow_head=False)
+    r.add_delete(f"{CONTROL_PREFIX}/journal", _control(control_journal_clear))
+    r.add_get(f"{CONTROL_PREFIX}/stats", _control(control_stats), allow_head=False)
+    r.add_post(f"{CONTROL_PREFIX}/reset", _control(control_reset))
+    r.add_get(f"{CONTROL_PREFIX}/scenario", _control(control_scenario_get), allow_head=False)
+    r.add_put(f"{CONTROL_PREFIX}/scenario", _control(control_scenario_put))
+    r.add_get("/metrics", _control(control_metrics), allow_head=False)
+    r.add_route("*", "/{tail:.*}", handle_not_found)
+    return app
+
+
+def app_state(app: web.Application) -> MockState:
+    return app[STATE]

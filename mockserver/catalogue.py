@@ -1,0 +1,242 @@
+"""The model catalogue: which model ids the mock knows, and their limits.
+
+The default lists the current Claude ids the installed SDK names. Replace it with a JSON or
+YAML file: ``{"models": [{"id": ..., "display_name": ..., "created_at": ..., "max_tokens": ...,
+"max_input_tokens": ..., "aliases": [...], "lifecycle": "active", "line": "opus"}]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+class CatalogueError(ValueError):
+    """A model catalogue file that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    id: str
+    display_name: str
+    created_at: str  # RFC 3339
+    max_tokens: int  # maximum max_tokens
+    max_input_tokens: int = 200_000
+    aliases: tuple[str, ...] = ()
+    lifecycle: str = "active"
+    line: str | None = None
+
+    def info(self) -> dict[str, Any]:
+        """The ModelInfo object of GET /v1/models."""
+        return {
+            "type": "model",
+            "id": self.id,
+            "display_name": self.display_name,
+            "created_at": self.created_at,
+            "max_tokens": self.max_tokens,
+            "max_input_tokens": self.max_input_tokens,
+            "lifecycle": self.lifecycle,
+            "line": self.line,
+            "deprecated_at": None,
+            "retires_at": None,
+        }
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Models newest first (the order of GET /v1/models), with alias resolution."""
+
+    models: tuple[ModelEntry, ...]
+    _by_id: dict[str, ModelEntry] = field(init=False, repr=False, compare=False)
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_id: dict[str, ModelEntry] = {}
+        index: dict[str, int] = {}
+        for i, model in enumerate(self.models):
+            for name in (model.id, *model.aliases):
+                if name in by_id:
+                    raise CatalogueError(f"model id {name!r} appears twice in the catalogue")
+                by_id[name] = model
+            index[model.id] = i
+        object.__setattr__(self, "_by_id", by_id)
+        object.__setattr__(self, "_index", index)
+
+    def get(self, model_id: str) -> ModelEntry | None:
+        return self._by_id.get(model_id)
+
+    def position(self, model_id: str) -> int | None:
+        """Position in the listing of a canonical id or alias (for after_id/before_id paging)."""
+        entry = self._by_id.get(model_id)
+        return None if entry is None else self._index[entry.id]
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+def _entry(
+    model_id: str,
+    name: str,
+    created: str,
+    max_tokens: int,
+    line: str,
+    aliases: Iterable[str] = (),
+    max_input_tokens: int = 200_000,
+) -> ModelEntry:
+    return ModelEntry(
+        id=model_id,
+        display_name=name,
+        created_at=created,
+        max_tokens=max_tokens,
+        max_input_tokens=max_input_tokens,
+        aliases=tuple(aliases),
+        line=line,
+    )
+
+
+# Newest first. Release dates of ids after the 4.5 family are not published in the SDK; they are
+# placeholders in release order (the API allows an epoch value when the date is unknown).
+DEFAULT_MODELS: tuple[ModelEntry, ...] = (
+    _entry("claude-fable-5-2", "Claude Fable 5.2", "2026-10-01T00:00:00Z", 128_000, "fable"),
+    _entry("claude-mythos-5-2", "Claude Mythos 5.2", "2026-09-24T00:00:00Z", 128_000, "mythos"),
+    _entry("claude-haiku-5-5", "Claude Haiku 5.5", "2026-09-10T00:00:00Z", 64_000, "haiku"),
+    _entry("claude-sonnet-5-5", "Claude Sonnet 5.5", "2026-09-03T00:00:00Z", 128_000, "sonnet"),
+    _entry("claude-opus-5-5", "Claude Opus 5.5", "2026-08-27T00:00:00Z", 128_000, "opus"),
+    _entry("claude-fable-5-1", "Claude Fable 5.1", "2026-07-15T00:00:00Z", 128_000, "fable"),
+    _entry("claude-mythos-5-1", "Claude Mythos 5.1", "2026-07-08T00:00:00Z", 128_000, "mythos"),
+    _entry("claude-sonnet-5", "Claude Sonnet 5", "2026-06-03T00:00:00Z", 128_000, "sonnet"),
+    _entry("claude-fable-5", "Claude Fable 5", "2026-05-20T00:00:00Z", 128_000, "fable"),
+    _entry("claude-mythos-5", "Claude Mythos 5", "2026-05-13T00:00:00Z", 128_000, "mythos"),
+    _entry("claude-opus-5", "Claude Opus 5", "2026-05-06T00:00:00Z", 128_000, "opus"),
+    _entry("claude-opus-4-8", "Claude Opus 4.8", "2026-04-01T00:00:00Z", 128_000, "opus"),
+    _entry("claude-opus-4-7", "Claude Opus 4.7", "2026-03-04T00:00:00Z", 128_000, "opus"),
+    _entry("claude-mythos-preview", "Claude Mythos Preview", "2026-02-25T00:00:00Z", 128_000, "mythos"),
+    _entry("claude-opus-4-6", "Claude Opus 4.6", "2026-02-05T00:00:00Z", 128_000, "opus"),
+    _entry("claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17T00:00:00Z", 64_000, "sonnet"),
+    _entry(
+        "claude-opus-4-5-20251101",
+        "Claude Opus 4.5",
+        "2025-11-24T00:00:00Z",
+        64_000,
+        "opus",
+        aliases=("claude-opus-4-5",),
+    ),
+    _entry(
+        "claude-haiku-4-5-20251001",
+        "Claude Haiku 4.5",
+        "2025-10-15T00:00:00Z",
+        64_000,
+        "haiku",
+        aliases=("claude-haiku-4-5",),
+    ),
+    _entry(
+        "claude-sonnet-4-5-20250929",
+        "Claude Sonnet 4.5",
+        "2025-09-29T00:00:00Z",
+        64_000,
+        "sonnet",
+        aliases=("claude-sonnet-4-5",),
+    ),
+)
+
+
+def default_catalogue() -> Catalogue:
+    return Catalogue(DEFAULT_MODELS)
+
+
+def _require(raw: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in raw:
+        raise CatalogueError(f"{where}: field {key!r} is required")
+    value = raw[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CatalogueError(f"{where}: field {key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def catalogue_from_data(data: Any, *, source: str = "<catalogue>") -> Catalogue:
+    """Build a catalogue from parsed JSON/YAML (``{"models": [...]}`` or a bare list)."""
+    items = data.get("models") if isinstance(data, Mapping) else data
+    if not isinstance(items, Sequence) or isinstance(items, str) or not items:
+        raise CatalogueError(f"{source}: expected a non-empty list under 'models'")
+    entries: list[ModelEntry] = []
+    known = {
+        "id",
+        "display_name",
+        "created_at",
+        "max_tokens",
+        "max_input_tokens",
+        "aliases",
+        "lifecycle",
+        "line",
+    }
+    for i, raw in enumerate(items):
+        where = f"{source}: models[{i}]"
+        if not isinstance(raw, Mapping):
+            raise CatalogueError(f"{where}: expected a mapping, got {raw!r}")
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise CatalogueError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        model_id = _require(raw, "id", str, where)
+        created = raw.get("created_at", "1970-01-01T00:00:00Z")
+        if isinstance(created, datetime):
+            created = created.isoformat().replace("+00:00", "Z")
+        if not isinstance(created, str):
+            raise CatalogueError(f"{where}: field 'created_at' must be an RFC 3339 string")
+        try:
+            datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise CatalogueError(f"{where}: field 'created_at' is not RFC 3339: {created!r}") from exc
+        max_tokens = _require(raw, "max_tokens", int, where)
+        if max_tokens < 1:
+            raise CatalogueError(f"{where}: field 'max_tokens' must be >= 1")
+        aliases = raw.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise CatalogueError(f"{where}: field 'aliases' must be a list of strings")
+        lifecycle = raw.get("lifecycle", "active")
+        if lifecycle not in ("active", "deprecated", "retired"):
+            raise CatalogueError(f"{where}: field 'lifecycle' must be active, deprecated or retired")
+        line = raw.get("line")
+        if line is not None and not isinstance(line, str):
+            raise CatalogueError(f"{where}: field 'line' must be a string")
+        max_input = raw.get("max_input_tokens", 200_000)
+        if not isinstance(max_input, int) or isinstance(max_input, bool) or max_input < 1:
+            raise CatalogueError(f"{where}: field 'max_input_tokens' must be a positive integer")
+        entries.append(
+            ModelEntry(
+                id=model_id,
+                display_name=str(raw.get("display_name", model_id)),
+                created_at=created,
+                max_tokens=max_tokens,
+                max_input_tokens=max_input,
+                aliases=tuple(aliases),
+                lifecycle=lifecycle,
+                line=line,
+            )
+        )
+    return Catalogue(tuple(entries))
+
+
+def load_catalogue(path: str | Path) -> Catalogue:
+    """Read a catalogue file (``.json``, ``.yaml`` or ``.yml``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogueError(f"{p}: cannot read model catalogue: {exc}") from exc
+    if p.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise CatalogueError(f"{p}: invalid YAML: {exc}") from exc
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CatalogueError(f"{p}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    return catalogue_from_data(data, source=str(p))

@@ -1,0 +1,136 @@
+"""`busysignal serve`: run the mock in the foreground, one log line per request."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from mockserver.config import SERVE_BATCH_PROCESSING_S, SERVE_TOKENS_PER_S, SERVE_TTFT_S, ServerConfig
+from mockserver.journal import DEFAULT_JOURNAL_SIZE, JournalEntry
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the mock Anthropic Messages API",
+        description=(
+            "Serve the mock Messages API. Defaults are realistic but short: "
+            f"{SERVE_TTFT_S}s to the first token, then {SERVE_TOKENS_PER_S:g} tokens/s; "
+            f"batches end {SERVE_BATCH_PROCESSING_S:g}s after creation."
+        ),
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free one)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for content and the fault engine")
+    parser.add_argument("--scenario", default=None, help="built-in scenario name or path to a scenario file")
+    parser.add_argument("--ttft", type=float, default=SERVE_TTFT_S, help="seconds to the first token")
+    parser.add_argument(
+        "--tps", type=float, default=SERVE_TOKENS_PER_S, help="output tokens per second (0: no pacing)"
+    )
+    parser.add_argument(
+        "--journal-size", type=int, default=DEFAULT_JOURNAL_SIZE, help="journal ring buffer size"
+    )
+    parser.add_argument(
+        "--batch-seconds", type=float, default=SERVE_BATCH_PROCESSING_S, help="batch processing time"
+    )
+    parser.add_argument(
+        "--models", default=None, help="model catalogue file (JSON or YAML) replacing the default"
+    )
+    parser.add_argument("--no-auth", action="store_true", help="accept requests without an API key")
+    parser.add_argument(
+        "--api-key", action="append", default=None, metavar="K", help="accept only this key (repeatable)"
+    )
+    parser.add_argument(
+        "--control-token", default=None, help="token the control plane demands (required off loopback)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
+
+
+def log_line(entry: JournalEntry) -> str:
+    latency = f"{(entry.end - entry.start) * 1000:.1f}ms" if entry.end is not None else "-"
+    status = entry.status if entry.status is not None else "---"
+    extra = f" fault={entry.fault}" if entry.fault else ""
+    if entry.error_type:
+        extra += f" error={entry.error_type}"
+    if entry.client_gone:
+        extra += " client_gone"
+    retry = f" retry={entry.retry_count}" if entry.retry_count else ""
+    model = f" {entry.model}" if entry.model else ""
+    return f"{entry.request_id} {entry.method} {entry.path}{model} {status} {latency}{retry}{extra}"
+
+
+def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
+    from mockserver.catalogue import default_catalogue, load_catalogue
+
+    def on_done(entry: JournalEntry) -> None:
+        print(log_line(entry), file=out, flush=True)
+
+    return ServerConfig(
+        seed=args.seed,
+        ttft_s=args.ttft,
+        tokens_per_s=args.tps or None,
+        journal_size=args.journal_size,
+        auth=not args.no_auth,
+        api_keys=frozenset(args.api_key) if args.api_key else None,
+        control_token=args.control_token,
+        catalogue=load_catalogue(args.models) if args.models else default_catalogue(),
+        batch_processing_s=args.batch_seconds,
+        on_request_done=None if args.quiet else on_done,
+    )
+
+
+async def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from mockserver.server import AsyncMockServer
+
+    config = build_config(args, out)
+    server = AsyncMockServer(config, host=args.host, port=args.port, scenario=args.scenario)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"busysignal mock listening on {server.url}", file=out)
+    print(f"export ANTHROPIC_BASE_URL={server.url}", file=out)
+    if config.auth and config.api_keys is None:
+        print("(any non-empty API key is accepted)", file=out)
+    print(
+        f"control plane: {server.url}/_busysignal/health  metrics: {server.url}/metrics", file=out, flush=True
+    )
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        print("shutting down", file=out, flush=True)
+        await server.stop()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from mockserver.catalogue import CatalogueError
+    from mockserver.faults import ScenarioError
+    from mockserver.server import UnsafeBindError
+
+    try:
+        return asyncio.run(serve(args))
+    except (ScenarioError, CatalogueError, UnsafeBindError, ValueError) as exc:
+        print(f"busysignal serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"busysignal serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mockserver", description="Serve the mock Messages API.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

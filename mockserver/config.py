@@ -1,0 +1,60 @@
+"""Server configuration: one frozen object, with defaults for tests and for `busysignal serve`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mockserver.catalogue import Catalogue, default_catalogue
+
+if TYPE_CHECKING:
+    from mockserver.journal import JournalEntry
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # Messages and count_tokens
+MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024  # Message Batches create
+API_VERSIONS: frozenset[str] = frozenset({"2023-06-01", "2026-10-21"})
+
+# `busysignal serve`: realistic but short (a 200-token answer takes about 2.5 s)
+SERVE_TTFT_S = 0.4
+SERVE_TOKENS_PER_S = 100.0
+SERVE_BATCH_PROCESSING_S = 10.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the mock behaves. The defaults are for tests: instant answers, batches that end at once.
+
+    ``tokens_per_s=None`` (or 0) means tokens are not paced. Clocks are injectable: ``clock`` is the
+    monotonic clock given to the fault engine, the journal and the batch processor; ``wall_clock``
+    stamps ``wall_start`` and batch timestamps.
+    """
+
+    seed: int = 0
+    ttft_s: float = 0.0
+    tokens_per_s: float | None = None
+    journal_size: int = 10_000
+    auth: bool = True
+    api_keys: Collection[str] | None = None  # allow-list; None accepts any non-empty key
+    control_token: str | None = None
+    catalogue: Catalogue = field(default_factory=default_catalogue)
+    batch_processing_s: float = 0.0  # time from create to ended (items finish spread over it)
+    batch_cancel_s: float = 0.0  # time a cancel stays in "canceling"
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_batch_body_bytes: int = MAX_BATCH_BODY_BYTES
+    public_url: str | None = None  # base of results_url; default: from the request's Host
+    response_cache_size: int = 512  # memoised generations, keyed by raw body (0 disables)
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    on_request_done: Callable[[JournalEntry], None] | None = None  # e.g. the serve command's log line
+
+    def __post_init__(self) -> None:
+        if self.ttft_s < 0:
+            raise ValueError(f"ttft_s must be >= 0, got {self.ttft_s}")
+        if self.tokens_per_s is not None and self.tokens_per_s < 0:
+            raise ValueError(f"tokens_per_s must be >= 0, got {self.tokens_per_s}")
+        if self.journal_size < 1:
+            raise ValueError(f"journal_size must be >= 1, got {self.journal_size}")
+        if self.batch_processing_s < 0 or self.batch_cancel_s < 0:
+            raise ValueError("batch times must be >= 0")

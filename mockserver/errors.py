@@ -1,0 +1,90 @@
+"""Anthropic-shaped errors: the exception the request pipeline raises and the body it becomes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+# status -> error.type the real API sends for it (Errors doc); other 4xx use invalid_request_error
+ERROR_TYPE_FOR_STATUS: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+class ApiError(Exception):
+    """A request the API refuses; becomes ``{"type":"error","error":{...},"request_id":...}``."""
+
+    def __init__(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.headers: Mapping[str, str] = headers or {}
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(400, "invalid_request_error", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found_error", message)
+
+
+def error_object(error_type: str, message: str) -> dict[str, object]:
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def error_body(error_type: str, message: str, request_id: str | None) -> bytes:
+    body: dict[str, object] = error_object(error_type, message)
+    if request_id is not None:
+        body["request_id"] = request_id
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+class IdFactory:
+    """Unique ids shaped like the API's (``req_011C…``, ``msg_011C…``), cheap to make.
+
+    A random per-server prefix keeps ids unique across server runs; a counter keeps them
+    unique within one. Ids are not content, so they are not derived from the seed.
+    """
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self, prefix: str | None = None) -> None:
+        if prefix is None:
+            raw = os.urandom(8)
+            prefix = "".join(_ALPHABET[b % len(_ALPHABET)] for b in raw)
+        self._prefix = "011C" + prefix
+        self._counter = 0
+
+    def next_suffix(self) -> str:
+        self._counter += 1
+        n = self._counter
+        digits = []
+        for _ in range(12):
+            n, r = divmod(n, 58)
+            digits.append(_ALPHABET[r])
+        return self._prefix + "".join(reversed(digits))
+
+    def request_id(self) -> str:
+        return "req_" + self.next_suffix()

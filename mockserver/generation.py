@@ -1,0 +1,199 @@
+"""Deterministic completions: a pure function of the prompt, the limits and the seed.
+
+The same prompt (messages, system, tools, model) and seed always give the same base text;
+``max_tokens`` cuts it and ``stop_sequences`` end it early, so a client can predict both.
+A tool forced by ``tool_choice`` produces a ``tool_use`` block whose ``input`` satisfies the
+tool's ``input_schema``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from mockserver.schema_values import value_for_schema
+from mockserver.validation import MessageRequest
+
+_VOCABULARY = (
+    "the",
+    "signal",
+    "is",
+    "busy",
+    "but",
+    "your",
+    "client",
+    "waits",
+    "and",
+    "tries",
+    "again",
+    "with",
+    "patience",
+    "a",
+    "steady",
+    "stream",
+    "of",
+    "tokens",
+    "arrives",
+    "on",
+    "time",
+    "every",
+    "request",
+    "gets",
+    "an",
+    "answer",
+    "from",
+    "mock",
+    "server",
+    "quietly",
+    "backs",
+    "off",
+    "jitter",
+    "keeps",
+    "retries",
+    "apart",
+    "load",
+    "rises",
+    "falls",
+    "calm",
+    "returns",
+    "after",
+    "storm",
+    "budget",
+    "holds",
+    "circuit",
+    "closes",
+    "model",
+    "replies",
+    "clearly",
+)
+TEXT_MIN_TOKENS = 12
+TEXT_MAX_TOKENS = 60
+JSON_CHARS_PER_FRAGMENT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class TextOutput:
+    pieces: tuple[str, ...]  # one piece per output token (text_delta payloads)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def block(self) -> dict[str, Any]:
+        return {"type": "text", "text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUseOutput:
+    id: str
+    name: str
+    input: Any
+    fragments: tuple[str, ...]  # input_json_delta payloads; their concatenation is json(input)
+
+    def block(self) -> dict[str, Any]:
+        return {"type": "tool_use", "id": self.id, "name": self.name, "input": self.input}
+
+
+Output = TextOutput | ToolUseOutput
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    outputs: tuple[Output, ...]
+    stop_reason: str
+    stop_sequence: str | None
+    output_tokens: int
+
+    def content(self) -> list[dict[str, Any]]:
+        return [o.block() for o in self.outputs]
+
+
+def content_key(body: dict[str, Any], seed: int) -> bytes:
+    """What the base text depends on: the prompt and the seed, not max_tokens/stop/stream."""
+    prompt = {
+        "model": body.get("model"),
+        "messages": body.get("messages"),
+        "system": body.get("system"),
+        "tools": body.get("tools"),
+        "tool_choice": body.get("tool_choice"),
+    }
+    raw = json.dumps(prompt, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.blake2b(raw, digest_size=16, key=seed.to_bytes(8, "little", signed=True)).digest()
+
+
+def base_pieces(key: bytes) -> tuple[str, ...]:
+    """The uncut text for a content key, one piece per token."""
+    rng = random.Random(int.from_bytes(key[:8], "little"))
+    n = rng.randint(TEXT_MIN_TOKENS, TEXT_MAX_TOKENS)
+    pieces: list[str] = []
+    sentence_start = True
+    for i in range(n):
+        word = _VOCABULARY[rng.randrange(len(_VOCABULARY))]
+        if sentence_start:
+            word = word.capitalize()
+        end = i == n - 1 or (i > 2 and rng.random() < 0.12)
+        if end:
+            word += "."
+        pieces.append(word if i == 0 else " " + word)
+        sentence_start = end
+    return tuple(pieces)
+
+
+def _cut_text(pieces: tuple[str, ...], max_tokens: int, stops: tuple[str, ...]) -> Completion:
+    kept = pieces[:max_tokens]
+    text = "".join(kept)
+    best: tuple[int, str] | None = None
+    for stop in stops:
+        if not stop:
+            continue
+        pos = text.find(stop)
+        if pos >= 0 and (best is None or pos < best[0]):
+            best = (pos, stop)
+    if best is not None:
+        pos, stop = best
+        end_of_stop = pos + len(stop)
+        out: list[str] = []
+        consumed = 0
+        offset = 0
+        for piece in kept:
+            consumed += 1
+            start = offset
+            offset += len(piece)
+            if start < pos:
+                out.append(piece[: pos - start] if offset > pos else piece)
+            if offset >= end_of_stop:
+                break
+        outputs: tuple[Output, ...] = (TextOutput(tuple(p for p in out if p)),) if pos > 0 else ()
+        return Completion(outputs, "stop_sequence", stop, consumed)
+    outputs = (TextOutput(kept),) if kept else ()
+    reason = "max_tokens" if len(pieces) > max_tokens else "end_turn"
+    return Completion(outputs, reason, None, len(kept))
+
+
+def _tool_call(request: MessageRequest, key: bytes) -> Completion:
+    tool = next(t for t in request.tools if t["name"] == request.forced_tool)
+    rng = random.Random(int.from_bytes(key[8:16], "little"))
+    value = value_for_schema(tool.get("input_schema", {}), rng)
+    if not isinstance(value, dict):
+        value = {}
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    fragments = tuple(
+        text[i : i + JSON_CHARS_PER_FRAGMENT] for i in range(0, len(text), JSON_CHARS_PER_FRAGMENT)
+    )
+    tool_id = "toolu_01" + hashlib.blake2b(key + tool["name"].encode(), digest_size=11).hexdigest()
+    tokens = 8 + len(fragments)
+    reason = "tool_use" if tokens <= request.max_tokens else "max_tokens"
+    output = ToolUseOutput(tool_id, tool["name"], value, fragments)
+    return Completion((output,), reason, None, min(tokens, request.max_tokens))
+
+
+def generate(request: MessageRequest, key: bytes) -> Completion:
+    """The completion for a validated request whose prompt has content key ``key``."""
+    if request.max_tokens == 0:
+        return Completion((), "max_tokens", None, 0)
+    if request.forced_tool is not None:
+        return _tool_call(request, key)
+    return _cut_text(base_pieces(key), request.max_tokens, request.stop_sequences)

@@ -1,0 +1,288 @@
+"""The request journal: every request the mock saw, in a bounded ring buffer.
+
+The entry format is a fixed contract (see ``JournalEntry.to_dict``). Grouping into *logical
+requests* (same API key + same body digest: a client's retries of one call) and their attempt
+traces is a small pure API over a sequence of entries: :func:`logical_requests`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+DEFAULT_JOURNAL_SIZE = 10_000
+KEPT_HEADERS: tuple[str, ...] = (
+    "user-agent",
+    "anthropic-version",
+    "anthropic-beta",
+    "x-stainless-retry-count",
+    "x-stainless-timeout",
+    "x-stainless-lang",
+    "x-stainless-package-version",
+)
+
+_key_ids: dict[str, str] = {}
+
+
+def api_key_id(key: str | None) -> str:
+    """A short non-reversible id of an API key ("" when there is none)."""
+    if not key:
+        return ""
+    cached = _key_ids.get(key)
+    if cached is None:
+        cached = hashlib.blake2b(key.encode(), digest_size=6, person=b"bsig-key").hexdigest()
+        if len(_key_ids) < 4096:
+            _key_ids[key] = cached
+    return cached
+
+
+def body_digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def logical_id(key_id: str, digest: str) -> str:
+    return hashlib.blake2b(f"{key_id}:{digest}".encode(), digest_size=8).hexdigest()
+
+
+def parse_retry_count(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+class JournalEntry:
+    """One request. Mutable while in flight; ``to_dict()`` is the journal entry contract."""
+
+    __slots__ = (
+        "api_key_id",
+        "body_digest",
+        "bytes_sent",
+        "client_gone",
+        "end",
+        "error_type",
+        "events_sent",
+        "fault",
+        "headers",
+        "logical_id",
+        "method",
+        "model",
+        "path",
+        "prompt_digest",
+        "reason",
+        "request_id",
+        "retry_count",
+        "seq",
+        "start",
+        "status",
+        "stream",
+        "wall_start",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        request_id: str,
+        method: str,
+        path: str,
+        wall_start: float,
+        start: float,
+        api_key_id: str,
+        retry_count: int | None,
+        headers: dict[str, str],
+    ) -> None:
+        self.seq = seq
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.wall_start = wall_start
+        self.start = start
+        self.end: float | None = None
+        self.model: str | None = None
+        self.api_key_id = api_key_id
+        self.retry_count = retry_count
+        self.body_digest = ""
+        self.prompt_digest = ""
+        self.logical_id = ""
+        self.stream = False
+        self.status: int | None = None
+        self.error_type: str | None = None
+        self.fault: str | None = None
+        self.reason: Mapping[str, Any] = {}
+        self.bytes_sent = 0
+        self.events_sent = 0
+        self.client_gone = False
+        self.headers = headers
+
+    @property
+    def latency(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "wall_start": self.wall_start,
+            "start": self.start,
+            "end": self.end,
+            "model": self.model,
+            "api_key_id": self.api_key_id,
+            "retry_count": self.retry_count,
+            "body_digest": self.body_digest,
+            "prompt_digest": self.prompt_digest,
+            "logical_id": self.logical_id,
+            "stream": self.stream,
+            "status": self.status,
+            "error_type": self.error_type,
+            "fault": self.fault,
+            "reason": dict(self.reason),
+            "bytes_sent": self.bytes_sent,
+            "events_sent": self.events_sent,
+            "client_gone": self.client_gone,
+            "headers": dict(self.headers),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"JournalEntry(seq={self.seq}, {self.method} {self.path}, status={self.status}, "
+            f"fault={self.fault}, retry_count={self.retry_count})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFilter:
+    since_seq: int | None = None  # entries with seq >= since_seq
+    path: str | None = None
+    model: str | None = None
+    status: int | None = None
+    api_key_id: str | None = None
+    logical_id: str | None = None
+    limit: int | None = None  # at most this many (the oldest matching first)
+
+    def matches(self, e: JournalEntry) -> bool:
+        return (
+            (self.since_seq is None or e.seq >= self.since_seq)
+            and (self.path is None or e.path == self.path)
+            and (self.model is None or e.model == self.model)
+            and (self.status is None or e.status == self.status)
+            and (self.api_key_id is None or e.api_key_id == self.api_key_id)
+            and (self.logical_id is None or e.logical_id == self.logical_id)
+        )
+
+
+class Journal:
+    """A ring buffer of the last ``size`` entries; ``seq`` keeps counting across clears."""
+
+    def __init__(self, size: int = DEFAULT_JOURNAL_SIZE) -> None:
+        if size < 1:
+            raise ValueError(f"journal size must be >= 1, got {size}")
+        self.size = size
+        self._entries: deque[JournalEntry] = deque(maxlen=size)
+        self._next_seq = 0
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    def open(
+        self,
+        request_id: str,
+        method: str,
+        path: str,
+        wall_start: float,
+        start: float,
+        api_key_id: str,
+        retry_count: int | None,
+        headers: dict[str, str],
+    ) -> JournalEntry:
+        entry = JournalEntry(
+            self._next_seq, request_id, method, path, wall_start, start, api_key_id, retry_count, headers
+        )
+        self._next_seq += 1
+        self._entries.append(entry)
+        return entry
+
+    def entries(self, flt: JournalFilter | None = None) -> list[JournalEntry]:
+        snapshot = list(self._entries)  # one C-level copy: safe against the server thread appending
+        if flt is None:
+            return snapshot
+        out = [e for e in snapshot if flt.matches(e)]
+        return out if flt.limit is None else out[: max(flt.limit, 0)]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        return iter(self.entries())
+
+    def to_jsonl(self, flt: JournalFilter | None = None) -> str:
+        return "".join(json.dumps(e.to_dict()) + "\n" for e in self.entries(flt))
+
+    def logical_requests(self, flt: JournalFilter | None = None) -> list[LogicalRequest]:
+        return logical_requests(self.entries(flt))
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalRequest:
+    """One call and its retries: entries with the same ``logical_id`` in arrival order."""
+
+    logical_id: str
+    attempts: tuple[JournalEntry, ...]
+
+    @property
+    def starts(self) -> tuple[float, ...]:
+        return tuple(a.start for a in self.attempts)
+
+    @property
+    def gaps(self) -> tuple[float, ...]:
+        """Seconds from each attempt's start to the next attempt's start."""
+        return tuple(b - a for a, b in pairwise(self.starts))
+
+    @property
+    def idle_gaps(self) -> tuple[float, ...]:
+        """Seconds from each attempt's end to the next attempt's start (the client's wait)."""
+        out = []
+        for a, b in pairwise(self.attempts):
+            out.append(b.start - (a.end if a.end is not None else a.start))
+        return tuple(out)
+
+    @property
+    def statuses(self) -> tuple[int | None, ...]:
+        return tuple(a.status for a in self.attempts)
+
+    @property
+    def retry_counts(self) -> tuple[int | None, ...]:
+        return tuple(a.retry_count for a in self.attempts)
+
+    @property
+    def final(self) -> JournalEntry:
+        return self.attempts[-1]
+
+    @property
+    def succeeded(self) -> bool:
+        last = self.attempts[-1]
+        return last.status is not None and 200 <= last.status < 300 and last.error_type is None
+
+
+def logical_requests(entries: Iterable[JournalEntry]) -> list[LogicalRequest]:
+    """Group entries into logical requests, ordered by their first attempt (pure)."""
+    groups: dict[str, list[JournalEntry]] = {}
+    for e in sorted(entries, key=lambda x: x.seq):
+        groups.setdefault(e.logical_id or f"seq:{e.seq}", []).append(e)
+    return [LogicalRequest(k, tuple(v)) for k, v in groups.items()]
+
+
+def entries_to_jsonl(entries: Sequence[JournalEntry]) -> str:
+    return "".join(json.dumps(e.to_dict()) + "\n" for e in entries)

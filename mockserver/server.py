@@ -1,0 +1,251 @@
+"""Run the mock: in the current event loop (:class:`AsyncMockServer`) or in a background thread
+(:class:`MockServer`), on a free port of 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import threading
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from mockserver.app import STATE, MockState, Spec, create_app
+from mockserver.config import ServerConfig
+from mockserver.faults import FaultEngine, build_engine
+from mockserver.journal import Journal
+
+T = TypeVar("T")
+
+
+class UnsafeBindError(RuntimeError):
+    """Binding the control plane to a non-loopback interface without a control token."""
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _config(config: ServerConfig | None, overrides: dict[str, Any]) -> ServerConfig:
+    base = config or ServerConfig()
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def check_bind(host: str, config: ServerConfig) -> None:
+    if not is_loopback_host(host) and not config.control_token:
+        raise UnsafeBindError(
+            f"refusing to bind {host}: the control plane would be reachable from other machines; "
+            "set a control token (--control-token / control_token=...) or bind 127.0.0.1"
+        )
+
+
+class AsyncMockServer:
+    """``async with AsyncMockServer(seed=1) as server: ...`` — the mock in the running loop.
+
+    Keyword arguments other than ``config``, ``host``, ``port``, ``scenario`` and ``engine``
+    override fields of :class:`ServerConfig` (``ttft_s``, ``tokens_per_s``, ``seed``...).
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        scenario: Spec = None,
+        engine: FaultEngine | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.config = _config(config, overrides)
+        check_bind(host, self.config)
+        self.host = host
+        self._requested_port = port
+        self.port = port
+        self.app = create_app(self.config, scenario=scenario, engine=engine)
+        self.state: MockState = self.app[STATE]
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def journal(self) -> Journal:
+        return self.state.journal
+
+    @property
+    def engine(self) -> FaultEngine:
+        return self.state.engine
+
+    async def start(self) -> AsyncMockServer:
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = int(server.sockets[0].getsockname()[1])
+        self._runner = runner
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    def set_scenario(self, spec: Spec) -> None:
+        """Load a scenario (raises ScenarioError); restarts the engine clock and the index."""
+        self.state.set_engine(build_engine(spec, seed=self.config.seed), spec)
+
+    def set_engine(self, engine: FaultEngine) -> None:
+        self.state.set_engine(engine, "custom")
+
+    def reset(self) -> None:
+        """Clear the journal and stats, restart the engine."""
+        self.state.reset()
+
+    async def __aenter__(self) -> AsyncMockServer:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+class MockServer:
+    """``with MockServer() as server: client = Anthropic(base_url=server.url, api_key="k")``.
+
+    Runs the mock in a background thread with its own event loop. Same options and
+    attributes as :class:`AsyncMockServer`; ``set_scenario``/``reset`` are applied on the
+    server's loop, between requests.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        scenario: Spec = None,
+        engine: FaultEngine | None = None,
+        **overrides: Any,
+    ) -> None:
+        self._server = AsyncMockServer(
+            config, host=host, port=port, scenario=scenario, engine=engine, **overrides
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def config(self) -> ServerConfig:
+        return self._server.config
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def host(self) -> str:
+        return self._server.host
+
+    @property
+    def journal(self) -> Journal:
+        return self._server.journal
+
+    @property
+    def engine(self) -> FaultEngine:
+        return self._server.engine
+
+    @property
+    def state(self) -> MockState:
+        return self._server.state
+
+    def start(self) -> MockServer:
+        if self._thread is not None:
+            return self
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._server.start())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self._server.stop())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=run, name=f"busysignal-mock-{id(self):x}", daemon=True)
+        thread.start()
+        ready.wait()
+        if failure:
+            thread.join()
+            raise failure[0]
+        self._loop = loop
+        self._thread = thread
+        return self
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            raise RuntimeError("the MockServer is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._loop = self._thread = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+
+    def set_scenario(self, spec: Spec) -> None:
+        """Load a scenario (raises ScenarioError in the caller); swapped on the server loop."""
+        engine = build_engine(spec, seed=self.config.seed)
+
+        async def swap() -> None:
+            self._server.state.set_engine(engine, spec)
+
+        self._call(swap()) if self._loop is not None else self._server.state.set_engine(engine, spec)
+
+    def set_engine(self, engine: FaultEngine) -> None:
+        async def swap() -> None:
+            self._server.set_engine(engine)
+
+        self._call(swap()) if self._loop is not None else self._server.set_engine(engine)
+
+    def reset(self) -> None:
+        async def do() -> None:
+            self._server.reset()
+
+        self._call(do()) if self._loop is not None else self._server.reset()
+
+    def __enter__(self) -> MockServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

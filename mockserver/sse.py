@@ -1,0 +1,140 @@
+"""Message bodies: the JSON Message and the SSE event sequence of reference §6."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mockserver.generation import Completion, TextOutput
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def usage(input_tokens: int, output_tokens: int, service_tier: str = "standard") -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "service_tier": service_tier,
+    }
+
+
+def message_object(
+    message_id: str,
+    model: str,
+    completion: Completion,
+    input_tokens: int,
+    service_tier: str = "standard",
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": completion.content(),
+        "stop_reason": completion.stop_reason,
+        "stop_sequence": completion.stop_sequence,
+        "usage": usage(input_tokens, completion.output_tokens, service_tier),
+    }
+
+
+def message_json_tail(model: str, completion: Completion, input_tokens: int) -> bytes:
+    """Everything after the id of the JSON message: ``b'{"id":"' + id + b'"' + tail`` is the body."""
+    body = message_object("", model, completion, input_tokens)
+    del body["id"]
+    return b"," + _dumps(body).encode()[1:]
+
+
+def message_json(message_id: str, tail: bytes) -> bytes:
+    return b'{"id":"' + message_id.encode() + b'"' + tail
+
+
+def event(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + _dumps(data).encode() + b"\n\n"
+
+
+def error_event(error_type: str, message: str) -> bytes:
+    return event("error", {"type": "error", "error": {"type": error_type, "message": message}})
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    data: bytes  # the encoded event
+    token: bool  # carries generated output (paced by tokens_per_s)
+
+
+def stream_events(message_id: str, model: str, completion: Completion, input_tokens: int) -> list[SseEvent]:
+    start: dict[str, Any] = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage(input_tokens, 1),
+    }
+    events = [SseEvent(event("message_start", {"type": "message_start", "message": start}), False)]
+    pinged = False
+    for index, output in enumerate(completion.outputs):
+        if isinstance(output, TextOutput):
+            first: dict[str, Any] = {"type": "text", "text": ""}
+            deltas = [
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "text_delta", "text": piece},
+                }
+                for piece in output.pieces
+            ]
+        else:
+            first = {"type": "tool_use", "id": output.id, "name": output.name, "input": {}}
+            deltas = [
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": fragment},
+                }
+                for fragment in output.fragments
+            ]
+        events.append(
+            SseEvent(
+                event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": first},
+                ),
+                False,
+            )
+        )
+        if not pinged:
+            events.append(SseEvent(event("ping", {"type": "ping"}), False))
+            pinged = True
+        events.extend(SseEvent(event("content_block_delta", d), True) for d in deltas)
+        events.append(
+            SseEvent(event("content_block_stop", {"type": "content_block_stop", "index": index}), False)
+        )
+    if not pinged:
+        events.append(SseEvent(event("ping", {"type": "ping"}), False))
+    delta_usage = usage(input_tokens, completion.output_tokens)
+    del delta_usage["cache_creation"], delta_usage["service_tier"]
+    events.append(
+        SseEvent(
+            event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": completion.stop_reason,
+                        "stop_sequence": completion.stop_sequence,
+                    },
+                    "usage": delta_usage,
+                },
+            ),
+            False,
+        )
+    )
+    events.append(SseEvent(event("message_stop", {"type": "message_stop"}), False))
+    return events
