@@ -1,0 +1,586 @@
+"""Drop-in wrappers for the official SDK: ``ResilientAnthropic`` and ``AsyncResilientAnthropic``.
+
+::
+
+    client = ResilientAnthropic(anthropic.Anthropic())          # or ResilientAnthropic(api_key=...)
+    message = client.messages.create(model=..., max_tokens=..., messages=[...])
+    outcome_of(message).model                                    # which model answered
+
+Kept surface: ``messages.create`` (streaming and not), ``messages.stream(...)`` and
+``messages.count_tokens``, each run under the :class:`~resilience.policy.Policy`. Everything
+else (``models``, ``messages.batches`` ...) passes through to the wrapped client untouched.
+
+* The wrapped client's own retries are switched off (``with_options(max_retries=0)``): the
+  policy does the retrying, never stacked on top of the SDK's. Passing a client with retries
+  on is allowed but warned about (``RuntimeWarning`` and a log line).
+* Which model answered: the returned ``Message`` and stream objects are the SDK's own types;
+  :func:`outcome_of` reads the :class:`~resilience.policy.CallOutcome` attached to them
+  (``message.model`` also names the model, as the API echoes it).
+* Cache (``Policy(cache=...)``): outermost, non-streaming ``create`` only, complete successful
+  messages only; ``use_cache=False`` on a call opts out.
+* Streams: see :data:`~resilience.policy.StreamRetry` for what is held back so that an
+  ``overloaded_error`` arriving inside a 200 stream is retried before anything reached the caller.
+* Each attempt's timeout is the time left before the policy's deadline (when that is shorter
+  than the client's own timeout and the caller gave none), so a hung connection cannot outlive
+  the deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, Literal, cast, overload
+
+import anthropic
+from anthropic import AsyncStream, Stream
+from anthropic.lib.streaming import AsyncMessageStreamManager, MessageStreamManager
+from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
+
+from resilience.cache import is_cacheable, request_key
+from resilience.classify import classify_exception
+from resilience.events import CallFinished, StreamInterrupted
+from resilience.policy import Attempt, CallOutcome, Policy, StreamRetry
+
+__all__ = [
+    "AsyncResilientAnthropic",
+    "AsyncResilientStream",
+    "ResilientAnthropic",
+    "ResilientStream",
+    "outcome_of",
+]
+
+log = logging.getLogger("busysignal.resilience")
+
+_OUTCOME_ATTR = "_busysignal_outcome"
+# The SDK's stream managers keep the request they will make in a private attribute; calling it
+# is how each attempt sends exactly what `messages.stream(...)` would (helper headers,
+# output_format). Pinned by a test against the installed SDK.
+_SYNC_API_REQUEST = "_MessageStreamManager__api_request"
+_ASYNC_API_REQUEST = "_AsyncMessageStreamManager__api_request"
+# Events that hand output to the caller; everything before the first of them is the preamble.
+_OUTPUT_EVENTS = frozenset({"content_block_delta", "message_delta", "message_stop"})
+
+
+def outcome_of(obj: object) -> CallOutcome | None:
+    """The :class:`CallOutcome` of a message or stream returned by a resilient client (which
+    model answered, attempts, models tried, whether the cache answered); None for anything
+    else."""
+    outcome = getattr(obj, _OUTCOME_ATTR, None)
+    if outcome is None:
+        raw = getattr(obj, "_raw_stream", None)  # a MessageStream from messages.stream()
+        outcome = getattr(raw, _OUTCOME_ATTR, None)
+    return outcome if isinstance(outcome, CallOutcome) else None
+
+
+def _attach(obj: object, outcome: CallOutcome) -> None:
+    object.__setattr__(obj, _OUTCOME_ATTR, outcome)
+
+
+def _no_retries(client: Any, kind: str) -> Any:
+    retries = getattr(client, "max_retries", 0)
+    if retries:
+        message = (
+            f"busysignal: the {kind} passed to the resilient wrapper has max_retries={retries}; the SDK's "
+            "own retries are now switched off (with_options(max_retries=0)) so that they do not stack with "
+            "the policy's. Build the client with max_retries=0 to silence this warning."
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+        log.warning("busysignal.sdk_retries_disabled client=%s max_retries=%s", kind, retries)
+    return client.with_options(max_retries=0)
+
+
+def _client_timeout_s(client: Any) -> float:
+    timeout = getattr(client, "timeout", None)
+    if isinstance(timeout, (int, float)):
+        return float(timeout)
+    read = getattr(timeout, "read", None)
+    return float(read) if isinstance(read, (int, float)) else math.inf
+
+
+def _require_model(params: Mapping[str, Any], where: str) -> str:
+    model = params.get("model")
+    if not isinstance(model, str) or not model:
+        raise TypeError(f"{where}: missing required keyword argument 'model' (a non-empty string)")
+    return model
+
+
+def _attempt_kwargs(attempt: Attempt, params: Mapping[str, Any], client_timeout_s: float) -> dict[str, Any]:
+    kwargs = dict(attempt.params if attempt.params is not None else params)
+    if "timeout" not in params:
+        left = attempt.timeout_s
+        if left is not None and left < client_timeout_s:
+            kwargs["timeout"] = left
+    return kwargs
+
+
+def _message_from_cache(data: dict[str, Any]) -> Message:
+    return Message.model_validate(data)
+
+
+# --- sync ------------------------------------------------------------------------------------
+class ResilientStream(Stream[RawMessageStreamEvent]):
+    """The SDK's ``Stream`` of raw events, fed by a stream that already passed the policy. The
+    events held back while the attempt could still be retried come first."""
+
+    def __init__(
+        self,
+        inner: Stream[RawMessageStreamEvent],
+        held: list[RawMessageStreamEvent],
+        done: bool,
+        *,
+        model: str,
+        policy: Policy,
+    ) -> None:
+        super().__init__(
+            cast_to=inner._cast_to,
+            response=inner.response,
+            client=inner._client,
+            options=inner._options,
+        )
+        self._inner = inner
+        self._held = held
+        self._done = done
+        self._model = model
+        self._policy = policy
+
+    def __stream__(self) -> Iterator[RawMessageStreamEvent]:
+        delivered = 0
+        for event in self._held:
+            delivered += 1
+            yield event
+        if self._done:
+            return
+        while True:
+            try:
+                event = next(self._inner)
+            except StopIteration:
+                return
+            except Exception as exc:
+                _interrupted(self._policy, self._model, delivered, exc)
+                raise
+            delivered += 1
+            yield event
+
+
+def _interrupted(policy: Policy, model: str, delivered: int, exc: BaseException) -> None:
+    failure = classify_exception(exc, now_wall=policy.clock.wall())
+    policy.counters.add("stream_interruptions")
+    policy.emit(StreamInterrupted(model, delivered, failure.kind.value if failure else None))
+
+
+def _prefetch(
+    inner: Stream[RawMessageStreamEvent], mode: StreamRetry
+) -> tuple[list[RawMessageStreamEvent], bool]:
+    held: list[RawMessageStreamEvent] = []
+    if mode == "none":
+        return held, False
+    while True:
+        try:
+            event = next(inner)
+        except StopIteration:
+            return held, True
+        held.append(event)
+        if mode == "preamble" and event.type in _OUTPUT_EVENTS:
+            return held, False
+
+
+class ResilientMessages:
+    """``client.messages`` under the policy."""
+
+    def __init__(self, owner: ResilientAnthropic) -> None:
+        self._owner = owner
+
+    @property
+    def _sdk(self) -> anthropic.Anthropic:
+        return self._owner.client
+
+    @overload
+    def create(self, *, stream: Literal[True], use_cache: bool = ..., **params: Any) -> ResilientStream: ...
+
+    @overload
+    def create(self, *, stream: Literal[False] = ..., use_cache: bool = ..., **params: Any) -> Message: ...
+
+    @overload
+    def create(self, *, stream: bool, use_cache: bool = ..., **params: Any) -> Message | ResilientStream: ...
+
+    def create(
+        self, *, stream: bool = False, use_cache: bool = True, **params: Any
+    ) -> Message | ResilientStream:
+        """``messages.create`` with the policy around it; same parameters as the SDK's, plus
+        ``use_cache=False`` to bypass the response cache for this request."""
+        model = _require_model(params, "messages.create")
+        if stream:
+            sdk = self._sdk
+
+            def open_stream(kwargs: dict[str, Any]) -> Stream[RawMessageStreamEvent]:
+                return cast(Stream[RawMessageStreamEvent], sdk.messages.create(stream=True, **kwargs))
+
+            return self._owner._open_stream(model, params, open_stream)
+        policy = self._owner.policy
+        cache = policy.cache if use_cache else None
+        key: str | None = None
+        if cache is not None:
+            key = request_key(params)
+            hit = cache.get(key)
+            if hit is not None:
+                message = _message_from_cache(hit)
+                outcome = CallOutcome(model, message.model or model, 0, (), 0.0, cached=True)
+                _attach(message, outcome)
+                policy.counters.add("cache_hits")
+                policy.emit(CallFinished(model, outcome.model, True, 0, 0.0, cached=True))
+                return message
+        client_timeout = self._owner._timeout_s
+
+        def attempt(a: Attempt) -> Message:
+            raw = self._sdk.messages.with_raw_response.create(**_attempt_kwargs(a, params, client_timeout))
+            a.response_headers = raw.headers
+            return cast(Message, raw.parse())
+
+        message, outcome = policy.call_with_outcome(attempt, model=model, params=params)
+        _attach(message, outcome)
+        if cache is not None and key is not None:
+            data = message.to_dict()
+            if is_cacheable(data):
+                cache.set(key, data, policy.cache_ttl_s)
+        return message
+
+    def stream(self, **params: Any) -> MessageStreamManager[Any]:
+        """``messages.stream(...)``: the SDK's stream manager, opened under the policy."""
+        model = _require_model(params, "messages.stream")
+        sdk = self._sdk
+
+        def open_stream(kwargs: dict[str, Any]) -> Stream[RawMessageStreamEvent]:
+            manager = sdk.messages.stream(**kwargs)
+            api_request: Callable[[], Stream[RawMessageStreamEvent]] = getattr(manager, _SYNC_API_REQUEST)
+            return api_request()
+
+        return MessageStreamManager(
+            lambda: self._owner._open_stream(model, params, open_stream),
+            output_format=params.get("output_format", anthropic.NOT_GIVEN),
+        )
+
+    def count_tokens(self, **params: Any) -> MessageTokensCount:
+        """``messages.count_tokens`` with retries, budget and throttle (no fallback: the count
+        is only true for the model asked; no breaker: it is not a generation)."""
+        model = _require_model(params, "messages.count_tokens")
+        client_timeout = self._owner._timeout_s
+
+        def attempt(a: Attempt) -> MessageTokensCount:
+            return self._sdk.messages.count_tokens(**_attempt_kwargs(a, params, client_timeout))
+
+        return self._owner.policy.call(
+            attempt, model=model, params=params, use_fallback=False, use_breaker=False
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sdk.messages, name)
+
+
+class ResilientAnthropic:
+    """``anthropic.Anthropic`` under a :class:`Policy` (``Policy.default()`` when none given).
+
+    ``ResilientAnthropic(client)`` wraps an existing client; ``ResilientAnthropic(**options)``
+    builds one (same options as ``anthropic.Anthropic``, without ``max_retries``)."""
+
+    def __init__(
+        self,
+        client: anthropic.Anthropic | None = None,
+        *,
+        policy: Policy | None = None,
+        **client_options: Any,
+    ) -> None:
+        if client is None:
+            if "max_retries" in client_options:
+                raise TypeError("ResilientAnthropic: do not pass max_retries; the policy does the retrying")
+            client = anthropic.Anthropic(max_retries=0, **client_options)
+        elif client_options:
+            raise TypeError(
+                "ResilientAnthropic: pass either a client or client options, not both "
+                f"(got {sorted(client_options)})"
+            )
+        elif not isinstance(client, anthropic.Anthropic):
+            raise TypeError(
+                f"ResilientAnthropic: client must be an anthropic.Anthropic, got {type(client).__name__}"
+            )
+        else:
+            client = _no_retries(client, "anthropic.Anthropic")
+        self.client: anthropic.Anthropic = client
+        self.policy = policy if policy is not None else Policy.default()
+        self._timeout_s = _client_timeout_s(client)
+        self.messages = ResilientMessages(self)
+
+    def with_options(self, **options: Any) -> ResilientAnthropic:
+        """A copy with different client options and the same policy (and so the same budget,
+        breakers and limits)."""
+        return ResilientAnthropic(self.client.with_options(**options), policy=self.policy)
+
+    def _open_stream(
+        self,
+        model: str,
+        params: Mapping[str, Any],
+        open_stream: Callable[[dict[str, Any]], Stream[RawMessageStreamEvent]],
+    ) -> ResilientStream:
+        policy = self.policy
+        mode = policy.stream_retry
+        client_timeout = self._timeout_s
+
+        def attempt(a: Attempt) -> ResilientStream:
+            inner = open_stream(_attempt_kwargs(a, params, client_timeout))
+            a.response_headers = inner.response.headers
+            try:
+                held, done = _prefetch(inner, mode)
+            except BaseException:
+                inner.close()
+                raise
+            return ResilientStream(inner, held, done, model=a.model, policy=policy)
+
+        stream, outcome = policy.call_with_outcome(attempt, model=model, params=params)
+        _attach(stream, outcome)
+        return stream
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ResilientAnthropic:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+# --- async -----------------------------------------------------------------------------------
+class AsyncResilientStream(AsyncStream[RawMessageStreamEvent]):
+    """The SDK's ``AsyncStream`` of raw events, fed by a stream that already passed the policy."""
+
+    def __init__(
+        self,
+        inner: AsyncStream[RawMessageStreamEvent],
+        held: list[RawMessageStreamEvent],
+        done: bool,
+        *,
+        model: str,
+        policy: Policy,
+    ) -> None:
+        super().__init__(
+            cast_to=inner._cast_to,
+            response=inner.response,
+            client=inner._client,
+            options=inner._options,
+        )
+        self._inner = inner
+        self._held = held
+        self._done = done
+        self._model = model
+        self._policy = policy
+
+    async def __stream__(self) -> AsyncIterator[RawMessageStreamEvent]:
+        delivered = 0
+        for event in self._held:
+            delivered += 1
+            yield event
+        if self._done:
+            return
+        while True:
+            try:
+                event = await self._inner.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                _interrupted(self._policy, self._model, delivered, exc)
+                raise
+            delivered += 1
+            yield event
+
+
+async def _aprefetch(
+    inner: AsyncStream[RawMessageStreamEvent], mode: StreamRetry
+) -> tuple[list[RawMessageStreamEvent], bool]:
+    held: list[RawMessageStreamEvent] = []
+    if mode == "none":
+        return held, False
+    while True:
+        try:
+            event = await inner.__anext__()
+        except StopAsyncIteration:
+            return held, True
+        held.append(event)
+        if mode == "preamble" and event.type in _OUTPUT_EVENTS:
+            return held, False
+
+
+class AsyncResilientMessages:
+    """``client.messages`` of the async client under the policy."""
+
+    def __init__(self, owner: AsyncResilientAnthropic) -> None:
+        self._owner = owner
+
+    @property
+    def _sdk(self) -> anthropic.AsyncAnthropic:
+        return self._owner.client
+
+    @overload
+    async def create(
+        self, *, stream: Literal[True], use_cache: bool = ..., **params: Any
+    ) -> AsyncResilientStream: ...
+
+    @overload
+    async def create(
+        self, *, stream: Literal[False] = ..., use_cache: bool = ..., **params: Any
+    ) -> Message: ...
+
+    @overload
+    async def create(
+        self, *, stream: bool, use_cache: bool = ..., **params: Any
+    ) -> Message | AsyncResilientStream: ...
+
+    async def create(
+        self, *, stream: bool = False, use_cache: bool = True, **params: Any
+    ) -> Message | AsyncResilientStream:
+        """Async ``messages.create`` with the policy around it (see the sync one)."""
+        model = _require_model(params, "messages.create")
+        if stream:
+            sdk = self._sdk
+
+            async def open_stream(kwargs: dict[str, Any]) -> AsyncStream[RawMessageStreamEvent]:
+                return cast(
+                    AsyncStream[RawMessageStreamEvent], await sdk.messages.create(stream=True, **kwargs)
+                )
+
+            return await self._owner._open_stream(model, params, open_stream)
+        policy = self._owner.policy
+        cache = policy.cache if use_cache else None
+        key: str | None = None
+        if cache is not None:
+            key = request_key(params)
+            hit = cache.get(key)
+            if hit is not None:
+                message = _message_from_cache(hit)
+                outcome = CallOutcome(model, message.model or model, 0, (), 0.0, cached=True)
+                _attach(message, outcome)
+                policy.counters.add("cache_hits")
+                policy.emit(CallFinished(model, outcome.model, True, 0, 0.0, cached=True))
+                return message
+        client_timeout = self._owner._timeout_s
+
+        async def attempt(a: Attempt) -> Message:
+            raw = await self._sdk.messages.with_raw_response.create(
+                **_attempt_kwargs(a, params, client_timeout)
+            )
+            a.response_headers = raw.headers
+            return cast(Message, await raw.parse())
+
+        message, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)
+        _attach(message, outcome)
+        if cache is not None and key is not None:
+            data = message.to_dict()
+            if is_cacheable(data):
+                cache.set(key, data, policy.cache_ttl_s)
+        return message
+
+    def stream(self, **params: Any) -> AsyncMessageStreamManager[Any]:
+        """Async ``messages.stream(...)`` opened under the policy (use ``async with``)."""
+        model = _require_model(params, "messages.stream")
+        sdk = self._sdk
+
+        async def open_stream(kwargs: dict[str, Any]) -> AsyncStream[RawMessageStreamEvent]:
+            manager = sdk.messages.stream(**kwargs)
+            api_request: Awaitable[AsyncStream[RawMessageStreamEvent]] = getattr(manager, _ASYNC_API_REQUEST)
+            return await api_request
+
+        return AsyncMessageStreamManager(
+            self._owner._open_stream(model, params, open_stream),
+            output_format=params.get("output_format", anthropic.NOT_GIVEN),
+        )
+
+    async def count_tokens(self, **params: Any) -> MessageTokensCount:
+        """Async ``messages.count_tokens`` with retries, budget and throttle (no fallback, no breaker)."""
+        model = _require_model(params, "messages.count_tokens")
+        client_timeout = self._owner._timeout_s
+
+        async def attempt(a: Attempt) -> MessageTokensCount:
+            return await self._sdk.messages.count_tokens(**_attempt_kwargs(a, params, client_timeout))
+
+        return await self._owner.policy.acall(
+            attempt, model=model, params=params, use_fallback=False, use_breaker=False
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sdk.messages, name)
+
+
+class AsyncResilientAnthropic:
+    """``anthropic.AsyncAnthropic`` under a :class:`Policy` (see :class:`ResilientAnthropic`)."""
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic | None = None,
+        *,
+        policy: Policy | None = None,
+        **client_options: Any,
+    ) -> None:
+        if client is None:
+            if "max_retries" in client_options:
+                raise TypeError(
+                    "AsyncResilientAnthropic: do not pass max_retries; the policy does the retrying"
+                )
+            client = anthropic.AsyncAnthropic(max_retries=0, **client_options)
+        elif client_options:
+            raise TypeError(
+                "AsyncResilientAnthropic: pass either a client or client options, not both "
+                f"(got {sorted(client_options)})"
+            )
+        elif not isinstance(client, anthropic.AsyncAnthropic):
+            raise TypeError(
+                "AsyncResilientAnthropic: client must be an anthropic.AsyncAnthropic, "
+                f"got {type(client).__name__}"
+            )
+        else:
+            client = _no_retries(client, "anthropic.AsyncAnthropic")
+        self.client: anthropic.AsyncAnthropic = client
+        self.policy = policy if policy is not None else Policy.default()
+        self._timeout_s = _client_timeout_s(client)
+        self.messages = AsyncResilientMessages(self)
+
+    def with_options(self, **options: Any) -> AsyncResilientAnthropic:
+        return AsyncResilientAnthropic(self.client.with_options(**options), policy=self.policy)
+
+    async def _open_stream(
+        self,
+        model: str,
+        params: Mapping[str, Any],
+        open_stream: Callable[[dict[str, Any]], Awaitable[AsyncStream[RawMessageStreamEvent]]],
+    ) -> AsyncResilientStream:
+        policy = self.policy
+        mode = policy.stream_retry
+        client_timeout = self._timeout_s
+
+        async def attempt(a: Attempt) -> AsyncResilientStream:
+            inner = await open_stream(_attempt_kwargs(a, params, client_timeout))
+            a.response_headers = inner.response.headers
+            try:
+                held, done = await _aprefetch(inner, mode)
+            except BaseException:
+                await inner.close()
+                raise
+            return AsyncResilientStream(inner, held, done, model=a.model, policy=policy)
+
+        stream, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)
+        _attach(stream, outcome)
+        return stream
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def __aenter__(self) -> AsyncResilientAnthropic:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)

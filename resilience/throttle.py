@@ -1,0 +1,283 @@
+"""Self-throttling: send less before the server has to say no.
+
+* :class:`ConcurrencyLimit`: at most ``limit`` calls in flight, shared by threads and event
+  loops alike (``acquire`` blocks a thread, ``acquire_async`` awaits; both honour a timeout).
+  With an :class:`AIMDLimit` attached the limit adapts.
+* :class:`AIMDLimit`: additive increase, multiplicative decrease. Each success adds
+  ``increase / limit`` (about +``increase`` per round of ``limit`` calls); an overload (529)
+  multiplies by ``decrease``; a success slower than ``latency_target_s`` multiplies by
+  ``latency_decrease``. Always within ``[minimum, maximum]``.
+* :class:`RateLimitPacer`: reads the ``anthropic-ratelimit-*`` response headers and, when a
+  bucket runs low (``remaining < reserve * limit``), spaces requests evenly over the time left
+  until it refills, so the client slows down *before* it gets a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime
+
+from resilience.backoff import _header
+
+__all__ = ["AIMDLimit", "ConcurrencyLimit", "LimiterTimeout", "RateLimitPacer", "pacing_interval"]
+
+
+class LimiterTimeout(TimeoutError):
+    """No concurrency slot became free before the call's deadline."""
+
+
+class AIMDLimit:
+    """Adaptive concurrency limit (thread-safe). ``limit`` is a float; the usable slot count is
+    ``floor(limit)``, at least ``minimum``."""
+
+    def __init__(
+        self,
+        *,
+        initial: float = 16.0,
+        minimum: float = 1.0,
+        maximum: float = 256.0,
+        increase: float = 1.0,
+        decrease: float = 0.5,
+        latency_target_s: float | None = None,
+        latency_decrease: float = 0.9,
+    ) -> None:
+        if not 1.0 <= minimum <= initial <= maximum or not math.isfinite(maximum):
+            raise ValueError(
+                f"AIMDLimit: need 1 <= minimum <= initial <= maximum (finite), got "
+                f"minimum={minimum!r} initial={initial!r} maximum={maximum!r}"
+            )
+        for name, factor in (("decrease", decrease), ("latency_decrease", latency_decrease)):
+            if not 0.0 < factor < 1.0:
+                raise ValueError(f"AIMDLimit: {name} must be in (0, 1), got {factor!r}")
+        if not increase > 0:
+            raise ValueError(f"AIMDLimit: increase must be > 0, got {increase!r}")
+        if latency_target_s is not None and not latency_target_s > 0:
+            raise ValueError(f"AIMDLimit: latency_target_s must be > 0, got {latency_target_s!r}")
+        self.minimum = float(minimum)
+        self.maximum = float(maximum)
+        self.increase = float(increase)
+        self.decrease = float(decrease)
+        self.latency_target_s = latency_target_s
+        self.latency_decrease = float(latency_decrease)
+        self._limit = float(initial)
+        self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> float:
+        return self._limit
+
+    def on_success(self, latency_s: float) -> None:
+        with self._lock:
+            if self.latency_target_s is not None and latency_s > self.latency_target_s:
+                self._limit = max(self.minimum, self._limit * self.latency_decrease)
+            else:
+                self._limit = min(self.maximum, self._limit + self.increase / self._limit)
+
+    def on_overload(self) -> None:
+        with self._lock:
+            self._limit = max(self.minimum, self._limit * self.decrease)
+
+
+class _Waiter:
+    __slots__ = ("event", "future", "granted", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
+        self.event: threading.Event | None = None if loop is not None else threading.Event()
+        self.granted = False
+
+    def wake(self) -> None:
+        if self.event is not None:
+            self.event.set()
+        elif self.loop is not None and self.future is not None:
+            future = self.future
+
+            def _set() -> None:
+                if not future.done():
+                    future.set_result(None)
+
+            with contextlib.suppress(RuntimeError):  # a closed loop: the waiter is gone with it
+                self.loop.call_soon_threadsafe(_set)
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` calls in flight (or ``floor(adaptive.limit)`` when adaptive, capped by
+    ``limit``). FIFO; a released slot goes straight to the longest waiter."""
+
+    def __init__(self, limit: int = 64, *, adaptive: AIMDLimit | None = None) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"ConcurrencyLimit: limit must be an int >= 1, got {limit!r}")
+        self.max_limit = limit
+        self.adaptive = adaptive
+        self._in_use = 0
+        self._waiters: deque[_Waiter] = deque()
+        self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int:
+        if self.adaptive is None:
+            return self.max_limit
+        return max(1, min(self.max_limit, math.floor(self.adaptive.limit)))
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            if not self._waiters and self._in_use < self.limit:
+                self._in_use += 1
+                return True
+            return False
+
+    def _enqueue(self, loop: asyncio.AbstractEventLoop | None) -> _Waiter | None:
+        with self._lock:
+            if not self._waiters and self._in_use < self.limit:
+                self._in_use += 1
+                return None
+            waiter = _Waiter(loop)
+            self._waiters.append(waiter)
+            return waiter
+
+    def _withdraw(self, waiter: _Waiter) -> bool:
+        """A waiter gives up (timeout, cancellation). True when the slot was granted to it in
+        the meantime: then it owns the slot after all."""
+        with self._lock:
+            if waiter.granted:
+                return True
+            self._waiters.remove(waiter)
+            return False
+
+    def acquire(self, timeout: float | None = None) -> None:
+        """Block the calling thread until a slot is free; :class:`LimiterTimeout` after ``timeout``."""
+        waiter = self._enqueue(None)
+        if waiter is None:
+            return
+        assert waiter.event is not None
+        if waiter.event.wait(None if timeout is None else max(0.0, timeout)) or self._withdraw(waiter):
+            return
+        raise LimiterTimeout(f"no concurrency slot free within {timeout:.3f}s (limit {self.limit})")
+
+    async def acquire_async(self, timeout: float | None = None) -> None:
+        """Await a free slot; :class:`LimiterTimeout` after ``timeout``."""
+        waiter = self._enqueue(asyncio.get_running_loop())
+        if waiter is None:
+            return
+        assert waiter.future is not None
+        try:
+            if timeout is None:
+                await waiter.future
+            else:
+                await asyncio.wait_for(asyncio.shield(waiter.future), max(0.0, timeout))
+        except asyncio.TimeoutError:
+            if self._withdraw(waiter):
+                return  # granted in the same instant
+            raise LimiterTimeout(f"no concurrency slot free within {timeout}s (limit {self.limit})") from None
+        except BaseException:
+            if self._withdraw(waiter):
+                self.release()
+            raise
+
+    def release(self) -> None:
+        wake: _Waiter | None = None
+        with self._lock:
+            if self._waiters and self._in_use <= self.limit:
+                wake = self._waiters.popleft()
+                wake.granted = True  # the slot passes over: _in_use is unchanged
+            else:
+                if self._in_use <= 0:
+                    raise RuntimeError("ConcurrencyLimit.release() without a matching acquire")
+                self._in_use -= 1
+        if wake is not None:
+            wake.wake()
+
+
+def pacing_interval(limit: int, remaining: int, reset_in_s: float, reserve: float) -> float:
+    """Seconds between requests so that the ``remaining`` units last until the bucket refills
+    in ``reset_in_s``; 0 while more than ``reserve * limit`` remain. Pure."""
+    if reset_in_s <= 0 or limit <= 0:
+        return 0.0
+    if remaining <= 0:
+        return reset_in_s
+    if remaining > reserve * limit:
+        return 0.0
+    return reset_in_s / remaining
+
+
+def _parse_reset(value: str) -> float | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+_BUCKETS = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+class RateLimitPacer:
+    """Spaces requests out when the ``anthropic-ratelimit-*`` headers say a bucket is running
+    low. ``observe(headers, now_wall)`` after every response; ``reserve(now_wall)`` before every
+    attempt returns how long to wait (at most ``max_delay_s``)."""
+
+    def __init__(self, *, reserve: float = 0.1, max_delay_s: float = 10.0) -> None:
+        if not 0.0 <= reserve < 1.0:
+            raise ValueError(f"RateLimitPacer: reserve must be in [0, 1), got {reserve!r}")
+        if not max_delay_s >= 0:
+            raise ValueError(f"RateLimitPacer: max_delay_s must be >= 0, got {max_delay_s!r}")
+        self.reserve_fraction = float(reserve)
+        self.max_delay_s = float(max_delay_s)
+        self._interval = 0.0
+        self._until = -math.inf  # the interval applies until this wall time (the bucket's reset)
+        self._next = -math.inf
+        self._lock = threading.Lock()
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    def observe(self, headers: Mapping[str, str], now_wall: float) -> None:
+        interval = 0.0
+        until = -math.inf
+        seen = False
+        for bucket in _BUCKETS:
+            prefix = f"anthropic-ratelimit-{bucket}-"
+            remaining_raw = _header(headers, prefix + "remaining")
+            if remaining_raw is None:
+                continue
+            limit_raw = _header(headers, prefix + "limit")
+            reset_raw = _header(headers, prefix + "reset")
+            if limit_raw is None or reset_raw is None:
+                continue
+            try:
+                limit, remaining = int(limit_raw), int(remaining_raw)
+            except ValueError:
+                continue
+            reset = _parse_reset(reset_raw)
+            if reset is None:
+                continue
+            seen = True
+            gap = pacing_interval(limit, remaining, reset - now_wall, self.reserve_fraction)
+            if gap > interval:
+                interval, until = gap, reset
+        if seen:
+            with self._lock:
+                self._interval = interval
+                self._until = until
+
+    def reserve(self, now_wall: float) -> float:
+        """Seconds to wait before the next request (0 when the buckets are healthy)."""
+        if self._interval <= 0.0:
+            return 0.0
+        with self._lock:
+            if now_wall >= self._until:
+                self._interval = 0.0
+                return 0.0
+            start = self._next if self._next > now_wall else now_wall
+            self._next = start + self._interval
+            return min(self.max_delay_s, start - now_wall)
