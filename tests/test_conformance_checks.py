@@ -156,7 +156,17 @@ def test_backs_off_fails_an_immediate_retry() -> None:
     j = Journal().retries([0.001, 1.0], statuses=[529, 529, 200])
     r = check_backs_off(j.entries, floor_s=0.01)
     assert r.verdict is Verdict.FAIL
-    assert "under the 10 ms floor" in r.explanation
+    assert "before retry 1 the median wait was 1 ms, under the 10 ms floor" in r.explanation
+
+
+def test_backs_off_accepts_full_jitter_with_some_near_zero_waits() -> None:
+    rng = random.Random(11)
+    j = Journal()
+    for c in range(8):
+        waits = [0.0005 if c == 0 else rng.uniform(0, 1.0), rng.uniform(0, 2.0), rng.uniform(0, 4.0)]
+        j.retries(waits, statuses=[529, 529, 529, 200], logical=f"L{c}", prompt=f"P{c}")
+    r = check_backs_off(j.entries)
+    assert r.verdict is Verdict.PASS, r.explanation
 
 
 def test_backs_off_is_not_applicable_without_retries() -> None:
@@ -276,7 +286,7 @@ def test_fallback_after_a_400_fails() -> None:
     j = Journal().add(start=0.0, status=400).add(start=0.1, model=CHAIN[1], status=400)
     r = check_fallback(j.entries, chain=CHAIN)
     assert r.verdict is Verdict.FAIL
-    assert "after a 400" in r.explanation
+    assert "after a caller error (400)" in r.explanation
 
 
 def test_fallback_in_the_wrong_order_fails() -> None:

@@ -87,10 +87,14 @@ def waits_by_step(traces: Sequence[AttemptTrace]) -> list[list[float]]:
 
 # 1 ------------------------------------------------------------------------------------------------
 def check_backs_off(
-    entries: Sequence[JournalEntry], *, floor_s: float = 0.010, min_growth: float = 1.3
+    entries: Sequence[JournalEntry], *, floor_s: float = 0.050, min_growth: float = 1.3
 ) -> CheckResult:
-    """Every wait between attempts is at least ``floor_s``, and the mean wait before the last retry
-    step is at least ``min_growth`` times the mean wait before the first."""
+    """The waits between attempts have a floor and grow.
+
+    Floor: at every retry step, the median wait is at least ``floor_s`` (a median, because full
+    jitter legitimately draws some waits near zero; a client that retries at once has every wait
+    near zero). Growth: the mean wait before the last retry step is at least ``min_growth`` times
+    the mean wait before the first (judged when requests retried at least twice)."""
     traces = _retrying(entries)
     if not traces:
         return _result(
@@ -101,27 +105,31 @@ def check_backs_off(
         )
     steps = waits_by_step(traces)
     means = [statistics.fmean(s) for s in steps]
-    shortest = min(min(s) for s in steps)
+    medians = [statistics.median(s) for s in steps]
+    lowest_median = min(medians)
     growth = means[-1] / means[0] if len(means) >= 2 and means[0] > 0 else None
     figure = "mean waits " + " → ".join(_ms(m) for m in means)
     if growth is not None:
         figure += f" (×{growth:.2f})"
-    figure += f"; shortest {_ms(shortest)}"
+    figure += f"; lowest median wait {_ms(lowest_median)} ({len(traces)} requests)"
     problems: list[str] = []
-    if shortest < floor_s:
-        problems.append(f"a retry came {_ms(shortest)} after the failure, under the {_ms(floor_s)} floor")
+    if lowest_median < floor_s:
+        k = medians.index(lowest_median)
+        problems.append(
+            f"before retry {k + 1} the median wait was {_ms(lowest_median)}, under the {_ms(floor_s)} floor"
+        )
     if growth is not None and growth < min_growth:
         problems.append(f"waits grew only ×{growth:.2f} over {len(means)} retries (want ≥ ×{min_growth})")
+    details = {"means": means, "medians": medians}
     if problems:
-        return _result(1, Verdict.FAIL, figure, "; ".join(problems) + ".", means=means, shortest=shortest)
+        return _result(1, Verdict.FAIL, figure, "; ".join(problems) + ".", **details)
     note = "" if growth is not None else " (one retry per request: growth not judged)"
     return _result(
         1,
         Verdict.PASS,
         figure,
-        f"Every retry waited at least {_ms(floor_s)} and the waits grew{note}.",
-        means=means,
-        shortest=shortest,
+        f"The retries waited (median ≥ {_ms(floor_s)} at every step) and the waits grew{note}.",
+        **details,
     )
 
 
@@ -210,7 +218,7 @@ def check_jitter(
     figure = "spread per retry " + ", ".join(f"{x:.0%}" for x in spreads)
     figure += (
         f"; largest group within {_ms(window_s)}: {group} of {len(retry_starts)} retries"
-        f" ({n_clients} clients)"
+        f" ({n_clients} requests)"
     )
     problems = [
         f"retry {k + 1}: all {len(steps[k])} clients waited {_ms(min(steps[k]))}–{_ms(max(steps[k]))} "
@@ -337,6 +345,7 @@ def check_fallback(entries: Sequence[JournalEntry], *, chain: Sequence[str]) -> 
         return _result(6, Verdict.NOT_APPLICABLE, "no fallback configured", "The client uses a single model.")
     index = {m: i for i, m in enumerate(chain)}
     problems: list[str] = []
+    bad_switches: dict[str, list[str]] = {}
     for c in cs:
         idx = [index.get(m or "", -1) for m in c.models]
         unknown = [m for m, i in zip(c.models, idx, strict=True) if i < 0]
@@ -350,7 +359,7 @@ def check_fallback(entries: Sequence[JournalEntry], *, chain: Sequence[str]) -> 
             continue
         for prev, nxt in zip(c.attempts, c.attempts[1:], strict=False):
             if prev.model != nxt.model and not prev.is_server_side_failure:
-                problems.append(f"fell back from {prev.model} to {nxt.model} after a {prev.failure_kind}")
+                bad_switches.setdefault(f"{prev.model} to {nxt.model}", []).append(prev.failure_kind)
         last_model_attempts = [a for a in c.attempts if a.model == c.models[-1]]
         if (
             not c.succeeded
@@ -359,6 +368,8 @@ def check_fallback(entries: Sequence[JournalEntry], *, chain: Sequence[str]) -> 
             and all(a.status is not None and a.status in (529,) for a in last_model_attempts)
         ):
             problems.append(f"stayed on {c.models[-1]} through its overload instead of falling back")
+    for switch, kinds in bad_switches.items():
+        problems.append(f"fell back from {switch} after a caller error ({', '.join(dict.fromkeys(kinds))})")
     paths = sorted({" → ".join(str(m) for m in c.models) for c in cs})
     figure = f"{len(switched)} of {len(cs)} calls fell back; paths: {'; '.join(paths)}"
     if problems:

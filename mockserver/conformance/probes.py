@@ -76,7 +76,7 @@ def probes(primary_model: str) -> list[Probe]:
             "backoff",
             (1,),
             scenario("probe-backoff", "three 529s, then success, per call", scripted([529, 529, 529, "ok"])),
-            calls=4,
+            clients=8,
         ),
         Probe(
             "retry-after-ms",
@@ -146,5 +146,15 @@ def probes(primary_model: str) -> list[Probe]:
                 "the first attempt of each call has its connection reset",
                 scripted(["reset", "ok"]),
             ),
+        ),
+        Probe(
+            "dropped-stream",
+            (8,),
+            scenario(
+                "probe-stream-cut",
+                "the first stream of each call is cut (connection dropped) after three events",
+                scripted(["stream_cut", "ok"]),
+            ),
+            stream=True,
         ),
     ]

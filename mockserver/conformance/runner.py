@@ -118,7 +118,7 @@ def judge(
         check_no_forbidden_retries(of(*refusals)),
         check_fallback(of("fallback", *refusals), chain=chain),
         check_no_stacking(of(*runs), claimed_max_attempts=claimed_max_attempts),
-        check_survives(of("mid-stream-error", "dropped-connection")),
+        check_survives(of("mid-stream-error", "dropped-connection", "dropped-stream")),
     ]
 
 
