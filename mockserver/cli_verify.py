@@ -1,0 +1,112 @@
+"""`busysignal verify --client module:factory`: run the conformance kit and print a scorecard."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from mockserver.conformance.runner import ClientFactory, Verification, verify
+from mockserver.conformance.scorecard import render_scorecard
+
+# Reference clients that can be named without a module path.
+REFERENCE_CLIENTS: dict[str, str] = {
+    "sdk-defaults": "mockserver.clients:sdk_defaults",
+    "sdk-max-retries-5": "mockserver.clients:sdk_max_retries_5",
+    "article-recipe": "mockserver.clients:article_recipe",
+    "article-recipe-fast": "mockserver.clients:article_recipe_fast",
+    "fallback-loop": "mockserver.clients:fallback_loop",
+    "bundled-policy": "mockserver.clients:bundled_policy",
+}
+
+
+class FactoryError(ValueError):
+    """A --client value that does not name a usable factory."""
+
+
+def load_factory(spec: str) -> ClientFactory:
+    """``module:attr`` (attr may be dotted) or a reference client's short name."""
+    target = REFERENCE_CLIENTS.get(spec, spec)
+    if ":" not in target:
+        raise FactoryError(
+            f"--client {spec!r}: expected module:factory (e.g. myapp.llm:make_client) "
+            f"or one of {', '.join(REFERENCE_CLIENTS)}"
+        )
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise FactoryError(f"--client {spec!r}: cannot import module {module_name!r}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise FactoryError(
+                f"--client {spec!r}: module {module_name!r} has no attribute {attr!r}"
+            ) from None
+    if not callable(obj):
+        raise FactoryError(
+            f"--client {spec!r}: {attr!r} is not callable (a factory takes the mock's base URL)"
+        )
+    factory: Callable[[str], Any] = obj
+    return factory
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="judge a client's retry, jitter and fallback behaviour against the mock",
+        description=(
+            "Run a client (a factory taking the mock's base URL) through the conformance probes, "
+            "each on its own mock server, and print a scorecard judged from the servers' journals. "
+            "Exit status 1 when any check fails."
+        ),
+    )
+    parser.add_argument(
+        "--client",
+        action="append",
+        required=True,
+        metavar="MODULE:FACTORY",
+        help=f"client factory (repeatable); or a reference client: {', '.join(REFERENCE_CLIENTS)}",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the mock servers (default 0)")
+    parser.add_argument(
+        "--timeout", type=float, default=45.0, help="seconds the kit waits for one probe (default 45)"
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the scorecard as Markdown")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        factories = [(spec, load_factory(spec)) for spec in args.client]
+    except FactoryError as exc:
+        print(f"busysignal verify: {exc}", file=err)
+        return 2
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(f"  … {line}", file=err, flush=True)
+
+    verifications: list[Verification] = []
+    for spec, factory in factories:
+        started = time.monotonic()
+        print(f"verifying {spec} …", file=err, flush=True)
+        try:
+            v = verify(factory, seed=args.seed, timeout_s=args.timeout, progress=progress)
+        except Exception as exc:
+            print(
+                f"busysignal verify: client {spec!r} could not be run: {type(exc).__name__}: {exc}", file=err
+            )
+            return 2
+        verifications.append(v)
+        print(f"verified {v.client} in {time.monotonic() - started:.1f} s", file=err, flush=True)
+    results = {v.client: v.results for v in verifications}
+    print(render_scorecard(results, markdown=args.markdown), file=out)
+    return 0 if all(v.passed for v in verifications) else 1
