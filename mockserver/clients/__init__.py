@@ -14,6 +14,7 @@ from mockserver.clients.base import (
     ClientUnderTest,
     as_client_under_test,
 )
+from mockserver.clients.bundled import bundled_policy
 from mockserver.clients.fallback_loop import fallback_loop
 from mockserver.clients.recipe import article_recipe, article_recipe_fast
 from mockserver.clients.sdk import sdk_defaults, sdk_max_retries_5
@@ -26,6 +27,7 @@ __all__ = [
     "article_recipe",
     "article_recipe_fast",
     "as_client_under_test",
+    "bundled_policy",
     "fallback_loop",
     "sdk_defaults",
     "sdk_max_retries_5",

@@ -1,0 +1,53 @@
+"""The bundled resilience policy: ``resilience.ResilientAnthropic`` with ``Policy.default()``.
+
+Full-jitter backoff with Retry-After honoured, a retry budget, a breaker per model, a
+fallback chain (primary → fallback model) that moves on only after overload or server errors,
+the SDK's own retries switched off underneath, and a stream's preamble held back so that an
+overload before the first token is retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+
+from mockserver.clients.base import FALLBACK_MODEL, PRIMARY_MODEL, TEST_API_KEY, ClientUnderTest
+
+
+def bundled_policy(
+    base_url: str,
+    *,
+    policy: Any | None = None,
+    models: tuple[str, ...] = (PRIMARY_MODEL, FALLBACK_MODEL),
+    log_events: bool = False,
+) -> ClientUnderTest:
+    """``policy`` defaults to ``Policy.default(fallback=models)``; its per-retry log lines are off
+    unless ``log_events`` (the kit reads the server's journal, not the client's logs)."""
+    from resilience import Policy, ResilientAnthropic
+
+    if policy is None:
+        policy = Policy.default(fallback=list(models))
+        policy.log_events = log_events
+    client = ResilientAnthropic(
+        base_url=base_url, api_key=TEST_API_KEY, timeout=anthropic.Timeout(30.0, connect=5.0), policy=policy
+    )
+
+    def create(**params: Any) -> Any:
+        return client.messages.create(**params)
+
+    def stream(**params: Any) -> Any:
+        last = None
+        for event in client.messages.create(stream=True, **params):
+            last = event
+        return last
+
+    chain = tuple(policy.fallback.models) if policy.fallback is not None else models[:1]
+    return ClientUnderTest(
+        name="bundled-policy",
+        create=create,
+        stream=stream,
+        models=chain,
+        claimed_max_attempts=policy.retry.max_attempts,
+        close=client.close,
+    )
