@@ -131,6 +131,7 @@ class MockState:
         self.in_flight = 0
         self.engine: FaultEngine = engine
         self.scenario: Spec = scenario
+        self.scenario_seed = config.seed
         self.index = 0
         self._cache: OrderedDict[bytes, Prepared] = OrderedDict()
         self._cache_size = config.response_cache_size
@@ -140,11 +141,12 @@ class MockState:
 
     # ---- engine ------------------------------------------------------------------------
 
-    def set_engine(self, engine: FaultEngine, scenario: Spec) -> None:
+    def set_engine(self, engine: FaultEngine, scenario: Spec, *, seed: int | None = None) -> None:
         """Swap the engine atomically (on the loop thread) and restart its clock and index."""
         engine.restart(self.clock())
         self.engine = engine
         self.scenario = scenario
+        self.scenario_seed = self.config.seed if seed is None else seed
         self.index = 0
 
     def restart_engine(self) -> None:
@@ -908,7 +910,7 @@ async def control_scenario_get(request: web.Request, state: MockState) -> web.St
         {
             "name": _scenario_label(spec),
             "spec": spec if isinstance(spec, (str, dict, list)) or spec is None else repr(spec),
-            "seed": state.config.seed,
+            "seed": state.scenario_seed,
             "index": state.index,
         }
     )
@@ -936,11 +938,16 @@ async def control_scenario_put(request: web.Request, state: MockState) -> web.St
     except UnicodeDecodeError:
         raise invalid("scenario: body is not valid UTF-8") from None
     spec = scenario_spec_from_text(text)
+    raw_seed = request.query.get("seed")
     try:
-        engine = build_engine(spec, seed=state.config.seed)
+        seed = state.config.seed if raw_seed is None else int(raw_seed)
+    except ValueError:
+        raise invalid(f"seed: expected an integer, got {raw_seed!r}") from None
+    try:
+        engine = build_engine(spec, seed=seed)
     except ScenarioError as exc:
         raise invalid(str(exc)) from None
-    state.set_engine(engine, spec)
+    state.set_engine(engine, spec, seed=seed)
     return _control_json({"status": "ok", "name": _scenario_label(spec)})
 
 

@@ -29,6 +29,8 @@ class ModelEntry:
     aliases: tuple[str, ...] = ()
     lifecycle: str = "active"
     line: str | None = None
+    deprecated_at: str | None = None  # RFC 3339
+    retires_at: str | None = None  # RFC 3339
 
     def info(self) -> dict[str, Any]:
         """The ModelInfo object of GET /v1/models."""
@@ -41,8 +43,8 @@ class ModelEntry:
             "max_input_tokens": self.max_input_tokens,
             "lifecycle": self.lifecycle,
             "line": self.line,
-            "deprecated_at": None,
-            "retires_at": None,
+            "deprecated_at": self.deprecated_at,
+            "retires_at": self.retires_at,
         }
 
 
@@ -86,6 +88,7 @@ def _entry(
     line: str,
     aliases: Iterable[str] = (),
     max_input_tokens: int = 200_000,
+    retires_at: str | None = None,
 ) -> ModelEntry:
     return ModelEntry(
         id=model_id,
@@ -95,11 +98,16 @@ def _entry(
         max_input_tokens=max_input_tokens,
         aliases=tuple(aliases),
         line=line,
+        lifecycle="deprecated" if retires_at else "active",
+        deprecated_at="2026-05-01T00:00:00Z" if retires_at else None,
+        retires_at=retires_at,
     )
 
 
 # Newest first. Release dates of ids after the 4.5 family are not published in the SDK; they are
 # placeholders in release order (the API allows an epoch value when the date is unknown).
+# Deprecations and retirement dates follow the SDK's deprecated-model table; a deprecated model
+# still answers (a past ``retires_at`` means retirement is overdue, not that it happened).
 DEFAULT_MODELS: tuple[ModelEntry, ...] = (
     _entry("claude-fable-5-2", "Claude Fable 5.2", "2026-10-01T00:00:00Z", 128_000, "fable"),
     _entry("claude-mythos-5-2", "Claude Mythos 5.2", "2026-09-24T00:00:00Z", 128_000, "mythos"),
@@ -114,7 +122,14 @@ DEFAULT_MODELS: tuple[ModelEntry, ...] = (
     _entry("claude-opus-5", "Claude Opus 5", "2026-05-06T00:00:00Z", 128_000, "opus"),
     _entry("claude-opus-4-8", "Claude Opus 4.8", "2026-04-01T00:00:00Z", 128_000, "opus"),
     _entry("claude-opus-4-7", "Claude Opus 4.7", "2026-03-04T00:00:00Z", 128_000, "opus"),
-    _entry("claude-mythos-preview", "Claude Mythos Preview", "2026-02-25T00:00:00Z", 128_000, "mythos"),
+    _entry(
+        "claude-mythos-preview",
+        "Claude Mythos Preview",
+        "2026-02-25T00:00:00Z",
+        128_000,
+        "mythos",
+        retires_at="2026-06-30T00:00:00Z",
+    ),
     _entry("claude-opus-4-6", "Claude Opus 4.6", "2026-02-05T00:00:00Z", 128_000, "opus"),
     _entry("claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17T00:00:00Z", 64_000, "sonnet"),
     _entry(
@@ -124,6 +139,7 @@ DEFAULT_MODELS: tuple[ModelEntry, ...] = (
         64_000,
         "opus",
         aliases=("claude-opus-4-5",),
+        retires_at="2027-01-22T00:00:00Z",
     ),
     _entry(
         "claude-haiku-4-5-20251001",
@@ -140,6 +156,7 @@ DEFAULT_MODELS: tuple[ModelEntry, ...] = (
         64_000,
         "sonnet",
         aliases=("claude-sonnet-4-5",),
+        retires_at="2026-11-30T00:00:00Z",
     ),
 )
 
@@ -154,6 +171,21 @@ def _require(raw: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = raw[key]
     if not isinstance(value, kind) or isinstance(value, bool):
         raise CatalogueError(f"{where}: field {key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _optional_time(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if not isinstance(value, str):
+        raise CatalogueError(f"{where}: field {key!r} must be an RFC 3339 string")
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CatalogueError(f"{where}: field {key!r} is not RFC 3339: {value!r}") from exc
     return value
 
 
@@ -172,6 +204,8 @@ def catalogue_from_data(data: Any, *, source: str = "<catalogue>") -> Catalogue:
         "aliases",
         "lifecycle",
         "line",
+        "deprecated_at",
+        "retires_at",
     }
     for i, raw in enumerate(items):
         where = f"{source}: models[{i}]"
@@ -215,6 +249,8 @@ def catalogue_from_data(data: Any, *, source: str = "<catalogue>") -> Catalogue:
                 aliases=tuple(aliases),
                 lifecycle=lifecycle,
                 line=line,
+                deprecated_at=_optional_time(raw, "deprecated_at", where),
+                retires_at=_optional_time(raw, "retires_at", where),
             )
         )
     return Catalogue(tuple(entries))

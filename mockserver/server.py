@@ -102,9 +102,12 @@ class AsyncMockServer:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
-    def set_scenario(self, spec: Spec) -> None:
-        """Load a scenario (raises ScenarioError); restarts the engine clock and the index."""
-        self.state.set_engine(build_engine(spec, seed=self.config.seed), spec)
+    def set_scenario(self, spec: Spec, *, seed: int | None = None) -> None:
+        """Load a scenario (raises ScenarioError); restarts the engine clock and the index.
+
+        ``seed`` defaults to the server's seed."""
+        seed = self.config.seed if seed is None else seed
+        self.state.set_engine(build_engine(spec, seed=seed), spec, seed=seed)
 
     def set_engine(self, engine: FaultEngine) -> None:
         self.state.set_engine(engine, "custom")
@@ -221,26 +224,38 @@ class MockServer:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
 
-    def set_scenario(self, spec: Spec) -> None:
-        """Load a scenario (raises ScenarioError in the caller); swapped on the server loop."""
-        engine = build_engine(spec, seed=self.config.seed)
+    def set_scenario(self, spec: Spec, *, seed: int | None = None) -> None:
+        """Load a scenario (raises ScenarioError in the caller); swapped on the server loop.
+
+        ``seed`` defaults to the server's seed."""
+        seed = self.config.seed if seed is None else seed
+        engine = build_engine(spec, seed=seed)
 
         async def swap() -> None:
-            self._server.state.set_engine(engine, spec)
+            self._server.state.set_engine(engine, spec, seed=seed)
 
-        self._call(swap()) if self._loop is not None else self._server.state.set_engine(engine, spec)
+        if self._loop is not None:
+            self._call(swap())
+        else:
+            self._server.state.set_engine(engine, spec, seed=seed)
 
     def set_engine(self, engine: FaultEngine) -> None:
         async def swap() -> None:
             self._server.set_engine(engine)
 
-        self._call(swap()) if self._loop is not None else self._server.set_engine(engine)
+        if self._loop is not None:
+            self._call(swap())
+        else:
+            self._server.set_engine(engine)
 
     def reset(self) -> None:
         async def do() -> None:
             self._server.reset()
 
-        self._call(do()) if self._loop is not None else self._server.reset()
+        if self._loop is not None:
+            self._call(do())
+        else:
+            self._server.reset()
 
     def __enter__(self) -> MockServer:
         return self.start()
