@@ -1,0 +1,232 @@
+"""Locust users, one per client strategy. Runs only inside Locust's own processes.
+
+Started by the runner (``busysignal loadtest``), configured by ``BUSYSIGNAL_LT_*`` environment
+variables (:mod:`loadtests.config`). Every user reports two kinds of Locust requests:
+
+* ``HTTP`` / ``attempt POST /v1/messages``: every HTTP attempt the client stack made (seen by the
+  transport under the SDK), failed when the status is not 2xx or no response came back;
+* ``CALL`` / ``<strategy>``: every logical call, end to end, failed when the call raised;
+* ``DROP`` / ``harness in-flight cap``: an arrival the harness could not start because this
+  process already had ``max_in_flight`` calls open (the harness is saturated; never hidden).
+
+Open loop (``mode=open``): each user is an *arrival generator*. It draws a seeded Poisson
+schedule from the load shape (its share of the rate) before the run, sleeps until each arrival's
+absolute time and starts the call in its own greenlet, so a slow server never slows arrivals
+down. After the schedule it lets open calls drain for ``drain_s``, then interrupts the rest
+(each interrupted attempt/call is still reported) so that Locust's counts match the journal.
+
+Closed loop (``mode=closed``): Locust's usual users, each making one call after another.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import Any, ClassVar
+
+import gevent
+import gevent.pool
+from gevent import GreenletExit
+from locust import FastHttpUser, User, constant, task
+
+from loadtests.config import LoadConfig
+from loadtests.shapes import arrival_times
+from loadtests.strategies import AttemptRecord, CallFn, build_strategy, new_prompt
+
+ATTEMPT_TYPE = "HTTP"
+CALL_TYPE = "CALL"
+DROP_TYPE = "DROP"
+DROP_NAME = "harness in-flight cap"
+
+_CONFIG: LoadConfig | None = None
+_local_users = 0
+
+
+def config() -> LoadConfig:
+    global _CONFIG
+    if _CONFIG is None:
+        _CONFIG = LoadConfig.from_env(os.environ)
+    return _CONFIG
+
+
+class AttemptFailed(Exception):
+    """An HTTP attempt that got no 2xx (its message is what Locust's failure table groups by)."""
+
+
+class CallInterrupted(Exception):
+    """A call still open when the run ended."""
+
+
+def _sleep_until(epoch: float) -> None:
+    delay = epoch - time.time()
+    if delay > 0:
+        gevent.sleep(delay)
+
+
+class _Driver:
+    """Shared by the user classes: builds the strategy and reports attempts and calls."""
+
+    strategy: ClassVar[str]
+    environment: Any
+    host: str | None
+
+    def _setup(self) -> None:
+        global _local_users
+        cfg = config()
+        self._cfg = cfg
+        runner = self.environment.runner
+        self._index = getattr(runner, "worker_index", 0) * 1000 + _local_users
+        _local_users += 1
+        self._call: CallFn = build_strategy(
+            self.strategy,
+            base_url=self.host or "",
+            api_key=cfg.api_key,
+            on_attempt=self._report_attempt,
+            model=cfg.model,
+            max_tokens=cfg.max_tokens,
+            timeout_s=cfg.timeout_s or None,
+        )
+
+    def _fire(self, request_type: str, name: str, ms: float, length: int, exc: BaseException | None) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type,
+            name=name,
+            response_time=ms,
+            response_length=length,
+            exception=exc,
+            context={},
+        )
+
+    def _report_attempt(self, rec: AttemptRecord) -> None:
+        exc: Exception | None = None
+        if rec.status is None:
+            exc = AttemptFailed(f"no response: {rec.error}")
+        elif not 200 <= rec.status < 300:
+            exc = AttemptFailed(f"HTTP {rec.status}")
+        elif rec.error is not None:
+            exc = AttemptFailed(f"body: {rec.error}")
+        self._fire(
+            ATTEMPT_TYPE, f"attempt {rec.method} {rec.path}", rec.duration_s * 1000, rec.response_bytes, exc
+        )
+
+    def _one_call(self) -> None:
+        t0 = time.perf_counter()
+        exc: BaseException | None = None
+        try:
+            self._call(new_prompt())
+        except GreenletExit:
+            self._fire(
+                CALL_TYPE, self.strategy, (time.perf_counter() - t0) * 1000, 0, CallInterrupted("run ended")
+            )
+            raise
+        except Exception as error:
+            exc = error
+        self._fire(CALL_TYPE, self.strategy, (time.perf_counter() - t0) * 1000, 0, exc)
+
+    def _open_loop(self) -> None:
+        cfg = self._cfg
+        shape = cfg.load_shape().scaled(1 / cfg.arrival_users)
+        rng = random.Random(cfg.seed * 1_000_003 + self._index)
+        schedule = list(arrival_times(shape, rng))
+        pool = gevent.pool.Pool(cfg.max_in_flight)
+        _sleep_until(cfg.t0)
+        late = time.time() - cfg.t0
+        for t in schedule:
+            if t < late - 1.0:  # this process started after the schedule did: skip, do not burst
+                continue
+            _sleep_until(cfg.t0 + t)
+            if pool.full():
+                self._fire(DROP_TYPE, DROP_NAME, 0, 0, CallInterrupted("harness in-flight cap reached"))
+                continue
+            pool.spawn(self._one_call)
+        pool.join(timeout=max(0.0, cfg.t0 + cfg.duration + cfg.drain_s - time.time()))
+        pool.kill(block=True, timeout=5)
+        self._idle()
+
+    def _closed_call(self) -> None:
+        cfg = self._cfg
+        _sleep_until(cfg.t0)
+        if time.time() >= cfg.t0 + cfg.duration:
+            self._idle()
+        self._one_call()
+
+    def _idle(self) -> None:
+        while True:  # the schedule is over; Locust's --run-time ends the process
+            gevent.sleep(3600)
+
+
+class _StrategyUser(_Driver, User):
+    abstract = True
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self._setup()
+
+    @task
+    def drive(self) -> None:
+        if self._cfg.mode == "open":
+            self._open_loop()
+        else:
+            self._closed_call()
+
+
+class NoRetryUser(_StrategyUser):
+    strategy = "no-retry"
+
+
+class ImmediateRetryUser(_StrategyUser):
+    strategy = "immediate-retry"
+
+
+class SdkDefaultsUser(_StrategyUser):
+    strategy = "sdk-defaults"
+
+
+class ArticleRecipeUser(_StrategyUser):
+    strategy = "article-recipe"
+
+
+class BundledPolicyUser(_StrategyUser):
+    strategy = "bundled"
+
+
+class BundledAdaptiveUser(_StrategyUser):
+    strategy = "bundled-adaptive"
+
+
+class RawFastHttpUser(FastHttpUser):
+    """No SDK: one raw POST per call with Locust's fastest client (the harness's ceiling)."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        cfg = config()
+        self._cfg = cfg
+        self._headers = {
+            "x-api-key": cfg.api_key,
+            "anthropic-version": "2023-06-01",
+            "content-type": "application/json",
+        }
+
+    @task
+    def post(self) -> None:
+        cfg = self._cfg
+        _sleep_until(cfg.t0)
+        if time.time() >= cfg.t0 + cfg.duration:
+            while True:
+                gevent.sleep(3600)
+        body = {
+            "model": cfg.model,
+            "max_tokens": cfg.max_tokens,
+            "messages": [{"role": "user", "content": new_prompt()}],
+        }
+        with self.client.post(
+            "/v1/messages",
+            json=body,
+            headers=self._headers,
+            name="attempt POST /v1/messages",
+            catch_response=True,
+        ) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"HTTP {resp.status_code}")

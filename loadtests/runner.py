@@ -1,0 +1,394 @@
+"""The load-test runner: the mock and Locust as subprocesses, bounded in time, then the report.
+
+For each strategy, one *run*:
+
+1. start the mock (``busysignal serve``) on a free port and wait until it answers;
+2. start Locust headless (one process, or a master and ``workers`` workers) with the strategy's
+   user class and a :class:`~loadtests.config.LoadConfig` in its environment; the schedule starts
+   at ``t0`` (a few seconds ahead, so that every Locust process is up), when the runner also resets
+   the mock so that the scenario clock starts with the load;
+3. every second, pull the new journal entries (``since_seq``) into ``journal.jsonl`` and print
+   a progress line; stop Locust if it outlives its time bound;
+4. save the mock's stats and metrics, stop the mock, and summarize the run.
+
+Strategies run one after another, each against a fresh mock, so they never share capacity.
+Nothing here imports Locust (the pytest process imports this module).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from loadtests.config import USER_CLASSES, LoadConfig, Mode
+from loadtests.report import Attempt, LocustRow, attempts_from_journal, read_locust_stats
+
+__all__ = ["MockControl", "RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
+
+LOCUSTFILE = Path(__file__).resolve().parent / "locust_clients.py"
+Progress = Callable[[str], None]
+
+
+class RunError(RuntimeError):
+    """A run that could not be carried out (the mock or Locust failed); says which and why."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class MockControl:
+    """The mock's control plane, over plain HTTP on 127.0.0.1."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, ctype: str = ""
+    ) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.base_url + path, data=body, method=method)
+        if ctype:
+            req.add_header("content-type", ctype)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), bytes(exc.read())
+
+    def healthy(self) -> bool:
+        try:
+            status, _ = self._request("GET", "/_busysignal/health")
+        except OSError:
+            return False
+        return status == 200
+
+    def reset(self) -> None:
+        """Clear the journal and stats and restart the scenario clock (``seq`` keeps counting)."""
+        status, body = self._request("POST", "/_busysignal/reset", b"")
+        if status != 200:
+            raise RunError(f"the mock refused the reset (HTTP {status}): {body[:300]!r}")
+
+    def journal(self, since_seq: int) -> list[dict[str, Any]]:
+        status, body = self._request("GET", f"/_busysignal/journal?format=jsonl&since_seq={since_seq}")
+        if status != 200:
+            raise RunError(f"journal fetch failed (HTTP {status}): {body[:300]!r}")
+        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+    def get_text(self, path: str) -> str:
+        status, body = self._request("GET", path)
+        if status != 200:
+            raise RunError(f"GET {path} failed (HTTP {status})")
+        return body.decode()
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One strategy's run. Times in seconds; ``rate`` for the open loop, ``users`` for a closed one."""
+
+    scenario: str  # built-in name or YAML path, as ``busysignal serve --scenario`` takes it
+    strategy: str
+    duration: float
+    out: Path
+    rate: float = 0.0
+    users: int = 0
+    shape: str = "steady"
+    workers: int = 0
+    seed: int = 1
+    drain_s: float = 5.0
+    startup_s: float = 0.0  # 0: chosen from the number of Locust processes
+    max_in_flight: int = 2000
+    model: str = "claude-sonnet-5-5"
+    max_tokens: int = 16
+    timeout_s: float = 0.0  # per-attempt client timeout for every strategy; 0: the SDK's 600 s
+    server_args: tuple[str, ...] = ("--quiet", "--journal-size", "1000000")
+
+    def __post_init__(self) -> None:
+        if self.strategy not in USER_CLASSES:
+            raise RunError(f"unknown strategy {self.strategy!r}; known: {', '.join(USER_CLASSES)}")
+        if (self.rate > 0) == (self.users > 0):
+            raise RunError("give exactly one of rate (open loop) or users (closed loop)")
+        if self.strategy == "raw" and self.users <= 0:
+            raise RunError("the raw FastHttpUser runs closed-loop only: give users")
+        if self.workers < 0:
+            raise RunError(f"workers must be >= 0, got {self.workers}")
+        if self.users and self.workers and self.users < self.workers:
+            raise RunError(f"{self.users} users cannot be spread over {self.workers} workers")
+
+    @property
+    def mode(self) -> Mode:
+        return "open" if self.rate > 0 else "closed"
+
+    @property
+    def startup(self) -> float:
+        return self.startup_s or (4.0 + 1.0 * self.workers)
+
+    def load_config(self, t0: float) -> LoadConfig:
+        return LoadConfig(
+            strategy=self.strategy,
+            mode=self.mode,
+            shape=self.shape,
+            rate=self.rate,
+            duration=self.duration,
+            t0=t0,
+            seed=self.seed,
+            arrival_users=max(1, self.workers),
+            max_in_flight=self.max_in_flight,
+            drain_s=self.drain_s,
+            model=self.model,
+            max_tokens=self.max_tokens,
+            timeout_s=self.timeout_s,
+        )
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    t0: float
+    out: Path
+    attempts: list[Attempt]
+    locust_rows: list[LocustRow]
+    journal_entries: int
+    journal_gaps: int  # entries lost between polls (ring buffer overflow); 0 when complete
+    locust_returncode: int | None
+    wall_s: float
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per process role
+
+
+def _spawn(cmd: Sequence[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(list(cmd), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int | None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=grace)
+    return proc.returncode
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a live process and its reaped children, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in fields[11:15]) / ticks
+
+
+@contextlib.contextmanager
+def _mock(
+    spec: RunSpec, out: Path, progress: Progress
+) -> Iterator[tuple[MockControl, subprocess.Popen[bytes]]]:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mockserver.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--scenario",
+        spec.scenario,
+        "--seed",
+        str(spec.seed),
+        *spec.server_args,
+    ]
+    log = (out / "mock.log").open("wb")
+    proc = _spawn(cmd, dict(os.environ), log)
+    control = MockControl(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 20
+        while not control.healthy():
+            if proc.poll() is not None:
+                raise RunError(f"the mock exited with {proc.returncode}; see {out / 'mock.log'}")
+            if time.monotonic() > deadline:
+                raise RunError(f"the mock did not answer within 20 s; see {out / 'mock.log'}")
+            time.sleep(0.1)
+        progress(f"mock up on port {port} (scenario {spec.scenario})")
+        yield control, proc
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _locust_commands(spec: RunSpec, host: str, csv_prefix: Path, run_time: int) -> list[list[str]]:
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
+    user_class = USER_CLASSES[spec.strategy]
+    users = spec.users if spec.mode == "closed" else max(1, spec.workers)
+    spawn_rate = max(users, 1)  # all users at once: the schedule, not the spawn, sets the load
+    head = [
+        "--headless",
+        "--host",
+        host,
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "--run-time",
+        f"{run_time}s",
+        "--csv",
+        str(csv_prefix),
+        "--csv-full-history",
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",
+    ]
+    if spec.workers == 0:
+        return [[*base, *head, user_class]]
+    master_port = free_port()
+    master = [
+        *base,
+        *head,
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(master_port),
+        "--expect-workers",
+        str(spec.workers),
+        "--expect-workers-max-wait",
+        "30",
+        user_class,
+    ]
+    worker = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port), user_class]
+    return [master] + [list(worker) for _ in range(spec.workers)]
+
+
+def run_strategy(
+    spec: RunSpec, *, progress: Progress | None = None, scenario_text: str | None = None
+) -> RunResult:
+    """Carry out one run and return what it measured (files are left in ``spec.out``)."""
+    say: Progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    out = spec.out
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with _mock(spec, out, say) as (control, mock_proc):
+        host = control.base_url
+        run_time = int(spec.startup + spec.duration + spec.drain_s + 3)  # the bound Locust keeps itself
+        bound = run_time + 20  # Locust's own stop, then a margin before the runner kills it
+        t0 = time.time() + spec.startup
+        env = dict(os.environ)
+        env.update(spec.load_config(t0).to_env())
+        env["PYTHONUNBUFFERED"] = "1"
+        cmds = _locust_commands(spec, host, out / "locust", run_time)
+        logs = [(out / f"locust-{i}.log").open("wb") for i in range(len(cmds))]
+        procs: list[subprocess.Popen[bytes]] = []
+        journal_path = out / "journal.jsonl"
+        entries: list[dict[str, Any]] = []
+        next_seq = 0
+        gaps = 0
+        reset_done = False
+        stopping = False
+        cpu: dict[str, float] = {}
+        try:
+            procs = [_spawn(cmd, env, log) for cmd, log in zip(cmds, logs, strict=True)]
+            say(f"[{spec.strategy}] locust: {len(procs)} process(es); load starts in {spec.startup:.0f} s")
+            deadline = time.monotonic() + bound
+            last_print = 0.0
+            with journal_path.open("w") as jfile:
+                while True:
+                    now = time.time()
+                    if not reset_done and now >= t0 - 0.05:
+                        control.reset()
+                        reset_done = True
+                    new = control.journal(next_seq)
+                    for e in new:
+                        if e["seq"] != next_seq:
+                            gaps += max(0, e["seq"] - next_seq)
+                        next_seq = e["seq"] + 1
+                        jfile.write(json.dumps(e) + "\n")
+                    entries.extend(new)
+                    done = procs[0].poll() is not None
+                    if now - last_print >= 2.0 or done:
+                        last_print = now
+                        say(_progress_line(spec, entries, t0, now))
+                    if done:
+                        break
+                    if spec.workers == 0 and now >= t0 + spec.duration + spec.drain_s + 1.5 and not stopping:
+                        # the arrival users have drained (or interrupted) their calls: a single
+                        # Locust process writes its statistics on SIGTERM, so end the wait here
+                        stopping = True
+                        procs[0].send_signal(signal.SIGTERM)
+                    if time.monotonic() > deadline:
+                        say(f"[{spec.strategy}] Locust outlived its bound of {bound} s: stopping it")
+                        break
+                    for i, p in enumerate(procs):
+                        c = _cpu_seconds(p.pid)
+                        if c is not None:
+                            cpu[f"locust-{i}"] = c
+                    c = _cpu_seconds(mock_proc.pid)
+                    if c is not None:
+                        cpu["mock"] = c
+                    time.sleep(0.5 if now < t0 else 1.0)
+        finally:
+            codes = [_stop(p) for p in procs]
+            for log in logs:
+                log.close()
+        # whatever arrived after the last poll (calls interrupted at the very end)
+        with journal_path.open("a") as jfile:
+            for e in control.journal(next_seq):
+                if e["seq"] != next_seq:
+                    gaps += max(0, e["seq"] - next_seq)
+                next_seq = e["seq"] + 1
+                jfile.write(json.dumps(e) + "\n")
+                entries.append(e)
+        for name, path in (("stats.json", "/_busysignal/stats"), ("metrics.txt", "/metrics")):
+            with contextlib.suppress(RunError, OSError):
+                (out / name).write_text(control.get_text(path))
+    stats_csv = out / "locust_stats.csv"
+    if not stats_csv.is_file():
+        raise RunError(f"Locust wrote no statistics ({stats_csv}); see {out}/locust-0.log")
+    with stats_csv.open() as f:
+        rows = read_locust_stats(f)
+    attempts = attempts_from_journal(entries, origin=t0)
+    return RunResult(
+        spec=spec,
+        t0=t0,
+        out=out,
+        attempts=attempts,
+        locust_rows=rows,
+        journal_entries=len(entries),
+        journal_gaps=gaps,
+        locust_returncode=codes[0] if codes else None,
+        wall_s=time.monotonic() - started,
+        cpu_s=cpu,
+    )
+
+
+def _progress_line(spec: RunSpec, entries: list[dict[str, Any]], t0: float, now: float) -> str:
+    t = now - t0
+    if t < 0:
+        return f"[{spec.strategy}] starting in {-t:.0f} s"
+    recent = [e for e in entries if e.get("path") == "/v1/messages" and e["wall_start"] >= now - 2.0]
+    total = sum(1 for e in entries if e.get("path") == "/v1/messages")
+    shed = sum(1 for e in recent if e.get("status") == 529)
+    ok = sum(1 for e in recent if e.get("status") == 200)
+    rate = len(recent) / 2.0
+    pct = 100.0 * shed / len(recent) if recent else 0.0
+    phase = "load" if t < spec.duration else "drain"
+    return (
+        f"[{spec.strategy}] t={t:5.1f}/{spec.duration:.0f}s {phase}: attempts {total} "
+        f"({rate:.0f}/s now), 200 {ok / 2.0:.0f}/s, 529 {pct:.0f}%"
+    )
