@@ -93,6 +93,31 @@ def register(subparsers: Any) -> None:
     run.add_argument("--base-delay", type=_seconds, help="first backoff when the server gives no Retry-After")
     run.add_argument("--max-delay", type=_seconds, help="longest backoff")
     run.add_argument("--retry-after-cap", type=_seconds, help="longest Retry-After honoured (default 300)")
+    run.add_argument(
+        "--fallback",
+        metavar="MODEL,MODEL,...",
+        help="fallback chain: a document for a model in it falls back to the models after it "
+        "when that one is overloaded (resilience policy)",
+    )
+    run.add_argument(
+        "--breaker",
+        action="store_true",
+        help="per-model circuit breaker (resilience policy): while open, documents wait locally",
+    )
+    run.add_argument(
+        "--breaker-open",
+        type=_seconds,
+        default=15.0,
+        help="seconds a tripped breaker stays open before one probe (default 15)",
+    )
+    run.add_argument(
+        "--cache",
+        metavar="memory|redis://HOST:PORT/DB",
+        help="response cache: a document answered before is not sent again",
+    )
+    run.add_argument(
+        "--cache-ttl", type=_seconds, default=24 * 3600.0, help="cache TTL in seconds (default 1 day)"
+    )
     run.add_argument("--model", help="model for documents that do not name one")
     run.add_argument(
         "--max-tokens", type=_positive_int, default=1024, help="max_tokens when a document has none"
@@ -174,22 +199,53 @@ def _run(args: argparse.Namespace) -> int:
 
     import anthropic
 
-    client = anthropic.AsyncAnthropic(
+    from resilience.cache import MemoryCache, RedisCache, ResponseCache
+    from resilience.runner import resilient_client
+
+    cache: ResponseCache | None = None
+    if args.cache == "memory":
+        cache = MemoryCache()
+    elif args.cache:
+        if not args.cache.startswith(("redis://", "rediss://", "unix://")):
+            print(
+                f"busysignal batch run: --cache must be 'memory' or a redis:// URL, got {args.cache!r}",
+                file=sys.stderr,
+            )
+            return 2
+        cache = RedisCache(url=args.cache)
+    fallback = [m.strip() for m in args.fallback.split(",") if m.strip()] if args.fallback else None
+
+    sdk = anthropic.AsyncAnthropic(
         api_key=api_key, base_url=args.base_url, max_retries=0, timeout=args.timeout or None
     )
     monitor = ErrorRateMonitor(
         window_s=args.alert_window or 60.0, fire_above=args.alert_above, name="batch run"
     )
     exporter = None
-    observers = []
+    observers: list[Any] = []
+    hooks: list[Any] = []
     if args.metrics_port is not None:
-        from resilience.metrics import MetricsExporter, RunnerMetrics
+        from resilience.metrics import MetricsExporter, PolicyMetrics, RunnerMetrics
 
         metrics = RunnerMetrics()
         observers.append(metrics.observe_attempt)
+        hooks.append(PolicyMetrics(metrics.registry))
         exporter = MetricsExporter(metrics.registry, port=args.metrics_port)
         exporter.start()
         print(f"busysignal batch run: metrics on {exporter.url}", file=sys.stderr)
+    try:
+        client = resilient_client(
+            sdk,
+            breaker=args.breaker,
+            breaker_open_s=args.breaker_open,
+            fallback=fallback,
+            cache=cache,
+            cache_ttl_s=args.cache_ttl or 1.0,
+            on_event=hooks,
+        )
+    except (TypeError, ValueError) as exc:
+        print(f"busysignal batch run: {exc}", file=sys.stderr)
+        return 2
 
     async def main() -> Any:
         try:
@@ -197,6 +253,7 @@ def _run(args: argparse.Namespace) -> int:
                 args.input,
                 args.out,
                 client=client,
+                batches_client=sdk,
                 state_path=args.state,
                 via=args.via,
                 concurrency=args.concurrency,
@@ -213,7 +270,7 @@ def _run(args: argparse.Namespace) -> int:
                 monitor=monitor,
             )
         finally:
-            await client.close()
+            await sdk.close()
 
     try:
         summary = asyncio.run(main())

@@ -34,6 +34,11 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from resilience.alerts import ErrorRateMonitor, SlidingWindowRate
+from resilience.breaker import CircuitBreakers
+from resilience.cache import DEFAULT_TTL_S, ResponseCache
+from resilience.client import AsyncResilientAnthropic, outcome_of
+from resilience.events import EventHook
+from resilience.policy import Policy, Retry
 from resilience.runner_core import (
     AdaptiveLimit,
     AttemptOutcome,
@@ -57,6 +62,7 @@ __all__ = [
     "RunSummary",
     "SdkAttempter",
     "outcome_from_exception",
+    "resilient_client",
     "run_batches",
     "run_documents",
     "run_file",
@@ -82,6 +88,16 @@ def outcome_from_exception(exc: BaseException, now_epoch: float) -> AttemptOutco
     """An SDK exception as an :class:`AttemptOutcome` (status None when no response came)."""
     import anthropic
 
+    retry_in = getattr(exc, "retry_in_s", None)
+    if type(exc).__name__ == "CircuitOpenError" and isinstance(retry_in, (int, float)):
+        # the resilience policy's breaker refused locally: nothing was sent
+        return AttemptOutcome(
+            status=None,
+            error_type="circuit_open",
+            error_message=str(exc),
+            retry_after_s=float(retry_in),
+            sent=False,
+        )
     if isinstance(exc, anthropic.APIStatusError):
         headers = _lower_headers(exc.response.headers)
         error_type = getattr(exc, "type", None)
@@ -146,7 +162,10 @@ class SdkAttempter:
             raise
         except Exception as exc:
             return outcome_from_exception(exc, self._clock())
-        return AttemptOutcome(status=200, message=_message_dict(message))
+        # the resilience wrapper attaches how the call went; a cache hit sent nothing
+        call = outcome_of(message)
+        cached = call is not None and call.cached
+        return AttemptOutcome(status=200, message=_message_dict(message), sent=not cached)
 
 
 class OutputFile:
@@ -330,9 +349,9 @@ async def run_documents(
 
     async def one(job: PendingJob, seq: int) -> None:
         nonlocal made
-        attempts = job.attempts + 1
-        outcome = await attempter(job.doc.params, attempts)
-        made += 1
+        outcome = await attempter(job.doc.params, job.attempts + 1)
+        attempts = job.attempts + outcome.sent
+        made += outcome.sent
         key = str(outcome.status) if outcome.status is not None else (outcome.error_type or "none")
         status_counts[key] = status_counts.get(key, 0) + 1
         if limiter is not None:
@@ -583,6 +602,34 @@ async def run_batches(
     )
 
 
+# --- the client ---------------------------------------------------------------------------
+
+
+def resilient_client(
+    sdk_client: Any,
+    *,
+    breaker: bool = False,
+    breaker_open_s: float = 15.0,
+    fallback: Sequence[str] | None = None,
+    cache: ResponseCache | None = None,
+    cache_ttl_s: float = DEFAULT_TTL_S,
+    on_event: Sequence[EventHook] = (),
+) -> AsyncResilientAnthropic:
+    """The resilient wrapper as the runner wants it: ONE attempt per call (the runner requeues
+    instead of sleeping in a worker), with the optional per-model breaker, fallback chain and
+    response cache of the resilience policy, and its events for metrics."""
+    policy = Policy(
+        retry=Retry(max_attempts=1),
+        breakers=CircuitBreakers(open_s=breaker_open_s) if breaker else None,
+        fallback=list(fallback) if fallback else None,
+        cache=cache,
+        cache_ttl_s=cache_ttl_s,
+        on_event=list(on_event) or None,
+        log_events=False,
+    )
+    return AsyncResilientAnthropic(sdk_client, policy=policy)
+
+
 # --- files ------------------------------------------------------------------------------
 
 
@@ -604,6 +651,7 @@ async def run_file(
     out_path: str | os.PathLike[str],
     *,
     client: Any,
+    batches_client: Any = None,
     state_path: str | os.PathLike[str] | None = None,
     via: str = "messages",
     concurrency: int = 16,
@@ -647,7 +695,7 @@ async def run_file(
                 summary = await run_batches(
                     store,
                     output,
-                    client,
+                    batches_client if batches_client is not None else client,
                     batch_size=batch_size,
                     poll_interval_s=poll_interval_s,
                     policy=policy,

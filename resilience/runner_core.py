@@ -136,6 +136,7 @@ class AttemptOutcome:
     error_message: str = ""
     retry_after_s: float | None = None
     should_retry: bool | None = None  # the x-should-retry header, when sent
+    sent: bool = True  # False: answered without a request (cache hit, open circuit breaker)
 
     @property
     def ok(self) -> bool:
@@ -239,10 +240,17 @@ def is_retryable(outcome: AttemptOutcome) -> bool:
 
 
 def decide(outcome: AttemptOutcome, attempts: int, policy: RequeuePolicy, rng: random.Random) -> Action:
-    """What happens to a document after its ``attempts``-th attempt ended with ``outcome``."""
+    """What happens to a document after its ``attempts``-th attempt ended with ``outcome``.
+
+    An outcome that sent nothing (``sent=False``: the client refused locally, e.g. an open
+    circuit breaker) is not an attempt: the job comes back after the wait it was given (or
+    the first backoff step), whatever its count."""
     if outcome.message is not None:
         return Complete(outcome.message)
     error = {**outcome.error_dict(), "attempts": attempts}
+    if not outcome.sent and outcome.should_retry is not False:
+        wait = outcome.retry_after_s if outcome.retry_after_s is not None else policy.backoff(1, rng)
+        return Requeue(min(wait, policy.retry_after_cap_s), error)
     if not is_retryable(outcome) or attempts >= policy.max_attempts:
         return Fail(error)
     if outcome.retry_after_s is not None:

@@ -219,3 +219,9 @@ def test_result_line_carries_message_or_error() -> None:
     assert ok == {"id": "a", "status": "succeeded", "attempts": 2, "message": OK}
     bad = json.loads(result_line("b", "failed", 8, {"status": 529}))
     assert bad == {"id": "b", "status": "failed", "attempts": 8, "error": {"status": 529}}
+
+
+def test_decide_requeues_a_local_refusal_without_giving_up_even_at_the_attempt_limit() -> None:
+    refused = AttemptOutcome(None, error_type="circuit_open", retry_after_s=2.0, sent=False)
+    action = decide(refused, 8, RequeuePolicy(max_attempts=8), random.Random(0))
+    assert isinstance(action, Requeue) and action.delay_s == 2.0
