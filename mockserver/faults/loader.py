@@ -1,6 +1,6 @@
 """Turn a scenario reference into a running engine.
 
-``build_engine(spec, seed=...)`` accepts ``None`` or ``"steady"`` (no faults), a built-in
+``build_engine(spec, seed=...)`` accepts ``None`` or ``"steady"`` (no scenario faults), a built-in
 scenario name, a path to a YAML (or JSON) file, YAML/JSON text, ``{"name": NAME}`` (as text or
 mapping, for ``PUT /_busysignal/scenario``), or an already parsed scenario mapping. Anything
 that cannot be loaded raises :class:`ScenarioError` naming the file, the line and the field.
@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mockserver.faults.compiled import compile_scenario
-from mockserver.faults.decision import FaultEngine, NoFaults, ScenarioError
+from mockserver.faults.decision import FaultEngine, ScenarioError
 from mockserver.faults.engine import ScenarioEngine
 from mockserver.faults.schema import Scenario
 from mockserver.faults.yamlsource import SourceMap, format_validation_error, parse_yaml
@@ -36,8 +36,12 @@ def builtin_names() -> list[str]:
 def validate_mapping(data: Any, smap: SourceMap | None) -> Scenario:
     source = smap.source if smap is not None else "<mapping>"
     if not isinstance(data, Mapping):
+        where = source
+        if smap is not None and smap.root is not None:
+            where = f"{source}:{smap.root.start_mark.line + 1}:{smap.root.start_mark.column + 1}"
+        kind = type(data).__name__
         raise ScenarioError(
-            f"{source}: a scenario must be a mapping (name, description, rules ...), not {data!r}"
+            f"{where}: a scenario must be a mapping (name, description, rules ...), not a {kind}"
         )
     try:
         return Scenario.model_validate(data)
@@ -93,10 +97,12 @@ def build_engine(
     seed: int = 0,
     wall_clock: Callable[[], float] = time.time,
 ) -> FaultEngine:
-    """The engine for ``spec`` (see the module docstring). ``seed`` makes the run reproducible."""
-    if spec is None or (isinstance(spec, str) and spec.strip() in ("", "steady")):
-        return NoFaults()
+    """The engine for ``spec`` (see the module docstring). ``seed`` makes the run reproducible.
+
+    Even the fault-free ``steady`` world gets a real engine, so that the per-request override
+    header works everywhere (``decision.NoFaults`` is the engine that never faults at all).
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip() == ""):
+        spec = "steady"
     scenario = spec if isinstance(spec, Scenario) else load_scenario(spec)
-    if not scenario.rules and scenario.rate_limits is None and scenario.capacity is None:
-        return NoFaults()
     return ScenarioEngine(compile_scenario(scenario, seed), wall_clock=wall_clock, source=scenario)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from mockserver.faults.errors import SPEND_LIMIT_MESSAGE
 
@@ -403,15 +403,16 @@ class Scenario(_Model):
     rate_limits: RateLimits | None = None
     capacity: Capacity | None = None
 
-    @model_validator(mode="after")
-    def _unique_rule_ids(self) -> Scenario:
-        seen: set[str] = set()
-        for i, rule in enumerate(self.rules):
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_ids(cls, rules: list[Rule]) -> list[Rule]:
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(rules):
             rid = rule.id or f"rule-{i}"
             if rid in seen:
-                raise ValueError(f"duplicate rule id {rid!r}")
-            seen.add(rid)
-        return self
+                raise ValueError(f"duplicate rule id {rid!r} (rules[{seen[rid]}] and rules[{i}])")
+            seen[rid] = i
+        return rules
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,0 +1,191 @@
+"""The capacity model: never over-admits, queues within bounds, sheds fast, holds abandoned work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mockserver.faults import RequestFacts, build_engine
+from mockserver.faults.capacity import CapacityFn, PoolState, Reservation
+from mockserver.faults.engine import ScenarioEngine
+
+
+def facts(
+    index: int, *, model: str = "claude-opus-5", max_tokens: int = 50, stream: bool = False
+) -> RequestFacts:
+    return RequestFacts(
+        index=index, method="POST", path="/v1/messages", model=model, stream=stream,
+        api_key_id="k", body_digest=f"b{index}", headers={}, max_tokens=max_tokens,
+    )  # fmt: skip
+
+
+def capacity_engine(capacity: dict[str, Any], rules: list[dict[str, Any]] | None = None) -> ScenarioEngine:
+    eng = build_engine({"name": "c", "description": "d", "capacity": capacity, "rules": rules or []})
+    assert isinstance(eng, ScenarioEngine)
+    eng.restart(0.0)
+    return eng
+
+
+def overlap_max(reservations: list[Reservation]) -> int:
+    """The largest number of reservations covering one instant."""
+    live = [r for r in reservations if r.end > r.start]
+    # at equal times an end (-1) sorts before a start (+1): [start, end) intervals
+    events = sorted([(r.start, 1) for r in live] + [(r.end, -1) for r in live])
+    best = cur = 0
+    for _, delta in events:
+        cur += delta
+        best = max(best, cur)
+    return best
+
+
+arrivals = st.lists(
+    st.tuples(
+        st.floats(min_value=0, max_value=2, allow_nan=False),  # gap to the previous arrival
+        st.floats(min_value=0.01, max_value=5, allow_nan=False),  # service time
+        st.one_of(st.none(), st.floats(min_value=0, max_value=6, allow_nan=False)),  # completes after
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    capacity=st.integers(min_value=1, max_value=6),
+    queue=st.integers(min_value=0, max_value=6),
+    max_wait=st.floats(min_value=0, max_value=5, allow_nan=False),
+    reqs=arrivals,
+)
+def test_pool_never_admits_more_than_its_capacity(
+    capacity: int, queue: int, max_wait: float, reqs: list[tuple[float, float, float | None]]
+) -> None:
+    pool = PoolState()
+    fn = CapacityFn(capacity, (), 0.0)
+    admitted: list[Reservation] = []
+    completions: list[tuple[float, Reservation]] = []
+    now = 0.0
+    for gap, service, done_after in reqs:
+        now += gap
+        for at, res in [c for c in completions if c[0] <= now]:
+            PoolState.release(res, at)
+        completions = [c for c in completions if c[0] > now]
+        adm = pool.admit(now, service, fn(now), fn, queue_size=queue, max_wait_s=max_wait)
+        if adm.admitted:
+            assert adm.reservation is not None
+            assert 0 <= adm.wait_s <= max_wait and adm.in_flight <= capacity
+            assert adm.wait_s == 0 or adm.queued < queue
+            admitted.append(adm.reservation)
+            if done_after is not None:
+                completions.append((adm.reservation.start + done_after, adm.reservation))
+        else:
+            assert adm.queued >= queue or adm.in_flight >= capacity
+    assert overlap_max(admitted) <= capacity
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(min_value=1, max_value=40), gap=st.floats(min_value=0, max_value=0.2, allow_nan=False))
+def test_engine_capacity_never_over_admits(n: int, gap: float) -> None:
+    eng = capacity_engine({"pools": [{"concurrency": 3, "queue_size": 2, "max_wait_s": 0.5, "ttft_s": 0.1,
+                                      "stream_tokens_per_s": 100}]})  # fmt: skip
+    for i in range(n):
+        eng.decide(facts(i), i * gap)
+    assert eng.state is not None
+    assert overlap_max(eng.state.pools[0].reservations) <= 3
+
+
+def test_above_capacity_requests_queue_then_shed_with_a_fast_529() -> None:
+    # service = ttft 0.5 (slowdown 0) + 50 tokens / 100 tok/s = 1.0 s
+    eng = capacity_engine({"pools": [{"concurrency": 2, "queue_size": 1, "max_wait_s": 2.0, "ttft_s": 0.5,
+                                      "stream_tokens_per_s": 100, "slowdown": 0}]})  # fmt: skip
+    d = [eng.decide(facts(i), 0.0) for i in range(4)]
+    assert [x.error is None for x in d] == [True, True, True, False]
+    assert d[0].delay_s == 0 and d[1].delay_s == 0
+    assert d[2].delay_s == 1.0  # waits for the first slot to free
+    assert d[3].error is not None and d[3].error.status == 529 and d[3].delay_s == 0
+    assert d[3].reason["source"] == "capacity" and d[3].reason["capacity"]["queued"] == 1
+    assert d[0].ttft_s == 0.5 and d[0].tokens_per_s == 100
+
+
+def test_a_wait_longer_than_max_wait_is_shed() -> None:
+    eng = capacity_engine({"pools": [{"concurrency": 1, "queue_size": 5, "max_wait_s": 0.5, "ttft_s": 1.0,
+                                      "stream_tokens_per_s": 1000, "slowdown": 0}]})  # fmt: skip
+    assert eng.decide(facts(0, max_tokens=1), 0.0).error is None
+    assert eng.decide(facts(1, max_tokens=1), 0.0).error is not None
+    assert eng.decide(facts(2, max_tokens=1), 0.6).error is None  # 0.401 s wait now
+
+
+def test_completion_frees_the_slot_and_abandoned_work_keeps_it() -> None:
+    for holds in (True, False):
+        eng = capacity_engine({"client_gone_holds": holds, "pools": [{"concurrency": 1, "ttft_s": 10,
+                               "stream_tokens_per_s": 100, "slowdown": 0}]})  # fmt: skip
+        f0 = facts(0)
+        d0 = eng.decide(f0, 0.0)
+        assert eng.decide(facts(1), 1.0).error is not None
+        eng.complete(f0, d0, 1.0, status=200, output_tokens=0, client_gone=True)
+        assert (eng.decide(facts(2), 1.5).error is not None) == holds
+    eng = capacity_engine({"pools": [{"concurrency": 1, "ttft_s": 10, "stream_tokens_per_s": 100}]})
+    f0 = facts(0)
+    d0 = eng.decide(f0, 0.0)
+    eng.complete(f0, d0, 2.0, status=200, output_tokens=50, client_gone=False)
+    assert eng.decide(facts(1), 2.0).error is None
+
+
+def test_latency_grows_with_utilisation() -> None:
+    eng = capacity_engine(
+        {"pools": [{"concurrency": 4, "ttft_s": 0.2, "stream_tokens_per_s": 50, "slowdown": 1.0}]}
+    )
+    ds = [eng.decide(facts(i), 0.0) for i in range(4)]
+    ttfts = [d.ttft_s or 0.0 for d in ds]
+    speeds = [d.tokens_per_s or 0.0 for d in ds]
+    assert ttfts == sorted(ttfts) and ttfts[0] < ttfts[-1] == 0.4
+    assert speeds == sorted(speeds, reverse=True) and speeds[-1] == 25
+
+
+def test_aggregate_tokens_per_second_is_shared() -> None:
+    eng = capacity_engine(
+        {"pools": [{"concurrency": 10, "tokens_per_s": 100, "stream_tokens_per_s": 80, "slowdown": 0}]}
+    )
+    speeds = [eng.decide(facts(i), 0.0).tokens_per_s for i in range(4)]
+    assert speeds == [80, 50, 100 / 3, 25]
+
+
+def test_capacity_schedule_halves_capacity_inside_its_window() -> None:
+    eng = capacity_engine({
+        "pools": [{"concurrency": 4, "ttft_s": 100, "slowdown": 0}],
+        "schedule": [{"start_s": 10, "end_s": 20, "factor": 0.5}],
+    })  # fmt: skip
+    inside = [eng.decide(facts(i), 10.0).error is None for i in range(4)]
+    assert inside == [True, True, False, False]
+    eng.restart(0.0)
+    before = [eng.decide(facts(i), 0.0).error is None for i in range(5)]
+    assert before == [True, True, True, True, False]
+
+
+def test_pools_are_per_model_and_faulted_requests_take_no_capacity() -> None:
+    eng = capacity_engine(
+        {"pools": [{"models": "claude-opus-*", "concurrency": 1, "ttft_s": 100},
+                   {"models": "*", "concurrency": 1, "ttft_s": 100}]},
+        rules=[{"match": {"model": "claude-sonnet-*"}, "fault": 500}],
+    )  # fmt: skip
+    assert eng.decide(facts(0, model="claude-opus-5"), 0.0).error is None
+    assert eng.decide(facts(1, model="claude-opus-5"), 0.0).error is not None
+    assert eng.decide(facts(2, model="claude-sonnet-5"), 0.0).error.status == 500  # type: ignore[union-attr]
+    assert eng.decide(facts(3, model="claude-haiku-5-5"), 0.0).error is None
+
+
+def test_capacity_overload_builtin_matches_its_documented_numbers() -> None:
+    eng = build_engine("capacity-overload")
+    eng.restart(0.0)
+    d = eng.decide(facts(0, max_tokens=1000), 0.0)
+    assert d.ttft_s is not None and d.tokens_per_s is not None
+    # first request: utilisation 1/20 → almost idle: 0.2 s + 36 / 50 tok/s ≈ 0.92 s
+    assert abs(d.ttft_s + 36 / d.tokens_per_s - 0.92) < 0.05
+    admitted = sum(eng.decide(facts(i, max_tokens=1000), 0.0).error is None for i in range(1, 60))
+    assert admitted == 39  # 20 slots + 20 queued (waits < 2 s), minus the first request above
+    eng.restart(0.0)
+    during_loss = [eng.decide(facts(i, max_tokens=1000), 35.0) for i in range(60)]
+    waits = [d.delay_s for d in during_loss if d.error is None]
+    # half the slots (10) run at once; 10 more can queue before the wait passes the 2 s limit
+    assert len(waits) == 20 and waits[:10] == [0.0] * 10 and all(0.9 < w <= 2.0 for w in waits[10:])

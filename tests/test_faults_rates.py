@@ -1,0 +1,97 @@
+"""Empirical fault rates and latency quantiles at fixed seeds, inside binomial bounds.
+
+Every count below is Binomial(n, p) if the draws are uniform and independent; the bounds are the
+1e-9 and 1 - 1e-9 quantiles of that distribution (scipy), so at these fixed seeds the tests are
+deterministic, and a biased or correlated generator would fall outside them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from scipy.stats import binom
+
+from mockserver.faults import RequestFacts, build_engine
+from mockserver.faults.engine import ScenarioEngine
+
+N = 20_000
+ALPHA = 1e-9
+
+
+def facts(index: int, *, body: str = "b", stream: bool = False) -> RequestFacts:
+    return RequestFacts(
+        index=index, method="POST", path="/v1/messages", model="claude-opus-5", stream=stream,
+        api_key_id="k", body_digest=body, headers={},
+    )  # fmt: skip
+
+
+def engine(rules: list[dict[str, Any]], seed: int) -> ScenarioEngine:
+    eng = build_engine({"name": "rates", "description": "d", "rules": rules}, seed=seed)
+    assert isinstance(eng, ScenarioEngine)
+    eng.restart(0.0)
+    return eng
+
+
+def bounds(n: int, p: float) -> tuple[int, int]:
+    return int(binom.ppf(ALPHA, n, p)), int(binom.isf(ALPHA, n, p))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 20261129])
+@pytest.mark.parametrize("p", [0.01, 0.1, 0.3, 0.5, 0.9])
+def test_probability_rule_fault_rate_is_binomial(seed: int, p: float) -> None:
+    eng = engine([{"trigger": {"probability": p}, "fault": 529}], seed)
+    hits = sum(eng.decide(facts(i), 0.0).error is not None for i in range(N))
+    lo, hi = bounds(N, p)
+    assert lo <= hits <= hi, (hits, lo, hi)
+
+
+def test_chained_rules_give_the_documented_mix() -> None:
+    """flaky-5xx style: independent draws per rule, first fired wins."""
+    eng = build_engine("flaky-5xx", seed=5)
+    eng.restart(0.0)
+    counts: dict[str, int] = {}
+    for i in range(N):
+        d = eng.decide(facts(i), 0.0)
+        label = str(d.reason.get("fault", "ok"))
+        counts[label] = counts.get(label, 0) + 1
+    expected = {"500": 0.05, "502": 0.03, "503": 0.03, "504": 0.02, "reset": 0.02}
+    for label, p in expected.items():
+        lo, hi = bounds(N, p * 0.999 if label != "500" else p)
+        # the YAML's conditional probabilities round the marginal to ~3 significant digits
+        lo, hi = math.floor(lo * 0.98), math.ceil(hi * 1.02)
+        assert lo <= counts.get(label, 0) <= hi, (label, counts)
+
+
+def test_rules_draw_independently() -> None:
+    """Two p=0.5 rules on separate streams: both fire on ~1/4 of requests, not 1/2 or 0."""
+    eng = engine([{"id": "a", "trigger": {"probability": 0.5}, "latency": {"fixed_s": 1}},
+                  {"id": "b", "trigger": {"probability": 0.5}, "fault": 500}], seed=9)  # fmt: skip
+    both = 0
+    for i in range(N):
+        d = eng.decide(facts(i), 0.0)
+        both += d.delay_s == 1 and d.error is not None
+    lo, hi = bounds(N, 0.25)
+    assert lo <= both <= hi
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_lognormal_latency_has_the_configured_median_and_p99(seed: int) -> None:
+    median, p99 = 0.2, 3.0
+    eng = engine([{"latency": {"lognormal": {"median_s": median, "p99_s": p99}}}], seed)
+    delays = [eng.decide(facts(i), 0.0).delay_s for i in range(N)]
+    below_median = sum(d <= median for d in delays)
+    below_p99 = sum(d <= p99 for d in delays)
+    lo, hi = bounds(N, 0.5)
+    assert lo <= below_median <= hi
+    lo, hi = bounds(N, 0.99)
+    assert lo <= below_p99 <= hi
+
+
+def test_uniform_latency_stays_in_range_and_fills_it() -> None:
+    eng = engine([{"latency": {"uniform_s": [0.1, 0.3]}}], seed=11)
+    delays = [eng.decide(facts(i), 0.0).delay_s for i in range(N)]
+    assert all(0.1 <= d <= 0.3 for d in delays)
+    lo, hi = bounds(N, 0.25)
+    assert lo <= sum(d < 0.15 for d in delays) <= hi
