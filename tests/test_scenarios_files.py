@@ -3,18 +3,17 @@ reported with file, line and field, and the CLI lists, shows and validates."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import argparse
-
-from scenarios import cli as scenarios_cli
 from mockserver.faults import ScenarioError, build_engine, load_scenario
 from mockserver.faults.engine import ScenarioEngine
 from mockserver.faults.loader import load_file, load_text
+from scenarios import cli as scenarios_cli
 from scenarios import library
 
 CORPUS = Path(__file__).parent / "scenario_corpus"
