@@ -108,6 +108,11 @@ def _require_model(params: Mapping[str, Any], where: str) -> str:
 
 def _attempt_kwargs(attempt: Attempt, params: Mapping[str, Any], client_timeout_s: float) -> dict[str, Any]:
     kwargs = dict(attempt.params if attempt.params is not None else params)
+    if attempt.number > 1:  # tell the server which retry this is, as the SDK itself would
+        kwargs["extra_headers"] = {
+            "x-stainless-retry-count": str(attempt.number - 1),
+            **(kwargs.get("extra_headers") or {}),
+        }
     if "timeout" not in params:
         left = attempt.timeout_s
         if left is not None and left < client_timeout_s:
