@@ -261,17 +261,25 @@ def decide(outcome: AttemptOutcome, attempts: int, policy: RequeuePolicy, rng: r
 
 
 class AdaptiveLimit:
-    """Additive-increase, multiplicative-decrease limit on requests in flight.
+    """Additive-increase, multiplicative-decrease limit on requests in flight, with slow start.
 
-    Each overload signal (529/429) from a request sent after the last decrease multiplies
-    the limit by ``decrease``; signals from requests that were already in flight when we cut
-    are the same congestion and are ignored. Each success adds ``1/limit`` (about one per
-    round of requests). The limit stays within ``[min_limit, max_limit]``. Dispatches are
-    numbered by the caller (:meth:`dispatched`), so no clock is needed.
+    It starts at ``initial`` (default: 4, or ``max_limit`` if smaller) and, until the first
+    overload, each success adds one (the limit doubles every round of requests: slow start).
+    After that each success adds ``1/limit`` (about one per round). Each overload signal
+    (529/429) from a request sent after the last decrease multiplies the limit by
+    ``decrease``; signals from requests that were already in flight when we cut are the same
+    congestion and are ignored. The limit stays within ``[min_limit, max_limit]``.
+    Dispatches are numbered by the caller (:meth:`dispatched`), so no clock is needed.
     """
 
     def __init__(
-        self, max_limit: int, *, min_limit: int = 1, decrease: float = 0.8, initial: int | None = None
+        self,
+        max_limit: int,
+        *,
+        min_limit: int = 1,
+        decrease: float = 0.8,
+        initial: int | None = None,
+        slow_start: bool = True,
     ):
         if max_limit < 1 or min_limit < 1 or min_limit > max_limit:
             raise ValueError(f"need 1 <= min_limit <= max_limit, got {min_limit}, {max_limit}")
@@ -280,13 +288,19 @@ class AdaptiveLimit:
         self.max_limit = max_limit
         self.min_limit = min_limit
         self.decrease = decrease
-        self._limit = float(max_limit if initial is None else max(min_limit, min(initial, max_limit)))
+        start = min(4, max_limit) if initial is None else initial
+        self._limit = float(max(min_limit, min(start, max_limit)))
+        self._slow_start = slow_start
         self._seq = 0
         self._cut_after = -1  # overloads of dispatches numbered <= this are already accounted for
 
     @property
     def limit(self) -> int:
         return max(self.min_limit, math.floor(self._limit))
+
+    @property
+    def in_slow_start(self) -> bool:
+        return self._slow_start
 
     def dispatched(self) -> int:
         """Number the next dispatch; pass the number back to :meth:`on_result`."""
@@ -295,9 +309,12 @@ class AdaptiveLimit:
 
     def on_result(self, seq: int, overloaded: bool) -> None:
         if overloaded:
+            self._slow_start = False
             if seq > self._cut_after:
                 self._limit = max(float(self.min_limit), self._limit * self.decrease)
                 self._cut_after = self._seq
+        elif self._slow_start:
+            self._limit = min(float(self.max_limit), self._limit + 1.0)
         else:
             self._limit = min(float(self.max_limit), self._limit + 1.0 / max(self._limit, 1.0))
 

@@ -169,7 +169,7 @@ def test_adaptive_limit_stays_within_bounds(overloads: list[bool], max_limit: in
 
 
 def test_adaptive_limit_cuts_once_per_congestion_episode() -> None:
-    lim = AdaptiveLimit(20, decrease=0.5)
+    lim = AdaptiveLimit(20, decrease=0.5, initial=20)
     seqs = [lim.dispatched() for _ in range(20)]
     for s in seqs:  # twenty 529s from requests all in flight together: one cut, not twenty
         lim.on_result(s, True)
@@ -179,8 +179,21 @@ def test_adaptive_limit_cuts_once_per_congestion_episode() -> None:
     assert lim.limit == 5
 
 
+def test_adaptive_limit_slow_start_doubles_per_round_until_the_first_overload() -> None:
+    lim = AdaptiveLimit(100)
+    assert lim.limit == 4
+    for _ in range(4):
+        lim.on_result(lim.dispatched(), False)
+    assert lim.limit == 8
+    for _ in range(8):
+        lim.on_result(lim.dispatched(), False)
+    assert lim.limit == 16
+    lim.on_result(lim.dispatched(), True)
+    assert lim.limit == 12 and not lim.in_slow_start
+
+
 def test_adaptive_limit_grows_by_about_one_per_round_of_successes() -> None:
-    lim = AdaptiveLimit(100, initial=10)
+    lim = AdaptiveLimit(100, initial=10, slow_start=False)
     for _ in range(10):
         lim.on_result(lim.dispatched(), False)
     assert lim.limit == 10 or lim.limit == 11
