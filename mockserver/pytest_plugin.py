@@ -67,7 +67,8 @@ class LocalServer:
     def __init__(self, scenario: ScenarioSpec, seed: int) -> None:
         # imported late: the plugin must load (and report clearly) even before a server is needed
         mock_server: Any = importlib.import_module("mockserver").MockServer
-        self._server: Any = mock_server(scenario=_normalise(scenario), seed=seed)
+        spec = _normalise(scenario)
+        self._server: Any = mock_server(scenario=str(spec) if isinstance(spec, Path) else spec, seed=seed)
         self._server.start()
         self.url: str = self._server.url
         self._seed = seed
@@ -79,7 +80,10 @@ class LocalServer:
         self._server.journal.clear()
 
     def set_scenario(self, spec: ScenarioSpec, seed: int | None) -> None:
-        self._server.set_scenario(_normalise(spec), seed=self._seed if seed is None else seed)
+        spec = _normalise(spec)
+        self._server.set_scenario(
+            str(spec) if isinstance(spec, Path) else spec, seed=self._seed if seed is None else seed
+        )
 
     def close(self) -> None:
         self._server.stop()
@@ -135,15 +139,20 @@ class RemoteServer:
         return None
 
 
-def _normalise(spec: ScenarioSpec) -> str | Path | dict[str, Any] | None:
-    """Names and YAML text stay strings, mappings become dicts, existing files become Paths."""
-    if spec is None or isinstance(spec, Path):
+def _normalise(spec: ScenarioSpec, *, base: Path | None = None) -> str | Path | dict[str, Any] | None:
+    """Names and YAML text stay strings, mappings become dicts, files become Paths (a relative
+    path is looked up next to the test file ``base`` first, then in the working directory)."""
+    if isinstance(spec, Path):
+        spec = str(spec)
+    if spec is None:
         return spec
     if isinstance(spec, Mapping):
         return dict(spec)
     if isinstance(spec, str):
         if "\n" not in spec and (spec.endswith((".yaml", ".yml", ".json")) or os.sep in spec):
             path = Path(spec)
+            if base is not None and not path.is_absolute() and (base / path).is_file():
+                path = base / path
             if not path.is_file():
                 raise pytest.UsageError(f"busysignal: scenario file not found: {spec}")
             return path
@@ -259,6 +268,7 @@ def _marker_scenario(request: pytest.FixtureRequest) -> tuple[ScenarioSpec, int 
             f"(got {sorted(unknown) or marker.args})"
         )
     scenario = marker.kwargs.get("scenario", marker.args[0] if marker.args else default)
+    scenario = _normalise(scenario, base=Path(str(request.node.path)).parent)
     seed = marker.kwargs.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise pytest.UsageError(f"{request.node.nodeid}: busysignal seed must be an int, got {seed!r}")

@@ -184,7 +184,7 @@ def test_retry_after_fails_an_early_retry_and_names_the_case() -> None:
     j = Journal().retries([0.4], statuses=[429, 200])
     r = check_honours_retry_after([RetryAfterCase("retry-after 1", j.entries, 1.0)])
     assert r.verdict is Verdict.FAIL
-    assert "retry-after 1: retried after 400 ms" in r.explanation
+    assert "retry-after 1: retried after 402 ms" in r.explanation
 
 
 # 3 jitter --------------------------------------------------------------------------------------

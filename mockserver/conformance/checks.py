@@ -150,7 +150,9 @@ def check_honours_retry_after(cases: Sequence[RetryAfterCase], *, tolerance_s: f
     judged = 0
     for case in cases:
         for t in logical_requests(generation_entries(case.entries)):
-            for prev, wait in zip(t.attempts, t.waits, strict=False):
+            # start-to-start: a compliant client cannot start sooner than the response plus the
+            # wait, and the server may close its entry a moment after the client has the answer
+            for prev, wait in zip(t.attempts, t.gaps, strict=False):
                 if prev.status not in (429, 529):
                     continue
                 judged += 1
