@@ -8,6 +8,7 @@ Runs against whichever major of the SDK is installed (2.x in .venv, the newest 1
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -128,7 +129,7 @@ def test_scripted_529s_then_success_show_three_attempts_with_small_retry_after_g
     assert attempts[2]["reason"]["passed"] == [
         {"rule": "rule-0", "count": 2, "scope": "logical", "sequence_pos": 2}
     ]
-    gaps = [b["start"] - a["start"] for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b["start"] - a["start"] for a, b in itertools.pairwise(attempts)]
     assert all(0.02 <= g < 0.3 for g in gaps), gaps  # retry-after-ms honoured, not the 0.5 s backoff
 
 
@@ -143,7 +144,7 @@ def test_default_backoff_gaps_are_within_the_sdk_bounds(mock: MockServer) -> Non
     ask(client(mock), "default backoff")
     attempts = entries(mock)
     assert [e["status"] for e in attempts] == [529, 529, 200]
-    first, second = (b["start"] - a["start"] for a, b in zip(attempts, attempts[1:], strict=False))
+    first, second = (b["start"] - a["start"] for a, b in itertools.pairwise(attempts))
     slack = 0.25  # the failed attempt's own round trip on a busy machine; the lower bounds are exact
     assert 0.375 <= first <= 0.5 + slack
     assert 0.75 <= second <= 1.0 + slack
@@ -153,13 +154,15 @@ def test_a_mid_stream_error_event_is_an_api_status_error_with_status_200_and_not
     mock: MockServer,
 ) -> None:
     c = client(mock)
-    with pytest.raises(anthropic.APIStatusError) as info:  # noqa: PT012
-        with c.messages.stream(
-            model=MODEL, max_tokens=50, messages=[{"role": "user", "content": "stream"}],
-            extra_headers={FAULT: "stream_error_event;after=3"},
-        ) as stream:  # fmt: skip
-            for _ in stream:
-                pass
+    stream_args: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "stream"}],
+        "extra_headers": {FAULT: "stream_error_event;after=3"},
+    }
+    with pytest.raises(anthropic.APIStatusError) as info, c.messages.stream(**stream_args) as stream:
+        for _ in stream:
+            pass
     exc = info.value
     assert type(exc) is anthropic.APIStatusError and exc.status_code == 200
     assert getattr(exc, "type", "overloaded_error") == "overloaded_error"
