@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import socket
 import struct
 from collections import OrderedDict
@@ -24,7 +25,7 @@ from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
 from mockserver.faults import Decision, FaultEngine, HttpError, RequestFacts, ScenarioError, build_engine
-from mockserver.generation import Completion, content_key, generate
+from mockserver.generation import Completion, canonical_prompt, content_key, generate
 from mockserver.journal import (
     KEPT_HEADERS,
     Journal,
@@ -39,6 +40,7 @@ from mockserver.metrics import Metrics, Stats
 from mockserver.sse import error_event, message_json, message_json_tail, message_object, stream_events
 from mockserver.validation import MessageRequest, validate_count_tokens_request, validate_messages_request
 
+log = logging.getLogger("busysignal.mock")
 STATE: web.AppKey[MockState] = web.AppKey("busysignal_state")
 CONTROL_PREFIX = "/_busysignal"
 JSON_TYPE = "application/json"
@@ -58,27 +60,40 @@ class Prepared:
     prompt_digest: str
     completion: Completion
     json_tail: bytes  # the JSON message after its id
+    body_digest: str
 
 
 def _digest_text(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
-def prompt_digest_of(body: Mapping[str, Any]) -> str:
-    """Digest of the parsed body without ``model`` and ``max_tokens`` (groups a call across fallback)."""
-    rest = {k: v for k, v in body.items() if k not in ("model", "max_tokens")}
-    return _digest_text(json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str).encode())
+def prompt_digest_of(body: Mapping[str, Any], prompt: bytes | None = None) -> str:
+    """Digest of the parsed body without ``model`` and ``max_tokens`` (groups a call across fallback).
+
+    ``prompt`` is ``canonical_prompt(body)`` when already computed; the fields it leaves out
+    besides model and max_tokens (stop_sequences, stream) are hashed after it."""
+    if prompt is None:
+        prompt = canonical_prompt(dict(body))
+    h = hashlib.blake2b(prompt, digest_size=12)
+    h.update(json.dumps([body.get("stop_sequences", "-"), body.get("stream", "-")], default=str).encode())
+    return h.hexdigest()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise invalid(f"The request body is not valid UTF-8: {exc.reason}") from None
     except json.JSONDecodeError as exc:
         raise invalid(
             f"The request body is not valid JSON: {exc.msg}: line {exc.lineno} column {exc.colno}"
         ) from None
+    except ValueError as exc:
+        raise invalid(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise invalid("The request body is not valid JSON: nesting too deep") from None
 
@@ -222,13 +237,18 @@ class MockState:
             if hit is not None:
                 return hit
         body = _parse_json(raw)
-        request = validate_messages_request(body, self.config.catalogue)
-        completion = generate(request, content_key(body, self.config.seed))
+        try:
+            request = validate_messages_request(body, self.config.catalogue)
+            prompt = canonical_prompt(body)
+        except RecursionError:
+            raise invalid("The request body is nested too deeply") from None
+        completion = generate(request, content_key(body, self.config.seed, prompt))
         prepared = Prepared(
             request,
-            prompt_digest_of(body),
+            prompt_digest_of(body, prompt),
             completion,
             message_json_tail(request.model, completion, request.input_tokens),
+            body_digest(raw),
         )
         if cache and self._cache_size and len(raw) <= 65536:
             self._cache[raw] = prepared
@@ -255,7 +275,7 @@ class MockState:
             stream=stream,
             api_key_id=entry.api_key_id,
             body_digest=entry.body_digest,
-            headers={k.lower(): v for k, v in request.headers.items()},
+            headers=request.headers,  # case-insensitive: lookups by lower-case name work
             input_tokens=input_tokens,
             max_tokens=max_tokens,
             retry_count=entry.retry_count,
@@ -496,21 +516,19 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
         try:
             state.check_auth(request, key)
             raw = await state.read_body(request, state.config.max_body_bytes)
-            digest = body_digest(raw)
-            entry.body_digest = digest
-            entry.logical_id = logical_id(entry.api_key_id, digest)
-            if raw[:1] == b"{":
-                # model/stream/prompt digest are journalled even when validation fails later
-                try:
-                    prepared = state.prepare_messages(raw)
-                except ApiError:
-                    _note_body(entry, raw)
-                    raise
-            else:
+            try:
                 prepared = state.prepare_messages(raw)
+            except ApiError:
+                # what can be read of a refused body is journalled too
+                entry.body_digest = body_digest(raw)
+                entry.logical_id = logical_id(entry.api_key_id, entry.body_digest)
+                _note_body(entry, raw)
+                raise
         except ApiError as err:
             return await _send_error(request, state, entry, err)
         req = prepared.request
+        entry.body_digest = prepared.body_digest
+        entry.logical_id = logical_id(entry.api_key_id, prepared.body_digest)
         entry.model = req.model
         entry.stream = req.stream
         entry.prompt_digest = prepared.prompt_digest
@@ -531,6 +549,8 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     except asyncio.CancelledError:
         entry.client_gone = True
         raise
+    except Exception:
+        return await _internal_error(request, state, entry)
     finally:
         if engine is not None and facts is not None and decision is not None:
             engine.complete(
@@ -544,8 +564,18 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
         state.close(entry, "messages")
 
 
+async def _internal_error(request: web.Request, state: MockState, entry: JournalEntry) -> web.StreamResponse:
+    """A bug in the mock: logged, and answered as the API's 500 when nothing was sent yet."""
+    log.exception("busysignal mock: internal error on %s %s (%s)", entry.method, entry.path, entry.request_id)
+    if entry.status is not None:
+        raise
+    return await _send_error(request, state, entry, ApiError(500, "api_error", "Internal server error"))
+
+
 def _note_body(entry: JournalEntry, raw: bytes) -> None:
     """Journal what can be read from a body that failed validation."""
+    if raw[:1] != b"{":
+        return
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
@@ -576,8 +606,11 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
             body = _parse_json(raw)
             if isinstance(body, dict) and isinstance(body.get("model"), str):
                 entry.model = body["model"]
-            req = validate_count_tokens_request(body, state.config.catalogue)
-            entry.prompt_digest = prompt_digest_of(body)
+            try:
+                req = validate_count_tokens_request(body, state.config.catalogue)
+                entry.prompt_digest = prompt_digest_of(body)
+            except RecursionError:
+                raise invalid("The request body is nested too deeply") from None
         except ApiError as err:
             return await _send_error(request, state, entry, err)
         facts = state.facts(request, entry, req.model, False, req.input_tokens, 0)
@@ -589,6 +622,8 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     except asyncio.CancelledError:
         entry.client_gone = True
         raise
+    except Exception:
+        return await _internal_error(request, state, entry)
     finally:
         if engine is not None and facts is not None and decision is not None:
             engine.complete(
@@ -702,6 +737,11 @@ def _process_item(
                 raise invalid("stream: Message Batches do not support streaming")
             body = item.params
             req = validate_messages_request(body, state.config.catalogue, allow_zero_max_tokens=False)
+        except RecursionError:
+            return {
+                "type": "errored",
+                "error": error_object("invalid_request_error", "params: nested too deeply"),
+            }
         except ApiError as err:
             return {"type": "errored", "error": error_object(err.error_type, err.message)}
         index = state.index

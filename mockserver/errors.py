@@ -79,12 +79,7 @@ class IdFactory:
 
     def next_suffix(self) -> str:
         self._counter += 1
-        n = self._counter
-        digits = []
-        for _ in range(12):
-            n, r = divmod(n, 58)
-            digits.append(_ALPHABET[r])
-        return self._prefix + "".join(reversed(digits))
+        return f"{self._prefix}{self._counter:012x}"
 
     def request_id(self) -> str:
         return "req_" + self.next_suffix()

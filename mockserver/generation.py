@@ -111,30 +111,38 @@ class Completion:
         return [o.block() for o in self.outputs]
 
 
-def content_key(body: dict[str, Any], seed: int) -> bytes:
-    """What the base text depends on: the prompt and the seed, not max_tokens/stop/stream."""
-    prompt = {
-        "model": body.get("model"),
-        "messages": body.get("messages"),
-        "system": body.get("system"),
-        "tools": body.get("tools"),
-        "tool_choice": body.get("tool_choice"),
-    }
-    raw = json.dumps(prompt, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.blake2b(raw, digest_size=16, key=seed.to_bytes(8, "little", signed=True)).digest()
+# the parts of a body the base text does not depend on (they cut or frame it instead)
+NOT_CONTENT = frozenset({"model", "max_tokens", "stop_sequences", "stream"})
+
+
+def canonical_prompt(body: dict[str, Any]) -> bytes:
+    """Canonical JSON of the body without model, max_tokens, stop_sequences and stream."""
+    rest = {k: v for k, v in body.items() if k not in NOT_CONTENT}
+    return json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def content_key(body: dict[str, Any], seed: int, prompt: bytes | None = None) -> bytes:
+    """What the base text depends on: model, prompt and seed — not max_tokens, stop sequences or stream."""
+    if prompt is None:
+        prompt = canonical_prompt(body)
+    h = hashlib.blake2b(prompt, digest_size=16, key=seed.to_bytes(8, "little", signed=True))
+    h.update(str(body.get("model")).encode())
+    return h.digest()
 
 
 def base_pieces(key: bytes) -> tuple[str, ...]:
-    """The uncut text for a content key, one piece per token."""
-    rng = random.Random(int.from_bytes(key[:8], "little"))
-    n = rng.randint(TEXT_MIN_TOKENS, TEXT_MAX_TOKENS)
+    """The uncut text for a content key, one piece per token (a pure function of the key)."""
+    stream = hashlib.shake_128(key).digest(2 * TEXT_MAX_TOKENS + 1)
+    n = TEXT_MIN_TOKENS + stream[0] % (TEXT_MAX_TOKENS - TEXT_MIN_TOKENS + 1)
+    vocabulary = _VOCABULARY
+    size = len(vocabulary)
     pieces: list[str] = []
     sentence_start = True
     for i in range(n):
-        word = _VOCABULARY[rng.randrange(len(_VOCABULARY))]
+        word = vocabulary[stream[1 + 2 * i] % size]
         if sentence_start:
             word = word.capitalize()
-        end = i == n - 1 or (i > 2 and rng.random() < 0.12)
+        end = i == n - 1 or (i > 2 and stream[2 + 2 * i] < 31)  # about one word in eight ends a sentence
         if end:
             word += "."
         pieces.append(word if i == 0 else " " + word)
@@ -176,7 +184,10 @@ def _cut_text(pieces: tuple[str, ...], max_tokens: int, stops: tuple[str, ...]) 
 def _tool_call(request: MessageRequest, key: bytes) -> Completion:
     tool = next(t for t in request.tools if t["name"] == request.forced_tool)
     rng = random.Random(int.from_bytes(key[8:16], "little"))
-    value = value_for_schema(tool.get("input_schema", {}), rng)
+    try:
+        value = value_for_schema(tool.get("input_schema", {}), rng)
+    except (ValueError, OverflowError, TypeError, RecursionError):
+        value = {}  # a schema no value can be made for (absurd bounds); the API would not accept it either
     if not isinstance(value, dict):
         value = {}
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)

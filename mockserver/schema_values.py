@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 MAX_DEPTH = 8
+MAX_SIZE = 1_000  # caps minLength / minItems / minProperties so absurd schemas stay cheap
 _WORDS = ("alpha", "bravo", "delta", "echo", "kilo", "lima", "oscar", "sierra", "tango", "zulu")
 _FORMATS: dict[str, str] = {
     "date-time": "2026-01-15T09:30:00Z",
@@ -147,6 +148,7 @@ def _object(schema: Mapping[str, Any], rng: random.Random, root: Any, depth: int
     min_props = schema.get("minProperties")
     extra = schema.get("additionalProperties", True)
     if isinstance(min_props, int) and extra is not False:
+        min_props = min(min_props, MAX_SIZE)
         i = 0
         while len(out) < min_props:
             key = f"extra_{i}"
@@ -159,7 +161,7 @@ def _object(schema: Mapping[str, Any], rng: random.Random, root: Any, depth: int
 def _array(schema: Mapping[str, Any], rng: random.Random, root: Any, depth: int) -> list[Any]:
     min_items = schema.get("minItems", 0)
     max_items = schema.get("maxItems")
-    min_items = min_items if isinstance(min_items, int) and min_items > 0 else 0
+    min_items = min(min_items, MAX_SIZE) if isinstance(min_items, int) and min_items > 0 else 0
     raw_prefix = schema.get("prefixItems")
     prefix: list[Any] = raw_prefix if isinstance(raw_prefix, list) else []
     count = max(min_items, len(prefix), 0 if depth >= MAX_DEPTH else 1)
@@ -192,7 +194,7 @@ def _string(schema: Mapping[str, Any], rng: random.Random) -> str:
         return _FORMATS[fmt]
     min_len = schema.get("minLength", 0)
     max_len = schema.get("maxLength")
-    min_len = min_len if isinstance(min_len, int) and min_len > 0 else 0
+    min_len = min(min_len, MAX_SIZE) if isinstance(min_len, int) and min_len > 0 else 0
     text = _WORDS[rng.randrange(len(_WORDS))]
     while len(text) < min_len:
         text += "-" + _WORDS[rng.randrange(len(_WORDS))]

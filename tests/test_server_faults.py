@@ -78,6 +78,7 @@ def test_sdk_retries_are_one_logical_request_with_an_attempt_trace(
     engine.push([overloaded(**{"retry-after-ms": "20"}), overloaded(**{"retry-after-ms": "20"})])
     message = sdk(server, max_retries=2).messages.create(model=MODEL, max_tokens=5, messages=user())
     assert message.stop_reason == "max_tokens"
+    finished(server, 3)
     [logical] = server.journal.logical_requests()
     assert logical.statuses == (529, 529, 200) and logical.retry_counts == (0, 1, 2)
     assert len(logical.gaps) == 2 and all(g >= 0.02 for g in logical.gaps)
