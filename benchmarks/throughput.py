@@ -241,9 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     bare_cpu = statistics.median(r.cpu_us_per_req for r in results["bare"])
     errors = sum(r.errors for rs in results.values() for r in rs)
     print()
-    print(
-        f"response body: {len(sample)} bytes; {args.connections} connections; {args.clients} client process(es)"
-    )
+    setup = f"{args.connections} connections; {args.clients} client process(es)"
+    print(f"response body: {len(sample)} bytes; {setup}")
     if args.scenario:
         print(f"scenario: {args.scenario} (non-200 answers are counted as errors, not throughput)")
     if args.distinct_bodies:
