@@ -61,6 +61,7 @@ __all__ = [
     "Progress",
     "RunSummary",
     "SdkAttempter",
+    "message_dict",
     "outcome_from_exception",
     "resilient_client",
     "run_batches",
@@ -127,7 +128,7 @@ def outcome_from_exception(exc: BaseException, now_epoch: float) -> AttemptOutco
     )
 
 
-def _message_dict(message: Any) -> dict[str, Any]:
+def message_dict(message: Any) -> dict[str, Any]:
     if isinstance(message, dict):
         return message
     to_dict = getattr(message, "to_dict", None)
@@ -165,7 +166,7 @@ class SdkAttempter:
         # the resilience wrapper attaches how the call went; a cache hit sent nothing
         call = outcome_of(message)
         cached = call is not None and call.cached
-        return AttemptOutcome(status=200, message=_message_dict(message), sent=not cached)
+        return AttemptOutcome(status=200, message=message_dict(message), sent=not cached)
 
 
 class OutputFile:
@@ -531,7 +532,7 @@ async def run_batches(
             lambda: client.messages.batches.results(batch_id), policy, rng, sleep, "results"
         )
         async for item in decoder:
-            entry = _message_dict(item)
+            entry = message_dict(item)
             job = by_custom.pop(str(entry.get("custom_id")), None)
             if job is None:
                 continue  # not ours, or already recorded

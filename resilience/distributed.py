@@ -1,0 +1,200 @@
+"""The document runner's job on Celery with a Redis broker, for work that outgrows one machine.
+
+One task per document, :func:`process_document`. It makes ONE attempt through the resilient
+client (the resilience policy, with its breaker when asked; the SDK's retries off) and, when
+the service says "later" (529, 429, 5xx, no response, an open breaker), re-queues itself with
+a countdown (the Retry-After the server sent, else a jittered backoff) instead of sleeping in
+a worker. The decisions are the runner's (:func:`resilience.runner_core.decide`).
+
+Each document's final result goes into one Redis hash per run, written with ``HSETNX``: the
+first final result wins, so a task delivered twice (``acks_late`` after a worker died) cannot
+give a document two results. :func:`collect_results` reads them back as result lines.
+
+Configuration (environment of workers and submitters):
+
+* ``BUSYSIGNAL_BROKER_URL``: the Redis broker (default ``redis://127.0.0.1:6379/0``); results
+  go to the same Redis unless ``BUSYSIGNAL_RESULTS_URL`` says otherwise;
+* ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``: read by the workers' client.
+
+Start workers with ``celery -A resilience.distributed worker --pool threads --concurrency 8``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from celery import Celery
+
+from resilience.runner_core import (
+    AttemptOutcome,
+    Complete,
+    Document,
+    Requeue,
+    RequeuePolicy,
+    decide,
+    result_line,
+)
+
+__all__ = [
+    "app",
+    "collect_results",
+    "process_document",
+    "results_key",
+    "submit_documents",
+]
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+
+
+def _broker_url() -> str:
+    return os.environ.get("BUSYSIGNAL_BROKER_URL", DEFAULT_BROKER)
+
+
+def _results_url() -> str:
+    return os.environ.get("BUSYSIGNAL_RESULTS_URL", _broker_url())
+
+
+app = Celery("busysignal")
+app.conf.update(
+    broker_url=_broker_url(),
+    result_backend=None,  # results live in our own hash (idempotent); no per-task result keys
+    task_serializer="json",
+    accept_content=["json"],
+    task_acks_late=True,  # a worker that dies mid-task leaves the task to be delivered again
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    task_ignore_result=True,
+)
+
+_local = threading.local()
+
+
+def _client() -> Any:
+    """The worker thread's resilient client (one per thread; built on first use)."""
+    client = getattr(_local, "client", None)
+    if client is None:
+        import anthropic
+
+        from resilience.breaker import CircuitBreakers
+        from resilience.client import ResilientAnthropic
+        from resilience.policy import Policy, Retry
+
+        breaker = os.environ.get("BUSYSIGNAL_BREAKER", "") == "1"
+        policy = Policy(
+            retry=Retry(max_attempts=1),  # one attempt; overload re-queues the task instead
+            breakers=CircuitBreakers() if breaker else None,
+            log_events=False,
+        )
+        client = ResilientAnthropic(anthropic.Anthropic(max_retries=0), policy=policy)
+        _local.client = client
+    return client
+
+
+def _redis() -> Any:
+    r = getattr(_local, "redis", None)
+    if r is None:
+        import redis
+
+        r = redis.Redis.from_url(_results_url())
+        _local.redis = r
+    return r
+
+
+def results_key(run_id: str) -> str:
+    return f"busysignal:runs:{run_id}:results"
+
+
+def _attempt(params: dict[str, Any], attempt: int) -> AttemptOutcome:
+    from resilience.client import outcome_of
+    from resilience.runner import message_dict, outcome_from_exception
+
+    try:
+        message = _client().messages.create(
+            **params, extra_headers={"x-stainless-retry-count": str(attempt - 1)}
+        )
+    except Exception as exc:
+        return outcome_from_exception(exc, time.time())
+    call = outcome_of(message)
+    return AttemptOutcome(
+        status=200, message=message_dict(message), sent=not (call is not None and call.cached)
+    )
+
+
+@app.task(bind=True, name="busysignal.process_document", acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
+def process_document(
+    self: Any,
+    run_id: str,
+    doc_id: str,
+    params: dict[str, Any],
+    policy: dict[str, Any] | None = None,
+    attempts_before: int = 0,
+) -> str:
+    """One attempt at one document; re-queues itself with a countdown on overload.
+
+    Returns ``"succeeded"``, ``"failed"`` or ``"requeued"`` (the last one through
+    ``self.retry``, which raises Celery's Retry)."""
+    requeue = RequeuePolicy(**(policy or {}))
+    outcome = _attempt(params, attempts_before + 1)
+    attempts = attempts_before + outcome.sent
+    rng = random.Random(f"{run_id}:{doc_id}:{attempts}")
+    action = decide(outcome, attempts, requeue, rng)
+    if isinstance(action, Requeue):
+        raise self.retry(
+            countdown=action.delay_s,
+            kwargs={
+                "run_id": run_id,
+                "doc_id": doc_id,
+                "params": params,
+                "policy": policy,
+                "attempts_before": attempts,
+            },
+            args=(),
+        )
+    state, payload = (
+        ("succeeded", action.message) if isinstance(action, Complete) else ("failed", action.error)
+    )
+    _redis().hsetnx(results_key(run_id), doc_id, result_line(doc_id, state, attempts, payload))
+    return state
+
+
+def submit_documents(
+    run_id: str, docs: Iterable[Document], *, policy: RequeuePolicy | None = None, skip_done: bool = True
+) -> int:
+    """Queue one task per document (skipping documents that already have a result in this run,
+    so submitting again after a crash only sends what is missing). Returns how many were queued."""
+    policy_dict = asdict(policy) if policy is not None else None
+    done: set[str] = set()
+    if skip_done:
+        done = {k.decode() if isinstance(k, bytes) else str(k) for k in _redis().hkeys(results_key(run_id))}
+    n = 0
+    for doc in docs:
+        if doc.id in done:
+            continue
+        process_document.apply_async(
+            kwargs={"run_id": run_id, "doc_id": doc.id, "params": doc.params, "policy": policy_dict}
+        )
+        n += 1
+    return n
+
+
+def collect_results(run_id: str, order: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The results recorded for ``run_id`` (one per document), in ``order`` when given."""
+    raw: Mapping[Any, Any] = _redis().hgetall(results_key(run_id))
+    by_id = {
+        (k.decode() if isinstance(k, bytes) else str(k)): json.loads(
+            v.decode() if isinstance(v, bytes) else v
+        )
+        for k, v in raw.items()
+    }
+    if order is None:
+        return [by_id[k] for k in sorted(by_id)]
+    return [by_id[k] for k in order if k in by_id]

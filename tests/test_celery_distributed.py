@@ -1,0 +1,161 @@
+"""The Celery path end to end: a real redis-server (started here), a real Celery worker
+subprocess, the mock in this process. Overloaded documents re-queue themselves with a countdown
+and every document ends with exactly one result."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+redis = pytest.importorskip("redis")
+pytest.importorskip("celery")
+
+from mockserver import MockServer  # noqa: E402
+from mockserver.app import prompt_digest_of  # noqa: E402
+from resilience.runner_core import RequeuePolicy, parse_documents  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+
+MODEL = "claude-haiku-5-5"
+OVERLOAD = {
+    "name": "celery-overload",
+    "description": "a third of calls answered 529 with a short retry-after-ms",
+    "rules": [
+        {
+            "id": "overloaded",
+            "match": {"path": "/v1/messages"},
+            "trigger": {"probability": 0.35},
+            "fault": {"error": {"status": 529, "retry_after_ms": 50}},
+        }
+    ],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    for _ in range(5):
+        port = _free_port()
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.01)
+        client.close()
+        if proc.poll() is None:
+            break
+    else:
+        pytest.fail("could not start redis-server on a free port")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture
+def worker_env(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("BUSYSIGNAL_BROKER_URL", redis_url)
+    return {**os.environ, "BUSYSIGNAL_BROKER_URL": redis_url, "ANTHROPIC_API_KEY": "celery-test"}
+
+
+def start_worker(env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
+    log = (tmp_path / "worker.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "resilience.distributed", "worker", "--pool", "threads",
+         "--concurrency", "4", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.mark.slow
+def test_celery_worker_requeues_overloaded_documents_with_a_countdown(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    import importlib
+
+    import resilience.distributed as distributed
+
+    distributed = importlib.reload(distributed)  # pick up BUSYSIGNAL_BROKER_URL for the submitter
+    docs = parse_documents(
+        [f'{{"id": "doc-{i}", "text": "celery document {i}"}}' for i in range(40)], model=MODEL, max_tokens=16
+    )
+    doc_of = {prompt_digest_of(d.params): d.id for d in docs}
+    with MockServer(scenario=OVERLOAD, seed=11, journal_size=10_000) as server:
+        env = {**worker_env, "ANTHROPIC_BASE_URL": server.url}
+        worker = start_worker(env, tmp_path)
+        try:
+            queued = distributed.submit_documents("run-1", docs, policy=RequeuePolicy(max_attempts=30))
+            assert queued == 40
+            deadline = time.monotonic() + 45
+            results: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                results = distributed.collect_results("run-1", [d.id for d in docs])
+                if len(results) == 40 or worker.poll() is not None:
+                    break
+                time.sleep(0.05)  # polling the worker, not waiting for time
+            # submitting again after the fact sends nothing: every document has its result
+            assert distributed.submit_documents("run-1", docs) == 0
+        finally:
+            stop_worker(worker)
+        entries = [e.to_dict() for e in server.journal.entries()]
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert len(results) == 40, log[-3000:]
+    assert [r["id"] for r in results] == [d.id for d in docs]
+    assert all(r["status"] == "succeeded" for r in results), results
+
+    per_doc: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for e in entries:
+        per_doc[doc_of[e["prompt_digest"]]].append(e)
+    requeued = 0
+    for r in results:
+        seen = per_doc[r["id"]]
+        # exactly the attempts the task counted reached the server, numbered 0, 1, 2 ...
+        assert len(seen) == r["attempts"]
+        assert [e["retry_count"] for e in seen] == list(range(r["attempts"]))
+        assert [e["status"] for e in seen] == [529] * (r["attempts"] - 1) + [200]
+        for before, after in itertools.pairwise(seen):
+            assert after["start"] - before["start"] >= 0.05  # the countdown honoured retry-after-ms
+            requeued += 1
+    assert requeued >= 5  # the 35% overload really made tasks go round
+    assert "Retry in" in log  # Celery's own record of the re-queue with a countdown
