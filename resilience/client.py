@@ -31,7 +31,7 @@ import logging
 import math
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from typing import Any, Literal, cast, overload
+from typing import Any, Literal, NamedTuple, cast, overload
 
 import anthropic
 from anthropic import AsyncStream, Stream
@@ -124,55 +124,150 @@ def _message_from_cache(data: dict[str, Any]) -> Message:
     return Message.model_validate(data)
 
 
+def _same_event(delivered: RawMessageStreamEvent, replayed: RawMessageStreamEvent) -> bool:
+    """Does a replayed event say what the delivered one said? Ids and usage may differ."""
+    if delivered.type != replayed.type:
+        return False
+    if delivered.type == "message_start" and replayed.type == "message_start":
+        return (delivered.message.model, delivered.message.role) == (
+            replayed.message.model,
+            replayed.message.role,
+        )
+    if delivered.type == "message_delta" and replayed.type == "message_delta":
+        return delivered.delta == replayed.delta
+    return delivered.to_dict() == replayed.to_dict()
+
+
+class _Opened(NamedTuple):
+    """A stream that passed the policy: the SDK stream, the events read ahead, whether those
+    were all of it, and the model and parameters that produced it."""
+
+    inner: Any  # Stream or AsyncStream of RawMessageStreamEvent
+    held: list[RawMessageStreamEvent]
+    done: bool
+    model: str
+    params: Mapping[str, Any]
+
+
+class _Resumer:
+    """The replay rule shared by both stream classes: after output was handed over, a failure
+    is retried by opening the same request again and checking that the new stream repeats
+    every delivered event; the caller sees the stream carry on only if it does."""
+
+    def __init__(self, policy: Policy, model: str) -> None:
+        self.policy = policy
+        self.model = model
+        self.enabled = policy.stream_resume
+        self.delivered: list[RawMessageStreamEvent] = []
+        self.count = 0
+        self.replay_pos: int | None = None
+        self.resumes = 0
+
+    def may_resume(self, exc: BaseException) -> bool:
+        if not self.enabled or self.resumes >= self.policy.retry.max_attempts - 1:
+            return False
+        failure = classify_exception(exc, now_wall=self.policy.clock.wall())
+        return failure is not None and failure.retryable
+
+    def interrupted(self, exc: BaseException, *, resumed: bool) -> None:
+        failure = classify_exception(exc, now_wall=self.policy.clock.wall())
+        self.policy.counters.add("stream_interruptions")
+        kind = failure.kind.value if failure else None
+        self.policy.emit(StreamInterrupted(self.model, self.count, kind, resumed))
+
+    def start_replay(self) -> None:
+        self.resumes += 1
+        self.replay_pos = 0
+
+    def accept(self, event: RawMessageStreamEvent) -> bool | None:
+        """True: hand ``event`` to the caller; False: a replayed event, swallow it; None: the
+        replay diverged from what the caller already has."""
+        if self.replay_pos is not None and self.replay_pos < len(self.delivered):
+            if not _same_event(self.delivered[self.replay_pos], event):
+                return None
+            self.replay_pos += 1
+            return False
+        self.replay_pos = None
+        self.count += 1
+        if self.enabled:
+            self.delivered.append(event)
+        return True
+
+
+def _diverged(exc: BaseException) -> BaseException:
+    if hasattr(exc, "add_note"):
+        exc.add_note(
+            "busysignal: the stream was retried, but the retry did not replay the output already delivered"
+        )
+    return exc
+
+
 # --- sync ------------------------------------------------------------------------------------
 class ResilientStream(Stream[RawMessageStreamEvent]):
     """The SDK's ``Stream`` of raw events, fed by a stream that already passed the policy. The
-    events held back while the attempt could still be retried come first."""
+    events held back while the attempt could still be retried come first; with
+    ``Policy(stream_resume=True)`` a later failure is retried too when the retry replays the
+    output exactly (see :class:`~resilience.policy.Policy`)."""
 
-    def __init__(
-        self,
-        inner: Stream[RawMessageStreamEvent],
-        held: list[RawMessageStreamEvent],
-        done: bool,
-        *,
-        model: str,
-        policy: Policy,
-    ) -> None:
+    def __init__(self, opened: _Opened, *, policy: Policy, reopen: Callable[[_Opened], _Opened]) -> None:
+        inner = opened.inner
         super().__init__(
             cast_to=inner._cast_to,
             response=inner.response,
             client=inner._client,
             options=inner._options,
         )
-        self._inner = inner
-        self._held = held
-        self._done = done
-        self._model = model
+        self._opened = opened
         self._policy = policy
+        self._reopen = reopen
+        self._live: list[Stream[RawMessageStreamEvent]] = [opened.inner]  # shared with the iterator's copy
 
     def __stream__(self) -> Iterator[RawMessageStreamEvent]:
-        delivered = 0
-        for event in self._held:
-            delivered += 1
-            yield event
-        if self._done:
-            return
+        opened = self._opened
+        state = _Resumer(self._policy, opened.model)
+        pending = list(opened.held)
+        inner: Stream[RawMessageStreamEvent] = opened.inner
+        done = opened.done
+        failure: BaseException | None = None
         while True:
             try:
-                event = next(self._inner)
+                if pending:
+                    event = pending.pop(0)
+                elif done:
+                    return
+                else:
+                    event = next(inner)
             except StopIteration:
+                if state.replay_pos is not None and failure is not None:
+                    state.interrupted(failure, resumed=False)
+                    raise _diverged(failure) from None
                 return
             except Exception as exc:
-                _interrupted(self._policy, self._model, delivered, exc)
-                raise
-            delivered += 1
-            yield event
+                if not state.may_resume(exc):
+                    state.interrupted(exc, resumed=False)
+                    raise
+                try:
+                    opened = self._reopen(opened)
+                except Exception:
+                    state.interrupted(exc, resumed=False)
+                    raise exc from None
+                state.interrupted(exc, resumed=True)
+                failure = exc
+                inner, pending, done = opened.inner, list(opened.held), opened.done
+                self._live[0] = inner
+                state.start_replay()
+                continue
+            verdict = state.accept(event)
+            if verdict is None:
+                inner.close()
+                assert failure is not None
+                raise _diverged(failure)
+            if verdict:
+                yield event
 
-
-def _interrupted(policy: Policy, model: str, delivered: int, exc: BaseException) -> None:
-    failure = classify_exception(exc, now_wall=policy.clock.wall())
-    policy.counters.add("stream_interruptions")
-    policy.emit(StreamInterrupted(model, delivered, failure.kind.value if failure else None))
+    def close(self) -> None:
+        super().close()
+        self._live[0].close()
 
 
 def _prefetch(
@@ -331,7 +426,7 @@ class ResilientAnthropic:
         mode = policy.stream_retry
         client_timeout = self._timeout_s
 
-        def attempt(a: Attempt) -> ResilientStream:
+        def attempt(a: Attempt) -> _Opened:
             inner = open_stream(_attempt_kwargs(a, params, client_timeout))
             a.response_headers = inner.response.headers
             try:
@@ -339,9 +434,14 @@ class ResilientAnthropic:
             except BaseException:
                 inner.close()
                 raise
-            return ResilientStream(inner, held, done, model=a.model, policy=policy)
+            return _Opened(inner, held, done, a.model, a.params if a.params is not None else params)
 
-        stream, outcome = policy.call_with_outcome(attempt, model=model, params=params)
+        def reopen(previous: _Opened) -> _Opened:
+            previous.inner.close()
+            return policy.call(attempt, model=previous.model, params=previous.params, use_fallback=False)
+
+        opened, outcome = policy.call_with_outcome(attempt, model=model, params=params)
+        stream = ResilientStream(opened, policy=policy, reopen=reopen)
         _attach(stream, outcome)
         return stream
 
@@ -360,46 +460,72 @@ class ResilientAnthropic:
 
 # --- async -----------------------------------------------------------------------------------
 class AsyncResilientStream(AsyncStream[RawMessageStreamEvent]):
-    """The SDK's ``AsyncStream`` of raw events, fed by a stream that already passed the policy."""
+    """The SDK's ``AsyncStream`` of raw events, fed by a stream that already passed the policy
+    (see :class:`ResilientStream`)."""
 
     def __init__(
-        self,
-        inner: AsyncStream[RawMessageStreamEvent],
-        held: list[RawMessageStreamEvent],
-        done: bool,
-        *,
-        model: str,
-        policy: Policy,
+        self, opened: _Opened, *, policy: Policy, reopen: Callable[[_Opened], Awaitable[_Opened]]
     ) -> None:
+        inner = opened.inner
         super().__init__(
             cast_to=inner._cast_to,
             response=inner.response,
             client=inner._client,
             options=inner._options,
         )
-        self._inner = inner
-        self._held = held
-        self._done = done
-        self._model = model
+        self._opened = opened
         self._policy = policy
+        self._reopen = reopen
+        self._live: list[AsyncStream[RawMessageStreamEvent]] = [
+            opened.inner
+        ]  # shared with the iterator's copy
 
     async def __stream__(self) -> AsyncIterator[RawMessageStreamEvent]:
-        delivered = 0
-        for event in self._held:
-            delivered += 1
-            yield event
-        if self._done:
-            return
+        opened = self._opened
+        state = _Resumer(self._policy, opened.model)
+        pending = list(opened.held)
+        inner: AsyncStream[RawMessageStreamEvent] = opened.inner
+        done = opened.done
+        failure: BaseException | None = None
         while True:
             try:
-                event = await self._inner.__anext__()
+                if pending:
+                    event = pending.pop(0)
+                elif done:
+                    return
+                else:
+                    event = await inner.__anext__()
             except StopAsyncIteration:
+                if state.replay_pos is not None and failure is not None:
+                    state.interrupted(failure, resumed=False)
+                    raise _diverged(failure) from None
                 return
             except Exception as exc:
-                _interrupted(self._policy, self._model, delivered, exc)
-                raise
-            delivered += 1
-            yield event
+                if not state.may_resume(exc):
+                    state.interrupted(exc, resumed=False)
+                    raise
+                try:
+                    opened = await self._reopen(opened)
+                except Exception:
+                    state.interrupted(exc, resumed=False)
+                    raise exc from None
+                state.interrupted(exc, resumed=True)
+                failure = exc
+                inner, pending, done = opened.inner, list(opened.held), opened.done
+                self._live[0] = inner
+                state.start_replay()
+                continue
+            verdict = state.accept(event)
+            if verdict is None:
+                await inner.close()
+                assert failure is not None
+                raise _diverged(failure)
+            if verdict:
+                yield event
+
+    async def close(self) -> None:
+        await super().close()
+        await self._live[0].close()
 
 
 async def _aprefetch(
@@ -564,7 +690,7 @@ class AsyncResilientAnthropic:
         mode = policy.stream_retry
         client_timeout = self._timeout_s
 
-        async def attempt(a: Attempt) -> AsyncResilientStream:
+        async def attempt(a: Attempt) -> _Opened:
             inner = await open_stream(_attempt_kwargs(a, params, client_timeout))
             a.response_headers = inner.response.headers
             try:
@@ -572,9 +698,16 @@ class AsyncResilientAnthropic:
             except BaseException:
                 await inner.close()
                 raise
-            return AsyncResilientStream(inner, held, done, model=a.model, policy=policy)
+            return _Opened(inner, held, done, a.model, a.params if a.params is not None else params)
 
-        stream, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)
+        async def reopen(previous: _Opened) -> _Opened:
+            await previous.inner.close()
+            return await policy.acall(
+                attempt, model=previous.model, params=previous.params, use_fallback=False
+            )
+
+        opened, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)
+        stream = AsyncResilientStream(opened, policy=policy, reopen=reopen)
         _attach(stream, outcome)
         return stream
 

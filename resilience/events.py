@@ -117,11 +117,14 @@ class CallFinished:
 
 @dataclass(frozen=True, slots=True)
 class StreamInterrupted:
-    """A stream failed after events had been handed to the caller: not retried, raised."""
+    """A stream failed after ``events_delivered`` events had been handed to the caller.
+    ``resumed``: a retry was opened to replay and continue it (``stream_resume``); otherwise
+    the failure is raised to the caller."""
 
     model: str
     events_delivered: int
     kind: str | None
+    resumed: bool = False
 
 
 Event = Union[  # noqa: UP007 - a runtime alias that also works on 3.10
@@ -204,8 +207,9 @@ def log_event(event: Event) -> None:
         log.warning("busysignal.breaker model=%s %s->%s", event.model, event.old.value, event.new.value)
     elif isinstance(event, StreamInterrupted):
         log.warning(
-            "busysignal.stream_interrupted model=%s events_delivered=%d kind=%s",
+            "busysignal.stream_interrupted model=%s events_delivered=%d kind=%s resumed=%s",
             event.model,
             event.events_delivered,
             event.kind,
+            event.resumed,
         )

@@ -61,8 +61,15 @@ StreamRetry = Literal["preamble", "buffer", "none"]
 ``"preamble"`` (default) holds back the events that carry no output yet (message_start,
 content_block_start, ping) until the first delta, ``"buffer"`` holds back the whole stream
 (any mid-stream error is retried, but nothing streams), ``"none"`` hands every event over at
-once (only failures before the first event are retried). A failure after events were handed
-over is raised to the caller unchanged (and reported as :class:`StreamInterrupted`)."""
+once (only failures before the first event are retried).
+
+What happens *after* events were handed over is ``Policy(stream_resume=...)``: ``False``
+(default) raises the failure to the caller unchanged; ``True`` retries the same request on the
+same model and, only if the new stream repeats every event already delivered (same text, same
+blocks; ids and usage may differ), carries on after them as if nothing happened; a retry that
+diverges raises the original failure. Worth it with deterministic output (``temperature=0``, a
+test double); with sampled output the replay rarely matches and costs one extra request.
+Either way a failure after output is reported as :class:`StreamInterrupted`."""
 
 # Failures that say something about a model's health (the breaker counts these).
 BREAKER_FAILURES: frozenset[Kind] = frozenset(
@@ -206,6 +213,7 @@ class Policy:
         cache: ResponseCache | None = None,
         cache_ttl_s: float = DEFAULT_TTL_S,
         stream_retry: StreamRetry = "preamble",
+        stream_resume: bool = False,
         on_event: EventHook | Sequence[EventHook] | None = None,
         log_events: bool = True,
         clock: Clock | None = None,
@@ -228,6 +236,7 @@ class Policy:
         self.cache = cache
         self.cache_ttl_s = float(cache_ttl_s)
         self.stream_retry: StreamRetry = stream_retry
+        self.stream_resume = bool(stream_resume)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.rng = random.Random(seed)
         self.counters = Counters()

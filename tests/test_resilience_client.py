@@ -51,7 +51,7 @@ def sse(events: list[dict[str, Any]]) -> bytes:
     return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
 
 
-def stream_events(model: str) -> list[dict[str, Any]]:
+def stream_events(model: str, text: str = "Hello") -> list[dict[str, Any]]:
     return [
         {
             "type": "message_start",
@@ -67,8 +67,8 @@ def stream_events(model: str) -> list[dict[str, Any]]:
             },
         },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "lo"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text[:3]}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text[3:]}},
         {"type": "content_block_stop", "index": 0},
         {
             "type": "message_delta",
@@ -85,7 +85,8 @@ ERROR_EVENT = {"type": "error", "error": {"type": "overloaded_error", "message":
 class Server:
     """A scripted Messages API. ``script[model]`` is a list of actions: an int status (error
     JSON), "ok" (a message or a full stream), ("cut", n) (a stream with n events and then an
-    overloaded_error event). Missing or exhausted scripts answer "ok"."""
+    overloaded_error event), ("say", text) (a full stream saying ``text``), a dict (a message
+    with these response headers). Missing or exhausted scripts answer "ok"."""
 
     def __init__(self, script: dict[str, list[Any]] | None = None) -> None:
         self.script = {m: list(s) for m, s in (script or {}).items()}
@@ -109,6 +110,8 @@ class Server:
             kind = {529: "overloaded_error", 429: "rate_limit_error", 400: "invalid_request_error"}
             return httpx2.Response(action, json=error_body(kind.get(action, "api_error")), headers=headers)
         stream_headers = {**headers, "content-type": "text/event-stream"}
+        if isinstance(action, tuple) and action[0] == "say":
+            return httpx2.Response(200, content=sse(stream_events(model, action[1])), headers=stream_headers)
         if isinstance(action, tuple):
             _, n = action
             payload = sse(stream_events(model)[:n]) + sse([ERROR_EVENT])
@@ -281,6 +284,41 @@ def test_stream_retry_mode_decides_how_late_a_failure_is_still_retried(
         with pytest.raises(anthropic.APIStatusError):
             texts(client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True))
         assert len(server.requests) == 1
+
+
+def test_stream_resume_continues_a_stream_whose_retry_replays_the_delivered_output() -> None:
+    events: list[Event] = []
+    server = Server({"m": [("cut", 3)]})  # message_start, block start, "Hel", then overloaded
+    client = client_for(server, stream_resume=True, on_event=events.append)
+    stream = client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    types = [e.type for e in stream]
+    assert types == [e["type"] for e in stream_events("m")]  # every event once, none repeated
+    assert len(server.requests) == 2
+    assert [(e.events_delivered, e.resumed) for e in events if isinstance(e, StreamInterrupted)] == [
+        (3, True)
+    ]
+
+
+def test_stream_resume_raises_the_original_error_when_the_retry_says_something_else() -> None:
+    server = Server({"m": [("cut", 3), ("say", "Goodbye")]})
+    client = client_for(server, stream_resume=True)
+    stream = client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    seen: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        for event in stream:
+            if event.type == "content_block_delta":
+                seen.append(event.delta.text)  # type: ignore[union-attr]
+    assert seen == ["Hel"]  # nothing from the diverging retry reached the caller
+    assert caught.value.type == "overloaded_error"
+    assert any("did not replay" in note for note in caught.value.__notes__)
+
+
+async def test_async_stream_resume_continues_after_delivered_output() -> None:
+    server = Server({"m": [("cut", 4)]})
+    client = async_client_for(server, stream_resume=True)
+    stream = await client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    text = "".join([e.delta.text async for e in stream if e.type == "content_block_delta"])  # type: ignore[union-attr]
+    assert text == "Hello" and len(server.requests) == 2
 
 
 def test_stream_helper_keeps_the_sdk_surface_and_retries() -> None:
