@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-PRIMARY_MODEL = "claude-sonnet-5-5"
+PRIMARY_MODEL = "claude-opus-5-5"
 FALLBACK_MODEL = "claude-haiku-5-5"
 TEST_API_KEY = "sk-ant-busysignal-test"
 

@@ -55,13 +55,14 @@ class ServerLike(Protocol):
     def journal(self) -> _Journal: ...
 
 
-ServerFactory = Callable[[Mapping[str, Any], int], AbstractContextManager[ServerLike]]
+# (scenario: a name, a path, YAML text or a mapping; seed) -> a running server
+ServerFactory = Callable[[Any, int], AbstractContextManager[ServerLike]]
 
 
 @contextmanager
-def _mock_server(spec: Mapping[str, Any], seed: int) -> Iterator[ServerLike]:
+def mock_server_factory(spec: Any, seed: int) -> Iterator[ServerLike]:
     mock_server: Any = importlib.import_module("mockserver").MockServer
-    with mock_server(scenario=dict(spec), seed=seed) as server:
+    with mock_server(scenario=dict(spec) if isinstance(spec, Mapping) else spec, seed=seed) as server:
         yield server
 
 
@@ -133,7 +134,7 @@ def run_probe(
     *,
     seed: int = 0,
     timeout_s: float = 45.0,
-    server_factory: ServerFactory = _mock_server,
+    server_factory: ServerFactory = mock_server_factory,
     nonce: str | None = None,
 ) -> ProbeRun:
     """One probe: a fresh server on the probe's scenario, ``probe.clients`` client instances
@@ -188,7 +189,7 @@ def verify(
     *,
     seed: int = 0,
     timeout_s: float = 45.0,
-    server_factory: ServerFactory = _mock_server,
+    server_factory: ServerFactory = mock_server_factory,
     progress: Progress | None = None,
     only: Sequence[str] | None = None,
 ) -> Verification:

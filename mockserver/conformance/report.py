@@ -1,0 +1,118 @@
+"""The demo's report: a Markdown page, a PNG of attempts over time per client, the journals."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mockserver.conformance.checks import CheckResult
+from mockserver.conformance.journal import JournalEntry, generation_entries
+from mockserver.conformance.outcomes import Outcome
+from mockserver.conformance.scorecard import render_outcomes, render_scorecard
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Attempts per time bin: ``answered[i]`` successful and ``failed[i]`` failed attempts that
+    started in ``[edges[i], edges[i] + bin_s)`` seconds after ``t0``."""
+
+    edges: list[float]
+    answered: list[int]
+    failed: list[int]
+
+
+def attempts_timeline(entries: Sequence[JournalEntry], *, t0: float, bin_s: float, end_s: float) -> Timeline:
+    """Pure binning of attempt start times."""
+    if not bin_s > 0:
+        raise ValueError(f"bin_s must be > 0, got {bin_s}")
+    n = max(1, math.ceil(end_s / bin_s))
+    answered = [0] * n
+    failed = [0] * n
+    for e in generation_entries(entries):
+        i = min(n - 1, max(0, int((e.start - t0) // bin_s)))
+        if e.succeeded:
+            answered[i] += 1
+        else:
+            failed[i] += 1
+    return Timeline([i * bin_s for i in range(n)], answered, failed)
+
+
+def write_chart(path: Path, timelines: Mapping[str, Timeline], *, bin_s: float, title: str) -> Path:
+    """One panel per client: stacked bars of answered and failed attempts per bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(timelines)
+    fig, axes = plt.subplots(n, 1, figsize=(10, 1.9 * n + 1.0), sharex=True, squeeze=False)
+    peak = max(
+        (max(a + f for a, f in zip(t.answered, t.failed, strict=True)) for t in timelines.values()), default=1
+    )
+    for ax, (client, t) in zip(axes[:, 0], timelines.items(), strict=True):
+        ax.bar(t.edges, t.answered, width=bin_s, align="edge", color="#3a7d44", label="answered")
+        ax.bar(
+            t.edges, t.failed, width=bin_s, align="edge", bottom=t.answered, color="#c0392b", label="failed"
+        )
+        ax.set_ylabel("attempts", fontsize=8)
+        ax.set_ylim(0, peak * 1.1 + 0.5)
+        total = sum(t.answered) + sum(t.failed)
+        ax.set_title(f"{client}: {total} attempts", fontsize=9, loc="left")
+        ax.tick_params(labelsize=8)
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel(f"seconds since the first call (bins of {bin_s:g} s)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_journal(path: Path, entries: Sequence[JournalEntry]) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for e in entries:
+            row = {k: getattr(e, k) for k in e.__dataclass_fields__}
+            fh.write(json.dumps(row, default=dict) + "\n")
+    return path
+
+
+def markdown_report(
+    *,
+    scenario: str,
+    scenario_description: str,
+    command: str,
+    results: Mapping[str, Sequence[CheckResult]],
+    outcomes: Sequence[Outcome],
+    chart_name: str,
+    journal_names: Mapping[str, str],
+    notes: Sequence[str],
+) -> str:
+    lines = [
+        "# busysignal demo report",
+        "",
+        f"Reproduce: `{command}`",
+        "",
+        f"## Workload on the `{scenario}` scenario",
+        "",
+        scenario_description.strip(),
+        "",
+        render_outcomes(outcomes, markdown=True),
+        "",
+        "success: calls answered; attempts/success: requests the server saw per answered call; "
+        "p95 latency: from a call's first attempt to its answer (or to its last attempt); "
+        "answered by: the model whose response reached the caller. All from the server's journal.",
+        "",
+        f"![attempts over time per client]({chart_name})",
+        "",
+        "## Conformance scorecard",
+        "",
+        render_scorecard(results, markdown=True),
+        "",
+    ]
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    lines += ["## Journals", "", *[f"- {c}: `{name}`" for c, name in journal_names.items()], ""]
+    return "\n".join(lines)
