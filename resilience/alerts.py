@@ -168,6 +168,15 @@ class ErrorRateMonitor:
     def observe_status(self, status: int | None) -> AlertEvent | None:
         return self.observe(is_server_error(status))
 
+    def on_policy_event(self, event: object) -> None:
+        """An event hook for the resilience policy (``Policy(on_event=monitor.on_policy_event)``):
+        every finished attempt counts, by its status. Other events are ignored. (Imported
+        lazily: the monitor itself does not depend on the policy.)"""
+        from resilience.events import AttemptFinished
+
+        if isinstance(event, AttemptFinished):
+            self.observe(False if event.ok else is_server_error(event.status))
+
     def poll(self) -> AlertEvent | None:
         """Re-evaluate without a new outcome (old errors leave the window as time passes)."""
         with self._lock:

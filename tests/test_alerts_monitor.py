@@ -170,3 +170,21 @@ def test_alert_state_rejects_inconsistent_thresholds() -> None:
         AlertState(fire_above=1.5)
     with pytest.raises(ValueError, match="min_requests"):
         AlertState(min_requests=0)
+
+
+def test_monitor_subscribes_to_the_resilience_policys_attempt_events() -> None:
+    from resilience.events import AttemptFinished, RetryScheduled
+
+    clock = FakeClock()
+    events: list[AlertEvent] = []
+    monitor = ErrorRateMonitor(min_requests=10, clock=clock, on_alert=events.append)
+    for i in range(10):
+        monitor.on_policy_event(AttemptFinished("m", 1, True, None, 200, 0.01))
+        clock.now = i
+    monitor.on_policy_event(RetryScheduled("m", 1, 3, 0.5, "overloaded", 529, "overloaded_error", None, None))
+    assert events == []  # not an attempt outcome
+    monitor.on_policy_event(AttemptFinished("m", 1, False, "rate_limited", 429, 0.01))
+    assert events == []  # a 429 is not a server error
+    monitor.on_policy_event(AttemptFinished("m", 1, False, "overloaded", 529, 0.01))
+    assert [e.kind for e in events] == ["fired"]
+    assert (events[0].errors, events[0].total) == (1, 12)

@@ -162,3 +162,58 @@ def test_redis_cache_fails_open_when_redis_is_unreachable() -> None:
 def test_redis_cache_needs_exactly_one_connection_source() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         RedisCache()
+
+
+def test_resilient_client_with_redis_cache_answers_a_repeat_without_touching_the_network(
+    cache: RedisCache,
+) -> None:
+    import anthropic
+
+    from mockserver import MockServer
+    from resilience import Policy, ResilientAnthropic
+
+    params: dict[str, Any] = {
+        "model": "claude-haiku-5-5",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "cache me"}],
+        "system": "be brief",
+    }
+    with MockServer(seed=1) as server:
+        sdk = anthropic.Anthropic(api_key="k", base_url=server.url, max_retries=0)
+        client = ResilientAnthropic(sdk, policy=Policy(cache=cache, log_events=False))
+        first = client.messages.create(**params)
+        assert len(server.journal.entries()) == 1
+        again = client.messages.create(**dict(reversed(list(params.items()))))
+        assert len(server.journal.entries()) == 1  # the hit never reached the server
+        assert again.content == first.content
+        client.messages.create(**params, use_cache=False)  # per-request opt-out
+        assert len(server.journal.entries()) == 2
+        client.messages.create(**{**params, "system": "be verbose"})  # a different request
+        assert len(server.journal.entries()) == 3
+        sdk.close()
+    assert cache.get(request_key(params)) == first.to_dict()
+
+
+def test_a_failed_response_is_not_cached(cache: RedisCache) -> None:
+    import anthropic
+
+    from mockserver import MockServer
+    from resilience import Policy, ResilientAnthropic
+
+    down = {
+        "name": "down",
+        "description": "all 529",
+        "rules": [{"id": "a", "match": {"path": "/v1/messages"}, "fault": 529}],
+    }
+    params: dict[str, Any] = {
+        "model": "claude-haiku-5-5",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with MockServer(scenario=down, seed=1) as server:
+        sdk = anthropic.Anthropic(api_key="k", base_url=server.url, max_retries=0)
+        client = ResilientAnthropic(sdk, policy=Policy(cache=cache, log_events=False))
+        with pytest.raises(anthropic.APIStatusError):
+            client.messages.create(**params)
+        sdk.close()
+    assert cache.get(request_key(params)) is None

@@ -141,3 +141,24 @@ def test_rerunning_a_finished_run_sends_nothing_and_rewrites_the_same_output(
     write_docs(inp, [f"changed {i}" for i in range(20)])
     assert run_cli(inp, out, "http://127.0.0.1:9") == 2
     assert "changed since this state file" in capsys.readouterr().err
+
+
+def test_overload_fires_the_error_rate_alert_once_and_metrics_are_served(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    half = {
+        "name": "half",
+        "description": "half the calls are 529",
+        "rules": [
+            {"id": "a", "match": {"path": "/v1/messages"}, "trigger": {"probability": 0.5}, "fault": 529}
+        ],
+    }
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_docs(inp, [f"document {i}" for i in range(60)])
+    with MockServer(scenario=half, seed=5) as server, caplog.at_level("WARNING", logger="resilience.alerts"):
+        code = run_cli(inp, out, server.url, "--metrics-port", "0", "--max-attempts", "40")
+    assert code == 0
+    assert "metrics on http://127.0.0.1:" in capsys.readouterr().err
+    fired = [r for r in caplog.records if "alert FIRED" in r.getMessage()]
+    assert len(fired) == 1
+    assert "batch run error rate" in fired[0].getMessage()
