@@ -23,6 +23,20 @@ from resilience.runner_store import StateLockedError
 
 __all__ = ["register"]
 
+_DESCRIPTION = """\
+Run every document of INPUT.jsonl through the Messages API (or the Message Batches API with
+--via batches). A document the service turns away (529, 429, 5xx) goes back to the queue for
+later, honouring Retry-After, and the number of requests in flight adapts to what the service
+takes. Re-running the same command after a crash (or kill -9) resumes from the state file
+(RESULTS.jsonl.state.sqlite unless --state): finished documents are not sent again, and
+RESULTS.jsonl ends with exactly one line per document, in input order:
+  {"id": ..., "status": "succeeded", "attempts": N, "message": {...}}
+  {"id": ..., "status": "failed", "attempts": N, "error": {"status": ..., "type": ..., "message": ...}}
+
+Exit status: 0 when every document succeeded, 1 when all finished but some failed, 2 for bad
+input or options, 130 when interrupted (the state is intact; run again to resume).
+"""
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -44,6 +58,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = _seconds(text)
     if value >= 1:
@@ -59,7 +80,7 @@ def register(subparsers: Any) -> None:
     run = batch_sub.add_parser(
         "run",
         help="run every document of INPUT.jsonl through the Messages API, resumable after a crash",
-        description=__doc__,
+        description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("input", metavar="INPUT.jsonl", help="one document per line: {id, text} or {id, params}")
@@ -116,7 +137,10 @@ def register(subparsers: Any) -> None:
         help="response cache: a document answered before is not sent again",
     )
     run.add_argument(
-        "--cache-ttl", type=_seconds, default=24 * 3600.0, help="cache TTL in seconds (default 1 day)"
+        "--cache-ttl",
+        type=_positive_seconds,
+        default=24 * 3600.0,
+        help="cache TTL in seconds (default 1 day)",
     )
     run.add_argument("--model", help="model for documents that do not name one")
     run.add_argument(
@@ -240,7 +264,7 @@ def _run(args: argparse.Namespace) -> int:
             breaker_open_s=args.breaker_open,
             fallback=fallback,
             cache=cache,
-            cache_ttl_s=args.cache_ttl or 1.0,
+            cache_ttl_s=args.cache_ttl,
             on_event=hooks,
         )
     except (TypeError, ValueError) as exc:
