@@ -50,7 +50,7 @@ from resilience.events import (
 )
 from resilience.fallback import FallbackChain
 from resilience.testing import Clock, SystemClock
-from resilience.throttle import AIMDLimit, ConcurrencyLimit, RateLimitPacer
+from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, RateLimitPacer
 
 __all__ = ["Attempt", "CallOutcome", "Policy", "Retry", "StreamRetry", "retry_decision"]
 
@@ -356,7 +356,24 @@ class Policy:
             try:
                 if limit is not None:
                     if not limit.try_acquire():
-                        yield (_ACQUIRE, None if deadline == math.inf else deadline - monotonic())
+                        try:
+                            yield (_ACQUIRE, None if deadline == math.inf else deadline - monotonic())
+                        except LimiterTimeout:
+                            self.counters.add("give_ups")
+                            self.counters.add("calls_failed")
+                            self.emit(
+                                GaveUp(
+                                    current,
+                                    0,
+                                    "throttled",
+                                    "throttled",
+                                    None,
+                                    None,
+                                    None,
+                                    monotonic() - start,
+                                )
+                            )
+                            raise
                     acquired = True
                 number = 0
                 previous: float | None = None
@@ -410,6 +427,14 @@ class Policy:
                         now=now,
                         deadline=deadline,
                     )
+                    if (
+                        not isinstance(decision, str)
+                        and breaker is not None
+                        and breaker.state is BreakerState.OPEN
+                    ):
+                        decision = (
+                            "circuit_open"  # other calls opened it meanwhile: stop hammering this model
+                        )
                     if not isinstance(decision, str) and budget is not None and not budget.try_retry():
                         self.counters.add("budget_refusals")
                         decision = "budget"
@@ -523,8 +548,12 @@ class Policy:
                     step = steps.send(None)
                 else:
                     assert self.limit is not None
-                    self.limit.acquire(arg)
-                    step = steps.send(None)
+                    try:
+                        self.limit.acquire(arg)
+                    except LimiterTimeout as exc:
+                        step = steps.throw(exc)
+                    else:
+                        step = steps.send(None)
         except StopIteration as stop:
             result: tuple[T, CallOutcome] = stop.value
             return result
@@ -575,8 +604,12 @@ class Policy:
                     step = steps.send(None)
                 else:
                     assert self.limit is not None
-                    await self.limit.acquire_async(arg)
-                    step = steps.send(None)
+                    try:
+                        await self.limit.acquire_async(arg)
+                    except LimiterTimeout as exc:
+                        step = steps.throw(exc)
+                    else:
+                        step = steps.send(None)
         except StopIteration as stop:
             result: tuple[T, CallOutcome] = stop.value
             return result

@@ -31,6 +31,7 @@ from resilience import (
     FallbackTaken,
     FullJitter,
     GaveUp,
+    LimiterTimeout,
     NoJitter,
     Policy,
     RateLimitPacer,
@@ -228,6 +229,35 @@ def test_fallback_is_immediate_while_the_breaker_is_open() -> None:
     assert [a.model for a in second.seen] == ["small"]  # no request to the open model
     reasons = [e.reason for e in events if isinstance(e, FallbackTaken)]
     assert reasons == ["overloaded", "circuit_open"]
+
+
+def test_a_call_stops_retrying_a_model_whose_breaker_opened_meanwhile() -> None:
+    clock = FakeClock()
+    events: list[Event] = []
+    breakers = CircuitBreakers(min_throughput=1, open_s=30.0)
+    p = policy(clock, breakers=breakers, fallback=["big", "small"], on_event=events.append)
+
+    def attempt(a: Attempt) -> str:
+        if a.model == "big":
+            breakers.for_model("big").record("failure", clock.monotonic())  # another call's verdict
+            raise sdk_error(529)
+        return a.model
+
+    assert p.call(attempt, model="big", params={"model": "big", "max_tokens": 1}) == "small"
+    assert [e.reason for e in events if isinstance(e, GaveUp)] == ["circuit_open"]
+    assert clock.sleeps == []  # no backoff spent on a model known to be down
+
+
+def test_no_slot_before_the_deadline_is_a_throttled_give_up() -> None:
+    limit = ConcurrencyLimit(1)
+    events: list[Event] = []
+    p = Policy(limit=limit, retry=Retry(deadline_s=0.02), on_event=events.append, log_events=False)
+    limit.acquire()  # someone else holds the only slot
+    with pytest.raises(LimiterTimeout):
+        p.call(Script(["ok"]), model="m")
+    limit.release()
+    assert [e.reason for e in events if isinstance(e, GaveUp)] == ["throttled"]
+    assert p.counters.snapshot()["calls_failed"] == 1 and limit.in_use == 0
 
 
 def test_fallback_keeps_params_and_clamps_max_tokens() -> None:
