@@ -97,6 +97,40 @@ class MockControl:
         return body.decode()
 
 
+class _JournalMirror:
+    """A copy of the mock's journal kept current by polling with ``since_seq``.
+
+    Entries still in flight at a poll are fetched again at the next one (from the oldest open
+    ``seq``), so the copy ends with every entry's final state. Entries that fell out of the
+    mock's ring buffer before they were copied are counted in ``gaps``.
+    """
+
+    def __init__(self, control: MockControl) -> None:
+        self._control = control
+        self._by_seq: dict[int, dict[str, Any]] = {}
+        self._next = 0
+        self._open: set[int] = set()
+        self.gaps = 0
+
+    def poll(self) -> None:
+        since = min(self._open) if self._open else self._next
+        for e in self._control.journal(since):
+            seq = int(e["seq"])
+            if seq >= self._next:
+                self.gaps += seq - self._next
+                self._next = seq + 1
+            self._by_seq[seq] = e
+            if e.get("end") is None:
+                self._open.add(seq)
+            else:
+                self._open.discard(seq)
+        # an open entry that is no longer returned fell out of the ring buffer: stop asking
+        self._open = {s for s in self._open if s >= since and self._by_seq[s].get("end") is None}
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [self._by_seq[k] for k in sorted(self._by_seq)]
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One strategy's run. Times in seconds; ``rate`` for the open loop, ``users`` for a closed one."""
@@ -296,10 +330,7 @@ def run_strategy(
         logs = [(out / f"locust-{i}.log").open("wb") for i in range(len(cmds))]
         procs: list[subprocess.Popen[bytes]] = []
         journal_path = out / "journal.jsonl"
-        entries: list[dict[str, Any]] = []
-        next_seq = 0
-        gaps = 0
-        reset_done = False
+        journal = _JournalMirror(control)
         stopping = False
         cpu: dict[str, float] = {}
         try:
@@ -307,53 +338,48 @@ def run_strategy(
             say(f"[{spec.strategy}] locust: {len(procs)} process(es); load starts in {spec.startup:.0f} s")
             deadline = time.monotonic() + bound
             last_print = 0.0
-            with journal_path.open("w") as jfile:
-                while True:
-                    now = time.time()
-                    if not reset_done and now >= t0 - 0.05:
-                        control.reset()
-                        reset_done = True
-                    new = control.journal(next_seq)
-                    for e in new:
-                        if e["seq"] != next_seq:
-                            gaps += max(0, e["seq"] - next_seq)
-                        next_seq = e["seq"] + 1
-                        jfile.write(json.dumps(e) + "\n")
-                    entries.extend(new)
-                    done = procs[0].poll() is not None
-                    if now - last_print >= 2.0 or done:
-                        last_print = now
-                        say(_progress_line(spec, entries, t0, now))
-                    if done:
-                        break
-                    if spec.workers == 0 and now >= t0 + spec.duration + spec.drain_s + 1.5 and not stopping:
-                        # the arrival users have drained (or interrupted) their calls: a single
-                        # Locust process writes its statistics on SIGTERM, so end the wait here
-                        stopping = True
-                        procs[0].send_signal(signal.SIGTERM)
-                    if time.monotonic() > deadline:
-                        say(f"[{spec.strategy}] Locust outlived its bound of {bound} s: stopping it")
-                        break
-                    for i, p in enumerate(procs):
-                        c = _cpu_seconds(p.pid)
-                        if c is not None:
-                            cpu[f"locust-{i}"] = c
-                    c = _cpu_seconds(mock_proc.pid)
+            # until the schedule starts, only watch that Locust comes up; reset the mock just
+            # before t0, so that the journal and the scenario clock start with the load
+            while time.time() < t0 - 0.02:
+                if any(p.poll() is not None for p in procs):
+                    raise RunError(f"Locust exited before the load started; see {out}/locust-*.log")
+                time.sleep(min(0.2, max(0.0, t0 - 0.02 - time.time())))
+            control.reset()
+            say(f"[{spec.strategy}] load started")
+            while True:
+                now = time.time()
+                journal.poll()
+                done = procs[0].poll() is not None
+                if now - last_print >= 2.0 or done:
+                    last_print = now
+                    say(_progress_line(spec, journal.entries(), t0, now))
+                if done:
+                    break
+                if spec.workers == 0 and now >= t0 + spec.duration + spec.drain_s + 1.5 and not stopping:
+                    # the arrival users have drained (or interrupted) their calls: a single
+                    # Locust process writes its statistics on SIGTERM, so end the wait here
+                    stopping = True
+                    procs[0].send_signal(signal.SIGTERM)
+                if time.monotonic() > deadline:
+                    say(f"[{spec.strategy}] Locust outlived its bound of {bound} s: stopping it")
+                    break
+                for i, p in enumerate(procs):
+                    c = _cpu_seconds(p.pid)
                     if c is not None:
-                        cpu["mock"] = c
-                    time.sleep(0.5 if now < t0 else 1.0)
+                        cpu[f"locust-{i}"] = c
+                c = _cpu_seconds(mock_proc.pid)
+                if c is not None:
+                    cpu["mock"] = c
+                time.sleep(1.0)
         finally:
             codes = [_stop(p) for p in procs]
             for log in logs:
                 log.close()
-        # whatever arrived after the last poll (calls interrupted at the very end)
-        with journal_path.open("a") as jfile:
-            for e in control.journal(next_seq):
-                if e["seq"] != next_seq:
-                    gaps += max(0, e["seq"] - next_seq)
-                next_seq = e["seq"] + 1
+        journal.poll()  # the final state of every entry, including calls interrupted at the end
+        entries = journal.entries()
+        with journal_path.open("w") as jfile:
+            for e in entries:
                 jfile.write(json.dumps(e) + "\n")
-                entries.append(e)
         for name, path in (("stats.json", "/_busysignal/stats"), ("metrics.txt", "/metrics")):
             with contextlib.suppress(RunError, OSError):
                 (out / name).write_text(control.get_text(path))
@@ -370,7 +396,7 @@ def run_strategy(
         attempts=attempts,
         locust_rows=rows,
         journal_entries=len(entries),
-        journal_gaps=gaps,
+        journal_gaps=journal.gaps,
         locust_returncode=codes[0] if codes else None,
         wall_s=time.monotonic() - started,
         cpu_s=cpu,

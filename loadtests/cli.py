@@ -1,0 +1,161 @@
+"""``busysignal loadtest``: client strategies side by side against the mock, under Locust.
+
+Examples::
+
+    busysignal loadtest --scenario capacity-overload --strategy sdk-defaults --rate 40 --duration 30
+    busysignal loadtest --scenario S --compare no-retry,sdk-defaults,bundled --rate 60 --duration 30 \\
+        --trigger 10:20 --out out/cmp
+    busysignal loadtest --headline            # the headline experiment (about 10 minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from loadtests.experiment import Experiment, run_experiment, write_report
+from loadtests.report import Window
+from loadtests.runner import RunError
+from loadtests.shapes import SHAPE_DEFAULTS, ShapeError, parse_shape
+from loadtests.strategies import STRATEGIES
+
+__all__ = ["main", "register"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "loadtest",
+        help="compare client strategies under overload (the mock + Locust, headless)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _window(text: str) -> Window:
+    try:
+        a, b = (float(x) for x in text.split(":"))
+        return Window(a, b)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:END seconds with END > START, got {text!r}"
+        ) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--headline", action="store_true", help="run the headline experiment (README)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="with --headline: shorten every duration and window by this factor (0-1]",
+    )
+    parser.add_argument("--scenario", default="steady", help="built-in scenario name or YAML file")
+    parser.add_argument("--strategy", default=None, help=f"one of: {', '.join(STRATEGIES)} (or 'raw')")
+    parser.add_argument("--compare", default=None, metavar="X,Y,Z", help="several strategies, one run each")
+    load = parser.add_mutually_exclusive_group()
+    load.add_argument(
+        "--rate", type=float, default=None, help="open loop: nominal calls/s (Poisson arrivals)"
+    )
+    load.add_argument("--users", type=int, default=None, help="closed loop: concurrent users")
+    parser.add_argument(
+        "--shape",
+        default="steady",
+        help=f"open-loop load shape: {', '.join(SHAPE_DEFAULTS)} (name:key=value,...)",
+    )
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of offered load (default 30)")
+    parser.add_argument("--workers", type=int, default=0, help="Locust master + N worker processes")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="report directory (default out/loadtest-<time>)"
+    )
+    parser.add_argument(
+        "--trigger", type=_window, default=None, metavar="A:B", help="report recovery after B"
+    )
+    parser.add_argument(
+        "--outage-window", type=_window, default=None, metavar="A:B", help="read amplification in [A, B)"
+    )
+    parser.add_argument("--warmup", type=float, default=0.0, help="seconds left out of the table's window")
+    parser.add_argument("--timeout", type=float, default=0.0, help="per-attempt client timeout (0: SDK's)")
+    parser.add_argument(
+        "--drain", type=float, default=5.0, help="seconds open calls may finish after the load"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+
+
+def _strategies(args: argparse.Namespace) -> tuple[str, ...]:
+    names: list[str] = []
+    if args.strategy:
+        names.append(args.strategy)
+    if args.compare:
+        names += [n.strip() for n in args.compare.split(",") if n.strip()]
+    if not names:
+        raise RunError("give --strategy X or --compare X,Y,Z (or --headline)")
+    known = (*STRATEGIES, "raw")
+    for n in names:
+        if n not in known:
+            raise RunError(f"unknown strategy {n!r}; known: {', '.join(known)}")
+    return tuple(dict.fromkeys(names))
+
+
+def run(args: argparse.Namespace) -> int:
+    out: Path = args.out or Path("out") / f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        if args.headline:
+            from loadtests.headline import run_headline
+
+            strategies = _strategies(args) if (args.strategy or args.compare) else STRATEGIES
+            run_headline(
+                out, strategies=strategies, time_scale=args.time_scale, workers=args.workers, seed=args.seed
+            )
+            return 0
+        strategies = _strategies(args)
+        if args.rate is None and args.users is None:
+            raise RunError("give --rate R (open loop) or --users U (closed loop)")
+        if args.rate is not None:
+            parse_shape(
+                args.shape, rate=args.rate, duration=args.duration
+            )  # a bad shape fails before any run
+        exp = Experiment(
+            name="run",
+            title=f"scenario {args.scenario}",
+            scenario=args.scenario,
+            strategies=strategies,
+            duration=args.duration,
+            rate=args.rate or 0.0,
+            users=args.users or 0,
+            shape=args.shape,
+            warmup=args.warmup,
+            trigger=args.trigger,
+            overload_window=args.outage_window,
+            timeout_s=args.timeout,
+            workers=args.workers,
+            seed=args.seed,
+            drain_s=args.drain,
+        )
+        result = run_experiment(exp, out)
+        path = write_report([result], out)
+        for row in result.rows:
+            print(
+                f"{row.strategy}: goodput {row.goodput:.1f}/s of {row.offered:.1f}/s offered, "
+                f"amplification {row.amplification or 0:.2f}, 529 rate {100 * (row.rate_529 or 0):.0f} %, "
+                f"attempts journal {row.attempts} / Locust {row.locust_attempts}"
+            )
+        print(f"report: {path}")
+        return 0
+    except (RunError, ShapeError, ValueError) as exc:
+        print(f"busysignal loadtest: {exc}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="busysignal loadtest", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The headline experiment: retry strategies under 2× overload and a capacity-loss trigger.
+
+``busysignal loadtest --headline`` runs, for every strategy, two experiments against the mock
+(the scenarios are in ``loadtests/scenarios/``; the server answers in 0.1 s + 16 tokens at
+100 tokens/s, so its 8 slots serve ``CAPACITY`` ≈ 30.8 calls/s):
+
+1. **overload**: open-loop Poisson arrivals at 2× capacity for 20 s; the table's window is
+   [2, 12) s. From 12 s to 15 s every call is answered 529 (a total outage), where the retry
+   amplification is read.
+2. **capacity loss**: arrivals at 0.7× capacity for 40 s, the capacity halved from 10 s to 20 s,
+   a deep server queue, and work whose client gave up keeps its slot. Every strategy times an
+   attempt out after 2 s. Clients that retry without a budget keep the queue full of work nobody
+   waits for, so their overload outlives the trigger (a metastable failure); the time to recover
+   after 20 s is reported.
+
+``time_scale`` shortens everything (durations and the scenarios' windows) for a quick look; the
+targets are only meaningful at scale 1. The targets are printed beside what was measured,
+never asserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loadtests.experiment import Experiment, ExperimentResult, run_experiment, write_report
+from loadtests.render import Target, fmt
+from loadtests.report import StrategySummary, Window
+from loadtests.runner import Progress
+from loadtests.strategies import STRATEGIES
+
+__all__ = ["CAPACITY", "headline_experiments", "headline_targets", "run_headline", "scale_scenario"]
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+SLOTS, TTFT_S, TOKENS, TOKENS_PER_S = 8, 0.1, 16, 100.0
+CAPACITY = SLOTS / (TTFT_S + TOKENS / TOKENS_PER_S)  # calls/s the mock serves at full capacity
+SERVER_ARGS = ("--quiet", "--journal-size", "1000000", "--ttft", str(TTFT_S), "--tps", str(TOKENS_PER_S))
+BUNDLED = ("bundled", "bundled-adaptive")
+
+
+def scale_scenario(data: Any, factor: float) -> Any:
+    """A copy of a parsed scenario with every window and capacity change ``factor`` times as long."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if key in ("start_s", "end_s", "period_s") and isinstance(value, (int, float)):
+                out[key] = value * factor
+            else:
+                out[key] = scale_scenario(value, factor)
+        return out
+    if isinstance(data, list):
+        return [scale_scenario(v, factor) for v in data]
+    return data
+
+
+def _scenario(name: str, time_scale: float, out: Path) -> str:
+    path = SCENARIO_DIR / f"{name}.yaml"
+    if time_scale == 1.0:
+        return str(path)
+    data = scale_scenario(yaml.safe_load(path.read_text()), time_scale)
+    scaled = out / "scenarios" / f"{name}-x{time_scale:g}.yaml"
+    scaled.parent.mkdir(parents=True, exist_ok=True)
+    scaled.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(scaled)
+
+
+def headline_experiments(
+    out: Path,
+    *,
+    strategies: Sequence[str] = STRATEGIES,
+    time_scale: float = 1.0,
+    workers: int = 0,
+    seed: int = 1,
+) -> list[Experiment]:
+    if not 0 < time_scale <= 1:
+        raise ValueError(f"time_scale must be in (0, 1], got {time_scale}")
+    s = time_scale
+    common: dict[str, Any] = {
+        "strategies": tuple(strategies),
+        "workers": workers,
+        "seed": seed,
+        "timeout_s": 2.0,
+        "server_args": SERVER_ARGS,
+        "drain_s": max(2.0, 5.0 * s),
+    }
+    return [
+        Experiment(
+            name="overload",
+            title=f"2× overload ({2 * CAPACITY:.0f} calls/s against {CAPACITY:.0f}/s of capacity)",
+            scenario=_scenario("headline-overload", s, out),
+            duration=20 * s,
+            rate=2 * CAPACITY,
+            warmup=2 * s,
+            measure=Window(2 * s, 12 * s),
+            overload_window=Window(12 * s, 15 * s),
+            notes="Goodput at 2× overload is read over the table's window; amplification where every "
+            "call is answered 529.",
+            **common,
+        ),
+        Experiment(
+            name="capacity-loss",
+            title=f"capacity halved for {10 * s:g} s under 0.7× load",
+            scenario=_scenario("headline-capacity-loss", s, out),
+            duration=40 * s,
+            rate=0.7 * CAPACITY,
+            warmup=2 * s,
+            trigger=Window(10 * s, 20 * s),
+            notes="During the trigger the load is 1.4× the remaining capacity; the deep queue turns "
+            "timed-out attempts into work nobody waits for.",
+            **common,
+        ),
+    ]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def headline_targets(
+    overload: Mapping[str, StrategySummary], capacity_loss: Mapping[str, StrategySummary]
+) -> list[Target]:
+    """The issue's targets against one run's rows (missing strategies: "not measured")."""
+    targets: list[Target] = []
+    for b in BUNDLED:
+        row = overload.get(b)
+        for other, need in (("sdk-defaults", 1.5), ("article-recipe", 1.5), ("no-retry", 0.95)):
+            o = overload.get(other)
+            r = _ratio(row.goodput if row else None, o.goodput if o else None)
+            targets.append(
+                Target(
+                    f"goodput at 2× overload: {b} ≥ {need:g}× {other}",
+                    "–"
+                    if r is None or row is None or o is None
+                    else f"{row.goodput:.1f} vs {o.goodput:.1f} calls/s = {r:.2f}×",
+                    None if r is None else r >= need,
+                ),
+            )
+    sdk = overload.get("sdk-defaults")
+    for b in BUNDLED:
+        row = overload.get(b)
+        amp = row.window_amplification if row else None
+        ref = f" (sdk-defaults: {fmt(sdk.window_amplification)})" if sdk else ""
+        targets.append(
+            Target(
+                f"amplification during 100 % 529: {b} ≤ 1.10 attempts per call",
+                f"{fmt(amp)}{ref}",
+                None if amp is None else amp <= 1.10,
+            )
+        )
+    base = capacity_loss.get("no-retry")
+    for b in BUNDLED:
+        row = capacity_loss.get(b)
+        if row is None or base is None or base.recovery_s is None:
+            met: bool | None = None
+            measured = "–" if row is None or base is None else f"{_rec(row)} vs no-retry {_rec(base)}"
+        else:
+            met = row.recovery_s is not None and row.recovery_s <= 1.2 * base.recovery_s + 1e-9
+            measured = f"{_rec(row)} vs no-retry {_rec(base)} (limit {1.2 * base.recovery_s:.1f} s)"
+        targets.append(Target(f"recovery after the trigger: {b} ≤ 1.2× no-retry", measured, met))
+    for other in ("sdk-defaults", "article-recipe"):
+        row = capacity_loss.get(other)
+        targets.append(
+            Target(
+                f"{other} shown not recovering within the run",
+                "–" if row is None else _rec(row),
+                None if row is None else row.recovered is False,
+            )
+        )
+    targets.append(
+        Target(
+            "driving capacity of the harness (raw FastHttpUser, SDK users, --workers scaling)",
+            "see `python -m benchmarks.bench_driver`",
+            None,
+        )
+    )
+    return targets
+
+
+def _rec(row: StrategySummary) -> str:
+    if row.recovered is None:
+        return "n/a"
+    return "not within the run" if row.recovery_s is None else f"{row.recovery_s:.1f} s"
+
+
+def run_headline(
+    out: Path,
+    *,
+    strategies: Sequence[str] = STRATEGIES,
+    time_scale: float = 1.0,
+    workers: int = 0,
+    seed: int = 1,
+    progress: Progress | None = None,
+    echo: Callable[[str], None] = print,
+) -> Path:
+    """Run both experiments, write ``out/report.md`` and print the targets side by side."""
+    results: list[ExperimentResult] = []
+    for exp in headline_experiments(
+        out, strategies=strategies, time_scale=time_scale, workers=workers, seed=seed
+    ):
+        results.append(run_experiment(exp, out, progress=progress))
+    overload = {r.strategy: r for r in results[0].rows}
+    loss = {r.strategy: r for r in results[1].rows}
+    targets = headline_targets(overload, loss)
+    intro = __doc__.split("\n\n", 1)[1] if __doc__ else ""
+    if time_scale != 1.0:
+        intro += f"\n\n**Time scale {time_scale:g}**: a shortened run; the targets hold for scale 1 only."
+    path = write_report(
+        results, out, title="busysignal headline: retry storms under overload", intro=intro, targets=targets
+    )
+    width = max(len(t.claim) for t in targets)
+    echo("")
+    echo(f"{'target':<{width}}  {'verdict':<12}  measured")
+    for t in targets:
+        echo(f"{t.claim:<{width}}  {t.verdict:<12}  {t.measured}")
+    echo(f"\nreport: {path}")
+    return path
