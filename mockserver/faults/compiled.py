@@ -106,6 +106,17 @@ def compile_latency(spec: LatencySpec | None) -> Latency | None:
 TimeTest = Callable[[float], bool]
 
 
+def _periodic(period: float, spans: tuple[tuple[float, float], ...]) -> TimeTest:
+    def test(t: float) -> bool:
+        x = t % period
+        for a, b in spans:  # noqa: SIM110 - a plain loop: any() with a generator is slower here
+            if a <= x < b:
+                return True
+        return False
+
+    return test
+
+
 def compile_when(when: When) -> tuple[TimeTest | None, list[float] | None]:
     """A predicate on scenario time, and the fixed window (for the reason), if any."""
     tests: list[TimeTest] = []
@@ -118,11 +129,11 @@ def compile_when(when: When) -> tuple[TimeTest | None, list[float] | None]:
     if when.schedule is not None:
         period = when.schedule.period_s
         spans = tuple((w.start_s, w.end_s if w.end_s is not None else period) for w in when.schedule.windows)
-        tests.append(lambda t: any(a <= t % period < b for a, b in spans))
+        tests.append(_periodic(period, spans))
     if when.day is not None:
         length = when.day.length_s
         hour_spans = tuple((a * length / 24.0, b * length / 24.0) for a, b in when.day.hours)
-        tests.append(lambda t: any(a <= t % length < b for a, b in hour_spans))
+        tests.append(_periodic(length, hour_spans))
     if not tests:
         return None, None
     if len(tests) == 1:
@@ -155,10 +166,21 @@ class CompiledRule:
     tokens_per_s: float | None
     random_key: int  # random stream of this rule's probability draws
     latency_key: int  # random stream of this rule's latency draws
+    terminal: bool  # decides the fault (a fault or a sequence), as opposed to a pure modifier
+    has_tokens: bool  # sets ttft_s / tokens_per_s
+    dynamic: bool  # has conditions beyond (method, path, model, stream): key, headers, time
+    only_probability: bool  # the trigger is a bare probability (the fast path)
+    threshold: float  # the probability, or 1.0 when there is none
 
-    @property
-    def terminal(self) -> bool:
-        return self.fault is not None or self.sequence is not None
+    def static_match(self, method: str, path: str, model: str | None, stream: bool) -> bool:
+        """The conditions that depend only on (method, path, model, stream): cacheable per request shape."""
+        if self.stream is not None and self.stream != stream:
+            return False
+        if self.path is not None and not self.path(path):
+            return False
+        if self.model is not None and not self.model(model or ""):
+            return False
+        return self.method is None or self.method(method)
 
 
 def _compile_match(match: Match) -> dict[str, object]:
@@ -214,6 +236,14 @@ def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
         tokens_per_s=rule.tokens.tokens_per_s if rule.tokens else None,
         random_key=rng.stream_key(seed, f"rule:{rid}:p"),
         latency_key=rng.stream_key(seed, f"rule:{rid}:latency"),
+        terminal=fault is not None or sequence is not None,
+        has_tokens=rule.tokens is not None,
+        dynamic=m["api_key"] is not None or bool(m["headers"]) or when is not None,
+        only_probability=trig.probability is not None
+        and sequence is None
+        and trig.every is None
+        and trig.after is None,
+        threshold=trig.probability if trig.probability is not None else 1.0,
     )
 
 

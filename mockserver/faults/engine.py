@@ -29,6 +29,7 @@ from mockserver.faults.compiled import CompiledFault, CompiledLimits, CompiledRu
 from mockserver.faults.decision import Decision, HttpError, RequestFacts
 from mockserver.faults.errors import format_seconds
 from mockserver.faults.override import OverrideError, parse_override
+from mockserver.faults.rng import draw
 
 _COUNTER_LIMIT = 200_000  # scope keys remembered per rule (oldest forgotten first)
 _PENDING_LIMIT = 200_000
@@ -42,6 +43,19 @@ class KeyBuckets:
     requests: TokenBucket | None
     input_tokens: TokenBucket | None
     output_tokens: TokenBucket | None
+    # (bucket, header-name prefix, limit as text, is a token bucket), for the response headers
+    rows: tuple[tuple[TokenBucket, str, str, bool], ...] = ()
+
+    def __post_init__(self) -> None:
+        rows = []
+        for name, bucket, limit in (
+            ("requests", self.requests, self.limits.requests),
+            ("input-tokens", self.input_tokens, self.limits.input_tokens),
+            ("output-tokens", self.output_tokens, self.limits.output_tokens),
+        ):
+            if bucket is not None and limit is not None:
+                rows.append((bucket, f"anthropic-ratelimit-{name}-", str(limit), name != "requests"))
+        self.rows = tuple(rows)
 
 
 @dataclass(slots=True)
@@ -68,6 +82,10 @@ class EngineState:
     capacity_fns: list[CapacityFn] = field(default_factory=list)
     pending: dict[int, Pending] = field(default_factory=dict)
     override_cache: dict[str, CompiledFault | str | None] = field(default_factory=dict)
+    # rules whose static conditions hold, per (method, path, model, stream)
+    rule_cache: dict[tuple[str, str, str | None, bool], tuple[CompiledRule, ...]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def fresh(cls, scenario: CompiledScenario, start: float, wall_offset: float = 0.0) -> EngineState:
@@ -80,8 +98,18 @@ class EngineState:
         return state
 
 
+_RFC3339_CACHE: dict[int, str] = {}
+
+
 def _rfc3339(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(epoch)))
+    """RFC 3339 UTC, whole seconds rounded up (a reset is never announced early). Pure; memoised."""
+    second = math.ceil(epoch)
+    text = _RFC3339_CACHE.get(second)
+    if text is None:
+        if len(_RFC3339_CACHE) >= 4096:
+            _RFC3339_CACHE.clear()
+        text = _RFC3339_CACHE[second] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    return text
 
 
 def _decision_from(
@@ -150,27 +178,23 @@ def _key_buckets(state: EngineState, facts: RequestFacts, limits: CompiledLimits
 
 
 def _ratelimit_headers(kb: KeyBuckets, now: float, wall_offset: float) -> dict[str, str]:
+    """The anthropic-ratelimit-* headers: limit, remaining (whole tokens) and the RFC 3339 time
+    at which the bucket is full again. Buckets were refilled to ``now`` by the caller."""
     headers: dict[str, str] = {}
-    token_parts: list[tuple[int, int, float]] = []
-    for name, bucket, limit in (
-        ("requests", kb.requests, kb.limits.requests),
-        ("input-tokens", kb.input_tokens, kb.limits.input_tokens),
-        ("output-tokens", kb.output_tokens, kb.limits.output_tokens),
-    ):
-        if bucket is None or limit is None:
-            continue
-        remaining = int(bucket.available(now))
-        reset = _rfc3339(now + bucket.time_to_full(now) + wall_offset)
-        headers[f"anthropic-ratelimit-{name}-limit"] = str(limit)
-        headers[f"anthropic-ratelimit-{name}-remaining"] = str(remaining)
-        headers[f"anthropic-ratelimit-{name}-reset"] = reset
-        if name != "requests":
-            token_parts.append((remaining, limit, now + bucket.time_to_full(now) + wall_offset))
-    if token_parts:
-        remaining, limit, reset_at = min(token_parts)
-        headers["anthropic-ratelimit-tokens-limit"] = str(limit)
-        headers["anthropic-ratelimit-tokens-remaining"] = str(int(remaining))
-        headers["anthropic-ratelimit-tokens-reset"] = _rfc3339(reset_at)
+    best: tuple[int, str, float] | None = None  # the most restrictive token bucket
+    base = now + wall_offset
+    for bucket, prefix, limit, is_tokens in kb.rows:
+        remaining = int(bucket.level)
+        full_at = base + (bucket.capacity - bucket.level) / bucket.per_s
+        headers[prefix + "limit"] = limit
+        headers[prefix + "remaining"] = str(remaining)
+        headers[prefix + "reset"] = _rfc3339(full_at)
+        if is_tokens and (best is None or remaining < best[0]):
+            best = (remaining, limit, full_at)
+    if best is not None:
+        headers["anthropic-ratelimit-tokens-limit"] = best[1]
+        headers["anthropic-ratelimit-tokens-remaining"] = str(best[0])
+        headers["anthropic-ratelimit-tokens-reset"] = _rfc3339(best[2])
     return headers
 
 
@@ -189,25 +213,23 @@ def _rate_limit(
     for what, bucket, amount, limit in needs:
         if bucket is None:
             continue
-        wait = bucket.wait_for(amount, now)
-        if wait > worst_wait:
-            worst_wait, worst = wait, (what, limit)
-    levels = {
-        name: round(b.level, 3)
-        for name, b in (("requests", kb.requests), ("input", kb.input_tokens), ("output", kb.output_tokens))
-        if b is not None
-    }
-    reason["buckets"] = levels
+        bucket.refill(now)
+        if amount > bucket.level:
+            wait = math.inf if amount > bucket.capacity else (amount - bucket.level) / bucket.per_s
+            if wait > worst_wait or worst is None:
+                worst_wait, worst = wait, (what, limit)
     reason["model_class"] = limits.name
     if worst is None:
         for _what, bucket, amount, _limit in needs:
             if bucket is not None:
-                bucket.try_take(amount, now)
+                bucket.level -= amount
+        reason["buckets"] = _levels(kb)
         return None, kb
+    reason["buckets"] = _levels(kb)
     what, limit = worst
     reason["source"] = "rate_limit"
     reason["limit"] = what
-    reason["wait_s"] = round(worst_wait, 6) if math.isfinite(worst_wait) else None
+    reason["wait_s"] = worst_wait if math.isfinite(worst_wait) else None
     err_headers: dict[str, str] = {}
     if math.isfinite(worst_wait):
         message = (
@@ -227,6 +249,17 @@ def _rate_limit(
     return Decision(error=error, reason=reason), kb
 
 
+def _levels(kb: KeyBuckets) -> dict[str, float]:
+    levels: dict[str, float] = {}
+    if kb.requests is not None:
+        levels["requests"] = kb.requests.level
+    if kb.input_tokens is not None:
+        levels["input"] = kb.input_tokens.level
+    if kb.output_tokens is not None:
+        levels["output"] = kb.output_tokens.level
+    return levels
+
+
 # ---------------------------------------------------------------- rules
 def _scope_key(rule: CompiledRule, facts: RequestFacts) -> str:
     if rule.scope == "global":
@@ -236,15 +269,8 @@ def _scope_key(rule: CompiledRule, facts: RequestFacts) -> str:
     return facts.logical_key
 
 
-def _matches(rule: CompiledRule, facts: RequestFacts, t: float) -> bool:
-    if rule.stream is not None and rule.stream != facts.stream:
-        return False
-    if rule.path is not None and not rule.path(facts.path):
-        return False
-    if rule.model is not None and not rule.model(facts.model or ""):
-        return False
-    if rule.method is not None and not rule.method(facts.method):
-        return False
+def _dynamic_match(rule: CompiledRule, facts: RequestFacts, t: float) -> bool:
+    """The conditions that vary per request of one shape: key, headers, time."""
     if rule.api_key is not None and not rule.api_key(facts.api_key_id):
         return False
     for name, match in rule.headers:
@@ -252,6 +278,21 @@ def _matches(rule: CompiledRule, facts: RequestFacts, t: float) -> bool:
         if value is None or not match(value):
             return False
     return rule.when is None or rule.when(t)
+
+
+def _rules_for(state: EngineState, facts: RequestFacts) -> tuple[CompiledRule, ...]:
+    key = (facts.method, facts.path, facts.model, facts.stream)
+    rules = state.rule_cache.get(key)
+    if rules is None:
+        rules = tuple(
+            r
+            for r in state.scenario.rules
+            if r.static_match(facts.method, facts.path, facts.model, facts.stream)
+        )
+        if len(state.rule_cache) >= 1024:
+            state.rule_cache.clear()
+        state.rule_cache[key] = rules
+    return rules
 
 
 def _fire(
@@ -284,7 +325,7 @@ def _fire(
         return False, None
     if rule.probability is not None:
         u = rng.draw(rule.random_key, facts.index)
-        info["draw"] = round(u, 6)
+        info["draw"] = u
         info["p"] = rule.probability
         if u >= rule.probability:
             return False, None
@@ -343,7 +384,8 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
     """What to do with one request (see the module docstring for the precedence)."""
     sc = state.scenario
     t = now - state.start
-    reason: dict[str, Any] = {"scenario": sc.name, "seed": sc.seed, "index": facts.index, "t": round(t, 6)}
+    index = facts.index
+    reason: dict[str, Any] = {"scenario": sc.name, "seed": sc.seed, "index": index, "t": t}
 
     if sc.override_enabled != "never" and (sc.override_enabled == "always" or facts.loopback):
         value = facts.headers.get(sc.override_header)
@@ -366,22 +408,28 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
     ttft: float | None = None
     tps: float | None = None
     have_fault = have_latency = have_tokens = False
-    for rule in sc.rules:
+    for rule in _rules_for(state, facts) if sc.rules else ():
         if rule.terminal:
             if have_fault:
                 continue
-        elif (rule.latency is None or have_latency) and (
-            (rule.ttft_s is None and rule.tokens_per_s is None) or have_tokens
-        ):
+        elif (rule.latency is None or have_latency) and (not rule.has_tokens or have_tokens):
             continue
-        if not _matches(rule, facts, t):
+        if rule.dynamic and not _dynamic_match(rule, facts, t):
             continue
-        info: dict[str, Any] = {}
-        fired, rule_fault = _fire(rule, facts, state, info)
-        if not fired:
-            if info and rule.terminal:
-                reason.setdefault("passed", []).append({"rule": rule.id, **info})
-            continue
+        info: dict[str, Any]
+        if rule.only_probability:
+            u = draw(rule.random_key, index)
+            if u >= rule.threshold:
+                continue
+            info = {"draw": u, "p": rule.threshold}
+            rule_fault = rule.fault
+        else:
+            info = {}
+            fired, rule_fault = _fire(rule, facts, state, info)
+            if not fired:
+                if info and rule.terminal:
+                    reason.setdefault("passed", []).append({"rule": rule.id, **info})
+                continue
         if rule.terminal:
             have_fault = True
             fault = rule_fault
@@ -394,8 +442,8 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
         if rule.latency is not None and not have_latency:
             have_latency = True
             delay = rule.latency.sample(rng.draw(rule.latency_key, facts.index))
-            reason["latency"] = {"rule": rule.id, "s": round(delay, 6)}
-        if (rule.ttft_s is not None or rule.tokens_per_s is not None) and not have_tokens:
+            reason["latency"] = {"rule": rule.id, "s": delay}
+        if rule.has_tokens and not have_tokens:
             have_tokens = True
             ttft, tps = rule.ttft_s, rule.tokens_per_s
             reason["tokens"] = {"rule": rule.id, "ttft_s": ttft, "tokens_per_s": tps}
