@@ -38,7 +38,7 @@ from anthropic import AsyncStream, Stream
 from anthropic.lib.streaming import AsyncMessageStreamManager, MessageStreamManager
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
-from resilience.cache import is_cacheable, request_key
+from resilience.cache import ResponseCache, is_cacheable, request_key
 from resilience.classify import classify_exception
 from resilience.events import CallFinished, StreamInterrupted
 from resilience.policy import Attempt, CallOutcome, Policy, StreamRetry
@@ -120,8 +120,36 @@ def _attempt_kwargs(attempt: Attempt, params: Mapping[str, Any], client_timeout_
     return kwargs
 
 
-def _message_from_cache(data: dict[str, Any]) -> Message:
-    return Message.model_validate(data)
+def _materialize(params: dict[str, Any]) -> dict[str, Any]:
+    """One-shot iterables (a generator of messages) would be empty on the second attempt: the
+    SDK builds its body once, but the policy calls the SDK once per attempt. Lists are kept."""
+    for key, value in params.items():
+        if isinstance(value, Iterator):
+            params[key] = list(value)
+    return params
+
+
+def _cache_lookup(
+    policy: Policy, cache: ResponseCache | None, params: Mapping[str, Any], model: str
+) -> tuple[str | None, Message | None]:
+    """(key, cached message) for a non-streaming create; (None, None) when the cache is off or
+    the request cannot be keyed (a parameter that is not JSON data: then it is not cached)."""
+    if cache is None:
+        return None, None
+    try:
+        key = request_key(params)
+    except (TypeError, ValueError) as exc:
+        log.debug("busysignal.cache_skipped reason=%s", exc)
+        return None, None
+    hit = cache.get(key)
+    if hit is None:
+        return key, None
+    message = Message.model_validate(hit)
+    outcome = CallOutcome(model, message.model or model, 0, (), 0.0, cached=True)
+    _attach(message, outcome)
+    policy.counters.add("cache_hits")
+    policy.emit(CallFinished(model, outcome.model, True, 0, 0.0, cached=True))
+    return key, message
 
 
 def _same_event(delivered: RawMessageStreamEvent, replayed: RawMessageStreamEvent) -> bool:
@@ -311,6 +339,7 @@ class ResilientMessages:
         """``messages.create`` with the policy around it; same parameters as the SDK's, plus
         ``use_cache=False`` to bypass the response cache for this request."""
         model = _require_model(params, "messages.create")
+        params = _materialize(params)
         if stream:
             sdk = self._sdk
 
@@ -320,17 +349,9 @@ class ResilientMessages:
             return self._owner._open_stream(model, params, open_stream)
         policy = self._owner.policy
         cache = policy.cache if use_cache else None
-        key: str | None = None
-        if cache is not None:
-            key = request_key(params)
-            hit = cache.get(key)
-            if hit is not None:
-                message = _message_from_cache(hit)
-                outcome = CallOutcome(model, message.model or model, 0, (), 0.0, cached=True)
-                _attach(message, outcome)
-                policy.counters.add("cache_hits")
-                policy.emit(CallFinished(model, outcome.model, True, 0, 0.0, cached=True))
-                return message
+        key, cached = _cache_lookup(policy, cache, params, model)
+        if cached is not None:
+            return cached
         client_timeout = self._owner._timeout_s
 
         def attempt(a: Attempt) -> Message:
@@ -349,6 +370,7 @@ class ResilientMessages:
     def stream(self, **params: Any) -> MessageStreamManager[Any]:
         """``messages.stream(...)``: the SDK's stream manager, opened under the policy."""
         model = _require_model(params, "messages.stream")
+        params = _materialize(params)
         sdk = self._sdk
 
         def open_stream(kwargs: dict[str, Any]) -> Stream[RawMessageStreamEvent]:
@@ -365,6 +387,7 @@ class ResilientMessages:
         """``messages.count_tokens`` with retries, budget and throttle (no fallback: the count
         is only true for the model asked; no breaker: it is not a generation)."""
         model = _require_model(params, "messages.count_tokens")
+        params = _materialize(params)
         client_timeout = self._owner._timeout_s
 
         def attempt(a: Attempt) -> MessageTokensCount:
@@ -574,6 +597,7 @@ class AsyncResilientMessages:
     ) -> Message | AsyncResilientStream:
         """Async ``messages.create`` with the policy around it (see the sync one)."""
         model = _require_model(params, "messages.create")
+        params = _materialize(params)
         if stream:
             sdk = self._sdk
 
@@ -585,17 +609,9 @@ class AsyncResilientMessages:
             return await self._owner._open_stream(model, params, open_stream)
         policy = self._owner.policy
         cache = policy.cache if use_cache else None
-        key: str | None = None
-        if cache is not None:
-            key = request_key(params)
-            hit = cache.get(key)
-            if hit is not None:
-                message = _message_from_cache(hit)
-                outcome = CallOutcome(model, message.model or model, 0, (), 0.0, cached=True)
-                _attach(message, outcome)
-                policy.counters.add("cache_hits")
-                policy.emit(CallFinished(model, outcome.model, True, 0, 0.0, cached=True))
-                return message
+        key, cached = _cache_lookup(policy, cache, params, model)
+        if cached is not None:
+            return cached
         client_timeout = self._owner._timeout_s
 
         async def attempt(a: Attempt) -> Message:
@@ -616,6 +632,7 @@ class AsyncResilientMessages:
     def stream(self, **params: Any) -> AsyncMessageStreamManager[Any]:
         """Async ``messages.stream(...)`` opened under the policy (use ``async with``)."""
         model = _require_model(params, "messages.stream")
+        params = _materialize(params)
         sdk = self._sdk
 
         async def open_stream(kwargs: dict[str, Any]) -> AsyncStream[RawMessageStreamEvent]:
@@ -631,6 +648,7 @@ class AsyncResilientMessages:
     async def count_tokens(self, **params: Any) -> MessageTokensCount:
         """Async ``messages.count_tokens`` with retries, budget and throttle (no fallback, no breaker)."""
         model = _require_model(params, "messages.count_tokens")
+        params = _materialize(params)
         client_timeout = self._owner._timeout_s
 
         async def attempt(a: Attempt) -> MessageTokensCount:

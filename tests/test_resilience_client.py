@@ -193,6 +193,13 @@ def test_overloads_are_retried_and_the_retry_count_header_says_which_attempt() -
     assert message._request_id == "req_3"
 
 
+def test_a_one_shot_iterable_of_messages_is_sent_whole_on_every_attempt() -> None:
+    server = Server({"m": [529]})
+    client = client_for(server)
+    client.messages.create(model="m", max_tokens=5, messages=iter(MESSAGES))
+    assert [b["messages"] for b in server.bodies()] == [MESSAGES, MESSAGES]
+
+
 def test_caller_errors_are_raised_at_once() -> None:
     server = Server({"m": [400]})
     with pytest.raises(anthropic.BadRequestError):
@@ -364,6 +371,16 @@ def test_the_cache_answers_repeated_requests_and_can_be_bypassed() -> None:
     client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
     assert len(server.requests) == 3  # streams never come from the cache
     assert client.policy.counters.snapshot()["cache_hits"] == 1
+
+
+def test_a_request_the_cache_cannot_key_is_sent_uncached() -> None:
+    server = Server()
+    cache = MemoryCache()
+    client = client_for(server, cache=cache)
+    client.messages.create(
+        model="m", max_tokens=5, messages=MESSAGES, metadata={"user_id": "u"}, extra_body={"x": {1, 2}}
+    )
+    assert len(server.requests) == 1 and len(cache) == 0
 
 
 def test_failed_calls_are_not_cached() -> None:
