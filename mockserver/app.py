@@ -37,7 +37,7 @@ from mockserver.journal import (
     parse_retry_count,
 )
 from mockserver.metrics import Metrics, Stats
-from mockserver.sse import error_event, message_json, message_json_tail, message_object, stream_events
+from mockserver.sse import error_event, message_json, message_json_tail_fast, message_object, stream_events
 from mockserver.validation import MessageRequest, validate_count_tokens_request, validate_messages_request
 
 log = logging.getLogger("busysignal.mock")
@@ -152,6 +152,8 @@ class MockState:
         self._cache_size = config.response_cache_size
         self._api_keys = frozenset(config.api_keys) if config.api_keys is not None else None
         self._default_tps = config.tokens_per_s or None
+        self._wall_clock = config.wall_clock
+        self._on_done = config.on_request_done
         self._base_headers = {"anthropic-organization-id": "00000000-0000-4000-8000-000000000000"}
 
     # ---- engine ------------------------------------------------------------------------
@@ -191,7 +193,7 @@ class MockState:
             self.ids.request_id(),
             request.method,
             request.path,
-            self.config.wall_clock(),
+            self._wall_clock(),
             self.clock(),
             api_key_id(key),
             parse_retry_count(kept.get("x-stainless-retry-count")),
@@ -203,9 +205,9 @@ class MockState:
     def close(self, entry: JournalEntry, route: str) -> None:
         entry.end = self.clock()
         self.in_flight -= 1
-        self.stats.record(entry)
+        self.stats.record(entry, route)
         self.metrics.record(entry, route)
-        hook = self.config.on_request_done
+        hook = self._on_done
         if hook is not None:
             hook(entry)
 
@@ -247,7 +249,7 @@ class MockState:
             request,
             prompt_digest_of(body, prompt),
             completion,
-            message_json_tail(request.model, completion, request.input_tokens),
+            message_json_tail_fast(request.model, completion, request.input_tokens),
             body_digest(raw),
         )
         if cache and self._cache_size and len(raw) <= 65536:

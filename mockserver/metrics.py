@@ -1,4 +1,9 @@
-"""Counters for /_busysignal/stats (resettable) and /metrics (Prometheus text, monotonic)."""
+"""Counters for /_busysignal/stats (resettable) and /metrics (Prometheus text, monotonic).
+
+The hot path does one dict increment per request for each view, keyed by the outcome
+(route, status, model, error type, fault, client gone); the per-dimension counts are summed
+when someone reads them.
+"""
 
 from __future__ import annotations
 
@@ -24,45 +29,50 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     60.0,
 )
 
+# (route, path, status, model, error_type, fault, client_gone)
+Outcome = tuple[str, str, int | None, str | None, str | None, str | None, bool]
+
+
+def outcome_of(e: JournalEntry, route: str) -> Outcome:
+    return (route, e.path, e.status, e.model, e.error_type, e.fault, e.client_gone)
+
+
+def _sum(counts: Counter[Outcome], index: int) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for key, n in counts.items():
+        value = key[index]
+        if value is not None:
+            out[str(value)] += n
+    return dict(out)
+
 
 class Stats:
     """Counts by status, error type, model, fault and path since the last reset."""
 
     def __init__(self) -> None:
-        self.reset()
+        self.counts: Counter[Outcome] = Counter()
 
     def reset(self) -> None:
-        self.total = 0
-        self.by_status: Counter[str] = Counter()
-        self.by_error_type: Counter[str] = Counter()
-        self.by_model: Counter[str] = Counter()
-        self.by_fault: Counter[str] = Counter()
-        self.by_path: Counter[str] = Counter()
-        self.client_gone = 0
+        self.counts = Counter()
 
-    def record(self, e: JournalEntry) -> None:
-        self.total += 1
-        self.by_status[str(e.status) if e.status is not None else "none"] += 1
-        if e.error_type is not None:
-            self.by_error_type[e.error_type] += 1
-        if e.model is not None:
-            self.by_model[e.model] += 1
-        if e.fault is not None:
-            self.by_fault[e.fault] += 1
-        self.by_path[e.path] += 1
-        if e.client_gone:
-            self.client_gone += 1
+    def record(self, e: JournalEntry, route: str = "") -> None:
+        self.counts[(route, e.path, e.status, e.model, e.error_type, e.fault, e.client_gone)] += 1
 
     def to_dict(self, in_flight: int) -> dict[str, Any]:
+        counts = self.counts
+        by_status = _sum(counts, 2)
+        no_status = sum(n for k, n in counts.items() if k[2] is None)
+        if no_status:
+            by_status["none"] = no_status
         return {
-            "requests": self.total,
+            "requests": sum(counts.values()),
             "in_flight": in_flight,
-            "by_status": dict(self.by_status),
-            "by_error_type": dict(self.by_error_type),
-            "by_model": dict(self.by_model),
-            "by_fault": dict(self.by_fault),
-            "by_path": dict(self.by_path),
-            "client_gone": self.client_gone,
+            "by_status": by_status,
+            "by_error_type": _sum(counts, 4),
+            "by_model": _sum(counts, 3),
+            "by_fault": _sum(counts, 5),
+            "by_path": _sum(counts, 1),
+            "client_gone": sum(n for k, n in counts.items() if k[6]),
         }
 
 
@@ -74,54 +84,51 @@ class Metrics:
     """Prometheus counters and a latency histogram; never reset while the server lives."""
 
     def __init__(self) -> None:
-        self.requests: Counter[tuple[str, str, str]] = Counter()  # (route, status, model)
-        self.errors: Counter[str] = Counter()
-        self.faults: Counter[str] = Counter()
+        self.counts: Counter[Outcome] = Counter()
         self.bytes_sent = 0
         self.events_sent = 0
-        self.client_gone = 0
         self.bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
-        self.latency_count = 0
 
     def record(self, e: JournalEntry, route: str) -> None:
-        self.requests[(route, str(e.status) if e.status is not None else "none", e.model or "")] += 1
-        if e.error_type is not None:
-            self.errors[e.error_type] += 1
-        if e.fault is not None:
-            self.faults[e.fault] += 1
+        self.counts[(route, e.path, e.status, e.model, e.error_type, e.fault, e.client_gone)] += 1
         self.bytes_sent += e.bytes_sent
         self.events_sent += e.events_sent
-        if e.client_gone:
-            self.client_gone += 1
         if e.end is not None:
             latency = e.end - e.start
             self.bucket_counts[bisect_left(LATENCY_BUCKETS, latency)] += 1
             self.latency_sum += latency
-            self.latency_count += 1
 
     def render(self, *, in_flight: int, journal_len: int, journal_size: int) -> str:
+        requests: Counter[tuple[str, str, str]] = Counter()
+        errors: Counter[str] = Counter()
+        faults: Counter[str] = Counter()
+        client_gone = 0
+        for (route, _path, status, model, error_type, fault, gone), n in self.counts.items():
+            requests[(route, "none" if status is None else str(status), model or "")] += n
+            if error_type is not None:
+                errors[error_type] += n
+            if fault is not None:
+                faults[fault] += n
+            if gone:
+                client_gone += n
         lines = [
             "# HELP busysignal_requests_total Requests answered by the mock, by route, status and model.",
             "# TYPE busysignal_requests_total counter",
         ]
-        for (route, status, model), n in sorted(self.requests.items()):
-            labels = f'route="{_label(route)}",status="{status}",model="{_label(model)}"'
+        for (route_label, status_label, model_label), n in sorted(requests.items()):
+            labels = f'route="{_label(route_label)}",status="{status_label}",model="{_label(model_label)}"'
             lines.append(f"busysignal_requests_total{{{labels}}} {n}")
         lines += [
             "# HELP busysignal_errors_total Anthropic error types sent (HTTP errors and SSE error events).",
             "# TYPE busysignal_errors_total counter",
         ]
-        lines += [
-            f'busysignal_errors_total{{type="{_label(t)}"}} {n}' for t, n in sorted(self.errors.items())
-        ]
+        lines += [f'busysignal_errors_total{{type="{_label(t)}"}} {n}' for t, n in sorted(errors.items())]
         lines += [
             "# HELP busysignal_faults_total Faults applied by the fault engine, by kind.",
             "# TYPE busysignal_faults_total counter",
         ]
-        lines += [
-            f'busysignal_faults_total{{fault="{_label(f)}"}} {n}' for f, n in sorted(self.faults.items())
-        ]
+        lines += [f'busysignal_faults_total{{fault="{_label(f)}"}} {n}' for f, n in sorted(faults.items())]
         lines += [
             "# HELP busysignal_response_bytes_total Response body bytes sent.",
             "# TYPE busysignal_response_bytes_total counter",
@@ -131,7 +138,7 @@ class Metrics:
             f"busysignal_sse_events_total {self.events_sent}",
             "# HELP busysignal_client_gone_total Requests whose client went away before the response ended.",
             "# TYPE busysignal_client_gone_total counter",
-            f"busysignal_client_gone_total {self.client_gone}",
+            f"busysignal_client_gone_total {client_gone}",
             "# HELP busysignal_in_flight Requests being answered now.",
             "# TYPE busysignal_in_flight gauge",
             f"busysignal_in_flight {in_flight}",
@@ -151,5 +158,5 @@ class Metrics:
         cumulative += self.bucket_counts[-1]
         lines.append(f'busysignal_request_duration_seconds_bucket{{le="+Inf"}} {cumulative}')
         lines.append(f"busysignal_request_duration_seconds_sum {self.latency_sum}")
-        lines.append(f"busysignal_request_duration_seconds_count {self.latency_count}")
+        lines.append(f"busysignal_request_duration_seconds_count {cumulative}")
         return "\n".join(lines) + "\n"

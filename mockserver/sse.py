@@ -48,6 +48,30 @@ def message_json_tail(model: str, completion: Completion, input_tokens: int) -> 
     return b"," + _dumps(body).encode()[1:]
 
 
+def message_json_tail_fast(model: str, completion: Completion, input_tokens: int) -> bytes:
+    """``message_json_tail`` for text-only completions, without building the object (same bytes)."""
+    if not all(isinstance(o, TextOutput) for o in completion.outputs):
+        return message_json_tail(model, completion, input_tokens)
+    content = ",".join('{"type":"text","text":' + _dumps(o.text) + "}" for o in completion.outputs)  # type: ignore[union-attr]
+    stop = "null" if completion.stop_sequence is None else _dumps(completion.stop_sequence)
+    return (
+        ',"type":"message","role":"assistant","model":'
+        + _dumps(model)
+        + ',"content":['
+        + content
+        + '],"stop_reason":"'
+        + completion.stop_reason
+        + '","stop_sequence":'
+        + stop
+        + ',"usage":{"input_tokens":'
+        + str(input_tokens)
+        + ',"output_tokens":'
+        + str(completion.output_tokens)
+        + ',"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":'
+        '{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"service_tier":"standard"}}'
+    ).encode()
+
+
 def message_json(message_id: str, tail: bytes) -> bytes:
     return b'{"id":"' + message_id.encode() + b'"' + tail
 
