@@ -398,8 +398,8 @@ def check_no_stacking(entries: Sequence[JournalEntry], *, claimed_max_attempts: 
         layers = max(stacked, key=lambda t: len(t.attempts)).retry_layers()
         figure += f"; layers: {len(layers)} outer × {max(layers)} SDK attempts"
         problems.append(
-            f"an outer retry loop re-ran an SDK call that retries itself: {len(layers)} × {max(layers)} "
-            f"= up to {sum(layers)} attempts"
+            f"an outer retry loop re-ran an SDK call that retries itself: {len(layers)} outer tries of "
+            f"up to {max(layers)} SDK attempts made {sum(layers)} attempts for one logical request"
         )
     if claimed_max_attempts is not None and most > claimed_max_attempts:
         problems.append(

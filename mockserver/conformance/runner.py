@@ -222,6 +222,6 @@ def verify(
                 )
     results = judge(runs, chain=sample.models, claimed_max_attempts=sample.claimed_max_attempts)
     if only is not None:
-        wanted = {c for p in selected for c in p.checks}
+        wanted = {c for p in selected for c in p.checks} | {7}  # stacking is judged on every probe
         results = [r for r in results if r.number in wanted]
     return Verification(sample.name, sample.models, sample.claimed_max_attempts, results, runs)
