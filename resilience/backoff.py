@@ -121,8 +121,9 @@ class Decorrelated(_Exponential):
     def delay(self, attempt: int, previous: float | None, rng: random.Random) -> float:
         _check_attempt(attempt)
         prev = self.base if previous is None or previous < self.base else previous
-        value = rng.uniform(self.base, 3.0 * prev)
-        return self.cap if value > self.cap else value
+        high = min(self.cap, 3.0 * prev)
+        value = rng.uniform(self.base, 3.0 * prev)  # may round a hair past its end point
+        return high if value > high else value
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,7 @@ class CircuitBreaker:
         self._opened_at = -math.inf
         self._probes_out = 0
         self._probe_ok = 0
+        self._generation = 0  # bumped on every transition; tickets from admit() carry it
         self._lock = threading.RLock()  # re-entrant: an on_change listener may read the breaker
         self.opened = 0  # how many times it opened
 
@@ -122,6 +123,7 @@ class CircuitBreaker:
     def _move(self, new: BreakerState, now: float) -> None:
         old = self._state
         self._state = new
+        self._generation += 1
         if new is BreakerState.OPEN:
             self._opened_at = now
             self.opened += 1
@@ -138,23 +140,32 @@ class CircuitBreaker:
     def allow(self, now: float) -> bool:
         """May a call go to this model now? In half-open this hands out one of the probe slots,
         which the caller must return through :meth:`record`."""
+        return self.admit(now) is not None
+
+    def admit(self, now: float) -> int | None:
+        """:meth:`allow` that returns a ticket (None: refused). Passing the ticket back to
+        :meth:`record` lets the breaker ignore a call admitted under an earlier state (one that
+        started before the breaker opened and ends while it is half-open is no probe)."""
         if self._state is BreakerState.CLOSED:
-            return True
+            return self._generation
         with self._lock:
             if self._state is BreakerState.OPEN:
                 if now < self._opened_at + self.open_s:
-                    return False
+                    return None
                 self._move(BreakerState.HALF_OPEN, now)
             if self._state is BreakerState.HALF_OPEN:
                 if self._probes_out + self._probe_ok < self.probes:
                     self._probes_out += 1
-                    return True
-                return False
-            return True
+                    return self._generation
+                return None
+            return self._generation
 
-    def record(self, outcome: Outcome, now: float) -> None:
-        """The outcome of a call that :meth:`allow` let through."""
+    def record(self, outcome: Outcome, now: float, ticket: int | None = None) -> None:
+        """The outcome of a call that :meth:`allow` (or :meth:`admit`, whose ticket to pass
+        back) let through."""
         with self._lock:
+            if ticket is not None and ticket != self._generation:
+                return  # admitted under an earlier state: says nothing about this one
             state = self._state
             if state is BreakerState.CLOSED:
                 if outcome == "ignored":

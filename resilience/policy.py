@@ -338,7 +338,8 @@ class Policy:
             if index > 0 and params is not None and self.fallback is not None:
                 mparams = self.fallback.params_for(current, params)
             breaker = breakers.for_model(current) if breakers is not None else None
-            if breaker is not None and not breaker.allow(monotonic()):
+            ticket = breaker.admit(monotonic()) if breaker is not None else None
+            if breaker is not None and ticket is None:
                 now = monotonic()
                 skipped = skipped or CircuitOpenError(current, breaker.retry_in(now))
                 self.counters.add("give_ups")
@@ -475,7 +476,7 @@ class Policy:
                 if acquired and limit is not None:
                     limit.release()
                 if breaker is not None:
-                    breaker.record(outcome, monotonic())
+                    breaker.record(outcome, monotonic(), ticket)
             assert last_failure is not None
             if (
                 self.fallback is not None

@@ -94,6 +94,19 @@ def test_a_failed_probe_opens_it_again() -> None:
     assert not breaker.allow(10.0) and breaker.allow(11.0)
 
 
+def test_a_call_admitted_before_the_breaker_opened_is_no_probe() -> None:
+    breaker, _ = make()
+    stale = breaker.admit(0.0)
+    for _ in range(4):
+        breaker.record("failure", 0.0)
+    probe = breaker.admit(6.0)
+    assert stale is not None and probe is not None and stale != probe
+    breaker.record("success", 6.1, stale)  # ends late; it was not the probe
+    assert breaker.state is BreakerState.HALF_OPEN
+    breaker.record("success", 6.2, probe)
+    assert state_of(breaker) is BreakerState.CLOSED
+
+
 def test_an_ignored_probe_returns_its_slot() -> None:
     breaker, _ = make()
     for _ in range(4):
@@ -143,7 +156,7 @@ class BreakerMachine(RuleBasedStateMachine):
             probes=2,
             on_change=self._changed,
         )
-        self.in_flight = 0
+        self.in_flight: list[int] = []
         self.last_state = BreakerState.CLOSED
         self.opened_at = -1.0
 
@@ -167,26 +180,28 @@ class BreakerMachine(RuleBasedStateMachine):
     @rule()
     def start_call(self) -> None:
         was_open = self.breaker.state is BreakerState.OPEN and self.now < self.opened_at + 4.0
-        allowed = self.breaker.allow(self.now)
+        ticket = self.breaker.admit(self.now)
         if was_open:
-            assert not allowed, "an open breaker let a call through"
-        if allowed:
-            self.in_flight += 1
+            assert ticket is None, "an open breaker let a call through"
+        if ticket is not None:
+            self.in_flight.append(ticket)
 
-    @precondition(lambda self: self.in_flight > 0)
-    @rule(outcome=st.sampled_from(["success", "failure", "ignored"]))
-    def finish_call(self, outcome: str) -> None:
-        self.in_flight -= 1
-        self.breaker.record(outcome, self.now)  # type: ignore[arg-type]
+    @precondition(lambda self: len(self.in_flight) > 0)
+    @rule(data=st.data(), outcome=st.sampled_from(["success", "failure", "ignored"]))
+    def finish_call(self, data: st.DataObject, outcome: str) -> None:
+        ticket = self.in_flight.pop(data.draw(st.integers(0, len(self.in_flight) - 1)))
+        self.breaker.record(outcome, self.now, ticket)  # type: ignore[arg-type]
 
     @invariant()
     def state_matches_the_transitions_seen(self) -> None:
         assert self.breaker.state is self.last_state
 
     @invariant()
-    def half_open_never_has_more_probes_out_than_allowed(self) -> None:
+    def half_open_counts_exactly_its_own_probes(self) -> None:
         if self.breaker.state is BreakerState.HALF_OPEN:
-            assert self.breaker._probes_out <= 2
+            current = self.breaker._generation
+            probes = sum(1 for ticket in self.in_flight if ticket == current)
+            assert self.breaker._probes_out == probes <= 2
 
 
 BreakerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -113,9 +113,10 @@ def test_the_deadline_bounds_the_whole_call(deadline: float, latency: float, see
     )
     with pytest.raises(anthropic.APIStatusError):
         p.call(script, model="m")
-    # every attempt started before the deadline and was given only the time left
+    # every attempt started before the deadline and was given only the time left (at least the
+    # 1 ms floor an attempt timeout never goes below)
     assert all(a.timeout_s is not None for a in script.seen)
-    assert clock.monotonic() - start <= deadline + 1e-9
+    assert clock.monotonic() - start <= deadline + 0.001
 
 
 @given(st.sampled_from(sorted(NEVER_RETRY)), st.sampled_from([None, "true", "false"]))
