@@ -23,6 +23,7 @@ import contextlib
 import heapq
 import json
 import logging
+import math
 import os
 import random
 import sys
@@ -54,6 +55,7 @@ from resilience.runner_core import (
     result_line,
 )
 from resilience.runner_store import FinishedJob, JobStore, PendingJob
+from resilience.throttle import RateLimitPacer
 
 __all__ = [
     "Attempter",
@@ -348,8 +350,10 @@ async def run_documents(
     def current_limit() -> int:
         return limiter.limit if limiter is not None else concurrency
 
+    paused_until = -math.inf  # a Retry-After on a 429/529 holds every dispatch, not just its job
+
     async def one(job: PendingJob, seq: int) -> None:
-        nonlocal made
+        nonlocal made, paused_until
         outcome = await attempter(job.doc.params, job.attempts + 1)
         attempts = job.attempts + outcome.sent
         made += outcome.sent
@@ -363,6 +367,8 @@ async def run_documents(
             progress.attempt(outcome)
         action = decide(outcome, attempts, policy, rng)
         now = clock()
+        if outcome.overloaded and outcome.sent and outcome.retry_after_s is not None:
+            paused_until = max(paused_until, now + min(outcome.retry_after_s, policy.retry_after_cap_s))
         if not store.record(job.doc.id, attempts, action, now):
             return
         if isinstance(action, Requeue):
@@ -389,7 +395,7 @@ async def run_documents(
         while heap or in_flight:
             now = clock()
             limit = current_limit()
-            if heap and len(in_flight) < limit and heap[0][0] <= now:
+            if heap and len(in_flight) < limit and heap[0][0] <= now and paused_until <= now:
                 _, _, job = heapq.heappop(heap)
                 seq = limiter.dispatched() if limiter is not None else 0
                 task = asyncio.get_running_loop().create_task(one(job, seq))
@@ -401,7 +407,7 @@ async def run_documents(
                 continue
             timeout: float | None = None
             if heap and len(in_flight) < limit:
-                timeout = max(0.0, heap[0][0] - now)
+                timeout = max(0.0, heap[0][0] - now, paused_until - now)
             if progress is not None:
                 progress.limit = limit
                 progress.draw()
@@ -611,17 +617,21 @@ def resilient_client(
     *,
     breaker: bool = False,
     breaker_open_s: float = 15.0,
+    pace: bool = True,
     fallback: Sequence[str] | None = None,
     cache: ResponseCache | None = None,
     cache_ttl_s: float = DEFAULT_TTL_S,
     on_event: Sequence[EventHook] = (),
 ) -> AsyncResilientAnthropic:
     """The resilient wrapper as the runner wants it: ONE attempt per call (the runner requeues
-    instead of sleeping in a worker), with the optional per-model breaker, fallback chain and
-    response cache of the resilience policy, and its events for metrics."""
+    instead of sleeping in a worker), the rate-limit pacer (``pace``: requests are spaced out
+    when the ``anthropic-ratelimit-*`` headers say a bucket is running low, before it runs out),
+    the optional per-model breaker, fallback chain and response cache of the resilience
+    policy, and its events for metrics."""
     policy = Policy(
         retry=Retry(max_attempts=1),
         breakers=CircuitBreakers(open_s=breaker_open_s) if breaker else None,
+        pacer=RateLimitPacer(reserve=0.1, max_delay_s=10.0) if pace else None,
         fallback=list(fallback) if fallback else None,
         cache=cache,
         cache_ttl_s=cache_ttl_s,

@@ -156,3 +156,24 @@ async def test_output_is_rebuilt_from_the_state_after_a_crash(tmp_path: Path) ->
     results = read_results(out_path)
     assert [r["id"] for r in results] == ["d0", "d1", "d2", "d3"]
     assert all(r["status"] == "succeeded" for r in results)
+
+
+async def test_a_retry_after_on_429_pauses_every_dispatch_not_only_its_document(tmp_path: Path) -> None:
+    import time
+
+    limited = AttemptOutcome(429, error_type="rate_limit_error", retry_after_s=0.2)
+    attempter = Scripted({"d0": [limited]})
+    stamps: list[float] = []
+    inner = attempter.__call__
+
+    async def timed(params: dict[str, Any], attempt: int) -> AttemptOutcome:
+        stamps.append(time.monotonic())
+        return await inner(params, attempt)
+
+    out = OutputFile(tmp_path / "out.jsonl")
+    with JobStore(tmp_path / "s.sqlite") as store:
+        store.load(docs(3), 0.0)
+        summary = await run_documents(store, out, timed, concurrency=1, adaptive=False)
+    assert attempter.calls[0] == ("d0", 1)
+    assert stamps[1] - stamps[0] >= 0.2  # d1 waited for the account-wide retry-after too
+    assert summary.succeeded == 3 and summary.attempts == 4
