@@ -235,3 +235,24 @@ def test_retry_after_storm_tells_everyone_to_come_back_in_one_second(serve: Any,
     clock.jump(12)
     later = [call(c, text=f"t{i}") for i in range(12)]
     assert "RateLimitError" in later and "OverloadedError" not in later
+
+
+@pytest.mark.parametrize("holds", [True, False])
+def test_abandoned_work_keeps_its_capacity_slot_only_when_configured(clock: ShiftClock, holds: bool) -> None:
+    scenario = {
+        "name": "one-slot",
+        "description": "a single generation slot that takes about a second",
+        "capacity": {
+            "client_gone_holds": holds,
+            "pools": [{"concurrency": 1, "ttft_s": 1.0, "stream_tokens_per_s": 1000, "slowdown": 0}],
+        },
+    }
+    with MockServer(scenario=scenario, clock=clock) as srv:
+        impatient = client(srv, timeout=0.2)
+        assert call(impatient, text="gives up") == "APITimeoutError"
+        deadline = time.monotonic() + 2
+        while not any(e["client_gone"] and e["end"] is not None for e in entries(srv)):
+            assert time.monotonic() < deadline, "the server never noticed the client leaving"
+            time.sleep(0.01)
+        outcome = call(client(srv), text="next one")
+    assert outcome == ("OverloadedError" if holds else "ok")

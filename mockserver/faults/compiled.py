@@ -117,14 +117,14 @@ def _periodic(period: float, spans: tuple[tuple[float, float], ...]) -> TimeTest
     return test
 
 
-def compile_when(when: When) -> tuple[TimeTest | None, list[float] | None]:
+def compile_when(when: When) -> tuple[TimeTest | None, list[float | None] | None]:
     """A predicate on scenario time, and the fixed window (for the reason), if any."""
     tests: list[TimeTest] = []
-    window: list[float] | None = None
+    window: list[float | None] | None = None  # for the reason (JSON: an open end is null)
     if when.window is not None:
         start = when.window.start_s
         end = when.window.end_s if when.window.end_s is not None else float("inf")
-        window = [start, end]
+        window = [start, when.window.end_s]
         tests.append(lambda t: start <= t < end)
     if when.schedule is not None:
         period = when.schedule.period_s
@@ -152,7 +152,7 @@ class CompiledRule:
     api_key: Matcher | None
     headers: tuple[tuple[str, Matcher], ...]
     when: TimeTest | None
-    window: list[float] | None
+    window: list[float | None] | None
     sequence: tuple[CompiledFault | None, ...] | None
     repeat: bool
     probability: float | None
