@@ -45,6 +45,7 @@ from resilience.runner_core import (
 __all__ = [
     "app",
     "collect_results",
+    "configure",
     "process_document",
     "results_key",
     "submit_documents",
@@ -76,6 +77,18 @@ app.conf.update(
 )
 
 _local = threading.local()
+_results_override: str | None = None
+
+
+def configure(*, broker_url: str | None = None, results_url: str | None = None) -> None:
+    """Point this process (a submitter, usually) at a broker and a results Redis other than
+    the environment's. Call before submitting."""
+    global _results_override
+    if broker_url is not None:
+        app.conf.broker_url = broker_url
+    if results_url is not None or broker_url is not None:
+        _results_override = results_url or broker_url
+    _local.__dict__.pop("redis", None)
 
 
 def _client() -> Any:
@@ -104,7 +117,7 @@ def _redis() -> Any:
     if r is None:
         import redis
 
-        r = redis.Redis.from_url(_results_url())
+        r = redis.Redis.from_url(_results_override or _results_url())
         _local.redis = r
     return r
 

@@ -81,8 +81,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def worker_env(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("BUSYSIGNAL_BROKER_URL", redis_url)
+def worker_env(redis_url: str) -> dict[str, str]:
     return {**os.environ, "BUSYSIGNAL_BROKER_URL": redis_url, "ANTHROPIC_API_KEY": "celery-test"}
 
 
@@ -112,11 +111,9 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
 def test_celery_worker_requeues_overloaded_documents_with_a_countdown(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    import importlib
+    from resilience import distributed
 
-    import resilience.distributed as distributed
-
-    distributed = importlib.reload(distributed)  # pick up BUSYSIGNAL_BROKER_URL for the submitter
+    distributed.configure(broker_url=worker_env["BUSYSIGNAL_BROKER_URL"])
     docs = parse_documents(
         [f'{{"id": "doc-{i}", "text": "celery document {i}"}}' for i in range(40)], model=MODEL, max_tokens=16
     )
