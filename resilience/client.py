@@ -106,18 +106,31 @@ def _require_model(params: Mapping[str, Any], where: str) -> str:
     return model
 
 
-def _attempt_kwargs(attempt: Attempt, params: Mapping[str, Any], client_timeout_s: float) -> dict[str, Any]:
+def _attempt_kwargs(
+    attempt: Attempt, params: Mapping[str, Any], timeouts: tuple[float, bool]
+) -> dict[str, Any]:
+    """The SDK keyword arguments for one attempt: the attempt's parameters, the retry count
+    header, and a timeout no longer than the time left before the deadline. The first attempt
+    on a model keeps the SDK's own timeout logic (including its refusal of non-streaming
+    requests too long for one response) unless the policy's deadline is shorter than the
+    client's timeout."""
+    client_timeout_s, deadline_shorter = timeouts
     kwargs = dict(attempt.params if attempt.params is not None else params)
     if attempt.number > 1:  # tell the server which retry this is, as the SDK itself would
         kwargs["extra_headers"] = {
             "x-stainless-retry-count": str(attempt.number - 1),
             **(kwargs.get("extra_headers") or {}),
         }
-    if "timeout" not in params:
+    if "timeout" not in params and (attempt.number > 1 or deadline_shorter):
         left = attempt.timeout_s
         if left is not None and left < client_timeout_s:
             kwargs["timeout"] = left
     return kwargs
+
+
+def _timeouts(client_timeout_s: float, policy: Policy) -> tuple[float, bool]:
+    deadline = policy.retry.deadline_s
+    return client_timeout_s, deadline is not None and deadline < client_timeout_s
 
 
 def _materialize(params: dict[str, Any]) -> dict[str, Any]:
@@ -352,7 +365,7 @@ class ResilientMessages:
         key, cached = _cache_lookup(policy, cache, params, model)
         if cached is not None:
             return cached
-        client_timeout = self._owner._timeout_s
+        client_timeout = _timeouts(self._owner._timeout_s, self._owner.policy)
 
         def attempt(a: Attempt) -> Message:
             raw = self._sdk.messages.with_raw_response.create(**_attempt_kwargs(a, params, client_timeout))
@@ -388,7 +401,7 @@ class ResilientMessages:
         is only true for the model asked; no breaker: it is not a generation)."""
         model = _require_model(params, "messages.count_tokens")
         params = _materialize(params)
-        client_timeout = self._owner._timeout_s
+        client_timeout = _timeouts(self._owner._timeout_s, self._owner.policy)
 
         def attempt(a: Attempt) -> MessageTokensCount:
             return self._sdk.messages.count_tokens(**_attempt_kwargs(a, params, client_timeout))
@@ -447,7 +460,7 @@ class ResilientAnthropic:
     ) -> ResilientStream:
         policy = self.policy
         mode = policy.stream_retry
-        client_timeout = self._timeout_s
+        client_timeout = _timeouts(self._timeout_s, policy)
 
         def attempt(a: Attempt) -> _Opened:
             inner = open_stream(_attempt_kwargs(a, params, client_timeout))
@@ -612,7 +625,7 @@ class AsyncResilientMessages:
         key, cached = _cache_lookup(policy, cache, params, model)
         if cached is not None:
             return cached
-        client_timeout = self._owner._timeout_s
+        client_timeout = _timeouts(self._owner._timeout_s, self._owner.policy)
 
         async def attempt(a: Attempt) -> Message:
             raw = await self._sdk.messages.with_raw_response.create(
@@ -649,7 +662,7 @@ class AsyncResilientMessages:
         """Async ``messages.count_tokens`` with retries, budget and throttle (no fallback, no breaker)."""
         model = _require_model(params, "messages.count_tokens")
         params = _materialize(params)
-        client_timeout = self._owner._timeout_s
+        client_timeout = _timeouts(self._owner._timeout_s, self._owner.policy)
 
         async def attempt(a: Attempt) -> MessageTokensCount:
             return await self._sdk.messages.count_tokens(**_attempt_kwargs(a, params, client_timeout))
@@ -706,7 +719,7 @@ class AsyncResilientAnthropic:
     ) -> AsyncResilientStream:
         policy = self.policy
         mode = policy.stream_retry
-        client_timeout = self._timeout_s
+        client_timeout = _timeouts(self._timeout_s, policy)
 
         async def attempt(a: Attempt) -> _Opened:
             inner = await open_stream(_attempt_kwargs(a, params, client_timeout))

@@ -225,6 +225,17 @@ def test_each_attempt_gets_only_the_time_left_before_the_deadline() -> None:
     assert 0 < timeout["read"] <= 5.0
 
 
+def test_a_deadline_as_long_as_the_client_timeout_leaves_the_first_attempt_to_the_sdk() -> None:
+    server = Server({"m": [529]})
+    client = client_for(
+        server, retry=Retry(max_attempts=2, backoff=NoJitter(base=0.001, cap=0.001), deadline_s=600)
+    )
+    client.messages.create(model="m", max_tokens=5, messages=MESSAGES)
+    first, retry = (r.extensions["timeout"]["read"] for r in server.requests)
+    assert first == 600  # the SDK's own timeout (and its own checks) on the first attempt
+    assert retry < 600  # a retry gets only what is left of the deadline
+
+
 def test_ratelimit_headers_of_a_success_reach_the_pacer() -> None:
     pacer = RateLimitPacer(reserve=0.5)
     headers = {
