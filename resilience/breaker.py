@@ -228,7 +228,12 @@ class CircuitBreakers:
         self._make = make
         self._by_model: dict[str, CircuitBreaker] = {}
         self._lock = threading.Lock()
-        self.on_change: ChangeListener | None = None
+        self._listeners: list[ChangeListener] = []
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(model, old, new, now)`` on every transition of every model's breaker
+        (each policy sharing these breakers adds its own)."""
+        self._listeners.append(listener)
 
     def for_model(self, model: str) -> CircuitBreaker:
         breaker = self._by_model.get(model)
@@ -241,8 +246,8 @@ class CircuitBreakers:
         return breaker
 
     def _changed(self, model: str, old: BreakerState, new: BreakerState, now: float) -> None:
-        if self.on_change is not None:
-            self.on_change(model, old, new, now)
+        for listener in self._listeners:
+            listener(model, old, new, now)
 
     def states(self) -> dict[str, BreakerState]:
         return {model: b.state for model, b in self._by_model.items()}

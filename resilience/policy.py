@@ -246,7 +246,7 @@ class Policy:
             for hook in [on_event] if callable(on_event) else list(on_event):
                 self.subscribe(hook)
         if breakers is not None:
-            breakers.on_change = self._breaker_changed
+            breakers.add_listener(self._breaker_changed)
 
     @classmethod
     def default(

@@ -125,6 +125,18 @@ def test_registry_gives_one_breaker_per_model() -> None:
     assert breakers.states() == {"a": BreakerState.OPEN, "b": BreakerState.CLOSED}
 
 
+def test_every_policy_sharing_the_breakers_hears_about_transitions() -> None:
+    from resilience import BreakerChanged, Event, Policy
+
+    breakers = CircuitBreakers(min_throughput=1)
+    heard: list[list[Event]] = [[], []]
+    for sink in heard:
+        Policy(breakers=breakers, on_event=sink.append, log_events=False)
+    breakers.for_model("a").record("failure", 0.0)
+    for sink in heard:
+        assert [(e.model, e.new) for e in sink if isinstance(e, BreakerChanged)] == [("a", BreakerState.OPEN)]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
