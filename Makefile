@@ -5,12 +5,23 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo serve test lint typecheck unit bench clean
+SDK1_VENV ?= .venv-sdk1
+SDK1_STAMP := $(SDK1_VENV)/.installed
+
+.PHONY: demo serve test lint typecheck unit sdk1 bench clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,load,redis]'
 	touch $(STAMP)
+
+# A second, small environment with the newest 1.x SDK: users run both majors, so the
+# status -> exception mapping tests run against both.
+$(SDK1_STAMP): pyproject.toml requirements/sdk1.txt requirements/constraints.txt
+	test -x $(SDK1_VENV)/bin/python || python3 -m venv $(SDK1_VENV)
+	grep -v '^anthropic==' requirements/constraints.txt > $(SDK1_VENV)/constraints.txt
+	$(SDK1_VENV)/bin/python -m pip install -q --disable-pip-version-check -c $(SDK1_VENV)/constraints.txt -r requirements/sdk1.txt -e .
+	touch $(SDK1_STAMP)
 
 tests/ts/node_modules/.installed: tests/ts/package.json tests/ts/package-lock.json
 	cd tests/ts && npm ci --no-audit --no-fund --loglevel=error
@@ -32,11 +43,14 @@ typecheck: $(STAMP)
 unit: $(STAMP) tests/ts/node_modules/.installed
 	$(VENV)/bin/pytest -n 2 --benchmark-disable $(PYTEST_ARGS)
 
-test: lint typecheck unit
+sdk1: $(SDK1_STAMP)
+	$(SDK1_VENV)/bin/pytest -q tests/test_sdk_mapping*.py
+
+test: lint typecheck unit sdk1
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.throughput
 	$(VENV)/bin/pytest benchmarks --benchmark-only -p no:xdist
 
 clean:
-	rm -rf $(VENV) tests/ts/node_modules
+	rm -rf $(VENV) $(SDK1_VENV) tests/ts/node_modules
