@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SDK1_VENV ?= .venv-sdk1
 SDK1_STAMP := $(SDK1_VENV)/.installed
 
-.PHONY: demo serve test lint typecheck unit sdk1 bench clean
+.PHONY: demo serve test lint typecheck unit sdk1 services bench clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,7 +40,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) tests/ts/node_modules/.installed
+# The Redis cache and Celery tests start their own redis-server on a free loopback port;
+# this makes sure the binary is there (Debian's package; needs root, as on CI).
+services:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "the Redis tests need redis-server: sudo apt-get install redis-server" >&2; exit 1; fi; }
+
+unit: $(STAMP) tests/ts/node_modules/.installed services
 	$(VENV)/bin/pytest -n 2 --benchmark-disable $(PYTEST_ARGS)
 
 sdk1: $(SDK1_STAMP)
