@@ -189,3 +189,14 @@ def test_capacity_overload_builtin_matches_its_documented_numbers() -> None:
     waits = [d.delay_s for d in during_loss if d.error is None]
     # half the slots (10) run at once; 10 more can queue before the wait passes the 2 s limit
     assert len(waits) == 20 and waits[:10] == [0.0] * 10 and all(0.9 < w <= 2.0 for w in waits[10:])
+
+
+def test_a_stream_that_fails_part_way_still_takes_capacity() -> None:
+    eng = capacity_engine(
+        {"pools": [{"concurrency": 1, "ttft_s": 100}]},
+        rules=[{"match": {"stream": True}, "fault": "stream_error_event"}],
+    )
+    first = eng.decide(facts(0, stream=True), 0.0)
+    assert first.stream_fault is not None and first.reason["capacity"]["capacity"] == 1
+    second = eng.decide(facts(1, stream=True), 0.0)
+    assert second.stream_fault is None and second.error is not None and second.error.status == 529

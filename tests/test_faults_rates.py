@@ -16,7 +16,7 @@ from scipy.stats import binom
 from mockserver.faults import RequestFacts, build_engine
 from mockserver.faults.engine import ScenarioEngine
 
-N = 20_000
+N = 10_000
 ALPHA = 1e-9
 
 
@@ -38,7 +38,7 @@ def bounds(n: int, p: float) -> tuple[int, int]:
     return int(binom.ppf(ALPHA, n, p)), int(binom.isf(ALPHA, n, p))
 
 
-@pytest.mark.parametrize("seed", [0, 1, 20261129])
+@pytest.mark.parametrize("seed", [0, 20261129])
 @pytest.mark.parametrize("p", [0.01, 0.1, 0.3, 0.5, 0.9])
 def test_probability_rule_fault_rate_is_binomial(seed: int, p: float) -> None:
     eng = engine([{"trigger": {"probability": p}, "fault": 529}], seed)

@@ -455,7 +455,12 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
         fault = None
 
     reservation: Reservation | None = None
-    if fault is None and sc.capacity is not None and facts.path in sc.capacity.paths:
+    # a request that will generate (no fault, or a stream that fails part-way) needs capacity
+    if (
+        (fault is None or fault.stream is not None)
+        and sc.capacity is not None
+        and facts.path in sc.capacity.paths
+    ):
         shed, wait, ttft, tps, reservation = _capacity(facts, now + delay, state, ttft, tps, reason)
         if shed is not None:
             fault = shed
