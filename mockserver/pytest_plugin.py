@@ -9,6 +9,7 @@ Fixtures
                               conformance assertions (``assert_backs_off()`` ...).
   ``anthropic_client``        ``anthropic.Anthropic`` pointed at the mock, test-friendly timeouts.
   ``async_anthropic_client``  the same, ``anthropic.AsyncAnthropic``.
+  ``busysignal_conformance``  the conformance kit on a client factory (``assert_conforms``).
 
 Marker ``@pytest.mark.busysignal(scenario=NAME | dict | path, seed=N)``. Options
 ``--busysignal-scenario``, ``--busysignal-seed``, ``--busysignal-url``. When a test that used
@@ -17,7 +18,6 @@ Marker ``@pytest.mark.busysignal(scenario=NAME | dict | path, seed=N)``. Options
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import urllib.error
@@ -65,10 +65,11 @@ class LocalServer:
     """A ``mockserver.MockServer`` running in a background thread of this process."""
 
     def __init__(self, scenario: ScenarioSpec, seed: int) -> None:
-        # imported late: the plugin must load (and report clearly) even before a server is needed
-        mock_server: Any = importlib.import_module("mockserver").MockServer
+        # imported late: loading the plugin (in every pytest run) stays cheap until a test needs it
+        from mockserver.server import MockServer
+
         spec = _normalise(scenario)
-        self._server: Any = mock_server(scenario=str(spec) if isinstance(spec, Path) else spec, seed=seed)
+        self._server = MockServer(scenario=str(spec) if isinstance(spec, Path) else spec, seed=seed)
         self._server.start()
         self.url: str = self._server.url
         self._seed = seed
@@ -310,6 +311,37 @@ def async_anthropic_client(mock_api: MockAPI) -> Iterator[Any]:
     yield anthropic.AsyncAnthropic(
         base_url=mock_api.url, api_key=TEST_API_KEY, timeout=anthropic.Timeout(10.0, connect=5.0)
     )
+
+
+class Conformance:
+    """Run the conformance kit on a client factory from a test (each probe on its own server)."""
+
+    def verify(self, factory: Any, *, only: Sequence[str] | None = None, seed: int = 0) -> Any:
+        """A :class:`mockserver.conformance.runner.Verification` (every check's result)."""
+        from mockserver.conformance.runner import verify
+
+        return verify(factory, only=only, seed=seed)
+
+    def assert_conforms(
+        self, factory: Any, *, only: Sequence[str] | None = None, allow: Sequence[int] = (), seed: int = 0
+    ) -> Any:
+        """Fail the test, with the scorecard, unless every check passes (or is in ``allow``)."""
+        from mockserver.conformance.scorecard import render_scorecard
+
+        v = self.verify(factory, only=only, seed=seed)
+        failed = [r for r in v.results if not r.passed and r.number not in allow]
+        if failed:
+            raise AssertionError(
+                f"{v.client} fails check(s) {', '.join(str(r.number) for r in failed)}\n"
+                + render_scorecard({v.client: v.results})
+            )
+        return v
+
+
+@pytest.fixture
+def busysignal_conformance() -> Conformance:
+    """The conformance kit: ``busysignal_conformance.assert_conforms(my_factory)``."""
+    return Conformance()
 
 
 @pytest.hookimpl(wrapper=True)

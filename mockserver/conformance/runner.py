@@ -6,7 +6,6 @@ factory, makes the calls in threads, and hands the journal entries to :func:`jud
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 import uuid
@@ -61,8 +60,9 @@ ServerFactory = Callable[[Any, int], AbstractContextManager[ServerLike]]
 
 @contextmanager
 def mock_server_factory(spec: Any, seed: int) -> Iterator[ServerLike]:
-    mock_server: Any = importlib.import_module("mockserver").MockServer
-    with mock_server(scenario=dict(spec) if isinstance(spec, Mapping) else spec, seed=seed) as server:
+    from mockserver.server import MockServer
+
+    with MockServer(scenario=dict(spec) if isinstance(spec, Mapping) else spec, seed=seed) as server:
         yield server
 
 
