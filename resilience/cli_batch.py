@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import logging
 import os
 import sys
@@ -90,9 +91,22 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument(
         "--via",
-        choices=("messages", "batches"),
+        choices=("messages", "batches", "celery"),
         default="messages",
-        help="one Messages call per document (default) or the Message Batches API",
+        help="one Messages call per document (default), the Message Batches API, or Celery workers "
+        "(one task per document; start workers with: celery -A resilience.distributed worker)",
+    )
+    run.add_argument(
+        "--broker",
+        default=None,
+        help="--via celery: the Redis broker URL (default $BUSYSIGNAL_BROKER_URL or redis://127.0.0.1:6379/0)",
+    )
+    run.add_argument("--run-id", help="--via celery: name of the run in Redis (default: from the --out path)")
+    run.add_argument(
+        "--resubmit",
+        action="store_true",
+        help="--via celery: queue again documents already queued and still without a result "
+        "(for a broker that lost its queue)",
     )
     run.add_argument(
         "--concurrency", type=_positive_int, default=16, help="most requests in flight (default 16)"
@@ -211,6 +225,8 @@ def _run(args: argparse.Namespace) -> int:
     from resilience.runner import run_file, summary_json
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.via == "celery":
+        return _run_celery(args)
     api_key = args.api_key or os.environ.get("ANTHROPIC_API_KEY")
     if not api_key:
         print("busysignal batch run: no API key: set ANTHROPIC_API_KEY or pass --api-key", file=sys.stderr)
@@ -307,5 +323,52 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if exporter is not None:
             exporter.stop()
+    print(summary_json(summary))
+    return 0 if summary.failed == 0 and summary.complete else 1
+
+
+def default_run_id(out: str) -> str:
+    """A run name that is the same every time the same --out is used."""
+    path = os.path.abspath(out)
+    digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:12]
+    return f"{os.path.basename(path)}-{digest}"
+
+
+def _run_celery(args: argparse.Namespace) -> int:
+    from resilience import distributed
+    from resilience.runner import Progress, load_documents, summary_json
+
+    try:
+        policy = policy_from_args(args)
+        docs = load_documents(args.input, model=args.model, max_tokens=args.max_tokens, system=args.system)
+    except (ValueError, FileNotFoundError, IsADirectoryError) as exc:
+        print(f"busysignal batch run: {exc}", file=sys.stderr)
+        return 2
+    if args.broker:
+        distributed.configure(broker_url=args.broker)
+    run_id = args.run_id or default_run_id(args.out)
+    progress = Progress(len(docs), enabled=args.progress)
+    try:
+        summary = distributed.run_via_celery(
+            docs,
+            args.out,
+            run_id=run_id,
+            policy=policy,
+            resubmit=args.resubmit,
+            poll_interval_s=min(1.0, args.poll_interval),
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\nbusysignal batch run: stopped following run {run_id}; the workers carry on. "
+            "Run the same command again to follow it.",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # the broker or Redis is not reachable, most often
+        print(f"busysignal batch run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        progress.close()
     print(summary_json(summary))
     return 0 if summary.failed == 0 and summary.complete else 1

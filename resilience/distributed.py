@@ -21,17 +21,20 @@ Start workers with ``celery -A resilience.distributed worker --pool threads --co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
 
+from resilience.runner import Progress, RunSummary
 from resilience.runner_core import (
     AttemptOutcome,
     Complete,
@@ -41,6 +44,7 @@ from resilience.runner_core import (
     decide,
     result_line,
 )
+from resilience.runner_store import FinishedJob
 
 __all__ = [
     "app",
@@ -48,7 +52,9 @@ __all__ = [
     "configure",
     "process_document",
     "results_key",
+    "run_via_celery",
     "submit_documents",
+    "submitted_key",
 ]
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
@@ -179,24 +185,128 @@ def process_document(
     return state
 
 
+def submitted_key(run_id: str) -> str:
+    return f"busysignal:runs:{run_id}:submitted"
+
+
+def _decoded(items: Iterable[Any]) -> set[str]:
+    return {k.decode() if isinstance(k, bytes) else str(k) for k in items}
+
+
 def submit_documents(
-    run_id: str, docs: Iterable[Document], *, policy: RequeuePolicy | None = None, skip_done: bool = True
+    run_id: str,
+    docs: Iterable[Document],
+    *,
+    policy: RequeuePolicy | None = None,
+    skip_done: bool = True,
+    skip_submitted: bool = False,
 ) -> int:
-    """Queue one task per document (skipping documents that already have a result in this run,
-    so submitting again after a crash only sends what is missing). Returns how many were queued."""
+    """Queue one task per document. Skips documents that already have a result in this run
+    (``skip_done``) and, with ``skip_submitted``, those already queued by an earlier submit
+    (their tasks are in the broker). Returns how many were queued. A document is marked
+    submitted after its task is queued, so a crash in between can only queue it twice (and
+    its result is still recorded once)."""
     policy_dict = asdict(policy) if policy is not None else None
-    done: set[str] = set()
+    r = _redis()
+    skip: set[str] = set()
     if skip_done:
-        done = {k.decode() if isinstance(k, bytes) else str(k) for k in _redis().hkeys(results_key(run_id))}
+        skip |= _decoded(r.hkeys(results_key(run_id)))
+    if skip_submitted:
+        skip |= _decoded(r.smembers(submitted_key(run_id)))
     n = 0
     for doc in docs:
-        if doc.id in done:
+        if doc.id in skip:
             continue
         process_document.apply_async(
             kwargs={"run_id": run_id, "doc_id": doc.id, "params": doc.params, "policy": policy_dict}
         )
+        r.sadd(submitted_key(run_id), doc.id)
         n += 1
     return n
+
+
+def run_via_celery(
+    docs: Sequence[Document],
+    out_path: str | os.PathLike[str],
+    *,
+    run_id: str,
+    policy: RequeuePolicy | None = None,
+    resubmit: bool = False,
+    poll_interval_s: float = 1.0,
+    progress: Progress | None = None,
+    timeout_s: float | None = None,
+) -> RunSummary:
+    """Submit the documents of a run that have no result yet and follow their results into
+    ``out_path`` until every document has one (workers do the work: start them with
+    ``celery -A resilience.distributed worker``). The results hash is the truth: OUT is
+    rebuilt from it when following starts and rewritten in input order at the end. Running
+    it again resumes; documents already queued are not queued again unless ``resubmit``
+    (for a broker that lost its queue). Raises TimeoutError after ``timeout_s``."""
+    start = time.monotonic()
+    order = [d.id for d in docs]
+    out = Path(out_path)
+    submit_documents(run_id, docs, policy=policy, skip_submitted=not resubmit)
+
+    def write_all(results: Mapping[str, dict[str, Any]]) -> None:
+        tmp = out.with_name(out.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for doc_id in order:
+                if doc_id in results:
+                    fh.write(json.dumps(results[doc_id], ensure_ascii=False, separators=(",", ":")) + "\n")
+        os.replace(tmp, out)
+
+    seen: dict[str, dict[str, Any]] = {}
+    wanted = set(order)
+    first = True
+    with contextlib.ExitStack() as stack:
+        fh = None
+        while True:
+            current = {r["id"]: r for r in collect_results(run_id) if r["id"] in wanted}
+            if first:
+                write_all(current)
+                fh = stack.enter_context(out.open("a", encoding="utf-8"))
+                if progress is not None:
+                    progress.done = len(current)
+                    progress.failed = sum(1 for r in current.values() if r["status"] == "failed")
+                seen = dict(current)
+                first = False
+            else:
+                assert fh is not None
+                for doc_id, result in current.items():
+                    if doc_id in seen:
+                        continue
+                    seen[doc_id] = result
+                    fh.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    if progress is not None:
+                        progress.finished(_finished_job(result))
+                fh.flush()
+            if len(seen) == len(wanted):
+                break
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                raise TimeoutError(
+                    f"run {run_id}: {len(wanted) - len(seen)} documents still without a result"
+                )
+            if progress is not None:
+                progress.draw()
+            time.sleep(poll_interval_s)
+    write_all(seen)
+    attempts = sum(int(r.get("attempts", 0)) for r in seen.values())
+    failed = sum(1 for r in seen.values() if r["status"] == "failed")
+    return RunSummary(
+        total=len(wanted),
+        succeeded=len(seen) - failed,
+        failed=failed,
+        attempts=attempts,
+        attempts_total=attempts,
+        elapsed_s=time.monotonic() - start,
+    )
+
+
+def _finished_job(result: Mapping[str, Any]) -> FinishedJob:
+    payload = result.get("message") if result["status"] == "succeeded" else result.get("error")
+    return FinishedJob(
+        str(result["id"]), 0, str(result["status"]), int(result.get("attempts", 0)), dict(payload or {})
+    )
 
 
 def collect_results(run_id: str, order: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -50,13 +51,14 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("redis")
     for _ in range(5):
         port = _free_port()
         proc = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(tmp_path)],
+             "--dir", str(workdir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -80,70 +82,82 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         proc.wait(timeout=5)
 
 
-@pytest.fixture
-def worker_env(redis_url: str) -> dict[str, str]:
-    return {**os.environ, "BUSYSIGNAL_BROKER_URL": redis_url, "ANTHROPIC_API_KEY": "celery-test"}
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockServer]:
+    with MockServer(scenario=OVERLOAD, seed=11, journal_size=10_000) as srv:
+        yield srv
 
 
-def start_worker(env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
-    log = (tmp_path / "worker.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "resilience.distributed", "worker", "--pool", "threads",
-         "--concurrency", "4", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-         "--without-mingle"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+@pytest.fixture(scope="module")
+def worker(redis_url: str, server: MockServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real Celery worker subprocess on the test's Redis, talking to the mock; yields its log."""
+    from resilience import distributed
 
-
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+    distributed.configure(broker_url=redis_url)  # this process submits to the same broker
+    env = {
+        **os.environ,
+        "BUSYSIGNAL_BROKER_URL": redis_url,
+        "ANTHROPIC_API_KEY": "celery-test",
+        "ANTHROPIC_BASE_URL": server.url,
+    }
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "resilience.distributed", "worker", "--pool", "threads",
+             "--concurrency", "4", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
+             "--without-mingle"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+            yield log_path
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+
+
+def journal_by_doc(server: MockServer, docs: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    doc_of = {prompt_digest_of(d.params): d.id for d in docs}
+    per_doc: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for e in server.journal.entries():
+        entry = e.to_dict()
+        if entry["prompt_digest"] in doc_of:
+            per_doc[doc_of[entry["prompt_digest"]]].append(entry)
+    return per_doc
 
 
 @pytest.mark.slow
 def test_celery_worker_requeues_overloaded_documents_with_a_countdown(
-    worker_env: dict[str, str], tmp_path: Path
+    server: MockServer, worker: Path
 ) -> None:
     from resilience import distributed
 
-    distributed.configure(broker_url=worker_env["BUSYSIGNAL_BROKER_URL"])
     docs = parse_documents(
         [f'{{"id": "doc-{i}", "text": "celery document {i}"}}' for i in range(40)], model=MODEL, max_tokens=16
     )
-    doc_of = {prompt_digest_of(d.params): d.id for d in docs}
-    with MockServer(scenario=OVERLOAD, seed=11, journal_size=10_000) as server:
-        env = {**worker_env, "ANTHROPIC_BASE_URL": server.url}
-        worker = start_worker(env, tmp_path)
-        try:
-            queued = distributed.submit_documents("run-1", docs, policy=RequeuePolicy(max_attempts=30))
-            assert queued == 40
-            deadline = time.monotonic() + 45
-            results: list[dict[str, Any]] = []
-            while time.monotonic() < deadline:
-                results = distributed.collect_results("run-1", [d.id for d in docs])
-                if len(results) == 40 or worker.poll() is not None:
-                    break
-                time.sleep(0.05)  # polling the worker, not waiting for time
-            # submitting again after the fact sends nothing: every document has its result
-            assert distributed.submit_documents("run-1", docs) == 0
-        finally:
-            stop_worker(worker)
-        entries = [e.to_dict() for e in server.journal.entries()]
-    log = (tmp_path / "worker.log").read_text(errors="replace")
+    queued = distributed.submit_documents("run-1", docs, policy=RequeuePolicy(max_attempts=30))
+    assert queued == 40
+    deadline = time.monotonic() + 45
+    results: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        results = distributed.collect_results("run-1", [d.id for d in docs])
+        if len(results) == 40:
+            break
+        time.sleep(0.05)  # polling the worker, not waiting for time
+    # submitting again after the fact sends nothing: every document has its result
+    assert distributed.submit_documents("run-1", docs) == 0
+    log = worker.read_text(errors="replace")
     assert len(results) == 40, log[-3000:]
     assert [r["id"] for r in results] == [d.id for d in docs]
     assert all(r["status"] == "succeeded" for r in results), results
 
-    per_doc: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
-    for e in entries:
-        per_doc[doc_of[e["prompt_digest"]]].append(e)
+    per_doc = journal_by_doc(server, docs)
     requeued = 0
     for r in results:
         seen = per_doc[r["id"]]
@@ -156,3 +170,29 @@ def test_celery_worker_requeues_overloaded_documents_with_a_countdown(
             requeued += 1
     assert requeued >= 5  # the 35% overload really made tasks go round
     assert "Retry in" in log  # Celery's own record of the re-queue with a countdown
+
+
+@pytest.mark.slow
+def test_batch_run_via_celery_follows_results_into_the_output_and_resumes(
+    server: MockServer, worker: Path, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mockserver.cli import main
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text("".join(f'{{"id": "c{i}", "text": "cli celery document {i}"}}\n' for i in range(30)))
+    argv = ["batch", "run", str(inp), "--out", str(out), "--via", "celery", "--broker", redis_url,
+            "--model", MODEL, "--max-tokens", "16", "--no-progress", "--poll-interval", "0.05"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"] for r in lines] == [f"c{i}" for i in range(30)]
+    assert all(r["status"] == "succeeded" for r in lines)
+    assert summary["succeeded"] == 30 and summary["attempts_total"] == sum(r["attempts"] for r in lines)
+    docs = parse_documents(inp.read_text().splitlines(), model=MODEL, max_tokens=16)
+    sent = sum(len(v) for v in journal_by_doc(server, docs).values())
+    assert sent == summary["attempts_total"]
+    # again: nothing is queued, the output is the same
+    out.write_text(out.read_text() + '{"id": "c0", "status": "succeeded"}\n')  # what a crash might leave
+    assert main(argv) == 0
+    assert [json.loads(x) for x in out.read_text().splitlines()] == lines
+    assert sum(len(v) for v in journal_by_doc(server, docs).values()) == sent
