@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 DEFAULT_JOURNAL_SIZE = 10_000
@@ -50,12 +51,9 @@ def logical_id(key_id: str, digest: str) -> str:
 
 
 def parse_retry_count(value: str | None) -> int | None:
-    if value is None:
+    if value is None or not (value.isascii() and value.isdigit()):
         return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
+    return int(value)
 
 
 class JournalEntry:
@@ -229,6 +227,12 @@ class Journal:
 
     def to_jsonl(self, flt: JournalFilter | None = None) -> str:
         return "".join(json.dumps(e.to_dict()) + "\n" for e in self.entries(flt))
+
+    def write_jsonl(self, path: str | Path, flt: JournalFilter | None = None) -> int:
+        """Export the journal (or the filtered part) to a JSONL file; returns the number of entries."""
+        entries = self.entries(flt)
+        Path(path).write_text(entries_to_jsonl(entries), encoding="utf-8")
+        return len(entries)
 
     def logical_requests(self, flt: JournalFilter | None = None) -> list[LogicalRequest]:
         return logical_requests(self.entries(flt))

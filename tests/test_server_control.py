@@ -243,3 +243,34 @@ async def test_async_server_exposes_journal_engine_and_set_scenario() -> None:
         assert len(srv.journal) == 1
         srv.set_scenario("rate-limited")
         assert srv.state.scenario == "rate-limited"
+
+
+def test_journal_exports_jsonl_and_ignores_non_integer_retry_counts(
+    server: MockServer, tmp_path: Any
+) -> None:
+    post(server, msg(), **{"x-stainless-retry-count": "1_0"})
+    post(server, msg(), **{"x-stainless-retry-count": "2"})
+    path = tmp_path / "journal.jsonl"
+    assert server.journal.write_jsonl(path) == 2
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["retry_count"] for r in rows] == [None, 2]
+    assert rows[0]["headers"]["x-stainless-retry-count"] == "1_0"
+
+
+def test_model_catalogue_can_be_replaced_from_a_file(tmp_path: Any) -> None:
+    from mockserver import load_catalogue
+
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "models:\n"
+        "  - {id: tiny-model, display_name: Tiny, created_at: '2026-01-01T00:00:00Z', max_tokens: 16}\n"
+        "  - {id: big-model, max_tokens: 1000, aliases: [big]}\n"
+    )
+    with MockServer(catalogue=load_catalogue(path)) as srv:
+        client = anthropic.Anthropic(base_url=srv.url, api_key=TEST_KEY, _strict_response_validation=True)
+        assert [m.id for m in client.models.list()] == ["tiny-model", "big-model"]
+        assert client.messages.create(model="big", max_tokens=20, messages=user()).model == "big"
+        with pytest.raises(anthropic.BadRequestError, match="maximum allowed number of output tokens"):
+            client.messages.create(model="tiny-model", max_tokens=17, messages=user())
+        with pytest.raises(anthropic.NotFoundError):
+            client.messages.create(model=MODEL, max_tokens=5, messages=user())
