@@ -335,6 +335,13 @@ def test_survival_after_a_mid_stream_error_passes() -> None:
     assert "200+stream_error_event" in r.explanation
 
 
+def test_a_stalled_stream_that_finished_counts_as_answered() -> None:
+    j = Journal().add(start=0.0, status=200, fault="stream_stall")
+    (call,) = calls(j.entries)
+    assert call.succeeded
+    assert check_survives(j.entries).verdict is Verdict.NOT_APPLICABLE
+
+
 def test_a_call_lost_to_a_reset_fails() -> None:
     j = Journal().add(start=0.0, status=None, fault="reset")
     r = check_survives(j.entries)

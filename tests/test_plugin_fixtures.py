@@ -115,9 +115,9 @@ def test_a_project_with_only_the_package_installed_gets_fixtures_markers_and_rep
             "3 requests, 1 logical requests",
             "logical request 1 (3 attempts, not answered) POST /v1/messages",
             "*seq*t (ms)*gap (ms)*status*fault*retry#*model / error*",
-            "*529*http_error*0*claude-sonnet-5-5 / overloaded_error",
-            "*529*http_error*1*claude-sonnet-5-5 / overloaded_error",
-            "*529*http_error*2*claude-sonnet-5-5 / overloaded_error",
+            "*529*http_error*0*claude-sonnet-5-5 / overloaded_error [[]rule-0[]]",
+            "*529*http_error*1*claude-sonnet-5-5 / overloaded_error [[]rule-0[]]",
+            "*529*http_error*2*claude-sonnet-5-5 / overloaded_error [[]rule-0[]]",
         ]
     )
     # passing tests carry no journal section

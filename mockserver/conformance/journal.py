@@ -49,6 +49,10 @@ TRANSPORT_FAULTS: frozenset[str] = frozenset(
 )
 
 
+# Faults after which the response still arrived whole (only later than it would have).
+_COMPLETING_FAULTS: frozenset[str | None] = frozenset({None, "delay", "stream_stall"})
+
+
 class JournalFormatError(ValueError):
     """A journal entry that does not follow the journal format (names the entry and the key)."""
 
@@ -119,7 +123,7 @@ class JournalEntry:
             self.status == 200
             and self.end is not None
             and not self.client_gone
-            and (self.fault is None or self.fault == "delay")
+            and self.fault in _COMPLETING_FAULTS
         )
 
     @property

@@ -52,6 +52,9 @@ def format_journal(entries: Sequence[JournalEntry], *, limit: int = 200) -> str:
             what = a.model or ""
             if a.error_type:
                 what += f" / {a.error_type}"
+            rule = a.reason.get("rule") or a.reason.get("source")
+            if rule and a.fault is not None:
+                what += f" [{rule}]"
             if a.client_gone:
                 what += " (client went away)"
             lines.append(f"  {a.seq:>4} {_ms(a.start - t0)} {gap} {status:>6}  {fault:<20} {rc:>6}  {what}")
