@@ -8,8 +8,9 @@
   multiplies by ``decrease``; a success slower than ``latency_target_s`` multiplies by
   ``latency_decrease``. Always within ``[minimum, maximum]``.
 * :class:`RateLimitPacer`: reads the ``anthropic-ratelimit-*`` response headers and, when a
-  bucket runs low (``remaining < reserve * limit``), spaces requests evenly over the time left
-  until it refills, so the client slows down *before* it gets a 429.
+  bucket runs low (``remaining < reserve * limit``), sends requests at the bucket's refill rate
+  (or holds them while a token bucket refills to its reserve), so the client slows down
+  *before* it gets a 429.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from datetime import datetime
 
 from resilience.backoff import _header
 
-__all__ = ["AIMDLimit", "ConcurrencyLimit", "LimiterTimeout", "RateLimitPacer", "pacing_interval"]
+__all__ = [
+    "AIMDLimit",
+    "ConcurrencyLimit",
+    "LimiterTimeout",
+    "RateLimitPacer",
+    "pacing_interval",
+    "refill_wait",
+]
 
 
 class LimiterTimeout(TimeoutError):
@@ -199,15 +207,23 @@ class ConcurrencyLimit:
 
 
 def pacing_interval(limit: int, remaining: int, reset_in_s: float, reserve: float) -> float:
-    """Seconds between requests so that the ``remaining`` units last until the bucket refills
-    in ``reset_in_s``; 0 while more than ``reserve * limit`` remain. Pure."""
-    if reset_in_s <= 0 or limit <= 0:
+    """Seconds between requests for a *requests* bucket running low. The API's buckets refill
+    continuously and ``reset`` is when the bucket is full again, so the refill rate is
+    ``(limit - remaining) / reset_in_s`` per second; below ``reserve * limit`` requests go out
+    at that rate (one per ``reset_in_s / (limit - remaining)`` s), which keeps the bucket from
+    running dry. 0 while more than ``reserve * limit`` remain. Pure."""
+    if reset_in_s <= 0 or limit <= 0 or remaining > reserve * limit:
         return 0.0
-    if remaining <= 0:
-        return reset_in_s
-    if remaining > reserve * limit:
+    return reset_in_s / (limit - remaining)
+
+
+def refill_wait(limit: int, remaining: int, reset_in_s: float, reserve: float) -> float:
+    """Seconds until a *token* bucket below ``reserve * limit`` has refilled to that level
+    (continuous refill, full at ``reset_in_s``); 0 when it is not below. Pure."""
+    floor = reserve * limit
+    if reset_in_s <= 0 or limit <= 0 or remaining >= floor:
         return 0.0
-    return reset_in_s / remaining
+    return reset_in_s * (floor - remaining) / (limit - remaining)
 
 
 def _parse_reset(value: str) -> float | None:
@@ -221,9 +237,11 @@ _BUCKETS = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
 class RateLimitPacer:
-    """Spaces requests out when the ``anthropic-ratelimit-*`` headers say a bucket is running
-    low. ``observe(headers, now_wall)`` after every response; ``reserve(now_wall)`` before every
-    attempt returns how long to wait (at most ``max_delay_s``)."""
+    """Slows down when the ``anthropic-ratelimit-*`` headers say a bucket is running low:
+    requests are spaced at the requests bucket's refill rate (:func:`pacing_interval`), and
+    held while a token bucket refills to its reserve (:func:`refill_wait`). ``observe(headers,
+    now_wall)`` after every response; ``reserve(now_wall)`` before every attempt returns how
+    long to wait (at most ``max_delay_s``)."""
 
     def __init__(self, *, reserve: float = 0.1, max_delay_s: float = 10.0) -> None:
         if not 0.0 <= reserve < 1.0:
@@ -235,15 +253,23 @@ class RateLimitPacer:
         self._interval = 0.0
         self._until = -math.inf  # the interval applies until this wall time (the bucket's reset)
         self._next = -math.inf
+        self._hold_until = -math.inf  # no request before this wall time (a token bucket refilling)
         self._lock = threading.Lock()
 
     @property
     def interval(self) -> float:
+        """The current spacing between requests (0: not pacing)."""
         return self._interval
+
+    @property
+    def hold_until(self) -> float:
+        """Wall time before which no request goes out (a token bucket below its reserve)."""
+        return self._hold_until
 
     def observe(self, headers: Mapping[str, str], now_wall: float) -> None:
         interval = 0.0
         until = -math.inf
+        hold = 0.0
         seen = False
         for bucket in _BUCKETS:
             prefix = f"anthropic-ratelimit-{bucket}-"
@@ -262,22 +288,29 @@ class RateLimitPacer:
             if reset is None:
                 continue
             seen = True
-            gap = pacing_interval(limit, remaining, reset - now_wall, self.reserve_fraction)
-            if gap > interval:
-                interval, until = gap, reset
+            if bucket == "requests":
+                gap = pacing_interval(limit, remaining, reset - now_wall, self.reserve_fraction)
+                if gap > interval:
+                    interval, until = gap, reset
+            else:
+                hold = max(hold, refill_wait(limit, remaining, reset - now_wall, self.reserve_fraction))
         if seen:
             with self._lock:
                 self._interval = interval
                 self._until = until
+                self._hold_until = now_wall + hold if hold > 0 else -math.inf
 
     def reserve(self, now_wall: float) -> float:
         """Seconds to wait before the next request (0 when the buckets are healthy)."""
-        if self._interval <= 0.0:
+        if self._interval <= 0.0 and self._hold_until <= now_wall:
             return 0.0
         with self._lock:
-            if now_wall >= self._until:
-                self._interval = 0.0
-                return 0.0
-            start = self._next if self._next > now_wall else now_wall
-            self._next = start + self._interval
-            return min(self.max_delay_s, start - now_wall)
+            wait = self._hold_until - now_wall if self._hold_until > now_wall else 0.0
+            if self._interval > 0.0:
+                if now_wall >= self._until:
+                    self._interval = 0.0
+                else:
+                    start = self._next if self._next > now_wall + wait else now_wall + wait
+                    self._next = start + self._interval
+                    wait = start - now_wall
+            return min(self.max_delay_s, wait)

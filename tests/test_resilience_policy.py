@@ -487,7 +487,8 @@ def test_the_pacer_slows_down_before_the_bucket_is_empty() -> None:
     assert clock.sleeps == []
     p.call(attempt, model="m")
     p.call(attempt, model="m")
-    assert len(clock.sleeps) == 1 and clock.sleeps[0] == pytest.approx(2.0, abs=1.0)  # ~10 s / 5 left
+    # 95 requests refill over 10 s: the third call waits one refill interval
+    assert len(clock.sleeps) == 1 and clock.sleeps[0] == pytest.approx(10 / 95, rel=0.05)
 
 
 # --- async -----------------------------------------------------------------------------------

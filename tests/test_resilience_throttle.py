@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, RateLimitPacer, pacing_interval
+from resilience.throttle import (
+    AIMDLimit,
+    ConcurrencyLimit,
+    LimiterTimeout,
+    RateLimitPacer,
+    pacing_interval,
+    refill_wait,
+)
 
 
 # --- concurrency cap ----------------------------------------------------------------------
@@ -178,22 +185,40 @@ def test_bad_aimd_settings_get_a_specific_error() -> None:
     st.floats(min_value=0.0, max_value=120.0),
     st.floats(min_value=0.0, max_value=0.99),
 )
-def test_pacing_spreads_what_is_left_over_the_time_to_reset(
+def test_pacing_goes_at_the_refill_rate_only_below_the_reserve(
     limit: int, remaining: int, reset_in: float, reserve: float
 ) -> None:
     gap = pacing_interval(limit, remaining, reset_in, reserve)
     assert 0.0 <= gap <= reset_in
     if remaining > reserve * limit or reset_in == 0:
         assert gap == 0.0
-    elif remaining > 0:
-        assert gap * remaining == pytest.approx(reset_in)
+    else:  # (limit - remaining) units refill over reset_in: one per gap
+        assert gap * (limit - remaining) == pytest.approx(reset_in)
 
 
-def _headers(remaining: int, reset: str, limit: int = 100) -> dict[str, str]:
+@given(
+    st.integers(1, 100_000),
+    st.integers(-5, 100_000),
+    st.floats(min_value=0.0, max_value=120.0),
+    st.floats(min_value=0.0, max_value=0.99),
+)
+def test_refill_wait_is_the_time_back_to_the_reserve(
+    limit: int, remaining: int, reset_in: float, reserve: float
+) -> None:
+    wait = refill_wait(limit, remaining, reset_in, reserve)
+    assert 0.0 <= wait <= reset_in
+    if remaining >= reserve * limit:
+        assert wait == 0.0
+    elif reset_in > 0:
+        rate = (limit - remaining) / reset_in  # units per second
+        assert remaining + rate * wait == pytest.approx(reserve * limit)
+
+
+def _headers(remaining: int, reset: str, limit: int = 100, bucket: str = "requests") -> dict[str, str]:
     return {
-        "anthropic-ratelimit-requests-limit": str(limit),
-        "anthropic-ratelimit-requests-remaining": str(remaining),
-        "anthropic-ratelimit-requests-reset": reset,
+        f"anthropic-ratelimit-{bucket}-limit": str(limit),
+        f"anthropic-ratelimit-{bucket}-remaining": str(remaining),
+        f"anthropic-ratelimit-{bucket}-reset": reset,
     }
 
 
@@ -201,38 +226,47 @@ NOW = 1_800_000_000.0
 RESET_IN_20S = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW + 20))
 
 
-def test_pacer_does_nothing_while_the_bucket_is_healthy() -> None:
+def test_pacer_does_nothing_while_the_buckets_are_healthy() -> None:
     pacer = RateLimitPacer(reserve=0.1)
-    pacer.observe(_headers(50, RESET_IN_20S), NOW)
-    assert pacer.reserve(NOW) == 0.0
+    pacer.observe({**_headers(50, RESET_IN_20S), **_headers(5000, RESET_IN_20S, 10000, "tokens")}, NOW)
+    assert pacer.reserve(NOW) == 0.0 and pacer.reserve(NOW) == 0.0
 
 
-def test_pacer_spaces_requests_when_the_bucket_runs_low() -> None:
+def test_pacer_spaces_requests_at_the_refill_rate_when_the_bucket_runs_low() -> None:
     pacer = RateLimitPacer(reserve=0.1, max_delay_s=30.0)
-    pacer.observe(_headers(4, RESET_IN_20S), NOW)  # 4 left for 20 s: one every 5 s
+    pacer.observe(_headers(4, RESET_IN_20S), NOW)  # 96 refill in 20 s: one every 20/96 s
+    gap = 20 / 96
     assert pacer.reserve(NOW) == 0.0
-    assert pacer.reserve(NOW) == pytest.approx(5.0)
-    assert pacer.reserve(NOW) == pytest.approx(10.0)
-    assert pacer.reserve(NOW + 21) == 0.0  # the bucket has refilled
+    assert pacer.reserve(NOW) == pytest.approx(gap)
+    assert pacer.reserve(NOW) == pytest.approx(2 * gap)
+    assert pacer.reserve(NOW + 21) == 0.0  # the bucket is full again
 
 
-def test_an_empty_bucket_waits_for_the_reset_but_never_beyond_the_cap() -> None:
-    pacer = RateLimitPacer(max_delay_s=8.0)
-    pacer.observe(_headers(0, RESET_IN_20S), NOW)
-    assert pacer.reserve(NOW) == 0.0
-    assert pacer.reserve(NOW) == 8.0
+def test_a_token_bucket_below_its_reserve_holds_requests_until_it_refills() -> None:
+    pacer = RateLimitPacer(reserve=0.1, max_delay_s=30.0)
+    pacer.observe(_headers(0, RESET_IN_20S, 10_000, "output-tokens"), NOW)  # empty: 10 % back in 2 s
+    assert pacer.hold_until == pytest.approx(NOW + 2.0)
+    assert pacer.reserve(NOW) == pytest.approx(2.0)
+    assert pacer.reserve(NOW + 1.5) == pytest.approx(0.5)
+    assert pacer.reserve(NOW + 2.5) == 0.0
+
+
+def test_pacing_delays_never_exceed_the_cap() -> None:
+    pacer = RateLimitPacer(max_delay_s=1.0)
+    far = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW + 3600))
+    pacer.observe(_headers(0, far, 10_000, "input-tokens"), NOW)
+    assert pacer.reserve(NOW) == 1.0
 
 
 def test_the_tightest_bucket_wins_and_bad_headers_are_ignored() -> None:
     pacer = RateLimitPacer(reserve=0.1, max_delay_s=100.0)
     headers = {
-        **_headers(90, RESET_IN_20S),
-        "anthropic-ratelimit-output-tokens-limit": "10000",
-        "anthropic-ratelimit-output-tokens-remaining": "500",
-        "anthropic-ratelimit-output-tokens-reset": RESET_IN_20S,
+        **_headers(9, RESET_IN_20S),  # requests: 91 refill in 20 s
+        **_headers(500, RESET_IN_20S, 10_000, "output-tokens"),  # below the 1000 reserve
         "anthropic-ratelimit-input-tokens-limit": "lots",
         "anthropic-ratelimit-input-tokens-remaining": "1",
         "anthropic-ratelimit-input-tokens-reset": "tomorrow",
     }
     pacer.observe(headers, NOW)
-    assert pacer.interval == pytest.approx(20.0 / 500)
+    assert pacer.interval == pytest.approx(20 / 91)
+    assert pacer.hold_until == pytest.approx(NOW + 20 * 500 / 9500)
