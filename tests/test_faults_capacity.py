@@ -200,3 +200,72 @@ def test_a_stream_that_fails_part_way_still_takes_capacity() -> None:
     assert first.stream_fault is not None and first.reason["capacity"]["capacity"] == 1
     second = eng.decide(facts(1, stream=True), 0.0)
     assert second.stream_fault is None and second.error is not None and second.error.status == 529
+
+
+def simulate(
+    rate: float, *, retries: int, timeout: float | None, seconds: float = 80.0
+) -> dict[int, list[int]]:
+    """Open-loop Poisson clients against the capacity-overload built-in, on the pure engine.
+
+    Each client retries a failure (a 529, or its own timeout) after the SDK's backoff; a timed-out
+    request is abandoned but its work goes on (and is completed with client_gone=True). Returns
+    per 10 s: [attempts, successes].
+    """
+    import heapq
+    import random
+
+    rnd = random.Random(7)
+    eng = build_engine("capacity-overload")
+    eng.restart(0.0)
+    events: list[tuple[float, int, Any]] = []
+    t, n = 0.0, 0
+    while t < seconds:
+        t += rnd.expovariate(rate)
+        heapq.heappush(events, (t, n, ("call", n, 0)))
+        n += 1
+    seq, index = n, 0
+    buckets: dict[int, list[int]] = {}
+    while events:
+        now, _, item = heapq.heappop(events)
+        if item[0] == "done":
+            _, f, d, gone = item
+            eng.complete(f, d, now, status=200, output_tokens=36, client_gone=gone)
+            continue
+        _, call_id, attempt = item
+        f = RequestFacts(
+            index=index, method="POST", path="/v1/messages", model="claude-opus-5", stream=False,
+            api_key_id="k", body_digest=str(call_id), headers={}, max_tokens=100,
+        )  # fmt: skip
+        index += 1
+        d = eng.decide(f, now)
+        row = buckets.setdefault(int(now // 10) * 10, [0, 0])
+        row[0] += 1
+        failed_at: float | None = now if d.error is not None else None
+        if d.error is None:
+            took = d.delay_s + (d.ttft_s or 0.0) + 36 / (d.tokens_per_s or 50.0)
+            gone = timeout is not None and took > timeout
+            seq += 1
+            heapq.heappush(events, (now + took, seq, ("done", f, d, gone)))
+            if gone:
+                failed_at = now + (timeout or 0.0)
+            else:
+                row[1] += 1
+        if failed_at is not None and attempt < retries:
+            backoff = min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * rnd.random())
+            seq += 1
+            heapq.heappush(events, (failed_at + backoff, seq, ("call", call_id, attempt + 1)))
+    return buckets
+
+
+def test_capacity_overload_turns_a_ten_second_loss_into_a_retry_storm_that_outlives_it() -> None:
+    """The built-in's documented behaviour at ~9 req/s (62% of its saturated capacity): clients with
+    the SDK's 2 retries and a 2 s timeout never recover from the 30-40 s capacity loss; clients that
+    do not retry recover as soon as capacity returns."""
+    storm = simulate(9, retries=2, timeout=2.0)
+    calm = simulate(9, retries=0, timeout=2.0)
+    before = sum(storm[k][1] for k in (0, 10, 20)) / 30
+    assert before > 8  # healthy before the trigger: every call succeeds
+    for k in (50, 60, 70):  # 10-30 s after capacity came back
+        assert storm[k][0] / 10 >= 1.5 * 14.5  # attempts well above the saturated capacity (~14.5 req/s)
+        assert storm[k][1] == 0  # ... and no goodput at all: every admitted call times out
+        assert calm[k][1] == calm[k][0]  # without retries every call succeeds again
