@@ -88,6 +88,9 @@ class Retry:
     backoff: Backoff = field(default_factory=lambda: FullJitter(base=1.0, multiplier=2.0, cap=20.0))
     deadline_s: float | None = 600.0
     retry_after_ceiling_s: float = 60.0
+    retry_after_jitter: float = 0.0
+    """0 (default): wait exactly what Retry-After says. ``j > 0``: wait ``ra * (1 + U(0, j))``,
+    never earlier than asked, so that clients told the same instant do not return in one wave."""
 
     def __post_init__(self) -> None:
         if (
@@ -102,6 +105,8 @@ class Retry:
             )
         if not self.retry_after_ceiling_s >= 0:
             raise ValueError(f"Retry: retry_after_ceiling_s must be >= 0, got {self.retry_after_ceiling_s!r}")
+        if not 0.0 <= self.retry_after_jitter <= 10.0:
+            raise ValueError(f"Retry: retry_after_jitter must be in [0, 10], got {self.retry_after_jitter!r}")
         if not isinstance(self.backoff, Backoff):
             raise TypeError(f"Retry: backoff must be a backoff strategy, got {self.backoff!r}")
 
@@ -126,6 +131,8 @@ def retry_decision(
         if failure.retry_after_s > retry.retry_after_ceiling_s:
             return "retry_after_over_ceiling"
         delay = failure.retry_after_s
+        if retry.retry_after_jitter > 0.0:
+            delay += rng.uniform(0.0, retry.retry_after_jitter * delay)
     else:
         delay = retry.backoff.delay(attempt, previous_delay, rng)
     if now + delay >= deadline:
@@ -267,8 +274,8 @@ class Policy:
         * breaker per model: opens at ≥ 50 % failures over ≥ 10 calls in 30 s, for 15 s, then
           one probe;
         * throttle: at most 256 calls in flight, adaptive (AIMD from 64: halved on each 529,
-          +1 per round of successes), and a pacer that spreads the last 10 % of a rate-limit
-          bucket over the time until it resets;
+          +1 per round of successes), and a pacer that, once a rate-limit bucket is below 10 %,
+          sends at its refill rate (before the 429, not after);
         * streams: the preamble is held back, so an overload before the first token is retried.
         """
         return cls(

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +42,8 @@ from resilience import (
     RetryScheduled,
     no_waits,
 )
-from resilience.classify import NEVER_RETRY
+from resilience.classify import NEVER_RETRY, classify_exception
+from resilience.policy import retry_decision
 
 _SDK = anthropic.Anthropic(api_key="test-key", base_url="http://127.0.0.1:9")
 _REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/messages")
@@ -151,6 +154,21 @@ def test_retry_after_is_honoured_exactly_up_to_the_ceiling(ms: int) -> None:
             p.call(script, model="m")
         assert clock.sleeps == []  # gave up instead of sleeping for minutes
         assert [e.reason for e in events if isinstance(e, GaveUp)] == ["retry_after_over_ceiling"]
+
+
+@given(
+    st.floats(min_value=0.001, max_value=20.0), st.floats(min_value=0.0, max_value=2.0), st.integers(0, 2**16)
+)
+def test_retry_after_jitter_never_comes_back_earlier_than_asked(ra: float, jitter: float, seed: int) -> None:
+    failure = classify_exception(sdk_error(529, {"retry-after-ms": repr(ra * 1000)}), now_wall=0.0)
+    assert failure is not None
+    retry = Retry(retry_after_jitter=jitter, retry_after_ceiling_s=30.0, deadline_s=None)
+    delay = retry_decision(
+        failure, 1, retry=retry, previous_delay=None, rng=random.Random(seed), now=0.0, deadline=math.inf
+    )
+    assert isinstance(delay, float)
+    assert failure.retry_after_s is not None
+    assert failure.retry_after_s <= delay <= failure.retry_after_s * (1 + jitter)
 
 
 def test_a_retry_that_would_cross_the_deadline_is_not_made() -> None:
