@@ -740,6 +740,8 @@ def _simple(route: str, *, reads_body: bool = False) -> Callable[[Callable[..., 
             except asyncio.CancelledError:
                 entry.client_gone = True
                 raise
+            except Exception:
+                return await _internal_error(request, state, entry)
             finally:
                 state.close(entry, route)
 
@@ -918,7 +920,7 @@ def _control_error(status: int, error_type: str, message: str) -> web.Response:
 
 
 def _control_json(payload: Any) -> web.Response:
-    return web.Response(body=json.dumps(payload).encode(), content_type=JSON_TYPE)
+    return web.Response(body=json.dumps(payload, default=str).encode(), content_type=JSON_TYPE)
 
 
 def _journal_filter(query: Mapping[str, str]) -> JournalFilter:

@@ -226,7 +226,7 @@ class Journal:
         return iter(self.entries())
 
     def to_jsonl(self, flt: JournalFilter | None = None) -> str:
-        return "".join(json.dumps(e.to_dict()) + "\n" for e in self.entries(flt))
+        return "".join(json.dumps(e.to_dict(), default=str) + "\n" for e in self.entries(flt))
 
     def write_jsonl(self, path: str | Path, flt: JournalFilter | None = None) -> int:
         """Export the journal (or the filtered part) to a JSONL file; returns the number of entries."""
@@ -289,4 +289,4 @@ def logical_requests(entries: Iterable[JournalEntry]) -> list[LogicalRequest]:
 
 
 def entries_to_jsonl(entries: Sequence[JournalEntry]) -> str:
-    return "".join(json.dumps(e.to_dict()) + "\n" for e in entries)
+    return "".join(json.dumps(e.to_dict(), default=str) + "\n" for e in entries)

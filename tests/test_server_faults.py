@@ -281,3 +281,16 @@ def test_reset_and_set_scenario_restart_the_engine_and_the_index(
     assert server.engine is not engine
     with pytest.raises(ScenarioError):
         server.set_scenario("no-such-scenario-anywhere")
+
+
+def test_client_leaving_mid_stream_is_journalled_and_completed(engine: ScriptedEngine) -> None:
+    with MockServer(engine=engine, tokens_per_s=50.0) as srv:
+        body = {"model": MODEL, "max_tokens": 50, "stream": True, "messages": user()}
+        headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+        with httpx2.stream("POST", f"{srv.url}/v1/messages", json=body, headers=headers) as response:
+            first = next(response.iter_raw())
+            assert first.startswith(b"event: message_start")
+        [entry] = finished(srv)
+        assert entry.client_gone and entry.status == 200 and 0 < entry.events_sent < 50
+        [done] = engine.completed
+        assert done.client_gone and 0 < done.output_tokens < 50
