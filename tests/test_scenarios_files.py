@@ -144,6 +144,8 @@ def test_build_engine_accepts_every_form_of_reference(tmp_path: Path) -> None:
         assert isinstance(eng, ScenarioEngine) and eng.name == "major-outage"
     json_text = json.dumps({"name": "j", "description": "json", "rules": [{"fault": "reset"}]})
     assert load_scenario(json_text).name == "j"
+    one_line = "{name: f, description: flow, rules: [{match: {path: /v1/messages}, fault: 529}]}"
+    assert load_scenario(one_line).name == "f"
     for spec in [None, "steady", ""]:
         eng = build_engine(spec)
         assert isinstance(eng, ScenarioEngine) and eng.compiled.rules == ()

@@ -82,9 +82,11 @@ def load_scenario(spec: str | Mapping[str, Any]) -> Scenario:
     name = spec.strip()
     if name and "\n" not in name and (builtin_dir() / f"{name}.yaml").is_file():
         return load_file(builtin_dir() / f"{name}.yaml")
+    if "\n" in name or name.startswith("{"):
+        return load_text(spec)
     if _looks_like_path(name):
         return load_file(name)
-    if "\n" in spec or ":" in spec or spec.lstrip().startswith("{"):
+    if ":" in name:
         return load_text(spec)
     raise ScenarioError(
         f"unknown scenario {spec!r}: not a built-in ({', '.join(builtin_names())}) nor a file"
