@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -130,7 +131,20 @@ def run_demo(
 
     progress(f"conformance probes for {len(clients)} clients ({'quick' if quick else 'all'} probes)")
     with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="busysignal-demo") as pool:
-        vfuts = [pool.submit(verify, DEMO_CLIENTS[c], seed=seed, only=only) for c in clients]
+        total = len(clients) * len(only if only is not None else probes("-"))
+        finished = [0]
+        lock = threading.Lock()
+
+        def probe_done(line: str) -> None:
+            with lock:
+                finished[0] += 1
+                n = finished[0]
+            if n % 10 == 0 or n == total:
+                progress(f"  probes finished: {n}/{total}")
+
+        vfuts = [
+            pool.submit(verify, DEMO_CLIENTS[c], seed=seed, only=only, progress=probe_done) for c in clients
+        ]
         verifications = []
         for f in vfuts:
             v = f.result()

@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -213,13 +213,14 @@ def verify(
             )
             for p in selected
         }
-        for name, fut in futures.items():
-            runs[name] = fut.result()
+        names = {fut: name for name, fut in futures.items()}
+        for fut in as_completed(names):
+            run = fut.result()
+            runs[names[fut]] = run
             if progress is not None:
-                run = runs[name]
-                progress(
-                    f"{sample.name}: probe {name} done ({len(run.entries)} requests, {run.elapsed_s:.1f} s)"
-                )
+                n_req = len(run.entries)
+                progress(f"{sample.name}: probe {names[fut]} done ({n_req} requests, {run.elapsed_s:.1f} s)")
+    runs = {p.name: runs[p.name] for p in selected}  # probe order, whatever finished first
     results = judge(runs, chain=sample.models, claimed_max_attempts=sample.claimed_max_attempts)
     if only is not None:
         wanted = {c for p in selected for c in p.checks} | {7}  # stacking is judged on every probe
