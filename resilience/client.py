@@ -216,6 +216,10 @@ class _Resumer:
         kind = failure.kind.value if failure else None
         self.policy.emit(StreamInterrupted(self.model, self.count, kind, resumed))
 
+    def behind(self) -> bool:
+        """Replaying, and not yet caught up with what the caller already has."""
+        return self.replay_pos is not None and self.replay_pos < len(self.delivered)
+
     def start_replay(self) -> None:
         self.resumes += 1
         self.replay_pos = 0
@@ -275,11 +279,11 @@ class ResilientStream(Stream[RawMessageStreamEvent]):
                 if pending:
                     event = pending.pop(0)
                 elif done:
-                    return
+                    raise StopIteration
                 else:
                     event = next(inner)
             except StopIteration:
-                if state.replay_pos is not None and failure is not None:
+                if state.behind() and failure is not None:  # the retry ended before catching up
                     state.interrupted(failure, resumed=False)
                     raise _diverged(failure) from None
                 return
@@ -528,11 +532,11 @@ class AsyncResilientStream(AsyncStream[RawMessageStreamEvent]):
                 if pending:
                     event = pending.pop(0)
                 elif done:
-                    return
+                    raise StopAsyncIteration
                 else:
                     event = await inner.__anext__()
             except StopAsyncIteration:
-                if state.replay_pos is not None and failure is not None:
+                if state.behind() and failure is not None:  # the retry ended before catching up
                     state.interrupted(failure, resumed=False)
                     raise _diverged(failure) from None
                 return

@@ -85,7 +85,8 @@ ERROR_EVENT = {"type": "error", "error": {"type": "overloaded_error", "message":
 class Server:
     """A scripted Messages API. ``script[model]`` is a list of actions: an int status (error
     JSON), "ok" (a message or a full stream), ("cut", n) (a stream with n events and then an
-    overloaded_error event), ("say", text) (a full stream saying ``text``), a dict (a message
+    overloaded_error event), ("say", text) (a full stream saying ``text``), ("end_after", n) (a
+    stream of n events that then ends without an error), a dict (a message
     with these response headers). Missing or exhausted scripts answer "ok"."""
 
     def __init__(self, script: dict[str, list[Any]] | None = None) -> None:
@@ -110,6 +111,10 @@ class Server:
             kind = {529: "overloaded_error", 429: "rate_limit_error", 400: "invalid_request_error"}
             return httpx2.Response(action, json=error_body(kind.get(action, "api_error")), headers=headers)
         stream_headers = {**headers, "content-type": "text/event-stream"}
+        if isinstance(action, tuple) and action[0] == "end_after":  # a stream that just stops
+            return httpx2.Response(
+                200, content=sse(stream_events(model)[: action[1]]), headers=stream_headers
+            )
         if isinstance(action, tuple) and action[0] == "say":
             return httpx2.Response(200, content=sse(stream_events(model, action[1])), headers=stream_headers)
         if isinstance(action, tuple):
@@ -329,6 +334,17 @@ def test_stream_resume_raises_the_original_error_when_the_retry_says_something_e
     assert seen == ["Hel"]  # nothing from the diverging retry reached the caller
     assert caught.value.type == "overloaded_error"
     assert any("did not replay" in note for note in caught.value.__notes__)
+
+
+def test_stream_resume_raises_when_the_retry_is_shorter_than_what_was_delivered() -> None:
+    # the retry stops inside what the preamble reads ahead, and in the middle of the stream
+    server = Server({"m": [("cut", 5), ("end_after", 2), ("cut", 5), ("end_after", 3)]})
+    client = client_for(server, stream_resume=True)
+    for _ in range(2):
+        stream = client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            list(stream)
+        assert any("did not replay" in note for note in caught.value.__notes__)
 
 
 async def test_async_stream_resume_continues_after_delivered_output() -> None:
