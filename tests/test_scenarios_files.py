@@ -38,6 +38,12 @@ EXPECTED: dict[str, tuple[int, int, str, str]] = {
     ),
     "missing-description.yaml": (1, 1, "description", "required field is missing"),
     "not-a-mapping.yaml": (1, 1, "", "must be a mapping"),
+    "model-not-a-pattern.yaml": (
+        4,
+        13,
+        "rules[0].match.model",
+        "valid string (got 5); or Input should be a valid list",
+    ),
     "probability-out-of-range.yaml": (
         7,
         15,

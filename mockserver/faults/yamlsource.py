@@ -126,7 +126,7 @@ def _find_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def format_validation_error(exc: ValidationError, smap: SourceMap | None, root: type[BaseModel]) -> str:
-    lines = []
+    merged: dict[str, list[str]] = {}
     source = smap.source if smap is not None else "<mapping>"
     for err in exc.errors():
         loc = err["loc"]
@@ -152,5 +152,9 @@ def format_validation_error(exc: ValidationError, smap: SourceMap | None, root: 
             msg = "required field is missing"
         elif not isinstance(err.get("input"), dict | list) and repr(err.get("input")) not in msg:
             msg += f" (got {err.get('input')!r})"
-        lines.append(f"{where}: {path or '(top level)'}: {msg}")
-    return "\n".join(lines)
+        head = f"{where}: {path or '(top level)'}"
+        if head in merged:  # one value that fits no member of a union: one line, every reason
+            merged[head].append(msg)
+        else:
+            merged[head] = [msg]
+    return "\n".join(f"{head}: {'; or '.join(msgs)}" for head, msgs in merged.items())
