@@ -37,6 +37,7 @@ from typing import Any, Protocol, TextIO
 from resilience.alerts import ErrorRateMonitor, SlidingWindowRate
 from resilience.breaker import CircuitBreakers
 from resilience.cache import DEFAULT_TTL_S, ResponseCache
+from resilience.classify import CircuitOpenError
 from resilience.client import AsyncResilientAnthropic, outcome_of
 from resilience.events import EventHook
 from resilience.policy import Policy, Retry
@@ -91,14 +92,13 @@ def outcome_from_exception(exc: BaseException, now_epoch: float) -> AttemptOutco
     """An SDK exception as an :class:`AttemptOutcome` (status None when no response came)."""
     import anthropic
 
-    retry_in = getattr(exc, "retry_in_s", None)
-    if type(exc).__name__ == "CircuitOpenError" and isinstance(retry_in, (int, float)):
+    if isinstance(exc, CircuitOpenError):
         # the resilience policy's breaker refused locally: nothing was sent
         return AttemptOutcome(
             status=None,
             error_type="circuit_open",
             error_message=str(exc),
-            retry_after_s=float(retry_in),
+            retry_after_s=float(exc.retry_in_s),
             sent=False,
         )
     if isinstance(exc, anthropic.APIStatusError):
