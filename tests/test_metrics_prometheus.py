@@ -112,3 +112,35 @@ def test_exporter_serves_metrics_on_loopback() -> None:
         assert err.value.code == 404
     with pytest.raises(ValueError, match="loopback"):
         MetricsExporter(reg, host="0.0.0.0")
+
+
+def test_policy_metrics_count_a_real_call_through_the_resilient_client() -> None:
+    import anthropic
+
+    from mockserver import MockServer
+    from resilience import Policy, ResilientAnthropic, Retry, no_waits
+
+    script = {
+        "name": "two-529s",
+        "description": "the first two requests are overloaded, then all pass",
+        "rules": [{"id": "s", "match": {"path": "/v1/messages"}, "trigger": {"sequence": [529, 529, "ok"]}}],
+    }
+    reg = Registry()
+    metrics = PolicyMetrics(reg)
+    with MockServer(scenario=script, seed=1) as server, no_waits():
+        sdk = anthropic.Anthropic(api_key="k", base_url=server.url, max_retries=0)
+        client = ResilientAnthropic(
+            sdk, policy=Policy(retry=Retry(max_attempts=4), on_event=metrics, log_events=False)
+        )
+        client.messages.create(
+            model="claude-haiku-5-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+        )
+        sdk.close()
+        assert len(server.journal.entries()) == 3
+    with MetricsExporter(reg) as exporter, urllib.request.urlopen(exporter.url, timeout=5) as resp:
+        text = resp.read().decode()
+    assert 'busysignal_client_attempts_total{model="claude-haiku-5-5",status="529"} 2' in text
+    assert 'busysignal_client_attempts_total{model="claude-haiku-5-5",status="200"} 1' in text
+    assert 'busysignal_client_retries_total{model="claude-haiku-5-5",kind="overloaded"} 2' in text
+    assert 'busysignal_client_calls_total{outcome="ok"} 1' in text
+    assert "busysignal_client_overload_rate 0.6666666666666666" in text
