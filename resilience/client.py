@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from typing import Any, Literal, NamedTuple, cast, overload
 
 import anthropic
+import httpx2
 from anthropic import AsyncStream, Stream
 from anthropic.lib.streaming import AsyncMessageStreamManager, MessageStreamManager
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
@@ -126,6 +127,14 @@ def _attempt_kwargs(
         if left is not None and left < client_timeout_s:
             kwargs["timeout"] = left
     return kwargs
+
+
+def _not_a_message(response: httpx2.Response, detail: str) -> anthropic.APIResponseValidationError:
+    return anthropic.APIResponseValidationError(
+        response,
+        None,
+        message=f"busysignal: the {response.status_code} response body is not a message ({detail})",
+    )
 
 
 def _timeouts(client_timeout_s: float, policy: Policy) -> tuple[float, bool]:
@@ -374,7 +383,13 @@ class ResilientMessages:
         def attempt(a: Attempt) -> Message:
             raw = self._sdk.messages.with_raw_response.create(**_attempt_kwargs(a, params, client_timeout))
             a.response_headers = raw.headers
-            return cast(Message, raw.parse())
+            try:
+                message: object = raw.parse()
+            except ValueError as exc:  # a 200 whose body is not JSON: the server's fault, retryable
+                raise _not_a_message(raw.http_response, str(exc)) from exc
+            if not isinstance(message, Message):  # e.g. a text/plain 200
+                raise _not_a_message(raw.http_response, f"parsed as {type(message).__name__}")
+            return message
 
         message, outcome = policy.call_with_outcome(attempt, model=model, params=params)
         _attach(message, outcome)
@@ -636,7 +651,13 @@ class AsyncResilientMessages:
                 **_attempt_kwargs(a, params, client_timeout)
             )
             a.response_headers = raw.headers
-            return cast(Message, await raw.parse())
+            try:
+                message: object = await raw.parse()
+            except ValueError as exc:  # a 200 whose body is not JSON: the server's fault, retryable
+                raise _not_a_message(raw.http_response, str(exc)) from exc
+            if not isinstance(message, Message):  # e.g. a text/plain 200
+                raise _not_a_message(raw.http_response, f"parsed as {type(message).__name__}")
+            return message
 
         message, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)
         _attach(message, outcome)

@@ -123,6 +123,11 @@ class Server:
             return httpx2.Response(200, content=payload, headers=stream_headers)
         if body.get("stream"):
             return httpx2.Response(200, content=sse(stream_events(model)), headers=stream_headers)
+        if action in ("garbage", "garbage-json"):  # a 200 whose body is not a message
+            content_type = "application/json" if action == "garbage-json" else "text/html"
+            return httpx2.Response(
+                200, content=b"<html>bad gateway", headers={**headers, "content-type": content_type}
+            )
         extra = action if isinstance(action, dict) else {}
         return httpx2.Response(200, json=message_body(model), headers={**headers, **extra})
 
@@ -203,6 +208,19 @@ def test_a_one_shot_iterable_of_messages_is_sent_whole_on_every_attempt() -> Non
     client = client_for(server)
     client.messages.create(model="m", max_tokens=5, messages=iter(MESSAGES))
     assert [b["messages"] for b in server.bodies()] == [MESSAGES, MESSAGES]
+
+
+def test_a_200_whose_body_is_not_json_is_retried_as_a_server_fault() -> None:
+    server = Server({"m": ["garbage"]})
+    message = client_for(server).messages.create(model="m", max_tokens=5, messages=MESSAGES)
+    assert message.content[0].type == "text" and len(server.requests) == 2
+
+
+async def test_async_a_200_whose_body_is_not_json_is_retried() -> None:
+    server = Server({"m": ["garbage-json", "garbage", "garbage-json"]})
+    with pytest.raises(anthropic.APIResponseValidationError, match="not a message"):
+        await async_client_for(server).messages.create(model="m", max_tokens=5, messages=MESSAGES)
+    assert len(server.requests) == 3
 
 
 def test_caller_errors_are_raised_at_once() -> None:
