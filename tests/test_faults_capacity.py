@@ -269,3 +269,33 @@ def test_capacity_overload_turns_a_ten_second_loss_into_a_retry_storm_that_outli
         assert storm[k][0] / 10 >= 1.5 * 14.5  # attempts well above the saturated capacity (~14.5 req/s)
         assert storm[k][1] == 0  # ... and no goodput at all: every admitted call times out
         assert calm[k][1] == calm[k][0]  # without retries every call succeeds again
+
+
+changes_st = st.lists(
+    st.tuples(
+        st.floats(min_value=0, max_value=20, allow_nan=False),
+        st.floats(min_value=0.1, max_value=10, allow_nan=False),
+        st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.5]),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(capacity=st.integers(min_value=1, max_value=6), changes=changes_st, reqs=arrivals)
+def test_under_a_capacity_schedule_no_admission_exceeds_the_capacity_in_force_at_its_start(
+    capacity: int, changes: list[tuple[float, float, float]], reqs: list[tuple[float, float, float | None]]
+) -> None:
+    fn = CapacityFn(capacity, tuple((a, a + d, f, None) for a, d, f in changes), 0.0)
+    pool = PoolState()
+    admitted: list[Reservation] = []
+    now = 0.0
+    for gap, service, _ in reqs:
+        now += gap
+        adm = pool.admit(now, service, fn(now), fn, queue_size=10, max_wait_s=30.0)
+        if adm.admitted:
+            assert adm.reservation is not None
+            start = adm.reservation.start
+            running = sum(1 for r in [*admitted, adm.reservation] if r.start <= start < r.end)
+            assert running <= fn(start), (start, running, fn(start))
+            admitted.append(adm.reservation)
