@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from mockserver.conformance.probes import probes
 from mockserver.conformance.runner import ClientFactory, Verification, verify
 from mockserver.conformance.scorecard import render_scorecard
 
@@ -76,6 +77,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timeout", type=float, default=45.0, help="seconds the kit waits for one probe (default 45)"
     )
+    parser.add_argument(
+        "--probe",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"run only this probe (repeatable): {', '.join(p.name for p in probes('-'))}",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the scorecard as Markdown")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(func=run)
@@ -89,6 +97,11 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     except FactoryError as exc:
         print(f"busysignal verify: {exc}", file=err)
         return 2
+    known = [p.name for p in probes("-")]
+    unknown = [p for p in (args.probe or []) if p not in known]
+    if unknown:
+        print(f"busysignal verify: unknown probe(s) {unknown}; choose from {', '.join(known)}", file=err)
+        return 2
 
     def progress(line: str) -> None:
         if not args.quiet:
@@ -99,7 +112,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         started = time.monotonic()
         print(f"verifying {spec} …", file=err, flush=True)
         try:
-            v = verify(factory, seed=args.seed, timeout_s=args.timeout, progress=progress)
+            v = verify(factory, seed=args.seed, timeout_s=args.timeout, progress=progress, only=args.probe)
         except Exception as exc:
             print(
                 f"busysignal verify: client {spec!r} could not be run: {type(exc).__name__}: {exc}", file=err

@@ -69,3 +69,14 @@ def test_verify_cli_names_a_bad_factory(capsys: pytest.CaptureFixture[str]) -> N
     assert "has no attribute 'no_such_client'" in capsys.readouterr().err
     assert main(["verify", "--client", "just-a-name"]) == 2
     assert "expected module:factory" in capsys.readouterr().err
+    assert main(["verify", "--client", "sdk-defaults", "--probe", "nope"]) == 2
+    assert "unknown probe(s) ['nope']" in capsys.readouterr().err
+
+
+def test_verify_cli_runs_only_the_probes_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", "--client", "fallback-loop", "--probe", "refusal-400", "--markdown", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.startswith("| check | fallback-loop |")
+    assert "- **FAIL** 6. falls back in the configured order" in out
+    assert "| 1. backs off | - |" in out
