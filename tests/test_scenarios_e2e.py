@@ -214,7 +214,7 @@ def test_capacity_overload_sheds_above_capacity_during_the_capacity_loss(
         outcomes = list(pool.map(lambda i: call(c, text=f"c{i}", max_tokens=100), range(30)))
     journal = entries(srv)
     shed = [e for e in journal if e["status"] == 529]
-    assert outcomes.count("OverloadedError") == len(shed) >= 5
+    assert outcomes.count("OverloadedError") == len(shed) >= 3  # ~10 when all 30 arrive within ~1 s
     assert all(e["reason"]["source"] == "capacity" for e in shed)
     assert max(e["reason"]["capacity"]["in_flight"] for e in journal) <= 10
     assert outcomes.count("ok") <= 25  # ~20, plus any admitted once the first slots freed
@@ -241,10 +241,10 @@ def test_retry_after_storm_tells_everyone_to_come_back_in_one_second(serve: Any,
 def test_abandoned_work_keeps_its_capacity_slot_only_when_configured(clock: ShiftClock, holds: bool) -> None:
     scenario = {
         "name": "one-slot",
-        "description": "a single generation slot that takes about a second",
+        "description": "a single generation slot that takes about two seconds",
         "capacity": {
             "client_gone_holds": holds,
-            "pools": [{"concurrency": 1, "ttft_s": 1.0, "stream_tokens_per_s": 1000, "slowdown": 0}],
+            "pools": [{"concurrency": 1, "ttft_s": 2.0, "stream_tokens_per_s": 1000, "slowdown": 0}],
         },
     }
     with MockServer(scenario=scenario, clock=clock) as srv:
