@@ -218,6 +218,13 @@ def test_jitter_passes_full_jitter() -> None:
     assert r.verdict is Verdict.PASS, r.explanation
 
 
+def test_one_delayed_client_does_not_pass_for_jitter() -> None:
+    j = _burst(lambda c: [0.5 + (0.2 if c == 3 else 0.0), 1.0, 2.0])
+    r = check_jitter(j.entries)
+    assert r.verdict is Verdict.FAIL
+    assert "retry 1:" in r.explanation
+
+
 def test_largest_group_counts_instants_within_the_window() -> None:
     assert largest_group([0.0, 0.004, 0.009, 0.5, 0.505], 0.01) == 3
     assert largest_group([], 0.01) == 0

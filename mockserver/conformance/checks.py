@@ -190,6 +190,16 @@ def largest_group(times: Sequence[float], window_s: float) -> int:
     return best
 
 
+def relative_spread(values: Sequence[float]) -> float:
+    """(max − min) / median, ignoring the single largest and smallest value when there are at
+    least eight (one client delayed by a busy machine must not pass for jitter)."""
+    ordered = sorted(values)
+    if len(ordered) >= 8:
+        ordered = ordered[1:-1]
+    med = statistics.median(values)
+    return (ordered[-1] - ordered[0]) / med if med > 0 else 0.0
+
+
 def check_jitter(
     entries: Sequence[JournalEntry],
     *,
@@ -199,8 +209,12 @@ def check_jitter(
     min_clients: int = 4,
 ) -> CheckResult:
     """Many clients met the same burst: at every retry step their waits must differ (relative
-    spread (max−min)/median ≥ ``min_relative_spread``), and no more than ``max_group_fraction`` of
-    them may retry within the same ``window_s``."""
+    spread, see :func:`relative_spread`, ≥ ``min_relative_spread``), and no more than
+    ``max_group_fraction`` of them may retry within the same ``window_s``.
+
+    The SDK's own jitter (up to 25 % off the envelope) has a spread near 20 % over twelve
+    clients; the chance that it measures under 5 % is about 1e-5. Waits without jitter spread only
+    by scheduling noise (well under 2 % of a 400 ms wait here)."""
     traces = _retrying(entries)
     steps = [s for s in waits_by_step(traces) if len(s) >= min_clients]
     if not steps:
@@ -210,10 +224,7 @@ def check_jitter(
             f"fewer than {min_clients} clients retried",
             "Not enough retries after the shared burst to judge their spread.",
         )
-    spreads = []
-    for s in steps:
-        med = statistics.median(s)
-        spreads.append((max(s) - min(s)) / med if med > 0 else 0.0)
+    spreads = [relative_spread(s) for s in steps]
     retry_starts = [a.start for t in traces for a in t.attempts[1:]]
     group = largest_group(retry_starts, window_s)
     n_clients = len(traces)
