@@ -25,7 +25,9 @@ from resilience.backoff import _header, parse_retry_after
 
 __all__ = [
     "NEVER_RETRY",
+    "CircuitOpenError",
     "Failure",
+    "IncompleteStreamError",
     "Kind",
     "classify_exception",
     "classify_status",
@@ -152,6 +154,8 @@ def classify_exception(exc: BaseException, *, now_wall: float) -> Failure | None
         return None
     if isinstance(exc, CircuitOpenError):
         return Failure(Kind.CIRCUIT_OPEN, retryable=False)
+    if isinstance(exc, IncompleteStreamError):
+        return Failure(Kind.CONNECTION, retryable=True, status=200, mid_stream=True)
     status = getattr(exc, "status_code", None)
     response = getattr(exc, "response", None)
     if isinstance(status, int) and not isinstance(status, bool) and response is not None:
@@ -198,3 +202,14 @@ class CircuitOpenError(Exception):
         super().__init__(f"circuit breaker for model {model!r} is open; next probe in {retry_in_s:.1f}s")
         self.model = model
         self.retry_in_s = retry_in_s
+
+
+class IncompleteStreamError(Exception):
+    """A 200 stream ended without ``message_stop``: cut off cleanly, or a body that was not an
+    event stream at all. The SDK ends such a stream silently; the resilient wrapper treats it
+    as the dropped connection it is (retried while nothing was handed over)."""
+
+    def __init__(self, last_event: str | None) -> None:
+        where = f"after a {last_event!r} event" if last_event else "before any event"
+        super().__init__(f"the stream ended {where}, without message_stop")
+        self.last_event = last_event

@@ -40,7 +40,7 @@ from anthropic.lib.streaming import AsyncMessageStreamManager, MessageStreamMana
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
 from resilience.cache import ResponseCache, is_cacheable, request_key
-from resilience.classify import classify_exception
+from resilience.classify import IncompleteStreamError, classify_exception
 from resilience.events import CallFinished, StreamInterrupted
 from resilience.policy import Attempt, CallOutcome, Policy, StreamRetry
 
@@ -282,6 +282,7 @@ class ResilientStream(Stream[RawMessageStreamEvent]):
         pending = list(opened.held)
         inner: Stream[RawMessageStreamEvent] = opened.inner
         done = opened.done
+        last_type = opened.held[-1].type if opened.held else None
         failure: BaseException | None = None
         while True:
             try:
@@ -290,7 +291,13 @@ class ResilientStream(Stream[RawMessageStreamEvent]):
                 elif done:
                     raise StopIteration
                 else:
-                    event = next(inner)
+                    try:
+                        event = next(inner)
+                    except StopIteration:
+                        if last_type != "message_stop" and not state.behind():
+                            raise IncompleteStreamError(last_type) from None
+                        raise
+                last_type = event.type
             except StopIteration:
                 if state.behind() and failure is not None:  # the retry ended before catching up
                     state.interrupted(failure, resumed=False)
@@ -308,6 +315,7 @@ class ResilientStream(Stream[RawMessageStreamEvent]):
                 state.interrupted(exc, resumed=True)
                 failure = exc
                 inner, pending, done = opened.inner, list(opened.held), opened.done
+                last_type = None
                 self._live[0] = inner
                 state.start_replay()
                 continue
@@ -334,6 +342,8 @@ def _prefetch(
         try:
             event = next(inner)
         except StopIteration:
+            if not held or held[-1].type != "message_stop":
+                raise IncompleteStreamError(held[-1].type if held else None) from None
             return held, True
         held.append(event)
         if mode == "preamble" and event.type in _OUTPUT_EVENTS:
@@ -541,6 +551,7 @@ class AsyncResilientStream(AsyncStream[RawMessageStreamEvent]):
         pending = list(opened.held)
         inner: AsyncStream[RawMessageStreamEvent] = opened.inner
         done = opened.done
+        last_type = opened.held[-1].type if opened.held else None
         failure: BaseException | None = None
         while True:
             try:
@@ -549,7 +560,13 @@ class AsyncResilientStream(AsyncStream[RawMessageStreamEvent]):
                 elif done:
                     raise StopAsyncIteration
                 else:
-                    event = await inner.__anext__()
+                    try:
+                        event = await inner.__anext__()
+                    except StopAsyncIteration:
+                        if last_type != "message_stop" and not state.behind():
+                            raise IncompleteStreamError(last_type) from None
+                        raise
+                last_type = event.type
             except StopAsyncIteration:
                 if state.behind() and failure is not None:  # the retry ended before catching up
                     state.interrupted(failure, resumed=False)
@@ -567,6 +584,7 @@ class AsyncResilientStream(AsyncStream[RawMessageStreamEvent]):
                 state.interrupted(exc, resumed=True)
                 failure = exc
                 inner, pending, done = opened.inner, list(opened.held), opened.done
+                last_type = None
                 self._live[0] = inner
                 state.start_replay()
                 continue
@@ -593,6 +611,8 @@ async def _aprefetch(
         try:
             event = await inner.__anext__()
         except StopAsyncIteration:
+            if not held or held[-1].type != "message_stop":
+                raise IncompleteStreamError(held[-1].type if held else None) from None
             return held, True
         held.append(event)
         if mode == "preamble" and event.type in _OUTPUT_EVENTS:

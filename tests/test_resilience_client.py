@@ -25,6 +25,7 @@ from resilience import (
     outcome_of,
 )
 from resilience.cache import MemoryCache
+from resilience.classify import IncompleteStreamError
 from resilience.policy import StreamRetry
 
 MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "hello"}]
@@ -355,14 +356,25 @@ def test_stream_resume_raises_the_original_error_when_the_retry_says_something_e
 
 
 def test_stream_resume_raises_when_the_retry_is_shorter_than_what_was_delivered() -> None:
-    # the retry stops inside what the preamble reads ahead, and in the middle of the stream
-    server = Server({"m": [("cut", 5), ("end_after", 2), ("cut", 5), ("end_after", 3)]})
+    server = Server({"m": [("cut", 5), ("end_after", 3)]})  # the retry stops after "Hel"
     client = client_for(server, stream_resume=True)
-    for _ in range(2):
-        stream = client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
-        with pytest.raises(anthropic.APIStatusError) as caught:
-            list(stream)
-        assert any("did not replay" in note for note in caught.value.__notes__)
+    stream = client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        list(stream)
+    assert any("did not replay" in note for note in caught.value.__notes__)
+
+
+def test_a_stream_that_ends_without_message_stop_before_any_output_is_retried() -> None:
+    server = Server({"m": [("end_after", 0), ("end_after", 2)]})  # empty body, then cut clean
+    stream = client_for(server).messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    assert texts(stream) == "Hello" and len(server.requests) == 3
+
+
+def test_a_stream_cut_clean_after_output_is_an_error_not_a_short_answer() -> None:
+    server = Server({"m": [("end_after", 4)]})
+    stream = client_for(server).messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    with pytest.raises(IncompleteStreamError, match="without message_stop"):
+        texts(stream)
 
 
 async def test_async_stream_resume_continues_after_delivered_output() -> None:
