@@ -10,6 +10,9 @@ knows nothing about the pool, processes enough documents to keep the service bus
 and the requeueing have to find the capacity themselves. Both phases stay inside the first
 30 s of the scenario (before its scheduled capacity loss).
 
+A third phase runs the same runner with its concurrency held fixed (``--no-adaptive``) to show
+what the adaptive limit saves (skip it with ``--skip-fixed``).
+
 Targets (issue 7): goodput >= 90 % of capacity, <= 1.1 attempts per document.
 """
 
@@ -84,7 +87,9 @@ async def oracle(url: str, slots: int, seconds: float) -> dict[str, float]:
     return {"ok": ok, "failed": failed, "span_s": span, "rps": ok / span if span > 0 else 0.0}
 
 
-async def runner(url: str, docs: int, concurrency: int, workdir: Path) -> dict[str, Any]:
+async def runner(
+    url: str, docs: int, concurrency: int, workdir: Path, *, adaptive: bool = True
+) -> dict[str, Any]:
     inp, out = workdir / "docs.jsonl", workdir / "results.jsonl"
     inp.write_text("".join(json.dumps({"id": f"d{i}", "text": doc_text(i)}) + "\n" for i in range(docs)))
     sdk = anthropic.AsyncAnthropic(api_key="bench", base_url=url, max_retries=0)
@@ -94,7 +99,8 @@ async def runner(url: str, docs: int, concurrency: int, workdir: Path) -> dict[s
         out,
         client=resilient_client(sdk),
         concurrency=concurrency,
-        policy=RequeuePolicy(base_delay_s=0.25, max_delay_s=4.0),
+        adaptive=adaptive,
+        policy=RequeuePolicy(base_delay_s=0.25, max_delay_s=4.0, max_attempts=50),
         model=MODEL,
         max_tokens=MAX_TOKENS,
         show_progress=True,
@@ -121,10 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oracle-s", type=float, default=8.0, help="seconds of capacity measurement")
     parser.add_argument("--busy-s", type=float, default=18.0, help="seconds of work given to the runner")
     parser.add_argument(
+        "--skip-fixed",
+        action="store_true",
+        help="skip the comparison run with the same concurrency held fixed (--no-adaptive)",
+    )
+    parser.add_argument(
         "--concurrency", type=int, default=64, help="the runner's --concurrency (its ceiling)"
     )
     args = parser.parse_args(argv)
-    if args.oracle_s + args.busy_s > 28:
+    if args.oracle_s + args.busy_s > 28:  # each phase restarts the scenario clock
         parser.error("--oracle-s + --busy-s must stay below 28 s (the scenario loses capacity at 30 s)")
 
     slots, idle_rps, saturated_rps = theoretical_capacity()
@@ -141,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             run = asyncio.run(runner(server.url, docs, args.concurrency, Path(tmp)))
         entries = [e.to_dict() for e in server.journal.entries()]
+        fixed = None
+        if not args.skip_fixed:
+            server.reset()
+            with tempfile.TemporaryDirectory() as tmp:
+                fixed = asyncio.run(runner(server.url, docs, args.concurrency, Path(tmp), adaptive=False))
     sent = [e for e in entries if e["path"] == "/v1/messages"]
     span = max(e["end"] or e["start"] for e in sent) - min(e["start"] for e in sent)
     ok_journal = sum(1 for e in sent if e["status"] == 200)
@@ -157,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
           f"(target >= 90%) {'OK' if goodput_ratio >= 0.9 else 'MISSED'}")  # fmt: skip
     print(f"  {100 * run['goodput_rps'] / saturated_rps:.1f}% of the scenario file's saturated capacity")
     print(f"  attempts per document {per_doc:.3f} (target <= 1.1) {'OK' if per_doc <= 1.1 else 'MISSED'}")
+    if fixed is not None:
+        fixed_ratio = fixed["goodput_rps"] / cap["rps"]
+        print(
+            f"same runner, concurrency held at {args.concurrency} (--no-adaptive), for comparison: "
+            f"goodput {fixed['goodput_rps']:.2f} doc/s = {100 * fixed_ratio:.1f}% of capacity, "
+            f"{fixed['attempts'] / docs:.3f} attempts per document, statuses {json.dumps(fixed['statuses'])}"
+        )
     return 0
 
 
