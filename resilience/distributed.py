@@ -16,7 +16,13 @@ Configuration (environment of workers and submitters):
   go to the same Redis unless ``BUSYSIGNAL_RESULTS_URL`` says otherwise;
 * ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``: read by the workers' client.
 
-Start workers with ``celery -A resilience.distributed worker --pool threads --concurrency 8``.
+Start workers with ``celery -A resilience.distributed worker --pool threads --concurrency 8``,
+or follow a whole input file with ``busysignal batch run INPUT --out OUT --via celery``.
+
+Tasks are acknowledged late, so a task whose worker died is delivered again, after the Redis
+transport's visibility timeout (``BUSYSIGNAL_VISIBILITY_TIMEOUT``, default 3600 s). Keep it
+above the longest countdown (the requeue policy's ``max_delay_s`` and ``retry_after_cap_s``),
+or Redis hands a waiting task out a second time (the results hash still keeps one result).
 """
 
 from __future__ import annotations
@@ -79,6 +85,9 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    broker_transport_options={
+        "visibility_timeout": float(os.environ.get("BUSYSIGNAL_VISIBILITY_TIMEOUT", "3600"))
+    },
     task_ignore_result=True,
 )
 

@@ -521,6 +521,8 @@ async def run_batches(
     made = 0
     status_counts: dict[str, int] = {}
     output.open_for_append()
+    if progress is not None:
+        progress.limit = 0  # no requests in flight to show: the batches hold them
 
     async def collect(batch_id: str) -> None:
         nonlocal made

@@ -348,9 +348,10 @@ def format_progress(
     remaining = total - done
     eta = 0.0 if remaining == 0 else (remaining / rate if rate > 0 else None)
     failed_txt = f" ({failed} failed)" if failed else ""
+    flight_txt = f" | in flight {in_flight}/{limit}" if limit > 0 else ""  # limit 0: no dispatcher (batches)
     return (
         f"[{bar}] {done}/{total}{failed_txt} {100 * frac:5.1f}% | {rate:7.1f} doc/s | "
-        f"ETA {format_duration(eta)} | 529 {100 * overload_rate:4.1f}% | in flight {in_flight}/{limit}"
+        f"ETA {format_duration(eta)} | 529 {100 * overload_rate:4.1f}%{flight_txt}"
     )
 
 

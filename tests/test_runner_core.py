@@ -222,9 +222,10 @@ def test_format_progress_shows_counts_rate_eta_and_529_rate() -> None:
     assert format_duration(3725) == "1:02:05"
     assert format_duration(None) == "--:--"
     stalled = format_progress(
-        done=0, total=10, failed=0, elapsed_s=0.0, recent_rate=None, overload_rate=1.0, in_flight=0, limit=1
+        done=0, total=10, failed=0, elapsed_s=0.0, recent_rate=None, overload_rate=1.0, in_flight=0, limit=0
     )
     assert "ETA --:--" in stalled
+    assert "in flight" not in stalled  # no dispatcher (Message Batches)
 
 
 def test_result_line_carries_message_or_error() -> None:
