@@ -1,0 +1,65 @@
+"""What the kit accepts as a client, and the reference clients' declared claims (no server)."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from mockserver.cli_verify import FactoryError, load_factory
+from mockserver.clients import (
+    FALLBACK_MODEL,
+    PRIMARY_MODEL,
+    article_recipe,
+    article_recipe_fast,
+    as_client_under_test,
+    bundled_policy,
+    fallback_loop,
+    sdk_defaults,
+    sdk_max_retries_5,
+)
+
+URL = "http://127.0.0.1:9"
+
+
+def test_a_plain_sdk_client_is_accepted_and_claims_max_retries_plus_one() -> None:
+    sdk = anthropic.Anthropic(base_url=URL, api_key="k", max_retries=4)
+    cut = as_client_under_test(sdk)
+    assert cut.name == "Anthropic"
+    assert cut.claimed_max_attempts == 5
+    assert cut.models == (PRIMARY_MODEL,)
+    cut.close()
+
+
+def test_an_object_without_messages_create_is_refused_with_its_type() -> None:
+    with pytest.raises(
+        TypeError, match=r"must return a ClientUnderTest or an object with \.messages\.create, got int"
+    ):
+        as_client_under_test(42)
+
+
+def test_reference_clients_declare_their_chain_and_claims() -> None:
+    claims = {
+        f.__name__: (c.claimed_max_attempts, c.models)
+        for f in (sdk_defaults, sdk_max_retries_5, article_recipe, fallback_loop, bundled_policy)
+        for c in [f(URL)]
+    }
+    assert claims["sdk_defaults"] == (3, (PRIMARY_MODEL,))
+    assert claims["sdk_max_retries_5"] == (6, (PRIMARY_MODEL,))
+    assert claims["article_recipe"] == (5, (PRIMARY_MODEL,))
+    assert claims["fallback_loop"] == (3, (PRIMARY_MODEL, FALLBACK_MODEL))
+    assert claims["bundled_policy"] == (4, (PRIMARY_MODEL, FALLBACK_MODEL))
+    assert article_recipe_fast(URL).name == "article-recipe (waits ×0.1)"
+
+
+def test_the_recipe_refuses_a_nonsense_time_scale() -> None:
+    with pytest.raises(ValueError, match="time_scale must be > 0"):
+        article_recipe(URL, time_scale=0)
+
+
+def test_load_factory_resolves_short_names_and_module_paths() -> None:
+    assert load_factory("sdk-defaults") is sdk_defaults
+    assert load_factory("mockserver.clients:fallback_loop") is fallback_loop
+    with pytest.raises(FactoryError, match="cannot import module 'no_such_module'"):
+        load_factory("no_such_module:f")
+    with pytest.raises(FactoryError, match="is not callable"):
+        load_factory("mockserver.clients:PRIMARY_MODEL")
