@@ -108,21 +108,22 @@ def _require_model(params: Mapping[str, Any], where: str) -> str:
 
 
 def _attempt_kwargs(
-    attempt: Attempt, params: Mapping[str, Any], timeouts: tuple[float, bool]
+    attempt: Attempt, params: Mapping[str, Any], timeouts: tuple[float, bool], retry_count: int | None = None
 ) -> dict[str, Any]:
     """The SDK keyword arguments for one attempt: the attempt's parameters, the retry count
-    header, and a timeout no longer than the time left before the deadline. The first attempt
-    on a model keeps the SDK's own timeout logic (including its refusal of non-streaming
-    requests too long for one response) unless the policy's deadline is shorter than the
-    client's timeout."""
+    header (``retry_count``, by default the attempt's number on this model minus one), and a
+    timeout no longer than the time left before the deadline. The first attempt on a model
+    keeps the SDK's own timeout logic (including its refusal of non-streaming requests too long
+    for one response) unless the policy's deadline is shorter than the client's timeout."""
     client_timeout_s, deadline_shorter = timeouts
+    retries = attempt.number - 1 if retry_count is None else retry_count
     kwargs = dict(attempt.params if attempt.params is not None else params)
-    if attempt.number > 1:  # tell the server which retry this is, as the SDK itself would
+    if retries > 0:  # tell the server which retry this is, as the SDK itself would
         kwargs["extra_headers"] = {
-            "x-stainless-retry-count": str(attempt.number - 1),
+            "x-stainless-retry-count": str(retries),
             **(kwargs.get("extra_headers") or {}),
         }
-    if "timeout" not in params and (attempt.number > 1 or deadline_shorter):
+    if "timeout" not in params and (retries > 0 or deadline_shorter):
         left = attempt.timeout_s
         if left is not None and left < client_timeout_s:
             kwargs["timeout"] = left
@@ -491,8 +492,11 @@ class ResilientAnthropic:
         mode = policy.stream_retry
         client_timeout = _timeouts(self._timeout_s, policy)
 
+        sent: dict[str, int] = {}  # attempts per model, resumptions included (the retry count header)
+
         def attempt(a: Attempt) -> _Opened:
-            inner = open_stream(_attempt_kwargs(a, params, client_timeout))
+            sent[a.model] = sent.get(a.model, 0) + 1
+            inner = open_stream(_attempt_kwargs(a, params, client_timeout, sent[a.model] - 1))
             a.response_headers = inner.response.headers
             try:
                 held, done = _prefetch(inner, mode)
@@ -766,8 +770,11 @@ class AsyncResilientAnthropic:
         mode = policy.stream_retry
         client_timeout = _timeouts(self._timeout_s, policy)
 
+        sent: dict[str, int] = {}  # attempts per model, resumptions included (the retry count header)
+
         async def attempt(a: Attempt) -> _Opened:
-            inner = await open_stream(_attempt_kwargs(a, params, client_timeout))
+            sent[a.model] = sent.get(a.model, 0) + 1
+            inner = await open_stream(_attempt_kwargs(a, params, client_timeout, sent[a.model] - 1))
             a.response_headers = inner.response.headers
             try:
                 held, done = await _aprefetch(inner, mode)

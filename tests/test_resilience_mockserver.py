@@ -141,3 +141,36 @@ def test_a_mid_stream_overload_is_retried_transparently() -> None:
     faults = [e["fault"] for e in journal]
     assert faults.count("stream_error_event") >= 1  # the scenario did strike (not a vacuous pass)
     assert policy.counters.snapshot()["stream_interruptions"] >= 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize(
+    "fault", [529, 500, 503, 429, "reset", "close_after_headers", "truncated_body", "garbage"]
+)
+def test_every_transient_fault_is_retried_to_a_complete_answer(fault: int | str, stream: bool) -> None:
+    scenario = {
+        "name": "two-faults-then-ok",
+        "description": "each logical request fails twice, then passes",
+        "rules": [
+            {
+                "id": "twice",
+                "match": {"path": "/v1/messages"},
+                "trigger": {"sequence": [fault, fault, "ok"], "scope": "logical"},
+            }
+        ],
+    }
+    with MockServer(scenario=scenario, seed=1) as server:
+        sdk = anthropic.Anthropic(api_key="k", base_url=server.url, max_retries=0)
+        # stream_resume: a truncated stream body is cut after output reached the caller; the
+        # mock's completions are deterministic, so the retry replays it and the stream goes on
+        client = ResilientAnthropic(sdk, policy=fast(stream_resume=True))
+        if stream:
+            events = list(client.messages.create(model=SMALL, max_tokens=16, messages=prompt(0), stream=True))
+            assert events[-1].type == "message_stop"
+        else:
+            message = client.messages.create(model=SMALL, max_tokens=16, messages=prompt(0))
+            assert message.stop_reason is not None
+        journal = entries(server)
+    assert [e["retry_count"] for e in journal] == [0, 1, 2]  # one logical request, three attempts
+    assert len({e["logical_id"] for e in journal}) == 1
+    assert journal[-1]["status"] == 200 and journal[-1]["fault"] is None
