@@ -509,6 +509,46 @@ def test_the_pacer_slows_down_before_the_bucket_is_empty() -> None:
     assert len(clock.sleeps) == 1 and clock.sleeps[0] == pytest.approx(10 / 95, rel=0.05)
 
 
+def test_one_policy_shared_by_many_threads_keeps_its_books_straight() -> None:
+    budget = RetryBudget(ratio=0.2, floor=5)
+    limit = ConcurrencyLimit(4)
+    p = Policy(
+        retry=Retry(max_attempts=3, backoff=NoJitter(base=0.001, cap=0.001), deadline_s=None),
+        budget=budget,
+        breakers=CircuitBreakers(min_throughput=10_000),
+        limit=limit,
+        fallback=["a", "b"],
+        log_events=False,
+        seed=3,
+    )
+    attempts = [0] * 8
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+
+        def attempt(a: Attempt) -> str:
+            attempts[index] += 1
+            if rng.random() < 0.5:
+                raise sdk_error(529)
+            return a.model
+
+        for _ in range(40):
+            with contextlib.suppress(anthropic.APIStatusError):
+                p.call(attempt, model="a", params={"model": "a", "max_tokens": 1})
+
+    with no_waits():
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    counters = p.counters.snapshot()
+    assert counters["calls"] == counters["calls_ok"] + counters["calls_failed"] == 320
+    assert counters["attempts"] == sum(attempts)
+    assert counters["retries"] == budget.retries <= 0.2 * budget.requests + 5 + 1e-6
+    assert limit.in_use == 0
+
+
 # --- async -----------------------------------------------------------------------------------
 async def test_async_calls_follow_the_same_rules() -> None:
     clock = FakeClock()
