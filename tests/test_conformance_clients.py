@@ -63,3 +63,26 @@ def test_load_factory_resolves_short_names_and_module_paths() -> None:
         load_factory("no_such_module:f")
     with pytest.raises(FactoryError, match="is not callable"):
         load_factory("mockserver.clients:PRIMARY_MODEL")
+
+
+def test_async_clients_are_driven_on_a_loop_of_their_own() -> None:
+    from mockserver.conformance.runner import verify
+    from resilience import AsyncResilientAnthropic, Policy
+
+    def async_sdk(base_url: str) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(base_url=base_url, api_key="k")
+
+    v = verify(async_sdk, only=["retry-after-ms", "mid-stream-error"])
+    r = {x.number: x for x in v.results}
+    assert v.client == "AsyncAnthropic" and v.claimed_max_attempts == 3
+    assert r[2].verdict.value == "PASS"
+    assert r[8].verdict.value == "FAIL"  # the async SDK does not retry a mid-stream error either
+
+    def async_policy(base_url: str) -> AsyncResilientAnthropic:
+        policy = Policy.default()
+        policy.log_events = False
+        return AsyncResilientAnthropic(base_url=base_url, api_key="k", policy=policy)
+
+    v = verify(async_policy, only=["mid-stream-error", "dropped-connection"])
+    assert v.claimed_max_attempts == 4  # read from the wrapper's policy, not its SDK's max_retries=0
+    assert {x.number: x.verdict.value for x in v.results} == {7: "PASS", 8: "PASS"}
