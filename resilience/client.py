@@ -17,7 +17,8 @@ else (``models``, ``messages.batches`` ...) passes through to the wrapped client
   :func:`outcome_of` reads the :class:`~resilience.policy.CallOutcome` attached to them
   (``message.model`` also names the model, as the API echoes it).
 * Cache (``Policy(cache=...)``): outermost, non-streaming ``create`` only, complete successful
-  messages only; ``use_cache=False`` on a call opts out.
+  messages only, never a fallback model's answer (it would keep serving the degraded model
+  after the primary recovered); ``use_cache=False`` on a call opts out.
 * Streams: see :data:`~resilience.policy.StreamRetry` for what is held back so that an
   ``overloaded_error`` arriving inside a 200 stream is retried before anything reached the caller.
 * Each attempt's timeout is the time left before the policy's deadline (when that is shorter
@@ -404,7 +405,7 @@ class ResilientMessages:
 
         message, outcome = policy.call_with_outcome(attempt, model=model, params=params)
         _attach(message, outcome)
-        if cache is not None and key is not None:
+        if cache is not None and key is not None and not outcome.fell_back:
             data = message.to_dict()
             if is_cacheable(data):
                 cache.set(key, data, policy.cache_ttl_s)
@@ -685,7 +686,7 @@ class AsyncResilientMessages:
 
         message, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)
         _attach(message, outcome)
-        if cache is not None and key is not None:
+        if cache is not None and key is not None and not outcome.fell_back:
             data = message.to_dict()
             if is_cacheable(data):
                 cache.set(key, data, policy.cache_ttl_s)

@@ -440,6 +440,16 @@ def test_a_request_the_cache_cannot_key_is_sent_uncached() -> None:
     assert len(server.requests) == 1 and len(cache) == 0
 
 
+def test_a_fallback_answer_is_not_cached_for_the_primary_request() -> None:
+    server = Server({"big": [529, 529, 529]})
+    cache = MemoryCache()
+    client = client_for(server, cache=cache, fallback=["big", "small"])
+    assert client.messages.create(model="big", max_tokens=5, messages=MESSAGES).model == "small"
+    assert len(cache) == 0
+    assert client.messages.create(model="big", max_tokens=5, messages=MESSAGES).model == "big"  # recovered
+    assert len(cache) == 1
+
+
 def test_failed_calls_are_not_cached() -> None:
     server = Server({"m": [400]})
     cache = MemoryCache()
