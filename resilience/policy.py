@@ -413,8 +413,13 @@ class Policy:
                             self.emit(CallFinished(model, current, True, attempts, now - start))
                         return value, result
                     failure = classify_exception(value, now_wall=self.clock.wall())
-                    if failure is None:
-                        raise value  # not ours to judge: let it through untouched
+                    if failure is None:  # not ours to judge: let it through untouched
+                        self.counters.add("calls_failed")
+                        self.counters.add("attempts", attempts)
+                        if hooks:
+                            self.emit(AttemptFinished(current, number, False, None, None, now - began))
+                            self.emit(CallFinished(model, None, False, attempts, now - start))
+                        raise value
                     last_exc, last_failure = value, failure
                     if hooks:
                         self.emit(

@@ -184,9 +184,13 @@ def test_a_retry_that_would_cross_the_deadline_is_not_made() -> None:
 def test_errors_the_policy_does_not_know_pass_through_untouched() -> None:
     clock = FakeClock()
     script = Script([KeyError("bug")])
+    events: list[Event] = []
+    p = policy(clock, on_event=events.append)
     with pytest.raises(KeyError):
-        policy(clock).call(script, model="m")
+        p.call(script, model="m")
     assert len(script.seen) == 1
+    assert [type(e).__name__ for e in events] == ["AttemptFinished", "CallFinished"]
+    assert p.counters.snapshot()["calls_failed"] == 1
 
 
 # --- budget -------------------------------------------------------------------------------
