@@ -42,10 +42,3 @@ class Latency:
         # clamp away from 0 so inv_cdf is defined
         u = min(max(u, 1e-12), 1.0 - 1e-12)
         return math.exp(self.a + self.b * _STD.inv_cdf(u))
-
-    def describe(self) -> dict[str, float | str]:
-        if self.kind == "fixed":
-            return {"kind": "fixed", "s": self.a}
-        if self.kind == "uniform":
-            return {"kind": "uniform", "low_s": self.a, "high_s": self.b}
-        return {"kind": "lognormal", "median_s": math.exp(self.a), "p99_s": math.exp(self.a + self.b * Z99)}

@@ -5,7 +5,7 @@ not a silently ignored setting. Faults may be written in a short form wherever o
 an HTTP status (``529``) or a name (``reset``, ``stream_error_event``, ``spend_limit`` ...); the
 short form is expanded into the long one (:class:`FaultSpec`) at validation time.
 
-Precedence, when several things could apply to one request (also in ``docs``/README):
+Precedence, when several things could apply to one request (also in ``scenarios/README.md``):
 1. the per-request override header (``x-busysignal-fault``) when enabled, and nothing else;
 2. rate limits (token buckets), which answer 429 before anything else is looked at;
 3. rules, in file order: the first rule that matches and fires with a fault decides the fault;
