@@ -405,3 +405,46 @@ def test_reason_explains_the_decision() -> None:
     r = dict(eng.decide(facts(3), 102.5).reason)
     assert r["rule"] == "outage" and r["seed"] == 42 and r["index"] == 3 and r["t"] == 2.5
     assert r["window"] == [1, 9] and 0 <= r["draw"] < 1 and r["p"] == 1.0 and r["fault"] == "529"
+
+
+ALL_KINDS: dict[str, Any] = {
+    "rules": [
+        {"id": "script", "match": {"model": "claude-mythos-*"},
+         "trigger": {"sequence": [529, "ok"], "scope": "logical"}},
+        {"id": "open-window", "when": {"window": {"start_s": 2}}, "trigger": {"probability": 0.2},
+         "fault": "reset"},
+        {"id": "every", "trigger": {"every": 3}, "fault": {"error": {"status": 429, "retry_after_ms": 5}}},
+        {"id": "stream", "trigger": {"probability": 0.3}, "fault": "stream_error_event"},
+        {"id": "lat", "latency": {"lognormal": {"median_s": 0.1, "p99_s": 1.0}}},
+        {"id": "tok", "tokens": {"ttft_s": 0.5, "tokens_per_s": 20}},
+    ],
+    "rate_limits": {"requests_per_minute": 20, "output_tokens_per_minute": 2000, "retry_after_ms": True},
+    "capacity": {"pools": [{"concurrency": 2, "queue_size": 1, "max_wait_s": 1.0}],
+                 "schedule": [{"start_s": 1, "end_s": 2, "factor": 0.5}]},
+}  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(reqs=mixed_requests, seed=st.integers(min_value=0, max_value=2**32))
+def test_every_reason_is_strict_json_and_every_header_a_string(
+    reqs: list[tuple[str, bool, float]], seed: int
+) -> None:
+    import json
+
+    eng = engine(ALL_KINDS, seed=seed)
+    now = 0.0
+    for i, (model, stream, dt) in enumerate(reqs):
+        now += dt
+        d = eng.decide(facts(i, model=model, stream=stream, body=str(i % 3)), now)
+        json.dumps(d.reason, allow_nan=False)
+        headers = dict(d.headers) | (dict(d.error.headers) if d.error else {})
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        if i % 2:
+            eng.complete(
+                facts(i, model=model, stream=stream),
+                d,
+                now + 0.5,
+                status=200,
+                output_tokens=5,
+                client_gone=False,
+            )
