@@ -15,7 +15,14 @@ from __future__ import annotations
 from resilience.backoff import Decorrelated, EqualJitter, FullJitter, NoJitter, SdkBackoff, parse_retry_after
 from resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakers
 from resilience.budget import RetryBudget
-from resilience.classify import CircuitOpenError, Failure, Kind, classify_exception, classify_status
+from resilience.classify import (
+    CircuitOpenError,
+    Failure,
+    IncompleteStreamError,
+    Kind,
+    classify_exception,
+    classify_status,
+)
 from resilience.client import (
     AsyncResilientAnthropic,
     AsyncResilientStream,
@@ -61,6 +68,7 @@ __all__ = [
     "FallbackTaken",
     "FullJitter",
     "GaveUp",
+    "IncompleteStreamError",
     "Kind",
     "LimiterTimeout",
     "NoJitter",
