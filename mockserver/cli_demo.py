@@ -231,7 +231,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     print(
         f"Conformance scorecard (judged from the mock's journal; '{args.scenario}' workload below)", file=out
     )
-    print(render_scorecard({v.client: v.results for v in result.verifications}), file=out)
+    print(render_scorecard({v.client: v.results for v in result.verifications}, only_failures=True), file=out)
+    print("(every figure, passed checks included, is in the report)", file=out)
     print("", file=out)
     print(
         f"Outcomes: {workload.calls} calls per client at {workload.rate_per_s:g}/s on '{args.scenario}'",

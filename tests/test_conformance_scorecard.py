@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -60,6 +61,9 @@ def test_scorecard_lists_every_client_and_the_measured_figures() -> None:
     text = render_scorecard(results)
     assert "good" in text.splitlines()[0] and "bad" in text.splitlines()[0]
     assert "[FAIL] 1. backs off" in text and "measured: 0.5 → 0.5 s" in text
+    assert re.search(r"^1\. backs off \(floor, growth\) +PASS +FAIL$", text, re.M)
+    brief = render_scorecard(results, only_failures=True)
+    assert "good:" not in brief and "bad:" in brief
     md = render_scorecard(results, markdown=True)
     assert md.startswith("| check | good | bad |")
     assert "- **FAIL** 1. backs off — 0.5 → 0.5 s. no growth" in md

@@ -26,10 +26,23 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return out
 
 
+# Short row labels for the grid (the full titles go with each result's details).
+SHORT: dict[int, str] = {
+    1: "backs off (floor, growth)",
+    2: "honours retry-after",
+    3: "jitters",
+    4: "caps attempts and time",
+    5: "never retries a 4xx refusal",
+    6: "falls back in order",
+    7: "no stacked retry layers",
+    8: "survives stream/conn drops",
+}
+
+
 def verdict_rows(results: Mapping[str, Sequence[CheckResult]]) -> list[list[str]]:
     rows: list[list[str]] = []
-    for number, (_, title) in sorted(TITLES.items()):
-        row = [f"{number}. {title.split(':')[0]}"]
+    for number in sorted(TITLES):
+        row = [f"{number}. {SHORT[number]}"]
         for client_results in results.values():
             found = [r for r in client_results if r.number == number]
             row.append(_MARK[found[0].verdict] if found else "-")
@@ -42,15 +55,21 @@ def verdict_rows(results: Mapping[str, Sequence[CheckResult]]) -> list[list[str]
     return rows
 
 
-def render_scorecard(results: Mapping[str, Sequence[CheckResult]], *, markdown: bool = False) -> str:
-    """A check × client grid, then every result's measured figure and explanation."""
+def render_scorecard(
+    results: Mapping[str, Sequence[CheckResult]], *, markdown: bool = False, only_failures: bool = False
+) -> str:
+    """A check × client grid, then each result's measured figure and explanation (with
+    ``only_failures``, just those of the failed checks)."""
     header = ["check", *results.keys()]
     rows = verdict_rows(results)
     lines = _md_table(header, rows) if markdown else _table(header, rows)
     for client, client_results in results.items():
+        shown = [r for r in client_results if not (only_failures and r.passed)]
+        if not shown:
+            continue
         lines.append("")
         lines.append(f"### {client}" if markdown else f"{client}:")
-        for r in sorted(client_results, key=lambda x: x.number):
+        for r in sorted(shown, key=lambda x: x.number):
             mark = _MARK[r.verdict]
             if markdown:
                 lines.append(f"- **{mark}** {r.number}. {r.title} — {r.measured}. {r.explanation}")
