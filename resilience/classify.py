@@ -21,6 +21,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import anthropic
+import httpx2
+
 from resilience.backoff import _header, parse_retry_after
 
 __all__ = [
@@ -195,8 +198,9 @@ def classify_exception(exc: BaseException, *, now_wall: float) -> Failure | None
     return None
 
 
-class CircuitOpenError(Exception):
-    """The model's circuit breaker is open: no request was sent."""
+class CircuitOpenError(anthropic.AnthropicError):
+    """The model's circuit breaker is open: no request was sent. An ``anthropic.AnthropicError``,
+    so code that catches the SDK's base error catches this too."""
 
     def __init__(self, model: str, retry_in_s: float) -> None:
         super().__init__(f"circuit breaker for model {model!r} is open; next probe in {retry_in_s:.1f}s")
@@ -204,12 +208,13 @@ class CircuitOpenError(Exception):
         self.retry_in_s = retry_in_s
 
 
-class IncompleteStreamError(Exception):
+class IncompleteStreamError(anthropic.APIConnectionError):
     """A 200 stream ended without ``message_stop``: cut off cleanly, or a body that was not an
     event stream at all. The SDK ends such a stream silently; the resilient wrapper treats it
-    as the dropped connection it is (retried while nothing was handed over)."""
+    as the dropped connection it is (an ``anthropic.APIConnectionError``; retried while nothing
+    was handed over)."""
 
-    def __init__(self, last_event: str | None) -> None:
+    def __init__(self, last_event: str | None, *, request: httpx2.Request) -> None:
         where = f"after a {last_event!r} event" if last_event else "before any event"
-        super().__init__(f"the stream ended {where}, without message_stop")
+        super().__init__(message=f"the stream ended {where}, without message_stop", request=request)
         self.last_event = last_event

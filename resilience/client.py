@@ -297,7 +297,7 @@ class ResilientStream(Stream[RawMessageStreamEvent]):
                         event = next(inner)
                     except StopIteration:
                         if last_type != "message_stop" and not state.behind():
-                            raise IncompleteStreamError(last_type) from None
+                            raise IncompleteStreamError(last_type, request=inner.response.request) from None
                         raise
                 last_type = event.type
             except StopIteration:
@@ -345,7 +345,9 @@ def _prefetch(
             event = next(inner)
         except StopIteration:
             if not held or held[-1].type != "message_stop":
-                raise IncompleteStreamError(held[-1].type if held else None) from None
+                raise IncompleteStreamError(
+                    held[-1].type if held else None, request=inner.response.request
+                ) from None
             return held, True
         held.append(event)
         if mode == "preamble" and event.type in _OUTPUT_EVENTS:
@@ -569,7 +571,7 @@ class AsyncResilientStream(AsyncStream[RawMessageStreamEvent]):
                         event = await inner.__anext__()
                     except StopAsyncIteration:
                         if last_type != "message_stop" and not state.behind():
-                            raise IncompleteStreamError(last_type) from None
+                            raise IncompleteStreamError(last_type, request=inner.response.request) from None
                         raise
                 last_type = event.type
             except StopAsyncIteration:
@@ -617,7 +619,9 @@ async def _aprefetch(
             event = await inner.__anext__()
         except StopAsyncIteration:
             if not held or held[-1].type != "message_stop":
-                raise IncompleteStreamError(held[-1].type if held else None) from None
+                raise IncompleteStreamError(
+                    held[-1].type if held else None, request=inner.response.request
+                ) from None
             return held, True
         held.append(event)
         if mode == "preamble" and event.type in _OUTPUT_EVENTS:

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resilience.classify import NEVER_RETRY, CircuitOpenError, Kind, classify_exception, classify_status
+from resilience.classify import (
+    NEVER_RETRY,
+    CircuitOpenError,
+    IncompleteStreamError,
+    Kind,
+    classify_exception,
+    classify_status,
+)
 
 NOW = 1_800_000_000.0
 _SDK = anthropic.Anthropic(api_key="test-key", base_url="http://127.0.0.1:9")
@@ -135,6 +142,18 @@ def test_errors_that_are_not_ours_are_not_classified() -> None:
 def test_an_open_circuit_is_its_own_kind() -> None:
     failure = classify_exception(CircuitOpenError("m", 3.0), now_wall=NOW)
     assert failure is not None and failure.kind is Kind.CIRCUIT_OPEN and not failure.retryable
+
+
+def test_the_wrappers_own_errors_are_sdk_errors_so_existing_handlers_catch_them() -> None:
+    assert isinstance(CircuitOpenError("m", 1.0), anthropic.AnthropicError)
+    incomplete = IncompleteStreamError("content_block_delta", request=_REQUEST)
+    assert isinstance(incomplete, anthropic.APIConnectionError)
+    failure = classify_exception(incomplete, now_wall=NOW)
+    assert failure is not None and (failure.kind, failure.retryable, failure.mid_stream) == (
+        Kind.CONNECTION,
+        True,
+        True,
+    )
 
 
 def test_a_bad_status_gets_a_specific_error() -> None:
