@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 
+import anthropic
+
 from resilience.backoff import _header
 
 __all__ = [
@@ -35,8 +37,9 @@ __all__ = [
 ]
 
 
-class LimiterTimeout(TimeoutError):
-    """No concurrency slot became free before the call's deadline."""
+class LimiterTimeout(anthropic.AnthropicError, TimeoutError):
+    """No concurrency slot became free before the call's deadline (an ``AnthropicError`` and a
+    ``TimeoutError``, so either kind of handler catches it)."""
 
 
 class AIMDLimit:

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 
+import anthropic
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -45,8 +46,9 @@ def test_a_thread_waits_for_a_slot_and_gets_it_on_release() -> None:
 def test_a_thread_that_waits_too_long_gets_a_limiter_timeout_and_leaves_the_queue() -> None:
     limit = ConcurrencyLimit(1)
     limit.acquire()
-    with pytest.raises(LimiterTimeout, match="no concurrency slot"):
+    with pytest.raises(LimiterTimeout, match="no concurrency slot") as caught:
         limit.acquire(timeout=0.01)
+    assert isinstance(caught.value, TimeoutError) and isinstance(caught.value, anthropic.AnthropicError)
     limit.release()
     assert limit.try_acquire()  # the timed-out waiter did not keep a place
 
