@@ -223,14 +223,17 @@ def submit_documents(
     if skip_submitted:
         skip |= _decoded(r.smembers(submitted_key(run_id)))
     n = 0
-    for doc in docs:
-        if doc.id in skip:
-            continue
-        process_document.apply_async(
-            kwargs={"run_id": run_id, "doc_id": doc.id, "params": doc.params, "policy": policy_dict}
-        )
-        r.sadd(submitted_key(run_id), doc.id)
-        n += 1
+    # a connection of our own (not the app's pool), so that configure() takes effect at once
+    with app.connection_for_write(app.conf.broker_url) as conn:
+        for doc in docs:
+            if doc.id in skip:
+                continue
+            process_document.apply_async(
+                kwargs={"run_id": run_id, "doc_id": doc.id, "params": doc.params, "policy": policy_dict},
+                connection=conn,
+            )
+            r.sadd(submitted_key(run_id), doc.id)
+            n += 1
     return n
 
 

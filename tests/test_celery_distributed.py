@@ -196,3 +196,77 @@ def test_batch_run_via_celery_follows_results_into_the_output_and_resumes(
     assert main(argv) == 0
     assert [json.loads(x) for x in out.read_text().splitlines()] == lines
     assert sum(len(v) for v in journal_by_doc(server, docs).values()) == sent
+
+
+def _celery_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "resilience.distributed", "worker", "--pool", "threads",
+             "--concurrency", "4", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
+             "--without-mingle"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_tasks_held_by_a_killed_worker_are_delivered_again_and_each_document_gets_one_result(
+    redis_url: str, server: MockServer, tmp_path: Path
+) -> None:
+    from resilience import distributed
+
+    # a Redis database of its own, so the module's worker does not take these tasks
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    distributed.configure(broker_url=url)
+    env = {
+        **os.environ,
+        "BUSYSIGNAL_BROKER_URL": url,
+        "BUSYSIGNAL_VISIBILITY_TIMEOUT": "1",
+        "ANTHROPIC_API_KEY": "celery-kill",
+        "ANTHROPIC_BASE_URL": server.url,
+    }
+    docs = parse_documents(
+        [f'{{"id": "k{i}", "text": "killed worker document {i}"}}' for i in range(60)],
+        model=MODEL,
+        max_tokens=16,
+    )
+    r = redis.Redis.from_url(url)
+    first = _celery_worker(env, tmp_path / "first.log")
+    second = None
+    try:
+        distributed.submit_documents("kill-run", docs, policy=RequeuePolicy(max_attempts=30))
+        deadline = time.monotonic() + 30
+        while len(distributed.collect_results("kill-run")) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling the worker
+        # freeze the first worker at a moment it holds tasks it has not acknowledged (running, or
+        # waiting out a countdown), then kill it: those tasks can only finish if redelivered
+        while time.monotonic() < deadline:
+            first.send_signal(signal.SIGSTOP)
+            if r.hlen("unacked") > 0:
+                break
+            first.send_signal(signal.SIGCONT)
+            time.sleep(0.005)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert r.hlen("unacked") > 0
+        done_at_kill = len(distributed.collect_results("kill-run"))
+        assert done_at_kill < 60
+        second = _celery_worker(env, tmp_path / "second.log")
+        deadline = time.monotonic() + 45
+        results: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            results = distributed.collect_results("kill-run", [d.id for d in docs])
+            if len(results) == 60:
+                break
+            time.sleep(0.05)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+        distributed.configure(broker_url=redis_url)
+        r.close()
+    assert len(results) == 60, (tmp_path / "second.log").read_text(errors="replace")[-3000:]
+    assert [x["id"] for x in results] == [d.id for d in docs]
+    assert all(x["status"] == "succeeded" for x in results)
