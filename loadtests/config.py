@@ -15,7 +15,7 @@ from typing import Literal
 from loadtests.shapes import LoadShape, parse_shape
 from loadtests.strategies import STRATEGIES
 
-__all__ = ["ENV_PREFIX", "USER_CLASSES", "ConfigError", "LoadConfig", "Mode"]
+__all__ = ["CLOSE_GRACE_S", "ENV_PREFIX", "USER_CLASSES", "ConfigError", "LoadConfig", "Mode"]
 
 # strategy -> the user class in loadtests/locust_clients.py that drives it
 USER_CLASSES: Mapping[str, str] = {
@@ -29,6 +29,8 @@ USER_CLASSES: Mapping[str, str] = {
 }
 
 ENV_PREFIX = "BUSYSIGNAL_LT_"
+# after the drain, attempts in flight get this long to finish before their calls are interrupted
+CLOSE_GRACE_S = 3.0
 Mode = Literal["open", "closed"]
 
 

@@ -76,7 +76,7 @@ def run_experiment(exp: Experiment, out: Path, *, progress: Progress | None = No
     horizon = exp.duration + exp.drain_s
     for i, strategy in enumerate(exp.strategies, 1):
         say(f"== {exp.name}: {strategy} ({i}/{len(exp.strategies)}) ==")
-        run = run_strategy(exp.spec(strategy, out / strategy), progress=say)
+        run = run_strategy(exp.spec(strategy, out / exp.name / strategy), progress=say)
         result.runs.append(run)
         result.rows.append(
             summarize(
@@ -85,6 +85,7 @@ def run_experiment(exp: Experiment, out: Path, *, progress: Progress | None = No
                 run.locust_rows,
                 window=exp.window,
                 duration=horizon,
+                load_duration=exp.duration,
                 trigger=exp.trigger,
                 overload_window=exp.overload_window,
             )
@@ -181,10 +182,11 @@ def write_report(
 
 _DEFINITIONS = """<details><summary>How the columns are computed</summary>
 
-All from the mock's journal (server side) except the latency percentiles, which are Locust's
-end-to-end times of logical calls. *offered*: logical calls first seen per second; *goodput*:
-calls whose first successful attempt finished in the window, per second; *success*: share of
-the window's calls that succeeded; *amplification*: attempts ÷ logical calls; *529 rate*: share
+Server side (the mock's journal) unless said otherwise. *offered*: logical calls the schedule
+made per second over the whole run (Locust); *goodput*: calls whose first successful attempt
+finished in the window, per second; *success*: share of all the run's calls that succeeded, as the
+caller saw them (Locust; calls still open at the end count as failed); *p50/p95/p99*: Locust's
+end-to-end time of a logical call; *amplification*: attempts ÷ logical calls; *529 rate*: share
 of attempts answered 529; *time to recover*: from the end of the trigger to the first second
 from which the mean goodput over 3 s is back to 80 % of its mean before the trigger (see
 `loadtests/report.py`). Attempts are counted twice, by the journal and by Locust (every HTTP

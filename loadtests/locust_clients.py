@@ -12,8 +12,10 @@ variables (:mod:`loadtests.config`). Every user reports two kinds of Locust requ
 Open loop (``mode=open``): each user is an *arrival generator*. It draws a seeded Poisson
 schedule from the load shape (its share of the rate) before the run, sleeps until each arrival's
 absolute time and starts the call in its own greenlet, so a slow server never slows arrivals
-down. After the schedule it lets open calls drain for ``drain_s``, then interrupts the rest
-(each interrupted attempt/call is still reported) so that Locust's counts match the journal.
+down. After the schedule, open calls may go on for ``drain_s``; then no new attempt may start
+(calls still waiting to retry end as "run ended" without sending anything), attempts in flight
+get ``CLOSE_GRACE_S`` to finish, and only then is the rest interrupted (and still reported). An
+attempt is never cut between the client and the server, so Locust's count matches the journal.
 
 Closed loop (``mode=closed``): Locust's usual users, each making one call after another.
 """
@@ -30,9 +32,9 @@ import gevent.pool
 from gevent import GreenletExit
 from locust import FastHttpUser, User, constant, task
 
-from loadtests.config import LoadConfig
+from loadtests.config import CLOSE_GRACE_S, LoadConfig
 from loadtests.shapes import arrival_times
-from loadtests.strategies import AttemptRecord, CallFn, build_strategy, new_prompt
+from loadtests.strategies import AttemptRecord, CallFn, RunEnded, build_strategy, new_prompt
 
 ATTEMPT_TYPE = "HTTP"
 CALL_TYPE = "CALL"
@@ -64,6 +66,12 @@ def _sleep_until(epoch: float) -> None:
         gevent.sleep(delay)
 
 
+def run_closing() -> bool:
+    """True once the schedule and its drain are over: no new attempt may start."""
+    cfg = config()
+    return time.time() >= cfg.t0 + cfg.duration + cfg.drain_s
+
+
 class _Driver:
     """Shared by the user classes: builds the strategy and reports attempts and calls."""
 
@@ -86,6 +94,7 @@ class _Driver:
             model=cfg.model,
             max_tokens=cfg.max_tokens,
             timeout_s=cfg.timeout_s or None,
+            is_closed=run_closing,
         )
 
     def _fire(self, request_type: str, name: str, ms: float, length: int, exc: BaseException | None) -> None:
@@ -120,6 +129,8 @@ class _Driver:
                 CALL_TYPE, self.strategy, (time.perf_counter() - t0) * 1000, 0, CallInterrupted("run ended")
             )
             raise
+        except RunEnded:
+            exc = CallInterrupted("run ended")
         except Exception as error:
             exc = error
         self._fire(CALL_TYPE, self.strategy, (time.perf_counter() - t0) * 1000, 0, exc)
@@ -130,18 +141,23 @@ class _Driver:
         rng = random.Random(cfg.seed * 1_000_003 + self._index)
         schedule = list(arrival_times(shape, rng))
         pool = gevent.pool.Pool(cfg.max_in_flight)
-        _sleep_until(cfg.t0)
-        late = time.time() - cfg.t0
-        for t in schedule:
-            if t < late - 1.0:  # this process started after the schedule did: skip, do not burst
-                continue
-            _sleep_until(cfg.t0 + t)
-            if pool.full():
-                self._fire(DROP_TYPE, DROP_NAME, 0, 0, CallInterrupted("harness in-flight cap reached"))
-                continue
-            pool.spawn(self._one_call)
-        pool.join(timeout=max(0.0, cfg.t0 + cfg.duration + cfg.drain_s - time.time()))
-        pool.kill(block=True, timeout=5)
+        try:
+            _sleep_until(cfg.t0)
+            late = time.time() - cfg.t0
+            for t in schedule:
+                if t < late - 1.0:  # this process started after the schedule did: skip, do not burst
+                    continue
+                _sleep_until(cfg.t0 + t)
+                if pool.full():
+                    self._fire(DROP_TYPE, DROP_NAME, 0, 0, CallInterrupted("harness in-flight cap reached"))
+                    continue
+                pool.spawn(self._one_call)
+            # calls may finish until the drain ends; then no new attempt starts (run_closing) and
+            # the attempts in flight get CLOSE_GRACE_S before whatever is left is interrupted
+            pool.join(timeout=max(0.0, cfg.t0 + cfg.duration + cfg.drain_s + CLOSE_GRACE_S - time.time()))
+        finally:
+            # also when Locust stops this user early: every open call is reported as interrupted
+            pool.kill(block=True, timeout=5)
         self._idle()
 
     def _closed_call(self) -> None:

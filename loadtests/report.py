@@ -12,10 +12,11 @@ logical call     the attempts of one caller's call, grouped by (``api_key_id``, 
                  The load tests put a unique nonce in every prompt, so distinct calls never merge.
 success          an attempt with status 200, no fault other than added latency (``delay``) and a
                  client that stayed for the whole response. A call succeeds when one attempt does.
-offered load     logical calls whose first attempt arrived in the window, per second.
+offered load     logical calls whose first attempt arrived in the window, per second (the table
+                 uses the caller's count instead when Locust's is there: see ``summarize``).
 goodput          logical calls whose first successful attempt *finished* in the window, per second.
 success rate     of the calls that arrived in the window, the share that succeeded (by the end of
-                 the journal).
+                 the journal); in the table, the caller's share of successful calls.
 amplification    attempts that arrived in the window ÷ logical calls whose first attempt arrived
                  in it (1.0 = nobody retried; the SDK defaults give up to 3 under a total outage).
 529 rate         attempts answered 529 ÷ attempts, for those that arrived in the window.
@@ -49,9 +50,11 @@ __all__ = [
     "attempts_from_journal",
     "goodput",
     "group_calls",
+    "histogram_percentile",
     "offered_load",
     "percentile",
     "rate_529",
+    "read_locust_json",
     "read_locust_stats",
     "recovery_time",
     "series",
@@ -380,6 +383,55 @@ def read_locust_stats(lines: Iterable[str]) -> list[LocustRow]:
     return rows
 
 
+def histogram_percentile(counts: Mapping[float, int], q: float) -> float | None:
+    """Nearest-rank percentile of values given as ``{value: count}`` (Locust's response-time buckets)."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be in [0, 100], got {q}")
+    total = sum(counts.values())
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(q / 100 * total))
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return value
+    return max(counts)  # pragma: no cover - unreachable: seen reaches total
+
+
+def read_locust_json(text: str) -> list[LocustRow]:
+    """Parse Locust's ``--json-file`` output: the *final* statistics, written after every user
+    stopped (the CSV is only rewritten once a second, so its last copy can miss the end)."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not Locust JSON statistics: {exc}") from None
+    if not isinstance(data, list):
+        raise ValueError("not Locust JSON statistics: expected a list of entries")
+    rows = []
+    for i, entry in enumerate(data):
+        try:
+            histogram = {float(k): int(v) for k, v in entry["response_times"].items()}
+            count = int(entry["num_requests"])
+            rows.append(
+                LocustRow(
+                    type=str(entry["method"]),
+                    name=str(entry["name"]),
+                    count=count,
+                    failures=int(entry["num_failures"]),
+                    p50=histogram_percentile(histogram, 50),
+                    p95=histogram_percentile(histogram, 95),
+                    p99=histogram_percentile(histogram, 99),
+                    mean=(float(entry["total_response_time"]) / count) if count else None,
+                )
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"Locust JSON statistics entry {i}: missing or bad field ({exc!r})") from None
+    return rows
+
+
 @dataclass(frozen=True)
 class StrategySummary:
     """One row of the report's table."""
@@ -410,6 +462,7 @@ def summarize(
     *,
     window: Window,
     duration: float,
+    load_duration: float | None = None,
     trigger: Window | None = None,
     overload_window: Window | None = None,
     attempt_type: str = "HTTP",
@@ -418,7 +471,13 @@ def summarize(
     threshold: float = 0.8,
     hold: float = 3.0,
 ) -> StrategySummary:
-    """The table row of one strategy: journal arithmetic plus Locust's end-to-end percentiles."""
+    """The table row of one strategy: journal arithmetic plus Locust's view of the calls.
+
+    ``duration`` is the span of the series (load plus drain); ``load_duration`` the span of the
+    offered load. With Locust's call row, *offered* and *success* are the caller's (every call
+    of the run, including those that never reached the server); without it, the server's
+    over ``window``. Goodput, amplification and the 529 rate are always the server's.
+    """
     calls = group_calls(attempts)
     call_row = next((r for r in locust_rows if r.type == call_type), None)
     attempt_rows = [r for r in locust_rows if r.type == attempt_type]
@@ -434,11 +493,18 @@ def summarize(
             hold=hold,
         )
         recovered = recovery is not None
+    if call_row is not None and call_row.count and load_duration:
+        # the caller's view: every call the schedule made, also those that never reached the
+        # server (a circuit breaker, a client-side throttle, the end of the run)
+        offered = call_row.count / load_duration
+        success: float | None = 1 - call_row.failures / call_row.count
+    else:
+        offered, success = offered_load(calls, window), success_rate(calls, window)
     return StrategySummary(
         strategy=strategy,
-        offered=offered_load(calls, window),
+        offered=offered,
         goodput=goodput(calls, window),
-        success_rate=success_rate(calls, window),
+        success_rate=success,
         amplification=amplification(attempts, window),
         p50_ms=call_row.p50 if call_row else None,
         p95_ms=call_row.p95 if call_row else None,

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from loadtests.config import USER_CLASSES, LoadConfig, Mode
-from loadtests.report import Attempt, LocustRow, attempts_from_journal, read_locust_stats
+from loadtests.config import CLOSE_GRACE_S, USER_CLASSES, LoadConfig, Mode
+from loadtests.report import Attempt, LocustRow, attempts_from_journal, read_locust_json
 
 __all__ = ["MockControl", "RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
 
@@ -129,6 +129,11 @@ class _JournalMirror:
 
     def entries(self) -> list[dict[str, Any]]:
         return [self._by_seq[k] for k in sorted(self._by_seq)]
+
+    @property
+    def open_count(self) -> int:
+        """Entries still in flight at the last poll."""
+        return len(self._open)
 
 
 @dataclass(frozen=True)
@@ -285,6 +290,8 @@ def _locust_commands(spec: RunSpec, host: str, csv_prefix: Path, run_time: int) 
         "--csv",
         str(csv_prefix),
         "--csv-full-history",
+        "--json-file",
+        str(csv_prefix),
         "--only-summary",
         "--exit-code-on-error",
         "0",
@@ -320,7 +327,8 @@ def run_strategy(
     started = time.monotonic()
     with _mock(spec, out, say) as (control, mock_proc):
         host = control.base_url
-        run_time = int(spec.startup + spec.duration + spec.drain_s + 3)  # the bound Locust keeps itself
+        # the bound Locust keeps itself: the drain, the users' closing grace, and a margin
+        run_time = int(spec.startup + spec.duration + spec.drain_s + CLOSE_GRACE_S + 3)
         bound = run_time + 20  # Locust's own stop, then a margin before the runner kills it
         t0 = time.time() + spec.startup
         env = dict(os.environ)
@@ -355,7 +363,11 @@ def run_strategy(
                     say(_progress_line(spec, journal.entries(), t0, now))
                 if done:
                     break
-                if spec.workers == 0 and now >= t0 + spec.duration + spec.drain_s + 1.5 and not stopping:
+                # after the drain no new attempt starts; once none is open at the server either
+                # (or the users' grace is over), the run is complete
+                closing = t0 + spec.duration + spec.drain_s
+                quiet = now >= closing + 0.5 and not journal.open_count
+                if spec.workers == 0 and (quiet or now >= closing + CLOSE_GRACE_S + 1.0) and not stopping:
                     # the arrival users have drained (or interrupted) their calls: a single
                     # Locust process writes its statistics on SIGTERM, so end the wait here
                     stopping = True
@@ -383,11 +395,10 @@ def run_strategy(
         for name, path in (("stats.json", "/_busysignal/stats"), ("metrics.txt", "/metrics")):
             with contextlib.suppress(RunError, OSError):
                 (out / name).write_text(control.get_text(path))
-    stats_csv = out / "locust_stats.csv"
-    if not stats_csv.is_file():
-        raise RunError(f"Locust wrote no statistics ({stats_csv}); see {out}/locust-0.log")
-    with stats_csv.open() as f:
-        rows = read_locust_stats(f)
+    stats_json = out / "locust.json"  # final statistics (the CSV files keep the history)
+    if not stats_json.is_file():
+        raise RunError(f"Locust wrote no statistics ({stats_json}); see {out}/locust-0.log")
+    rows = read_locust_json(stats_json.read_text())
     attempts = attempts_from_journal(entries, origin=t0)
     return RunResult(
         spec=spec,

@@ -40,6 +40,7 @@ __all__ = [
     "AttemptRecord",
     "AttemptRecorder",
     "CallFn",
+    "RunEnded",
     "StrategyError",
     "build_strategy",
     "recording_http_client",
@@ -59,6 +60,14 @@ IMMEDIATE_RETRY_ATTEMPTS = 3
 
 class StrategyError(ValueError):
     """An unknown strategy, or one whose dependencies are missing."""
+
+
+class RunEnded(BaseException):
+    """Raised instead of sending an attempt once the run is closing.
+
+    A ``BaseException`` so that no retry layer (the SDK, tenacity, the policy) retries it: the
+    call ends at once, nothing reaches the server, and no attempt is reported.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +118,24 @@ class AttemptRecorder(httpx2.BaseTransport):
     An attempt is reported when its body has been read and closed, when the transport raised,
     or when the greenlet/thread running it was interrupted (``error="interrupted"`` for
     ``GreenletExit``/``KeyboardInterrupt``) so that an attempt the server saw is never lost from
-    the client-side count.
+    the client-side count. Once ``is_closed()`` is true it refuses new attempts (:class:`RunEnded`),
+    so a run can end cleanly: no attempt is cut between the client and the server.
     """
 
-    def __init__(self, inner: httpx2.BaseTransport, on_attempt: AttemptCallback) -> None:
+    def __init__(
+        self,
+        inner: httpx2.BaseTransport,
+        on_attempt: AttemptCallback,
+        *,
+        is_closed: Callable[[], bool] | None = None,
+    ) -> None:
         self._inner = inner
         self._on_attempt = on_attempt
+        self._is_closed = is_closed
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._is_closed is not None and self._is_closed():
+            raise RunEnded("the run is closing: no new attempts")
         started = time.time()
         t0 = time.perf_counter()
         method, path = request.method, request.url.path
@@ -141,12 +160,21 @@ class AttemptRecorder(httpx2.BaseTransport):
         self._inner.close()
 
 
-def recording_http_client(on_attempt: AttemptCallback, *, max_connections: int = 1000) -> httpx2.Client:
-    """An HTTP client with the SDK's default timeout and limits whose attempts are all recorded."""
+def recording_http_client(
+    on_attempt: AttemptCallback,
+    *,
+    max_connections: int = 1000,
+    is_closed: Callable[[], bool] | None = None,
+    inner: httpx2.BaseTransport | None = None,
+) -> httpx2.Client:
+    """An HTTP client with the SDK's default timeout and limits whose attempts are all recorded.
+
+    ``inner`` replaces the real network transport (tests use ``httpx2.MockTransport``)."""
     limits = httpx2.Limits(
         max_connections=max_connections, max_keepalive_connections=min(100, max_connections)
     )
-    transport = AttemptRecorder(httpx2.HTTPTransport(limits=limits), on_attempt)
+    base = inner if inner is not None else httpx2.HTTPTransport(limits=limits)
+    transport = AttemptRecorder(base, on_attempt, is_closed=is_closed)
     return httpx2.Client(transport=transport, timeout=anthropic.DEFAULT_TIMEOUT, limits=limits)
 
 
@@ -184,13 +212,15 @@ def build_strategy(
     model: str,
     max_tokens: int = 16,
     timeout_s: float | None = None,
+    is_closed: Callable[[], bool] | None = None,
+    inner_transport: httpx2.BaseTransport | None = None,
 ) -> CallFn:
     """One logical call of strategy ``name``: ``call(prompt)`` returns the message or raises."""
     if name not in STRATEGIES:
         raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
     if timeout_s is not None and not timeout_s > 0:
         raise StrategyError(f"timeout_s must be > 0, got {timeout_s}")
-    http_client = recording_http_client(on_attempt)
+    http_client = recording_http_client(on_attempt, is_closed=is_closed, inner=inner_transport)
     timeout: float | anthropic.Timeout = anthropic.DEFAULT_TIMEOUT if timeout_s is None else timeout_s
 
     def params(prompt: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from loadtests.report import (
     attempts_from_journal,
     goodput,
     group_calls,
+    histogram_percentile,
     offered_load,
     percentile,
     rate_529,
+    read_locust_json,
     read_locust_stats,
     recovery_time,
     series,
@@ -303,17 +306,74 @@ def test_summary_combines_journal_arithmetic_with_locust_percentiles_and_counts(
         rows,
         window=Window(0, 10),
         duration=10,
+        load_duration=10,
         trigger=Window(4, 6),
         overload_window=Window(4, 6),
         hold=2,
     )
     assert out.calls == 20 and out.attempts == 24
     assert out.locust_attempts == 24 and out.locust_calls == 20 and out.harness_dropped == 1
-    assert out.offered == pytest.approx(2.0)
+    assert out.offered == pytest.approx(2.0)  # Locust's 20 calls over 10 s
     assert out.goodput == pytest.approx(1.6)
-    assert out.success_rate == pytest.approx(0.8)
+    assert out.success_rate == pytest.approx(0.8)  # Locust: 4 of 20 calls failed
     assert out.amplification == pytest.approx(1.2)
     assert out.window_amplification == pytest.approx(2.0)
     assert out.rate_529 == pytest.approx(8 / 24)
     assert (out.p50_ms, out.p95_ms, out.p99_ms) == (100, 200, 300)
     assert out.recovered is True and out.recovery_s == 0.0
+
+
+def test_without_locust_rows_offered_load_and_success_rate_are_the_servers() -> None:
+    j = Journal()
+    for i in range(10):
+        j.add(f"c{i}", i * 0.5, 200 if i < 8 else 529)
+    out = summarize("x", j.attempts(), [], window=Window(0, 5), duration=5, load_duration=5)
+    assert out.offered == pytest.approx(2.0)
+    assert out.success_rate == pytest.approx(0.8)
+    assert out.locust_calls is None and out.locust_attempts is None
+
+
+def test_the_callers_view_counts_calls_that_never_reached_the_server() -> None:
+    j = Journal()
+    for i in range(5):
+        j.add(f"c{i}", i, 200)
+    rows = [LocustRow("CALL", "bundled", 20, 15, 1, 2, 3, 1)]  # 15 refused by an open breaker
+    out = summarize("bundled", j.attempts(), rows, window=Window(0, 10), duration=10, load_duration=10)
+    assert out.offered == pytest.approx(2.0)
+    assert out.success_rate == pytest.approx(0.25)
+    assert out.goodput == pytest.approx(0.5)
+    assert (out.calls, out.locust_calls) == (5, 20)
+
+
+def test_histogram_percentiles_use_nearest_rank_over_bucket_counts() -> None:
+    counts = {10.0: 50, 20.0: 45, 900.0: 4, 5000.0: 1}
+    assert histogram_percentile(counts, 50) == 10
+    assert histogram_percentile(counts, 95) == 20
+    assert histogram_percentile(counts, 99) == 900
+    assert histogram_percentile(counts, 100) == 5000
+    assert histogram_percentile({}, 50) is None
+
+
+def test_locust_json_statistics_are_read_with_percentiles_from_the_histogram() -> None:
+    text = json.dumps(
+        [
+            {
+                "name": "sdk-defaults",
+                "method": "CALL",
+                "num_requests": 4,
+                "num_failures": 1,
+                "total_response_time": 400,
+                "response_times": {"50": 2, "100": 1, "250": 1},
+            }
+        ]
+    )
+    (row,) = read_locust_json(text)
+    assert (row.type, row.name, row.count, row.failures) == ("CALL", "sdk-defaults", 4, 1)
+    assert (row.p50, row.p95, row.p99, row.mean) == (50, 250, 250, 100)
+
+
+def test_bad_locust_json_is_refused_with_the_entry() -> None:
+    with pytest.raises(ValueError, match="not Locust JSON"):
+        read_locust_json("{")
+    with pytest.raises(ValueError, match="entry 0: missing or bad field"):
+        read_locust_json('[{"name": "x"}]')

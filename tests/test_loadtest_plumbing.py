@@ -1,0 +1,244 @@
+"""Runner plumbing without processes: configuration, Locust command lines, the journal mirror,
+the report's Markdown and charts, the headline's scenarios and targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from loadtests.config import ENV_PREFIX, USER_CLASSES, ConfigError, LoadConfig
+from loadtests.headline import (
+    CAPACITY,
+    SCENARIO_DIR,
+    headline_experiments,
+    headline_targets,
+    scale_scenario,
+)
+from loadtests.render import CHARTS, Target, draw_charts, markdown_table, targets_table
+from loadtests.report import Series, StrategySummary, Window
+from loadtests.runner import RunError, RunSpec, _JournalMirror, _locust_commands
+from loadtests.strategies import STRATEGIES
+from mockserver.faults.loader import load_scenario
+
+
+def _config(**kw: Any) -> LoadConfig:
+    base: dict[str, Any] = {
+        "strategy": "sdk-defaults",
+        "mode": "open",
+        "shape": "spike:factor=3",
+        "rate": 12.5,
+        "duration": 30.0,
+        "t0": 1_700_000_000.25,
+        "seed": 7,
+    }
+    base.update(kw)
+    return LoadConfig(**base)
+
+
+def test_load_config_survives_the_trip_through_the_environment() -> None:
+    cfg = _config(arrival_users=3, timeout_s=2.5, model="claude-x")
+    env = cfg.to_env()
+    assert all(k.startswith(ENV_PREFIX) for k in env)
+    assert LoadConfig.from_env(env) == cfg
+
+
+def test_load_config_names_what_is_missing_or_wrong() -> None:
+    env = _config().to_env()
+    del env[ENV_PREFIX + "SEED"]
+    with pytest.raises(ConfigError, match="BUSYSIGNAL_LT_SEED is not set"):
+        LoadConfig.from_env(env)
+    env = _config().to_env() | {ENV_PREFIX + "RATE": "fast"}
+    with pytest.raises(ConfigError, match="BUSYSIGNAL_LT_RATE should be a float"):
+        LoadConfig.from_env(env)
+    with pytest.raises(ConfigError, match="unknown strategy"):
+        _config(strategy="hope")
+    with pytest.raises(ConfigError, match="an open loop needs rate > 0"):
+        _config(rate=0)
+    with pytest.raises(ValueError, match="unknown load shape"):
+        _config(shape="tsunami")
+
+
+def test_every_strategy_has_a_user_class() -> None:
+    assert set(STRATEGIES) <= set(USER_CLASSES)
+
+
+def test_run_spec_refuses_ambiguous_or_impossible_loads(tmp_path: Path) -> None:
+    with pytest.raises(RunError, match="exactly one of rate"):
+        RunSpec(scenario="steady", strategy="no-retry", duration=5, out=tmp_path, rate=5, users=5)
+    with pytest.raises(RunError, match="exactly one of rate"):
+        RunSpec(scenario="steady", strategy="no-retry", duration=5, out=tmp_path)
+    with pytest.raises(RunError, match="unknown strategy"):
+        RunSpec(scenario="steady", strategy="yolo", duration=5, out=tmp_path, rate=5)
+    with pytest.raises(RunError, match="closed-loop only"):
+        RunSpec(scenario="steady", strategy="raw", duration=5, out=tmp_path, rate=5)
+    with pytest.raises(RunError, match="cannot be spread"):
+        RunSpec(scenario="steady", strategy="no-retry", duration=5, out=tmp_path, users=2, workers=3)
+
+
+def test_a_single_process_run_is_one_headless_locust_with_the_strategy_user(tmp_path: Path) -> None:
+    spec = RunSpec(scenario="steady", strategy="bundled", duration=5, out=tmp_path, rate=10)
+    (cmd,) = _locust_commands(spec, "http://127.0.0.1:1", tmp_path / "locust", 20)
+    assert cmd[-1] == "BundledPolicyUser"
+    assert "--headless" in cmd and "--master" not in cmd
+    assert cmd[cmd.index("-u") + 1] == "1"  # one open-loop arrival user
+    assert cmd[cmd.index("--run-time") + 1] == "20s"
+
+
+def test_workers_mean_a_master_and_that_many_workers_with_one_arrival_user_each(tmp_path: Path) -> None:
+    spec = RunSpec(scenario="steady", strategy="no-retry", duration=5, out=tmp_path, rate=10, workers=3)
+    master, *workers = _locust_commands(spec, "http://127.0.0.1:1", tmp_path / "locust", 20)
+    assert len(workers) == 3
+    assert "--master" in master and master[master.index("--expect-workers") + 1] == "3"
+    assert master[master.index("-u") + 1] == "3"
+    port = master[master.index("--master-bind-port") + 1]
+    for w in workers:
+        assert "--worker" in w and w[w.index("--master-port") + 1] == port and w[-1] == "NoRetryUser"
+    assert spec.load_config(0.0).arrival_users == 3
+
+
+class FakeControl:
+    """Serves journal snapshots: each poll returns the entries at seq >= since_seq."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, dict[str, Any]] = {}
+        self.asked: list[int] = []
+
+    def journal(self, since_seq: int) -> list[dict[str, Any]]:
+        self.asked.append(since_seq)
+        return [dict(e) for s, e in sorted(self.entries.items()) if s >= since_seq]
+
+
+def test_the_journal_mirror_refetches_entries_that_were_in_flight() -> None:
+    control = FakeControl()
+    control.entries = {0: {"seq": 0, "end": 1.0}, 1: {"seq": 1, "end": None}, 2: {"seq": 2, "end": 2.0}}
+    mirror = _JournalMirror(control)  # type: ignore[arg-type]
+    mirror.poll()
+    control.entries[1] = {"seq": 1, "end": 3.0, "status": 200}
+    control.entries[3] = {"seq": 3, "end": None}
+    mirror.poll()
+    assert control.asked == [0, 1]
+    assert [e["end"] for e in mirror.entries()] == [1.0, 3.0, 2.0, None]
+    mirror.poll()
+    assert control.asked[-1] == 3
+    assert mirror.gaps == 0
+
+
+def test_the_journal_mirror_counts_entries_lost_from_the_ring_buffer() -> None:
+    control = FakeControl()
+    control.entries = {0: {"seq": 0, "end": 1.0}}
+    mirror = _JournalMirror(control)  # type: ignore[arg-type]
+    mirror.poll()
+    control.entries = {5: {"seq": 5, "end": 1.0}}  # 1..4 fell out before this poll
+    mirror.poll()
+    assert mirror.gaps == 4
+
+
+def _row(name: str, **kw: Any) -> StrategySummary:
+    base: dict[str, Any] = {
+        "strategy": name,
+        "offered": 60.0,
+        "goodput": 30.0,
+        "success_rate": 0.5,
+        "amplification": 1.0,
+        "p50_ms": 10.0,
+        "p95_ms": 100.0,
+        "p99_ms": 200.0,
+        "rate_529": 0.5,
+        "recovery_s": 2.0,
+        "recovered": True,
+        "attempts": 100,
+        "calls": 100,
+        "locust_attempts": 100,
+        "locust_calls": 100,
+        "harness_dropped": 0,
+        "window_amplification": 1.0,
+    }
+    base.update(kw)
+    return StrategySummary(**base)
+
+
+def test_the_markdown_table_has_a_row_per_strategy_and_says_when_a_run_never_recovered() -> None:
+    table = markdown_table(
+        [_row("no-retry"), _row("sdk-defaults", recovery_s=None, recovered=False), _row("x", recovered=None)],
+        run_end_after_trigger=20,
+    )
+    lines = table.strip().splitlines()
+    assert len(lines) == 5
+    assert "| no-retry | 60.00 | 30.00 | 50.0 % |" in lines[2]
+    assert "not within the run (> 20 s)" in lines[3]
+    assert "n/a (no trigger)" in lines[4]
+
+
+def test_headline_targets_compare_the_bundled_policy_with_each_reference() -> None:
+    overload = {
+        "no-retry": _row("no-retry", goodput=30.0),
+        "sdk-defaults": _row("sdk-defaults", goodput=15.0, window_amplification=3.0),
+        "article-recipe": _row("article-recipe", goodput=25.0),
+        "bundled": _row("bundled", goodput=29.0, window_amplification=1.05),
+    }
+    loss = {
+        "no-retry": _row("no-retry", recovery_s=4.0),
+        "sdk-defaults": _row("sdk-defaults", recovery_s=None, recovered=False),
+        "article-recipe": _row("article-recipe", recovery_s=9.0),
+        "bundled": _row("bundled", recovery_s=5.0),
+    }
+    by_claim = {t.claim: t for t in headline_targets(overload, loss)}
+    assert by_claim["goodput at 2× overload: bundled ≥ 1.5× sdk-defaults"].met is True
+    assert by_claim["goodput at 2× overload: bundled ≥ 1.5× article-recipe"].met is False
+    assert by_claim["goodput at 2× overload: bundled ≥ 0.95× no-retry"].met is True
+    assert by_claim["amplification during 100 % 529: bundled ≤ 1.10 attempts per call"].met is True
+    assert by_claim["recovery after the trigger: bundled ≤ 1.2× no-retry"].met is False  # 5.0 > 4.8
+    assert by_claim["sdk-defaults shown not recovering within the run"].met is True
+    assert by_claim["article-recipe shown not recovering within the run"].met is False
+    assert by_claim["goodput at 2× overload: bundled-adaptive ≥ 1.5× sdk-defaults"].met is None
+    text = targets_table(list(by_claim.values()))
+    assert (
+        "| goodput at 2× overload: bundled ≥ 1.5× sdk-defaults | 29.0 vs 15.0 calls/s = 1.93× | met |" in text
+    )
+
+
+def test_the_headline_scenarios_are_valid_for_the_fault_engine_at_any_time_scale(tmp_path: Path) -> None:
+    for path in sorted(SCENARIO_DIR.glob("*.yaml")):
+        load_scenario(str(path))
+    experiments = headline_experiments(tmp_path, time_scale=0.25)
+    for exp in experiments:
+        scenario = load_scenario(exp.scenario)
+        assert scenario.capacity is not None
+    overload, loss = experiments
+    assert overload.rate == pytest.approx(2 * CAPACITY)
+    assert loss.trigger == Window(2.5, 5.0)
+    scaled = yaml.safe_load(Path(loss.scenario).read_text())
+    assert scaled["capacity"]["schedule"][0] == {"start_s": 2.5, "end_s": 5.0, "factor": 0.5}
+
+
+def test_scaling_a_scenario_scales_only_times() -> None:
+    data = {"rules": [{"when": {"window": {"start_s": 10, "end_s": 20}}, "fault": 529}], "capacity": {"x": 8}}
+    assert scale_scenario(data, 0.5) == {
+        "rules": [{"when": {"window": {"start_s": 5.0, "end_s": 10.0}}, "fault": 529}],
+        "capacity": {"x": 8},
+    }
+
+
+def test_charts_are_written_as_png_files_one_per_metric(tmp_path: Path) -> None:
+    s = Series(
+        1.0,
+        [0.0, 1.0, 2.0],
+        [3.0, 4.0, 5.0],
+        [1.0, 2.0, 2.0],
+        [2.0, 2.0, 2.0],
+        [0.5, None, 0.0],
+        [1.0, 2.0, 0.5],
+    )
+    files = draw_charts(
+        {"a": s, "b": s}, tmp_path, title="t", trigger=Window(1, 2), overload_window=Window(0, 1)
+    )
+    assert [f.name for f in files] == [name for _, _, name in CHARTS]
+    for f in files:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_target_says_met_not_met_or_not_measured() -> None:
+    assert [Target("c", "m", v).verdict for v in (True, False, None)] == ["met", "not met", "not measured"]

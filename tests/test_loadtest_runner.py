@@ -1,0 +1,79 @@
+"""A short headless run through the runner, in a subprocess: the mock and Locust for real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtests.report import read_locust_json
+
+SCENARIO = """\
+name: loadtest-smoke
+description: a third of the Messages calls are answered 529, so the SDK retries some of them
+rules:
+  - id: some-overload
+    match: {path: /v1/messages}
+    trigger: {probability: 0.33}
+    fault:
+      error: {status: 529, retry_after_ms: 20}
+"""
+
+
+@pytest.mark.slow
+def test_a_short_run_writes_a_complete_report_and_locust_counts_every_attempt_the_journal_saw(
+    tmp_path: Path,
+) -> None:
+    scenario = tmp_path / "smoke.yaml"
+    scenario.write_text(SCENARIO)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mockserver.cli",
+        "loadtest",
+        "--scenario",
+        str(scenario),
+        "--strategy",
+        "sdk-defaults",
+        "--rate",
+        "15",
+        "--duration",
+        "4",
+        "--drain",
+        "1",
+        "--timeout",
+        "5",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "load started" in done.stderr  # progress is shown
+
+    report = (out / "report.md").read_text()
+    assert "| sdk-defaults |" in report
+    for name in ("goodput", "rate_529", "in_flight", "attempts"):
+        png = out / f"run-{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+        assert f"(run-{name}.png)" in report
+    assert "Check the harness" not in report
+
+    run_dir = out / "run" / "sdk-defaults"
+    entries = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    messages = [e for e in entries if e["path"] == "/v1/messages"]
+    rows = {(r.type, r.name): r for r in read_locust_json((run_dir / "locust.json").read_text())}
+    attempts = rows[("HTTP", "attempt POST /v1/messages")]
+    calls = rows[("CALL", "sdk-defaults")]
+
+    assert calls.count >= 20  # 15/s for 4 s: about 60 calls (Poisson; 20 is 5 sd below)
+    assert attempts.count == len(messages)
+    assert attempts.count > calls.count  # the 529s were retried, and each retry was counted
+    assert attempts.failures == sum(1 for e in messages if e["status"] == 529)
+    assert all(e["end"] is not None for e in messages)
+    assert len({e["prompt_digest"] for e in messages}) == calls.count  # every call reached the server
+    assert (run_dir / "stats.json").is_file() and (run_dir / "metrics.txt").is_file()
+    assert (run_dir / "locust_stats_history.csv").is_file()
