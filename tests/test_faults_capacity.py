@@ -69,7 +69,7 @@ def test_pool_never_admits_more_than_its_capacity(
     for gap, service, done_after in reqs:
         now += gap
         for at, res in [c for c in completions if c[0] <= now]:
-            PoolState.release(res, at)
+            pool.release(res, at)
         completions = [c for c in completions if c[0] > now]
         adm = pool.admit(now, service, fn(now), fn, queue_size=queue, max_wait_s=max_wait)
         if adm.admitted:

@@ -18,6 +18,7 @@ so a queued request admitted against the old ends is never over-admitted.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 class Reservation:
     start: float
     end: float
+    seq: int = 0  # identity within its pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +41,59 @@ class Admission:
     reservation: Reservation | None = None
 
 
+_INF = math.inf
+
+
 @dataclass(slots=True)
 class PoolState:
-    """The reservations of one pool. ``capacity_at(t)`` gives the capacity in force at time t."""
+    """The live reservations of one pool, kept in two sorted lists (by start and by end) so that
+    every query is a binary search: admission costs O(log n) plus list moves, not a scan."""
 
-    reservations: list[Reservation] = field(default_factory=list)
+    by_start: list[tuple[float, int]] = field(default_factory=list)
+    by_end: list[tuple[float, int]] = field(default_factory=list)
+    live: dict[int, Reservation] = field(default_factory=dict)
+    next_seq: int = 0
+
+    @property
+    def reservations(self) -> list[Reservation]:
+        return list(self.live.values())
 
     def purge(self, now: float) -> None:
-        if self.reservations and any(r.end <= now for r in self.reservations):
-            self.reservations = [r for r in self.reservations if r.end > now]
+        """Forget the reservations that have ended by ``now``."""
+        k = bisect_right(self.by_end, (now, _INF))
+        if k:
+            for _end, seq in self.by_end[:k]:
+                res = self.live.pop(seq)
+                i = bisect_left(self.by_start, (res.start, seq))
+                del self.by_start[i]
+            del self.by_end[:k]
 
     def in_flight(self, at: float) -> int:
-        return sum(1 for r in self.reservations if r.start <= at < r.end)
+        """Reservations running at ``at`` (start <= at < end); every one that ended has started."""
+        return bisect_right(self.by_start, (at, _INF)) - bisect_right(self.by_end, (at, _INF))
 
     def queued(self, now: float) -> int:
-        return sum(1 for r in self.reservations if r.start > now)
+        return len(self.by_start) - bisect_right(self.by_start, (now, _INF))
+
+    def _add(self, start: float, end: float) -> Reservation:
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        res = Reservation(start, end, seq)
+        self.live[seq] = res
+        insort(self.by_start, (start, seq))
+        insort(self.by_end, (end, seq))
+        return res
+
+    def release(self, res: Reservation, at: float) -> None:
+        """The work really ended at ``at`` (only ever moves the end earlier)."""
+        if at >= res.end:
+            return
+        new_end = max(at, res.start)
+        if self.live.get(res.seq) is res:
+            i = bisect_left(self.by_end, (res.end, res.seq))
+            del self.by_end[i]
+            insort(self.by_end, (new_end, res.seq))
+        res.end = new_end
 
     def admit(
         self,
@@ -67,7 +107,7 @@ class PoolState:
     ) -> Admission:
         """Admit a request arriving at ``now`` that needs ``service_s`` seconds of a slot."""
         self.purge(now)
-        n = len(self.reservations)
+        n = len(self.live)
         queued = self.queued(now)
         cap = capacity_now
         start = self._earliest_start(now, cap)
@@ -83,25 +123,18 @@ class PoolState:
             return Admission(False, 0.0, 0, queued, max(cap, 0))
         if wait > 0 and (queued >= queue_size or wait > max_wait_s):
             return Admission(False, 0.0, n, queued, cap)
-        res = Reservation(start, start + service_s)
-        self.reservations.append(res)
+        res = self._add(start, start + service_s)
         return Admission(True, wait, self.in_flight(start), queued, cap, res)
 
     def _earliest_start(self, now: float, cap: int) -> float:
-        n = len(self.reservations)
+        n = len(self.live)
         if cap <= 0:
-            return math.inf
+            return _INF
         if n < cap:
             # some reservations may not have started yet, but fewer than cap exist at all
             return now
-        ends = sorted(r.end for r in self.reservations)
-        return max(now, ends[n - cap])
-
-    @staticmethod
-    def release(res: Reservation, at: float) -> None:
-        """The work really ended at ``at`` (only ever moves the end earlier)."""
-        if at < res.end:
-            res.end = max(at, res.start)
+        # when the (n - cap + 1)-th earliest end has passed, at most cap - 1 are left
+        return max(now, self.by_end[n - cap][0])
 
 
 class CapacityFn:

@@ -318,11 +318,18 @@ class CompiledCapacity:
     client_gone_holds: bool
     changes: tuple[tuple[float, float, float, float | None], ...]
 
+    pool_cache: dict[str | None, CompiledPool | None]
+
     def pool_for(self, model: str | None) -> CompiledPool | None:
-        for pool in self.pools:
-            if pool.models(model or ""):
-                return pool
-        return None
+        """The first pool whose models match (memoised per model: a pure function of it)."""
+        try:
+            return self.pool_cache[model]
+        except KeyError:
+            pass
+        found = next((pool for pool in self.pools if pool.models(model or "")), None)
+        if len(self.pool_cache) < _CACHE_LIMIT:
+            self.pool_cache[model] = found
+        return found
 
 
 def compile_capacity(spec: Capacity | None) -> CompiledCapacity | None:
@@ -348,7 +355,7 @@ def compile_capacity(spec: Capacity | None) -> CompiledCapacity | None:
             )
         )
     changes = tuple((c.start_s, c.end_s, c.factor, c.period_s) for c in spec.schedule)
-    return CompiledCapacity(frozenset(spec.paths), tuple(pools), spec.client_gone_holds, changes)
+    return CompiledCapacity(frozenset(spec.paths), tuple(pools), spec.client_gone_holds, changes, {})
 
 
 @dataclass(frozen=True, slots=True)

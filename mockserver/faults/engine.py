@@ -66,6 +66,7 @@ class Pending:
     output_bucket: TokenBucket | None = None
     output_reserved: int = 0
     reservation: Reservation | None = None
+    pool: PoolState | None = None
 
 
 @dataclass(slots=True)
@@ -340,13 +341,13 @@ def _capacity(
     ttft_override: float | None,
     tps_override: float | None,
     reason: dict[str, Any],
-) -> tuple[CompiledFault | None, float, float | None, float | None, Reservation | None]:
-    """(shed fault, wait, ttft, tokens/s, reservation) for a request reaching the capacity model."""
+) -> tuple[CompiledFault | None, float, float | None, float | None, Reservation | None, PoolState | None]:
+    """(shed fault, wait, ttft, tokens/s, reservation, its pool) for a request reaching the capacity model."""
     cap = state.scenario.capacity
     assert cap is not None
     pool = cap.pool_for(facts.model)
     if pool is None:
-        return None, 0.0, ttft_override, tps_override, None
+        return None, 0.0, ttft_override, tps_override, None, None
     ps = state.pools[pool.index]
     cap_fn = state.capacity_fns[pool.index]
     ps.purge(arrival)
@@ -370,13 +371,13 @@ def _capacity(
         "capacity": adm.capacity,
         "in_flight": busy,
         "queued": adm.queued,
-        "wait_s": round(adm.wait_s, 6),
-        "utilisation": round(util, 4),
+        "wait_s": adm.wait_s,
+        "utilisation": util,
     }
     if not adm.admitted:
         reason["source"] = "capacity"
-        return pool.shed, 0.0, None, None, None
-    return None, adm.wait_s, ttft, tps, adm.reservation
+        return pool.shed, 0.0, None, None, None, None
+    return None, adm.wait_s, ttft, tps, adm.reservation, ps
 
 
 # ---------------------------------------------------------------- decide
@@ -455,13 +456,16 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
         fault = None
 
     reservation: Reservation | None = None
+    pool_state: PoolState | None = None
     # a request that will generate (no fault, or a stream that fails part-way) needs capacity
     if (
         (fault is None or fault.stream is not None)
         and sc.capacity is not None
         and facts.path in sc.capacity.paths
     ):
-        shed, wait, ttft, tps, reservation = _capacity(facts, now + delay, state, ttft, tps, reason)
+        shed, wait, ttft, tps, reservation, pool_state = _capacity(
+            facts, now + delay, state, ttft, tps, reason
+        )
         if shed is not None:
             fault = shed
             delay = 0.0  # shedding is fast
@@ -474,7 +478,7 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
     if out_bucket is not None or reservation is not None:
         if len(state.pending) >= _PENDING_LIMIT:
             state.pending.pop(next(iter(state.pending)))
-        state.pending[facts.index] = Pending(decision, out_bucket, facts.max_tokens, reservation)
+        state.pending[facts.index] = Pending(decision, out_bucket, facts.max_tokens, reservation, pool_state)
     return decision
 
 
@@ -498,11 +502,11 @@ def complete(
         used = output_tokens if status == 200 else 0
         pending.output_bucket.give_back(pending.output_reserved - used, now)
     res = pending.reservation
-    if res is not None:
+    if res is not None and pending.pool is not None:
         cap = state.scenario.capacity
         holds = cap is not None and cap.client_gone_holds and client_gone
         if not holds:
-            PoolState.release(res, now)
+            pending.pool.release(res, now)
 
 
 class ScenarioEngine:
