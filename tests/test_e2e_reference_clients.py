@@ -79,4 +79,4 @@ def test_verify_cli_runs_only_the_probes_asked_for(capsys: pytest.CaptureFixture
     assert code == 1
     assert out.startswith("| check | fallback-loop |")
     assert "- **FAIL** 6. falls back in the configured order" in out
-    assert "| 1. backs off | - |" in out
+    assert "| 1. backs off (floor, growth) | - |" in out
