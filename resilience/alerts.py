@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "AlertEvent",
@@ -167,6 +167,11 @@ class ErrorRateMonitor:
 
     def observe_status(self, status: int | None) -> AlertEvent | None:
         return self.observe(is_server_error(status))
+
+    def attach(self, policy: Any) -> ErrorRateMonitor:
+        """Subscribe to ``policy``'s events (``Policy.subscribe``); returns self."""
+        policy.subscribe(self.on_policy_event)
+        return self
 
     def on_policy_event(self, event: object) -> None:
         """An event hook for the resilience policy (``Policy(on_event=monitor.on_policy_event)``):

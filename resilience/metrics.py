@@ -3,8 +3,13 @@
 * :class:`Registry` holds counters and gauges (with labels) and renders the text exposition
   format (version 0.0.4) with :meth:`Registry.render`.
 * :class:`PolicyMetrics` is an event hook for the resilience policy
-  (``Policy(on_event=PolicyMetrics(registry))``): attempts, retries, fallbacks, give-ups,
-  breaker state, cache hits and the recent 529 rate.
+  (``Policy(on_event=PolicyMetrics(registry))`` or ``PolicyMetrics().attach(policy)``):
+  attempts, retries, fallbacks, give-ups, breaker state, cache hits and the recent 529 rate.
+
+Typical use::
+
+    metrics = PolicyMetrics().attach(client.policy)
+    MetricsExporter(metrics.registry, port=9464).start()   # GET http://127.0.0.1:9464/metrics
 * :class:`RunnerMetrics` does the same for the document runner's attempt outcomes.
 * :class:`MetricsExporter` serves ``GET /metrics`` on 127.0.0.1 from a background thread.
 """
@@ -256,6 +261,11 @@ class PolicyMetrics:
             f"Fraction of attempts answered 529 over the last {window_s:g} s",
             read=self._overload.read,
         )
+
+    def attach(self, policy: Any) -> PolicyMetrics:
+        """Subscribe to ``policy``'s events (``Policy.subscribe``); returns self."""
+        policy.subscribe(self)
+        return self
 
     def cache_lookup(self, hit: bool) -> None:
         """``on_lookup`` hook of :func:`resilience.cache.cached_call`."""

@@ -188,3 +188,14 @@ def test_monitor_subscribes_to_the_resilience_policys_attempt_events() -> None:
     monitor.on_policy_event(AttemptFinished("m", 1, False, "overloaded", 529, 0.01))
     assert [e.kind for e in events] == ["fired"]
     assert (events[0].errors, events[0].total) == (1, 12)
+
+
+def test_monitor_attached_to_a_policy_fires_on_its_attempts() -> None:
+    from resilience import Policy
+    from resilience.events import AttemptFinished
+
+    events: list[AlertEvent] = []
+    policy = Policy(log_events=False)
+    ErrorRateMonitor(min_requests=1, clock=FakeClock(), on_alert=events.append).attach(policy)
+    policy.emit(AttemptFinished("m", 1, False, "overloaded", 529, 0.01))
+    assert [e.kind for e in events] == ["fired"]

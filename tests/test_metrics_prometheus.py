@@ -129,9 +129,8 @@ def test_policy_metrics_count_a_real_call_through_the_resilient_client() -> None
     metrics = PolicyMetrics(reg)
     with MockServer(scenario=script, seed=1) as server, no_waits():
         sdk = anthropic.Anthropic(api_key="k", base_url=server.url, max_retries=0)
-        client = ResilientAnthropic(
-            sdk, policy=Policy(retry=Retry(max_attempts=4), on_event=metrics, log_events=False)
-        )
+        client = ResilientAnthropic(sdk, policy=Policy(retry=Retry(max_attempts=4), log_events=False))
+        metrics.attach(client.policy)
         client.messages.create(
             model="claude-haiku-5-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
         )
