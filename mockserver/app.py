@@ -27,7 +27,6 @@ from mockserver.errors import ApiError, IdFactory, error_body, error_object, inv
 from mockserver.faults import Decision, FaultEngine, HttpError, RequestFacts, ScenarioError, build_engine
 from mockserver.generation import Completion, canonical_prompt, content_key, generate
 from mockserver.journal import (
-    KEPT_HEADERS,
     Journal,
     JournalEntry,
     JournalFilter,
@@ -149,8 +148,8 @@ class MockState:
         self.clock = config.clock
         self.journal = Journal(config.journal_size)
         self.ids = IdFactory()
-        self.stats = Stats()
         self.metrics = Metrics()
+        self.stats = Stats(self.metrics)
         self.batches = BatchStore(processing_s=config.batch_processing_s, cancel_s=config.batch_cancel_s)
         self.in_flight = 0
         self.engine: FaultEngine = engine
@@ -199,11 +198,6 @@ class MockState:
             auth = headers.get("authorization")
             if auth is not None and auth[:7].lower() == "bearer ":
                 key = auth[7:].strip()
-        kept = {}
-        for name in KEPT_HEADERS:
-            value = headers.get(name)
-            if value is not None:
-                kept[name] = value
         entry = self.journal.open(
             self.ids.request_id(),
             request.method,
@@ -211,8 +205,8 @@ class MockState:
             self._wall_clock(),
             self.clock(),
             api_key_id(key),
-            parse_retry_count(kept.get("x-stainless-retry-count")),
-            kept,
+            parse_retry_count(headers.get("x-stainless-retry-count")),
+            headers,
         )
         self.in_flight += 1
         return entry, key
@@ -220,7 +214,6 @@ class MockState:
     def close(self, entry: JournalEntry, route: str) -> None:
         entry.end = self.clock()
         self.in_flight -= 1
-        self.stats.record(entry, route)
         self.metrics.record(entry, route)
         hook = self._on_done
         if hook is not None:

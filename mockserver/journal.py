@@ -68,13 +68,13 @@ class JournalEntry:
         "error_type",
         "events_sent",
         "fault",
-        "headers",
         "logical_id",
         "method",
         "model",
         "path",
         "prompt_digest",
         "reason",
+        "request_headers",
         "request_id",
         "retry_count",
         "seq",
@@ -94,7 +94,7 @@ class JournalEntry:
         start: float,
         api_key_id: str,
         retry_count: int | None,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
     ) -> None:
         self.seq = seq
         self.request_id = request_id
@@ -117,7 +117,18 @@ class JournalEntry:
         self.bytes_sent = 0
         self.events_sent = 0
         self.client_gone = False
-        self.headers = headers
+        self.request_headers = headers  # all of them (case-insensitive); `headers` picks the kept ones
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request headers worth keeping (KEPT_HEADERS), lower-case names."""
+        source = self.request_headers
+        kept = {}
+        for name in KEPT_HEADERS:
+            value = source.get(name)
+            if value is not None:
+                kept[name] = value
+        return kept
 
     @property
     def latency(self) -> float | None:
@@ -146,7 +157,7 @@ class JournalEntry:
             "bytes_sent": self.bytes_sent,
             "events_sent": self.events_sent,
             "client_gone": self.client_gone,
-            "headers": dict(self.headers),
+            "headers": self.headers,
         }
 
     def __repr__(self) -> str:
@@ -200,7 +211,7 @@ class Journal:
         start: float,
         api_key_id: str,
         retry_count: int | None,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
     ) -> JournalEntry:
         entry = JournalEntry(
             self._next_seq, request_id, method, path, wall_start, start, api_key_id, retry_count, headers

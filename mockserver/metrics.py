@@ -46,36 +46,6 @@ def _sum(counts: Counter[Outcome], index: int) -> dict[str, int]:
     return dict(out)
 
 
-class Stats:
-    """Counts by status, error type, model, fault and path since the last reset."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[Outcome] = Counter()
-
-    def reset(self) -> None:
-        self.counts = Counter()
-
-    def record(self, e: JournalEntry, route: str = "") -> None:
-        self.counts[(route, e.path, e.status, e.model, e.error_type, e.fault, e.client_gone)] += 1
-
-    def to_dict(self, in_flight: int) -> dict[str, Any]:
-        counts = self.counts
-        by_status = _sum(counts, 2)
-        no_status = sum(n for k, n in counts.items() if k[2] is None)
-        if no_status:
-            by_status["none"] = no_status
-        return {
-            "requests": sum(counts.values()),
-            "in_flight": in_flight,
-            "by_status": by_status,
-            "by_error_type": _sum(counts, 4),
-            "by_model": _sum(counts, 3),
-            "by_fault": _sum(counts, 5),
-            "by_path": _sum(counts, 1),
-            "client_gone": sum(n for k, n in counts.items() if k[6]),
-        }
-
-
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -160,3 +130,38 @@ class Metrics:
         lines.append(f"busysignal_request_duration_seconds_sum {self.latency_sum}")
         lines.append(f"busysignal_request_duration_seconds_count {cumulative}")
         return "\n".join(lines) + "\n"
+
+
+class Stats:
+    """Counts by status, error type, model, fault and path since the last reset.
+
+    A view on the metrics' counter: a reset takes a snapshot, the stats are the difference
+    (so the hot path counts each request once)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.base: Counter[Outcome] = Counter()
+
+    def reset(self) -> None:
+        self.base = Counter(self.metrics.counts)
+
+    @property
+    def counts(self) -> Counter[Outcome]:
+        return self.metrics.counts - self.base
+
+    def to_dict(self, in_flight: int) -> dict[str, Any]:
+        counts = self.counts
+        by_status = _sum(counts, 2)
+        no_status = sum(n for k, n in counts.items() if k[2] is None)
+        if no_status:
+            by_status["none"] = no_status
+        return {
+            "requests": sum(counts.values()),
+            "in_flight": in_flight,
+            "by_status": by_status,
+            "by_error_type": _sum(counts, 4),
+            "by_model": _sum(counts, 3),
+            "by_fault": _sum(counts, 5),
+            "by_path": _sum(counts, 1),
+            "client_gone": sum(n for k, n in counts.items() if k[6]),
+        }
