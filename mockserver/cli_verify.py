@@ -75,7 +75,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the mock servers (default 0)")
     parser.add_argument(
-        "--timeout", type=float, default=45.0, help="seconds the kit waits for one probe (default 45)"
+        "--timeout",
+        type=float,
+        default=45.0,
+        help="seconds the kit waits for one probe (default 45; the outage probe 65)",
     )
     parser.add_argument(
         "--probe",

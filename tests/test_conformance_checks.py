@@ -238,10 +238,11 @@ def test_caps_fail_fifteen_attempts() -> None:
     assert "15 attempts (cap 10)" in r.explanation
 
 
-def test_caps_fail_an_unfinished_call() -> None:
-    j = Journal().retries([0.1], statuses=[529, 529])
-    r = check_caps(j.entries, unfinished_calls=1)
+def test_caps_fail_a_call_that_keeps_trying_past_the_time_cap() -> None:
+    j = Journal().retries([8.0] * 8, statuses=[529] * 9)
+    r = check_caps(j.entries, max_total_s=60.0)
     assert r.verdict is Verdict.FAIL
+    assert "kept trying for 64.02 s (cap 60.00 s)" in r.explanation
 
 
 def test_caps_pass_a_client_that_gives_up() -> None:

@@ -47,6 +47,7 @@ class Probe:
     calls: int = 1  # calls per client instance, made concurrently
     stream: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None  # the kit waits at least this long (default: the runner's)
 
 
 def probes(primary_model: str) -> list[Probe]:
@@ -116,6 +117,8 @@ def probes(primary_model: str) -> list[Probe]:
             (4,),
             scenario("probe-outage", "a permanent outage: every request gets 529", always(529)),
             calls=2,
+            # longer than the cap, so that a client that never stops shows it in the journal
+            timeout_s=MAX_SECONDS_PER_CALL + 5,
         ),
         *refusals,
         Probe(
