@@ -1,8 +1,25 @@
 """busysignal's mock Anthropic Messages API.
 
-``MockServer`` (a background thread) and ``AsyncMockServer`` (the running loop) serve it on a
-free port; ``create_app`` builds the aiohttp app; ``ServerConfig`` says how it behaves.
-Imports are lazy so that ``import mockserver`` stays cheap.
+In tests (instant answers by default: ttft 0, tokens not paced, batches end at once)::
+
+    from mockserver import MockServer
+    with MockServer(seed=1, scenario="flaky-5xx") as server:      # background thread, free port
+        client = anthropic.Anthropic(base_url=server.url, api_key="any")
+        ...
+        server.journal.logical_requests()   # attempts and gaps per logical request
+        server.set_scenario("rate-limited"); server.reset()
+
+    async with AsyncMockServer(tokens_per_s=200) as server: ...   # in the running event loop
+
+From a shell: ``busysignal serve`` (or ``python -m mockserver``), realistic but short by default:
+0.4 s to the first token, 100 tokens/s, batches end after 10 s.
+
+Keyword arguments of ``MockServer``/``AsyncMockServer`` other than ``config``, ``host``, ``port``,
+``scenario`` (a spec for ``mockserver.faults.build_engine``) and ``engine`` (a FaultEngine object)
+override :class:`ServerConfig` fields. ``create_app`` builds the bare aiohttp application.
+The control plane lives under ``/_busysignal/`` (health, journal, stats, reset, scenario) and
+``/metrics``; control-plane requests are not journalled. Imports are lazy so that
+``import mockserver`` stays cheap.
 """
 
 from __future__ import annotations

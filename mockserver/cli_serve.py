@@ -30,11 +30,18 @@ def register(subparsers: Any) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free one)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for content and the fault engine")
-    parser.add_argument("--scenario", default=None, help="built-in scenario name or path to a scenario file")
-    parser.add_argument("--ttft", type=float, default=SERVE_TTFT_S, help="seconds to the first token")
     parser.add_argument(
-        "--tps", type=float, default=SERVE_TOKENS_PER_S, help="output tokens per second (0: no pacing)"
+        "--seed", type=int, default=0, help="seed for content and the fault engine (default %(default)s)"
+    )
+    parser.add_argument("--scenario", default=None, help="built-in scenario name or path to a scenario file")
+    parser.add_argument(
+        "--ttft", type=float, default=SERVE_TTFT_S, help="seconds to the first token (default %(default)s)"
+    )
+    parser.add_argument(
+        "--tps",
+        type=float,
+        default=SERVE_TOKENS_PER_S,
+        help="output tokens per second, 0 for no pacing (default %(default)s)",
     )
     parser.add_argument(
         "--journal-size", type=int, default=DEFAULT_JOURNAL_SIZE, help="journal ring buffer size"
