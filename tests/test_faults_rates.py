@@ -95,3 +95,12 @@ def test_uniform_latency_stays_in_range_and_fills_it() -> None:
     assert all(0.1 <= d <= 0.3 for d in delays)
     lo, hi = bounds(N, 0.25)
     assert lo <= sum(d < 0.15 for d in delays) <= hi
+
+
+def test_the_inlined_draw_is_the_splitmix_finaliser() -> None:
+    from mockserver.faults import rng
+
+    for key, index in [(0, 0), (1, 2), (2**63, 5), (12345, 10**9), (2**64 - 1, 2**40)]:
+        expected = (rng.mix64(key ^ ((index * rng.GOLDEN) & rng.MASK64)) >> 11) * 2.0**-53
+        assert rng.draw(key, index) == expected
+        assert 0.0 <= expected < 1.0
