@@ -28,7 +28,7 @@ tests/ts/node_modules/.installed: tests/ts/package.json tests/ts/package-lock.js
 	touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/busysignal serve
+	$(VENV)/bin/busysignal demo
 
 serve: $(STAMP)
 	$(VENV)/bin/busysignal serve
