@@ -8,6 +8,7 @@ tool's ``input_schema``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -97,7 +98,21 @@ class ToolUseOutput:
         return {"type": "tool_use", "id": self.id, "name": self.name, "input": self.input}
 
 
-Output = TextOutput | ToolUseOutput
+@dataclass(frozen=True, slots=True)
+class ThinkingOutput:
+    pieces: tuple[str, ...]  # one piece per thinking token (thinking_delta payloads)
+    signature: str
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def block(self) -> dict[str, Any]:
+        return {"type": "thinking", "thinking": self.text, "signature": self.signature}
+
+
+Output = TextOutput | ToolUseOutput | ThinkingOutput
+THINKING_MAX_TOKENS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +216,29 @@ def _tool_call(request: MessageRequest, key: bytes) -> Completion:
     return Completion((output,), reason, None, min(tokens, request.max_tokens))
 
 
+def _thinking(key: bytes, max_tokens: int) -> ThinkingOutput:
+    pieces = base_pieces(hashlib.blake2b(key, digest_size=16, person=b"thinking").digest())
+    pieces = pieces[: min(THINKING_MAX_TOKENS, max_tokens)]
+    signature = hashlib.blake2b(key + "".join(pieces).encode(), digest_size=48).hexdigest()
+    return ThinkingOutput(pieces, "Sig" + signature)
+
+
 def generate(request: MessageRequest, key: bytes) -> Completion:
-    """The completion for a validated request whose prompt has content key ``key``."""
+    """The completion for a validated request whose prompt has content key ``key``.
+
+    With thinking on, a thinking block comes first and its tokens count against max_tokens."""
     if request.max_tokens == 0:
         return Completion((), "max_tokens", None, 0)
-    if request.forced_tool is not None:
-        return _tool_call(request, key)
-    return _cut_text(base_pieces(key), request.max_tokens, request.stop_sequences)
+    if not request.thinking:
+        if request.forced_tool is not None:
+            return _tool_call(request, key)
+        return _cut_text(base_pieces(key), request.max_tokens, request.stop_sequences)
+    thinking = _thinking(key, request.max_tokens)
+    used = len(thinking.pieces)
+    if used >= request.max_tokens:
+        return Completion((thinking,), "max_tokens", None, used)
+    rest = dataclasses.replace(request, max_tokens=request.max_tokens - used, thinking=False)
+    answer = generate(rest, key)
+    return Completion(
+        (thinking, *answer.outputs), answer.stop_reason, answer.stop_sequence, used + answer.output_tokens
+    )

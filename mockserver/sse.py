@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.generation import Completion, TextOutput
+from mockserver.generation import Completion, TextOutput, ThinkingOutput
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -104,42 +104,32 @@ def stream_events(message_id: str, model: str, completion: Completion, input_tok
     events = [SseEvent(event("message_start", {"type": "message_start", "message": start}), False)]
     pinged = False
     for index, output in enumerate(completion.outputs):
+        closing: list[dict[str, Any]] = []
         if isinstance(output, TextOutput):
             first: dict[str, Any] = {"type": "text", "text": ""}
-            deltas = [
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "text_delta", "text": piece},
-                }
-                for piece in output.pieces
-            ]
+            payloads = [{"type": "text_delta", "text": piece} for piece in output.pieces]
+        elif isinstance(output, ThinkingOutput):
+            first = {"type": "thinking", "thinking": "", "signature": ""}
+            payloads = [{"type": "thinking_delta", "thinking": piece} for piece in output.pieces]
+            closing = [{"type": "signature_delta", "signature": output.signature}]
         else:
             first = {"type": "tool_use", "id": output.id, "name": output.name, "input": {}}
-            deltas = [
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": fragment},
-                }
-                for fragment in output.fragments
+            payloads = [
+                {"type": "input_json_delta", "partial_json": fragment} for fragment in output.fragments
             ]
-        events.append(
-            SseEvent(
-                event(
-                    "content_block_start",
-                    {"type": "content_block_start", "index": index, "content_block": first},
-                ),
-                False,
-            )
-        )
+        start_event = {"type": "content_block_start", "index": index, "content_block": first}
+        events.append(SseEvent(event("content_block_start", start_event), False))
         if not pinged:
             events.append(SseEvent(event("ping", {"type": "ping"}), False))
             pinged = True
-        events.extend(SseEvent(event("content_block_delta", d), True) for d in deltas)
-        events.append(
-            SseEvent(event("content_block_stop", {"type": "content_block_stop", "index": index}), False)
-        )
+        for payload in payloads:
+            delta = {"type": "content_block_delta", "index": index, "delta": payload}
+            events.append(SseEvent(event("content_block_delta", delta), True))
+        for payload in closing:
+            delta = {"type": "content_block_delta", "index": index, "delta": payload}
+            events.append(SseEvent(event("content_block_delta", delta), False))
+        stop_event = {"type": "content_block_stop", "index": index}
+        events.append(SseEvent(event("content_block_stop", stop_event), False))
     if not pinged:
         events.append(SseEvent(event("ping", {"type": "ping"}), False))
     delta_usage = usage(input_tokens, completion.output_tokens)

@@ -122,6 +122,7 @@ class MessageRequest:
     tools: list[dict[str, Any]]
     forced_tool: str | None  # name of the tool tool_choice forces, if any
     input_tokens: int
+    thinking: bool = False  # extended thinking on: the answer starts with a thinking block
 
 
 def _is_int(value: Any) -> bool:
@@ -397,6 +398,13 @@ def validate_messages_request(
     tools = _validate_tools(body.get("tools"))
     forced = _validate_tool_choice(body.get("tool_choice"), tools)
     _validate_common_options(body, max_tokens)
+    thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in (
+        "enabled",
+        "adaptive",
+    )
+    choice = body.get("tool_choice")
+    if thinking and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
     entry = _resolve(model, catalogue)
     if max_tokens > entry.max_tokens:
         raise invalid(
@@ -414,6 +422,7 @@ def validate_messages_request(
         tools=tools,
         forced_tool=forced,
         input_tokens=count_input_tokens(messages, system, tools),
+        thinking=thinking,
     )
 
 

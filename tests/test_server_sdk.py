@@ -357,3 +357,28 @@ async def test_async_client_create_stream_count_models_and_batches() -> None:
         paths = [e.path for e in srv.journal.entries()]
         assert paths.count("/v1/models") == pages and len(paths) == 8 + pages  # results() retrieves first
         assert all(e.status == 200 for e in srv.journal.entries())
+
+
+def test_thinking_comes_first_with_a_signature_streamed_or_not(client: anthropic.Anthropic) -> None:
+    params: Any = {
+        "model": MODEL,
+        "max_tokens": 2000,
+        "messages": user("think"),
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }
+    message = client.messages.create(**params)
+    thinking, text = message.content
+    assert thinking.type == "thinking" and thinking.thinking and thinking.signature
+    assert text.type == "text" and message.stop_reason == "end_turn"
+    with client.messages.stream(**params) as stream:
+        kinds = {e.delta.type for e in stream if e.type == "content_block_delta"}
+        final = stream.get_final_message()
+    assert kinds == {"thinking_delta", "signature_delta", "text_delta"}
+    assert [b.to_dict() for b in final.content] == [b.to_dict() for b in message.content]
+    assert final.usage.output_tokens == message.usage.output_tokens
+    with pytest.raises(anthropic.BadRequestError, match="Thinking may not be enabled"):
+        client.messages.create(
+            **params,
+            tools=[{"name": "f", "input_schema": {"type": "object"}}],
+            tool_choice={"type": "any"},
+        )
