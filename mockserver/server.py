@@ -86,14 +86,17 @@ class AsyncMockServer:
     def engine(self) -> FaultEngine:
         return self.state.engine
 
+    @property
+    def scenario(self) -> Spec:
+        """The spec of the loaded scenario (None: the steady default)."""
+        return self.state.scenario
+
     async def start(self) -> AsyncMockServer:
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = int(server.sockets[0].getsockname()[1])
+        self.port = int(runner.addresses[0][1])
         self._runner = runner
         return self
 
@@ -176,6 +179,11 @@ class MockServer:
     @property
     def state(self) -> MockState:
         return self._server.state
+
+    @property
+    def scenario(self) -> Spec:
+        """The spec of the loaded scenario (None: the steady default)."""
+        return self._server.scenario
 
     def start(self) -> MockServer:
         if self._thread is not None:
