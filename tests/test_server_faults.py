@@ -37,7 +37,7 @@ def sdk(server: MockServer, **kw: Any) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=server.url, api_key=TEST_KEY, _strict_response_validation=True, **kw)
 
 
-def finished(server: MockServer, n: int = 1, timeout: float = 3.0) -> list[JournalEntry]:
+def finished(server: MockServer, n: int = 1, timeout: float = 10.0) -> list[JournalEntry]:
     """The journal once ``n`` entries have ended (the server may finish just after the client)."""
     deadline = time.monotonic() + timeout
     while True:
