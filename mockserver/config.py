@@ -50,6 +50,8 @@ class ServerConfig:
     on_request_done: Callable[[JournalEntry], None] | None = None  # e.g. the serve command's log line
 
     def __post_init__(self) -> None:
+        if isinstance(self.api_keys, str):  # one key, not a collection of characters
+            object.__setattr__(self, "api_keys", frozenset({self.api_keys}))
         if self.ttft_s < 0:
             raise ValueError(f"ttft_s must be >= 0, got {self.ttft_s}")
         if self.tokens_per_s is not None and self.tokens_per_s < 0:
