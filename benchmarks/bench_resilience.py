@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from resilience import Attempt, Policy
+from resilience import Attempt, Policy, ResilientAnthropic
 
 RESULTS: dict[str, float] = {}
 
@@ -54,8 +54,8 @@ def test_policy_default(benchmark: Any) -> None:
     def attempt(a: Attempt) -> int:
         return noop()
 
-    assert policy.call(attempt, model="claude-sonnet-4-5") == 1
-    benchmark(policy.call, attempt, model="claude-sonnet-4-5")
+    assert policy.call(attempt, model="claude-sonnet-5-5") == 1
+    benchmark(policy.call, attempt, model="claude-sonnet-5-5")
     RESULTS["policy_default"] = _median(benchmark)
 
 
@@ -67,8 +67,53 @@ def test_policy_default_with_an_event_hook(benchmark: Any) -> None:
         seen.clear()
         return noop()
 
-    benchmark(policy.call, attempt, model="claude-sonnet-4-5")
+    benchmark(policy.call, attempt, model="claude-sonnet-5-5")
     RESULTS["policy_default_hooked"] = _median(benchmark)
+
+
+def _sdk_pair() -> tuple[Any, Any]:
+    """The SDK on an in-process transport (no sockets), bare and wrapped in Policy.default()."""
+    import anthropic
+    import httpx2
+
+    body = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-5-5",
+        "content": [{"type": "text", "text": "Hi"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 1},
+    }
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=body, headers={"request-id": "req_1"})
+
+    http = httpx2.Client(transport=httpx2.MockTransport(handler))
+    sdk = anthropic.Anthropic(api_key="k", base_url="http://bench.invalid", max_retries=0, http_client=http)
+    policy = Policy.default(seed=0)
+    policy.log_events = False
+    return sdk, ResilientAnthropic(sdk, policy=policy)
+
+
+PARAMS: dict[str, Any] = {
+    "model": "claude-sonnet-5-5",
+    "max_tokens": 16,
+    "messages": [{"role": "user", "content": "hello"}],
+}
+
+
+def test_sdk_create_bare(benchmark: Any) -> None:
+    sdk, _ = _sdk_pair()
+    benchmark(lambda: sdk.messages.create(**PARAMS))
+    RESULTS["sdk_bare"] = _median(benchmark)
+
+
+def test_sdk_create_wrapped(benchmark: Any) -> None:
+    _, client = _sdk_pair()
+    benchmark(lambda: client.messages.create(**PARAMS))
+    RESULTS["sdk_wrapped"] = _median(benchmark)
 
 
 def _figures() -> list[str]:
@@ -88,6 +133,12 @@ def _figures() -> list[str]:
     if "policy_default_hooked" in RESULTS:
         hooked = RESULTS["policy_default_hooked"] - bare
         lines.append(f"  ... with one event hook        {hooked * 1e6:8.2f} µs")
+    if {"sdk_bare", "sdk_wrapped"} <= set(RESULTS):
+        sdk_bare, wrapped = RESULTS["sdk_bare"], RESULTS["sdk_wrapped"]
+        lines.append(
+            f"  SDK messages.create, in-process transport: bare {sdk_bare * 1e6:.1f} µs, ResilientAnthropic "
+            f"{wrapped * 1e6:.1f} µs (+{(wrapped - sdk_bare) * 1e6:.1f} µs, includes with_raw_response)"
+        )
     return lines
 
 

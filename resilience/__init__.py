@@ -3,8 +3,8 @@ signals (529), rate limits, 5xx and dropped streams, as a one-line change::
 
     from resilience import Policy, ResilientAnthropic
 
-    client = ResilientAnthropic(policy=Policy.default(fallback=["claude-sonnet-4-5", "claude-haiku-4-5"]))
-    message = client.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=[...])
+    client = ResilientAnthropic(policy=Policy.default(fallback=["claude-sonnet-5-5", "claude-haiku-5-5"]))
+    message = client.messages.create(model="claude-sonnet-5-5", max_tokens=1024, messages=[...])
 
 Order of the layers, outermost first: [cache →] fallback → breaker → limiter → retry → one
 attempt (see :mod:`resilience.policy`). Every piece is usable alone.

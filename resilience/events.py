@@ -11,11 +11,11 @@ the call. Dispatch on the class::
 
 Default log lines (logger ``busysignal.resilience``, one line each, ``key=value`` so they grep)::
 
-    busysignal.retry model=claude-sonnet-4-5 attempt=1/4 delay=0.412s status=529
+    busysignal.retry model=claude-sonnet-5-5 attempt=1/4 delay=0.412s status=529
         error=overloaded_error kind=overloaded request_id=req_01...   (one line in the log)
     busysignal.giveup model=... attempts=4 reason=attempts status=529 error=overloaded_error ...
-    busysignal.fallback from=claude-sonnet-4-5 to=claude-haiku-4-5 reason=overloaded
-    busysignal.breaker model=claude-sonnet-4-5 closed->open
+    busysignal.fallback from=claude-sonnet-5-5 to=claude-haiku-5-5 reason=overloaded
+    busysignal.breaker model=claude-sonnet-5-5 closed->open
 """
 
 from __future__ import annotations

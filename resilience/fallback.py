@@ -26,8 +26,8 @@ FALL_BACK_ON: frozenset[Kind] = frozenset(
 
 
 class FallbackChain:
-    """An ordered list of model ids, e.g. ``FallbackChain(["claude-sonnet-4-5", "claude-haiku-4-5"],
-    max_tokens={"claude-haiku-4-5": 64_000})``."""
+    """An ordered list of model ids, e.g. ``FallbackChain(["claude-sonnet-5-5", "claude-haiku-5-5"],
+    max_tokens={"claude-haiku-5-5": 64_000})``."""
 
     __slots__ = ("_index", "fall_back_on", "max_tokens", "models")
 
