@@ -206,6 +206,22 @@ class Policy:
     Every piece is optional (``None`` switches it off) and usable alone. A policy holds shared
     state (budget, breakers, limit, pacer, counters): share one policy between everything that
     talks to one account, and those pieces are shared too.
+
+    Parameters (all keyword-only):
+
+    * ``retry``: :class:`Retry` (None: one attempt, no retries);
+    * ``budget``: :class:`~resilience.budget.RetryBudget`;
+    * ``breakers``: :class:`~resilience.breaker.CircuitBreakers` (one breaker per model);
+    * ``limit``: :class:`~resilience.throttle.ConcurrencyLimit` (optionally adaptive);
+    * ``pacer``: :class:`~resilience.throttle.RateLimitPacer`;
+    * ``fallback``: a :class:`~resilience.fallback.FallbackChain` or a list of model ids;
+    * ``cache``, ``cache_ttl_s``: a :class:`~resilience.cache.ResponseCache`, used by the SDK
+      wrappers as the outermost layer;
+    * ``stream_retry``, ``stream_resume``: see :data:`StreamRetry`;
+    * ``on_event``: one hook or a list (see :mod:`resilience.events`); ``log_events``: the
+      default log lines;
+    * ``clock``: a :class:`~resilience.testing.Clock` (monotonic, wall, sleep, async sleep);
+      ``seed``: the seed of the policy's own random generator (jitter).
     """
 
     def __init__(
