@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mockserver.faults import Decision, RequestFacts
+if TYPE_CHECKING:  # imported lazily: a conftest failure would break every test module
+    from mockserver.faults import Decision, RequestFacts
 
 TEST_KEY = "sk-test-key"
 
@@ -37,6 +38,8 @@ class ScriptedEngine:
     restarts: list[float] = field(default_factory=list)
 
     def decide(self, facts: RequestFacts, now: float) -> Decision:
+        from mockserver.faults import Decision
+
         self.decided.append(facts)
         return self.script.pop(0) if self.script else Decision()
 
