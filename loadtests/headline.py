@@ -141,6 +141,24 @@ def headline_targets(
                     None if r is None else r >= need,
                 ),
             )
+    for b in BUNDLED:
+        row = capacity_loss.get(b)
+        for other in ("sdk-defaults", "article-recipe"):
+            o = capacity_loss.get(other)
+            mine = row.goodput_from_trigger if row else None
+            theirs = o.goodput_from_trigger if o else None
+            r = _ratio(mine, theirs)
+            targets.append(
+                Target(
+                    f"goodput from the trigger on (capacity loss): {b} ≥ 1.5× {other}",
+                    "–"
+                    if mine is None or theirs is None
+                    else f"{mine:.1f} vs {theirs:.1f} calls/s" + (f" = {r:.2f}×" if r is not None else ""),
+                    None
+                    if mine is None or theirs is None
+                    else (theirs == 0 and mine > 0) or (r is not None and r >= 1.5),
+                )
+            )
     sdk = overload.get("sdk-defaults")
     for b in BUNDLED:
         row = overload.get(b)

@@ -453,6 +453,7 @@ class StrategySummary:
     locust_calls: int | None
     harness_dropped: int
     window_amplification: float | None  # amplification inside the overload window, when one is given
+    goodput_from_trigger: float | None = None  # goodput from the trigger's start to the end of the load
 
 
 def summarize(
@@ -518,4 +519,9 @@ def summarize(
         locust_calls=call_row.count if call_row else None,
         harness_dropped=drops,
         window_amplification=amplification(attempts, overload_window) if overload_window else None,
+        goodput_from_trigger=(
+            goodput(calls, Window(trigger.start, load_duration or duration))
+            if trigger is not None and (load_duration or duration) > trigger.start
+            else None
+        ),
     )

@@ -181,9 +181,9 @@ def test_headline_targets_compare_the_bundled_policy_with_each_reference() -> No
     }
     loss = {
         "no-retry": _row("no-retry", recovery_s=4.0),
-        "sdk-defaults": _row("sdk-defaults", recovery_s=None, recovered=False),
-        "article-recipe": _row("article-recipe", recovery_s=9.0),
-        "bundled": _row("bundled", recovery_s=5.0),
+        "sdk-defaults": _row("sdk-defaults", recovery_s=None, recovered=False, goodput_from_trigger=0.0),
+        "article-recipe": _row("article-recipe", recovery_s=9.0, goodput_from_trigger=6.0),
+        "bundled": _row("bundled", recovery_s=5.0, goodput_from_trigger=8.0),
     }
     by_claim = {t.claim: t for t in headline_targets(overload, loss)}
     assert by_claim["goodput at 2× overload: bundled ≥ 1.5× sdk-defaults"].met is True
@@ -194,6 +194,8 @@ def test_headline_targets_compare_the_bundled_policy_with_each_reference() -> No
     assert by_claim["sdk-defaults shown not recovering within the run"].met is True
     assert by_claim["article-recipe shown not recovering within the run"].met is False
     assert by_claim["goodput at 2× overload: bundled-adaptive ≥ 1.5× sdk-defaults"].met is None
+    assert by_claim["goodput from the trigger on (capacity loss): bundled ≥ 1.5× sdk-defaults"].met is True
+    assert by_claim["goodput from the trigger on (capacity loss): bundled ≥ 1.5× article-recipe"].met is False
     text = targets_table(list(by_claim.values()))
     assert (
         "| goodput at 2× overload: bundled ≥ 1.5× sdk-defaults | 29.0 vs 15.0 calls/s = 1.93× | met |" in text

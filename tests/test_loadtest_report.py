@@ -321,6 +321,7 @@ def test_summary_combines_journal_arithmetic_with_locust_percentiles_and_counts(
     assert out.rate_529 == pytest.approx(8 / 24)
     assert (out.p50_ms, out.p95_ms, out.p99_ms) == (100, 200, 300)
     assert out.recovered is True and out.recovery_s == 0.0
+    assert out.goodput_from_trigger == pytest.approx(8 / 6)  # [4, 10): the 8 calls from t=6 succeed
 
 
 def test_without_locust_rows_offered_load_and_success_rate_are_the_servers() -> None:
