@@ -139,7 +139,7 @@ def experiment_markdown(res: ExperimentResult, *, relative_to: Path) -> str:
             problems.append(f"{row.strategy}: {run.journal_gaps} journal entries lost (ring buffer)")
         if row.harness_dropped:
             problems.append(
-                f"{row.strategy}: the harness dropped {row.harness_dropped} arrivals (in-flight cap)"
+                f"{row.strategy}: the harness dropped {row.harness_dropped} arrivals (cap or late start)"
             )
     if problems:
         lines += ["", "**Check the harness:** " + "; ".join(problems), ""]

@@ -7,7 +7,9 @@ variables (:mod:`loadtests.config`). Every user reports two kinds of Locust requ
   transport under the SDK), failed when the status is not 2xx or no response came back;
 * ``CALL`` / ``<strategy>``: every logical call, end to end, failed when the call raised;
 * ``DROP`` / ``harness in-flight cap``: an arrival the harness could not start because this
-  process already had ``max_in_flight`` calls open (the harness is saturated; never hidden).
+  process already had ``max_in_flight`` calls open (the harness is saturated; never hidden);
+  ``DROP`` / ``harness late start``: an arrival skipped because this Locust process came up more
+  than a second after the schedule started (a loaded machine; raise the runner's startup time).
 
 Open loop (``mode=open``): each user is an *arrival generator*. It draws a seeded Poisson
 schedule from the load shape (its share of the rate) before the run, sleeps until each arrival's
@@ -40,6 +42,7 @@ ATTEMPT_TYPE = "HTTP"
 CALL_TYPE = "CALL"
 DROP_TYPE = "DROP"
 DROP_NAME = "harness in-flight cap"
+LATE_NAME = "harness late start"
 
 _CONFIG: LoadConfig | None = None
 _local_users = 0
@@ -146,6 +149,9 @@ class _Driver:
             late = time.time() - cfg.t0
             for t in schedule:
                 if t < late - 1.0:  # this process started after the schedule did: skip, do not burst
+                    self._fire(
+                        DROP_TYPE, LATE_NAME, 0, 0, CallInterrupted("Locust started after the schedule")
+                    )
                     continue
                 _sleep_until(cfg.t0 + t)
                 if pool.full():
