@@ -8,11 +8,12 @@ Pure and Locust-free, so both sides (and the tests) share one definition.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Literal
 
-from loadtests.shapes import LoadShape, parse_shape
+from loadtests.shapes import LoadShape, arrival_times, parse_shape
 from loadtests.strategies import STRATEGIES
 
 __all__ = ["CLOSE_GRACE_S", "ENV_PREFIX", "USER_CLASSES", "ConfigError", "LoadConfig", "Mode"]
@@ -75,6 +76,21 @@ class LoadConfig:
 
     def load_shape(self) -> LoadShape:
         return parse_shape(self.shape, rate=self.rate, duration=self.duration)
+
+    def arrival_rng(self, worker_index: int, local_index: int = 0) -> random.Random:
+        """The generator of one arrival user's schedule (Locust worker ``worker_index``)."""
+        return random.Random(self.seed * 1_000_003 + worker_index * 1000 + local_index)
+
+    def schedule(self) -> list[float]:
+        """Every arrival of the open loop, over all arrival users, in time order (the same
+        draws the Locust users make, so the runner knows what was offered when)."""
+        if self.mode != "open":
+            return []
+        share = self.load_shape().scaled(1 / self.arrival_users)
+        times: list[float] = []
+        for worker in range(self.arrival_users):
+            times.extend(arrival_times(share, self.arrival_rng(worker)))
+        return sorted(times)
 
     def to_env(self) -> dict[str, str]:
         return {ENV_PREFIX + k.upper(): str(v) for k, v in asdict(self).items()}

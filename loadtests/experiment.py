@@ -88,6 +88,7 @@ def run_experiment(exp: Experiment, out: Path, *, progress: Progress | None = No
                 load_duration=exp.duration,
                 trigger=exp.trigger,
                 overload_window=exp.overload_window,
+                arrivals=run.spec.load_config(run.t0).schedule() if exp.rate > 0 else None,
             )
         )
         result.series[strategy] = series(run.attempts, duration=horizon)
@@ -186,7 +187,9 @@ Server side (the mock's journal) unless said otherwise. *offered*: logical calls
 made per second over the whole run (Locust); *goodput*: calls whose first successful attempt
 finished in the window, per second; *success*: share of all the run's calls that succeeded, as the
 caller saw them (Locust; calls still open at the end count as failed); *p50/p95/p99*: Locust's
-end-to-end time of a logical call; *amplification*: attempts ÷ logical calls; *529 rate*: share
+end-to-end time of a logical call; *amplification*: attempts ÷ logical calls (in the window of
+100 % 529: attempts ÷ calls the caller started in it, so calls a client held back count too);
+*529 rate*: share
 of attempts answered 529; *time to recover*: from the end of the trigger to the first second
 from which the mean goodput over 3 s is back to 80 % of its mean before the trigger (see
 `loadtests/report.py`). Attempts are counted twice, by the journal and by Locust (every HTTP

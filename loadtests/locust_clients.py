@@ -25,7 +25,6 @@ Closed loop (``mode=closed``): Locust's usual users, each making one call after 
 from __future__ import annotations
 
 import os
-import random
 import time
 from typing import Any, ClassVar
 
@@ -87,7 +86,8 @@ class _Driver:
         cfg = config()
         self._cfg = cfg
         runner = self.environment.runner
-        self._index = getattr(runner, "worker_index", 0) * 1000 + _local_users
+        self._worker_index = int(getattr(runner, "worker_index", 0))
+        self._local_index = _local_users
         _local_users += 1
         self._call: CallFn = build_strategy(
             self.strategy,
@@ -141,7 +141,7 @@ class _Driver:
     def _open_loop(self) -> None:
         cfg = self._cfg
         shape = cfg.load_shape().scaled(1 / cfg.arrival_users)
-        rng = random.Random(cfg.seed * 1_000_003 + self._index)
+        rng = cfg.arrival_rng(self._worker_index, self._local_index)
         schedule = list(arrival_times(shape, rng))
         pool = gevent.pool.Pool(cfg.max_in_flight)
         try:

@@ -19,6 +19,8 @@ success rate     of the calls that arrived in the window, the share that succeed
                  the journal); in the table, the caller's share of successful calls.
 amplification    attempts that arrived in the window ÷ logical calls whose first attempt arrived
                  in it (1.0 = nobody retried; the SDK defaults give up to 3 under a total outage).
+                 Inside the window of 100 % 529 the table divides by the calls the caller
+                 *started* in the window instead (the open-loop schedule): ``demand_amplification``.
 529 rate         attempts answered 529 ÷ attempts, for those that arrived in the window.
 in-flight        mean number of attempts open at the server over a bin (Σ overlap ÷ bin width).
 time to recover  with a trigger ``[a, b)`` (e.g. the capacity loss), the baseline goodput is the
@@ -48,6 +50,7 @@ __all__ = [
     "Window",
     "amplification",
     "attempts_from_journal",
+    "demand_amplification",
     "goodput",
     "group_calls",
     "histogram_percentile",
@@ -195,6 +198,19 @@ def amplification(attempts: Sequence[Attempt], window: Window | None = None) -> 
     if not calls:
         return None
     return sum(1 for a in attempts if _in(a.t, window)) / len(calls)
+
+
+def demand_amplification(
+    attempts: Sequence[Attempt], arrivals: Sequence[float], window: Window
+) -> float | None:
+    """Attempts arriving at the server in ``window`` per call the caller *started* in it
+    (``arrivals``: the open-loop schedule). Unlike :func:`amplification` it does not depend on
+    when a client lets a call reach the server, so a client that holds calls back (a breaker,
+    a client-side queue) is measured against the same demand as one that does not."""
+    started = sum(1 for t in arrivals if t in window)
+    if not started:
+        return None
+    return sum(1 for a in attempts if a.t in window) / started
 
 
 def rate_529(attempts: Sequence[Attempt], window: Window | None = None) -> float | None:
@@ -471,6 +487,7 @@ def summarize(
     drop_type: str = "DROP",
     threshold: float = 0.8,
     hold: float = 3.0,
+    arrivals: Sequence[float] | None = None,
 ) -> StrategySummary:
     """The table row of one strategy: journal arithmetic plus Locust's view of the calls.
 
@@ -518,7 +535,13 @@ def summarize(
         locust_attempts=sum(r.count for r in attempt_rows) if attempt_rows else None,
         locust_calls=call_row.count if call_row else None,
         harness_dropped=drops,
-        window_amplification=amplification(attempts, overload_window) if overload_window else None,
+        window_amplification=(
+            None
+            if overload_window is None
+            else demand_amplification(attempts, arrivals, overload_window)
+            if arrivals is not None
+            else amplification(attempts, overload_window)
+        ),
         goodput_from_trigger=(
             goodput(calls, Window(trigger.start, load_duration or duration))
             if trigger is not None and (load_duration or duration) > trigger.start

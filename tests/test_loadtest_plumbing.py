@@ -61,6 +61,17 @@ def test_load_config_names_what_is_missing_or_wrong() -> None:
         _config(shape="tsunami")
 
 
+def test_the_schedule_is_the_union_of_what_each_arrival_user_draws() -> None:
+    from loadtests.shapes import arrival_times
+
+    cfg = _config(arrival_users=3, shape="steady", rate=30.0, duration=10.0)
+    share = cfg.load_shape().scaled(1 / 3)
+    per_user = [list(arrival_times(share, cfg.arrival_rng(w))) for w in range(3)]
+    assert cfg.schedule() == sorted(t for times in per_user for t in times)
+    assert len(set(map(tuple, per_user))) == 3  # each worker draws its own arrivals
+    assert _config(mode="closed", rate=0).schedule() == []
+
+
 def test_every_strategy_has_a_user_class() -> None:
     assert set(STRATEGIES) <= set(USER_CLASSES)
 

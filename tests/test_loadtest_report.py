@@ -14,6 +14,7 @@ from loadtests.report import (
     Window,
     amplification,
     attempts_from_journal,
+    demand_amplification,
     goodput,
     group_calls,
     histogram_percentile,
@@ -378,3 +379,14 @@ def test_bad_locust_json_is_refused_with_the_entry() -> None:
         read_locust_json("{")
     with pytest.raises(ValueError, match="entry 0: missing or bad field"):
         read_locust_json('[{"name": "x"}]')
+
+
+def test_demand_amplification_divides_by_the_calls_the_caller_started_in_the_window() -> None:
+    j = Journal()
+    for i in range(4):  # 4 calls started in [0, 4); a breaker let only 2 reach the server, once each
+        if i % 2 == 0:
+            j.add(f"c{i}", i + 0.1, 529)
+    arrivals = [0.0, 1.0, 2.0, 3.0, 7.0]
+    assert demand_amplification(j.attempts(), arrivals, Window(0, 4)) == pytest.approx(0.5)
+    assert amplification(j.attempts(), Window(0, 4)) == pytest.approx(1.0)  # the server's view
+    assert demand_amplification(j.attempts(), arrivals, Window(4, 6)) is None
