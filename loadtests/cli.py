@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-scale",
         type=float,
         default=1.0,
-        help="with --headline: shorten every duration and window by this factor (0-1]",
+        help="with --headline: scale every duration and window by this factor, (0, 3]",
     )
     parser.add_argument("--scenario", default="steady", help="built-in scenario name or YAML file")
     parser.add_argument("--strategy", default=None, help=f"one of: {', '.join(STRATEGIES)} (or 'raw')")
