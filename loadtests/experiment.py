@@ -14,6 +14,8 @@ from loadtests.runner import Progress, RunResult, RunSpec, run_strategy
 
 __all__ = ["Experiment", "ExperimentResult", "run_experiment", "write_report"]
 
+LAG_WARN_MS = 100.0  # an open loop further behind its schedule than this no longer offers the load it claims
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -98,6 +100,7 @@ def run_experiment(exp: Experiment, out: Path, *, progress: Progress | None = No
         title=exp.title,
         trigger=exp.trigger,
         overload_window=exp.overload_window,
+        load_end=exp.duration,
         prefix=f"{exp.name}-",
     )
     return result
@@ -138,6 +141,10 @@ def experiment_markdown(res: ExperimentResult, *, relative_to: Path) -> str:
             )
         if run.journal_gaps:
             problems.append(f"{row.strategy}: {run.journal_gaps} journal entries lost (ring buffer)")
+        if row.arrival_lag_p99_ms is not None and row.arrival_lag_p99_ms > LAG_WARN_MS:
+            problems.append(
+                f"{row.strategy}: arrivals ran up to {row.arrival_lag_p99_ms:.0f} ms behind schedule (p99)"
+            )
         if row.harness_dropped:
             problems.append(
                 f"{row.strategy}: the harness dropped {row.harness_dropped} arrivals (cap or late start)"

@@ -9,7 +9,9 @@ variables (:mod:`loadtests.config`). Every user reports two kinds of Locust requ
 * ``DROP`` / ``harness in-flight cap``: an arrival the harness could not start because this
   process already had ``max_in_flight`` calls open (the harness is saturated; never hidden);
   ``DROP`` / ``harness late start``: an arrival skipped because this Locust process came up more
-  than a second after the schedule started (a loaded machine; raise the runner's startup time).
+  than a second after the schedule started (a loaded machine; raise the runner's startup time);
+* ``LAG`` / ``arrival behind schedule``: per arrival, how late (ms) the call started against its
+  scheduled time: the harness's own health (a saturated Locust process falls behind).
 
 Open loop (``mode=open``): each user is an *arrival generator*. It draws a seeded Poisson
 schedule from the load shape (its share of the rate) before the run, sleeps until each arrival's
@@ -42,6 +44,8 @@ CALL_TYPE = "CALL"
 DROP_TYPE = "DROP"
 DROP_NAME = "harness in-flight cap"
 LATE_NAME = "harness late start"
+LAG_TYPE = "LAG"
+LAG_NAME = "arrival behind schedule"
 
 _CONFIG: LoadConfig | None = None
 _local_users = 0
@@ -154,6 +158,8 @@ class _Driver:
                     )
                     continue
                 _sleep_until(cfg.t0 + t)
+                lag_ms = max(0.0, (time.time() - cfg.t0 - t) * 1000)
+                self._fire(LAG_TYPE, LAG_NAME, lag_ms, 0, None)
                 if pool.full():
                     self._fire(DROP_TYPE, DROP_NAME, 0, 0, CallInterrupted("harness in-flight cap reached"))
                     continue

@@ -45,8 +45,8 @@ def markdown_table(rows: Sequence[StrategySummary], *, run_end_after_trigger: fl
     head = (
         "| strategy | offered (calls/s) | goodput (calls/s) | success | amplification | "
         "amplification in 100 % 529 window | p50 ms | p95 ms | p99 ms | 529 rate | time to recover | "
-        "attempts: journal / Locust | calls: journal / Locust | harness drops |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|\n"
+        "attempts: journal / Locust | calls: journal / Locust | harness drops | arrival lag p99 ms |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|\n"
     )
     lines = []
     for s in rows:
@@ -55,7 +55,7 @@ def markdown_table(rows: Sequence[StrategySummary], *, run_end_after_trigger: fl
             f"{fmt(s.amplification)} | {fmt(s.window_amplification)} | {fmt(s.p50_ms, 0)} | "
             f"{fmt(s.p95_ms, 0)} | {fmt(s.p99_ms, 0)} | {_pct(s.rate_529)} | "
             f"{_recovery(s, run_end_after_trigger)} | {s.attempts} / {_opt(s.locust_attempts)} | "
-            f"{s.calls} / {_opt(s.locust_calls)} | {s.harness_dropped} |"
+            f"{s.calls} / {_opt(s.locust_calls)} | {s.harness_dropped} | {fmt(s.arrival_lag_p99_ms, 0)} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -91,6 +91,7 @@ def draw_charts(
     title: str,
     trigger: Window | None = None,
     overload_window: Window | None = None,
+    load_end: float | None = None,
     prefix: str = "",
 ) -> list[Path]:
     """One PNG per metric, a line per strategy, the trigger window shaded. Returns the files."""
@@ -113,6 +114,8 @@ def draw_charts(
             ax.axvspan(
                 overload_window.start, overload_window.end, color="tab:gray", alpha=0.15, label="100 % 529"
             )
+        if load_end is not None:
+            ax.axvline(load_end, color="black", linestyle="--", linewidth=0.8, label="load ends")
         ax.set_title(f"{title}: {label}", fontsize=10)
         ax.set_xlabel("seconds since the load started")
         ax.set_ylabel(label.split(" (")[0])

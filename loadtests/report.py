@@ -470,6 +470,7 @@ class StrategySummary:
     harness_dropped: int
     window_amplification: float | None  # amplification inside the overload window, when one is given
     goodput_from_trigger: float | None = None  # goodput from the trigger's start to the end of the load
+    arrival_lag_p99_ms: float | None = None  # how far behind its schedule the open loop ran (harness health)
 
 
 def summarize(
@@ -485,6 +486,7 @@ def summarize(
     attempt_type: str = "HTTP",
     call_type: str = "CALL",
     drop_type: str = "DROP",
+    lag_type: str = "LAG",
     threshold: float = 0.8,
     hold: float = 3.0,
     arrivals: Sequence[float] | None = None,
@@ -500,6 +502,7 @@ def summarize(
     call_row = next((r for r in locust_rows if r.type == call_type), None)
     attempt_rows = [r for r in locust_rows if r.type == attempt_type]
     drops = sum(r.count for r in locust_rows if r.type == drop_type)
+    lag_row = next((r for r in locust_rows if r.type == lag_type), None)
     recovery: float | None = None
     recovered: bool | None = None
     if trigger is not None:
@@ -542,6 +545,7 @@ def summarize(
             if arrivals is not None
             else amplification(attempts, overload_window)
         ),
+        arrival_lag_p99_ms=lag_row.p99 if lag_row else None,
         goodput_from_trigger=(
             goodput(calls, Window(trigger.start, load_duration or duration))
             if trigger is not None and (load_duration or duration) > trigger.start

@@ -73,6 +73,7 @@ def test_a_short_run_writes_a_complete_report_and_locust_counts_every_attempt_th
     schedule = LoadConfig("sdk-defaults", "open", "steady", 15.0, 4.0, 0.0, 1).schedule()
     late = rows.get(("DROP", "harness late start"))
     assert calls.count + (late.count if late else 0) == len(schedule) > 0  # every arrival was offered
+    assert rows[("LAG", "arrival behind schedule")].count == calls.count  # the harness timed each arrival
     assert attempts.count == len(messages)
     assert attempts.count > calls.count  # the 529s were retried, and each retry was counted
     assert attempts.failures == sum(1 for e in messages if e["status"] == 529)
