@@ -28,6 +28,19 @@ KEPT_HEADERS: tuple[str, ...] = (
 )
 
 _key_ids: dict[str, str] = {}
+_shared_values: dict[str, str] = {}
+
+
+def _shared(value: str | None) -> str | None:
+    """One copy of each repeated header value (user agent, versions...) across a long journal."""
+    if value is None:
+        return None
+    shared = _shared_values.get(value)
+    if shared is None:
+        if len(_shared_values) >= 4096:
+            return value
+        _shared_values[value] = shared = value
+    return shared
 
 
 def api_key_id(key: str | None) -> str:
@@ -68,13 +81,13 @@ class JournalEntry:
         "error_type",
         "events_sent",
         "fault",
+        "kept_values",
         "logical_id",
         "method",
         "model",
         "path",
         "prompt_digest",
         "reason",
-        "request_headers",
         "request_id",
         "retry_count",
         "seq",
@@ -117,18 +130,18 @@ class JournalEntry:
         self.bytes_sent = 0
         self.events_sent = 0
         self.client_gone = False
-        self.request_headers = headers  # all of them (case-insensitive); `headers` picks the kept ones
+        # only the kept headers' values, in KEPT_HEADERS order: a tuple is the smallest thing to hold
+        # (the journal can be a million entries long); `headers` turns it back into a dict
+        self.kept_values = tuple([_shared(headers.get(name)) for name in KEPT_HEADERS])
 
     @property
     def headers(self) -> dict[str, str]:
         """The request headers worth keeping (KEPT_HEADERS), lower-case names."""
-        source = self.request_headers
-        kept = {}
-        for name in KEPT_HEADERS:
-            value = source.get(name)
-            if value is not None:
-                kept[name] = value
-        return kept
+        return {
+            name: value
+            for name, value in zip(KEPT_HEADERS, self.kept_values, strict=True)
+            if value is not None
+        }
 
     @property
     def latency(self) -> float | None:
