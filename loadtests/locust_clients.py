@@ -48,6 +48,7 @@ LAG_TYPE = "LAG"
 LAG_NAME = "arrival behind schedule"
 
 _CONFIG: LoadConfig | None = None
+_CLIENTS: dict[str, CallFn] = {}
 _local_users = 0
 
 
@@ -93,16 +94,21 @@ class _Driver:
         self._worker_index = int(getattr(runner, "worker_index", 0))
         self._local_index = _local_users
         _local_users += 1
-        self._call: CallFn = build_strategy(
-            self.strategy,
-            base_url=self.host or "",
-            api_key=cfg.api_key,
-            on_attempt=self._report_attempt,
-            model=cfg.model,
-            max_tokens=cfg.max_tokens,
-            timeout_s=cfg.timeout_s or None,
-            is_closed=run_closing,
-        )
+        # one client per process, shared by its users, as an application shares one SDK client
+        # (and one policy: its budget, breakers and concurrency limit see all the calls)
+        call = _CLIENTS.get(self.strategy)
+        if call is None:
+            call = _CLIENTS[self.strategy] = build_strategy(
+                self.strategy,
+                base_url=self.host or "",
+                api_key=cfg.api_key,
+                on_attempt=self._report_attempt,
+                model=cfg.model,
+                max_tokens=cfg.max_tokens,
+                timeout_s=cfg.timeout_s or None,
+                is_closed=run_closing,
+            )
+        self._call: CallFn = call
 
     def _fire(self, request_type: str, name: str, ms: float, length: int, exc: BaseException | None) -> None:
         self.environment.events.request.fire(
