@@ -76,9 +76,12 @@ def run_experiment(exp: Experiment, out: Path, *, progress: Progress | None = No
     say: Progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     result = ExperimentResult(exp, out)
     horizon = exp.duration + exp.drain_s
-    for i, strategy in enumerate(exp.strategies, 1):
+    specs = [
+        exp.spec(strategy, out / exp.name / strategy) for strategy in exp.strategies
+    ]  # validate all first
+    for i, (strategy, spec) in enumerate(zip(exp.strategies, specs, strict=True), 1):
         say(f"== {exp.name}: {strategy} ({i}/{len(exp.strategies)}) ==")
-        run = run_strategy(exp.spec(strategy, out / exp.name / strategy), progress=say)
+        run = run_strategy(spec, progress=say)
         result.runs.append(run)
         result.rows.append(
             summarize(

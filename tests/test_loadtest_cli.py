@@ -1,0 +1,40 @@
+"""`busysignal loadtest` refuses bad input before starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtests.cli import main
+from mockserver.cli import build_parser
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rate", "5"], "give --strategy X or --compare X,Y,Z"),
+        (["--strategy", "retry-harder", "--rate", "5"], "unknown strategy 'retry-harder'"),
+        (["--compare", "no-retry,nope", "--rate", "5"], "unknown strategy 'nope'"),
+        (["--strategy", "no-retry"], "give --rate R (open loop) or --users U"),
+        (["--strategy", "no-retry", "--rate", "5", "--shape", "tsunami"], "unknown load shape 'tsunami'"),
+        (["--strategy", "raw", "--rate", "5"], "closed-loop only"),
+        (["--headline", "--time-scale", "9"], "time_scale must be in (0, 3]"),
+    ],
+)
+def test_bad_arguments_exit_2_with_the_reason(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_window_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--strategy", "no-retry", "--rate", "5", "--trigger", "20:10"])
+    assert "expected START:END" in capsys.readouterr().err
+
+
+def test_the_command_is_registered_under_busysignal() -> None:
+    args = build_parser().parse_args(["loadtest", "--strategy", "no-retry", "--rate", "3", "--workers", "2"])
+    assert args.command == "loadtest" and args.workers == 2 and callable(args.func)
