@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mockserver import MockServer
@@ -100,7 +100,7 @@ schemas = st.recursive(
 
 
 @st.composite
-def near_valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
+def near_valid_bodies(draw: st.DrawFn, max_mutations: int = 3) -> dict[str, Any]:
     """A valid body with some fields replaced, dropped or added."""
     body: dict[str, Any] = {
         "model": MODEL,
@@ -114,13 +114,13 @@ def near_valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
             st.sampled_from([{"type": "tool", "name": name}, {"type": "any"}, {"type": "auto"}])
         )
     body["stream"] = draw(st.booleans())
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(0, max_mutations))):
         key = draw(field_names)
         if draw(st.booleans()):
             body.pop(key, None)
         else:
             body[key] = draw(json_values | messages)
-    if draw(st.booleans()):
+    if max_mutations and draw(st.booleans()):
         body["messages"] = draw(messages)
     return body
 
@@ -184,6 +184,22 @@ def test_any_body_and_headers_get_200_or_an_anthropic_4xx(
 ) -> None:
     base = {"x-api-key": "fuzz", "anthropic-version": "2023-06-01", "content-type": "application/json"}
     response = http.post("/v1/messages", content=body, headers={**base, **extra})
+    event(f"status {response.status_code}")
+    check_anthropic_shape(response)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=near_valid_bodies(max_mutations=0), system=st.none() | st.text(max_size=40))
+def test_mostly_valid_bodies_generate_valid_messages_and_streams(
+    http: httpx2.Client, body: dict[str, Any], system: str | None
+) -> None:
+    """Valid requests (tools with arbitrary schemas, streams, odd max_tokens) exercise generation."""
+    if system is not None:
+        body["system"] = system
+    response = http.post(
+        "/v1/messages", json=body, headers={"x-api-key": "fuzz", "anthropic-version": "2023-06-01"}
+    )
+    event(f"status {response.status_code}")
     check_anthropic_shape(response)
 
 
