@@ -105,6 +105,7 @@ INPUT_BLOCK_TYPES: frozenset[str] = frozenset(
 )
 
 MAX_MESSAGES = 100_000
+_EMPTY_CONTENT = "all messages must have non-empty content except for the optional final assistant message"
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 
 
@@ -171,7 +172,8 @@ def _validate_block(block: Any, where: str) -> None:
     if kind == "text":
         if "text" not in block:
             raise invalid(f"{where}.text: Field required")
-        _need_str(block["text"], f"{where}.text")
+        if not _need_str(block["text"], f"{where}.text"):
+            raise invalid("messages: text content blocks must be non-empty")
     elif kind in ("image", "document"):
         if "source" not in block:
             raise invalid(f"{where}.source: Field required")
@@ -224,13 +226,27 @@ def _validate_messages(raw: Any) -> list[dict[str, Any]]:
         if "content" not in message:
             raise invalid(f"{where}.content: Field required")
         content = message["content"]
-        if isinstance(content, str):
-            continue
-        if not isinstance(content, list):
+        if not isinstance(content, (str, list)):
             raise invalid(f"{where}.content: Input should be a valid string or list")
-        for j, block in enumerate(content):
-            _validate_block(block, f"{where}.content.{j}")
+        final_assistant = i == len(raw) - 1 and message["role"] == "assistant"
+        if not content and not final_assistant:
+            raise invalid(f"{where}: {_EMPTY_CONTENT}")
+        if isinstance(content, list):
+            for j, block in enumerate(content):
+                _validate_block(block, f"{where}.content.{j}")
+        if final_assistant and _ends_with_whitespace(content):
+            raise invalid("messages: final assistant content cannot end with trailing whitespace")
     return raw
+
+
+def _ends_with_whitespace(content: str | list[Any]) -> bool:
+    if isinstance(content, str):
+        return content != content.rstrip()
+    last = content[-1] if content else None
+    if isinstance(last, dict) and last.get("type") == "text" and isinstance(last.get("text"), str):
+        text: str = last["text"]
+        return text != text.rstrip()
+    return False
 
 
 def _validate_system(raw: Any) -> None:

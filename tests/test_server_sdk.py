@@ -382,3 +382,21 @@ def test_thinking_comes_first_with_a_signature_streamed_or_not(client: anthropic
             tools=[{"name": "f", "input_schema": {"type": "object"}}],
             tool_choice={"type": "any"},
         )
+
+
+def test_empty_content_and_trailing_whitespace_in_a_prefill_are_refused(client: anthropic.Anthropic) -> None:
+    cases: list[tuple[Any, str]] = [
+        ([{"role": "user", "content": ""}], "must have non-empty content"),
+        (
+            [{"role": "user", "content": [{"type": "text", "text": ""}]}],
+            "text content blocks must be non-empty",
+        ),
+        ([*user(), {"role": "assistant", "content": "Sure "}], "cannot end with trailing whitespace"),
+    ]
+    for messages, wording in cases:
+        with pytest.raises(anthropic.BadRequestError, match=wording):
+            client.messages.create(model=MODEL, max_tokens=5, messages=messages)
+    prefill = client.messages.create(
+        model=MODEL, max_tokens=5, messages=[*user(), {"role": "assistant", "content": ""}]
+    )
+    assert prefill.content
