@@ -12,6 +12,8 @@ from typing import Any, TextIO
 from mockserver.config import SERVE_BATCH_PROCESSING_S, SERVE_TOKENS_PER_S, SERVE_TTFT_S, ServerConfig
 from mockserver.journal import DEFAULT_JOURNAL_SIZE, JournalEntry
 
+SHUTDOWN_GRACE_S = 2.0  # in-flight requests (streams, hanging faults) get this long on SIGINT/SIGTERM
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -99,7 +101,9 @@ async def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from mockserver.server import AsyncMockServer
 
     config = build_config(args, out)
-    server = AsyncMockServer(config, host=args.host, port=args.port, scenario=args.scenario)
+    server = AsyncMockServer(
+        config, host=args.host, port=args.port, scenario=args.scenario, shutdown_timeout=SHUTDOWN_GRACE_S
+    )
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -50,8 +50,9 @@ def check_bind(host: str, config: ServerConfig) -> None:
 class AsyncMockServer:
     """``async with AsyncMockServer(seed=1) as server: ...`` — the mock in the running loop.
 
-    Keyword arguments other than ``config``, ``host``, ``port``, ``scenario`` and ``engine``
-    override fields of :class:`ServerConfig` (``ttft_s``, ``tokens_per_s``, ``seed``...).
+    Keyword arguments other than ``config``, ``host``, ``port``, ``scenario``, ``engine`` and
+    ``shutdown_timeout`` (seconds in-flight requests get on stop) override fields of
+    :class:`ServerConfig` (``ttft_s``, ``tokens_per_s``, ``seed``...).
     """
 
     def __init__(
@@ -62,9 +63,11 @@ class AsyncMockServer:
         port: int = 0,
         scenario: Spec = None,
         engine: FaultEngine | None = None,
+        shutdown_timeout: float = 0.5,
         **overrides: Any,
     ) -> None:
         self.config = _config(config, overrides)
+        self.shutdown_timeout = shutdown_timeout
         check_bind(host, self.config)
         self.host = host
         self._requested_port = port
@@ -92,7 +95,10 @@ class AsyncMockServer:
         return self.state.scenario
 
     async def start(self) -> AsyncMockServer:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # in-flight requests (a hanging fault, a slow stream) get this long to finish on stop
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
         await site.start()
@@ -144,10 +150,17 @@ class MockServer:
         port: int = 0,
         scenario: Spec = None,
         engine: FaultEngine | None = None,
+        shutdown_timeout: float = 0.5,
         **overrides: Any,
     ) -> None:
         self._server = AsyncMockServer(
-            config, host=host, port=port, scenario=scenario, engine=engine, **overrides
+            config,
+            host=host,
+            port=port,
+            scenario=scenario,
+            engine=engine,
+            shutdown_timeout=shutdown_timeout,
+            **overrides,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

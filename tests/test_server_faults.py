@@ -294,3 +294,29 @@ def test_client_leaving_mid_stream_is_journalled_and_completed(engine: ScriptedE
         assert entry.client_gone and entry.status == 200 and 0 < entry.events_sent < 50
         [done] = engine.completed
         assert done.client_gone and 0 < done.output_tokens < 50
+
+
+def test_stop_does_not_wait_for_a_hanging_request(engine: ScriptedEngine) -> None:
+    import threading
+
+    engine.push([Decision(connection_fault=ConnectionFault("hang", hang_s=600.0))])
+    server = MockServer(engine=engine).start()
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            sdk(server, timeout=120.0).messages.create(model=MODEL, max_tokens=5, messages=user())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    while not engine.decided:
+        time.sleep(0.005)
+    start = time.monotonic()
+    server.stop()
+    thread.join(timeout=60)
+    assert time.monotonic() - start < 30  # not hang_s, not aiohttp's 60 s default grace
+    assert errors and isinstance(errors[0], (anthropic.APIConnectionError, httpx2.RemoteProtocolError))
+    [done] = engine.completed
+    assert done.status == 0
