@@ -145,23 +145,28 @@ def content_key(body: dict[str, Any], seed: int, prompt: bytes | None = None) ->
     return h.digest()
 
 
+# every word in its four spellings, with its leading space: lower, Capitalised, "lower.", "Capitalised."
+_SPELLINGS: tuple[tuple[str, ...], ...] = (
+    tuple(" " + w for w in _VOCABULARY),
+    tuple(" " + w.capitalize() for w in _VOCABULARY),
+    tuple(" " + w + "." for w in _VOCABULARY),
+    tuple(" " + w.capitalize() + "." for w in _VOCABULARY),
+)
+
+
 def base_pieces(key: bytes) -> tuple[str, ...]:
     """The uncut text for a content key, one piece per token (a pure function of the key)."""
     stream = hashlib.shake_128(key).digest(2 * TEXT_MAX_TOKENS + 1)
     n = TEXT_MIN_TOKENS + stream[0] % (TEXT_MAX_TOKENS - TEXT_MIN_TOKENS + 1)
-    vocabulary = _VOCABULARY
-    size = len(vocabulary)
+    size = len(_VOCABULARY)
+    last = n - 1
     pieces: list[str] = []
-    sentence_start = True
+    capital = 1  # a sentence starts with a capital
     for i in range(n):
-        word = vocabulary[stream[1 + 2 * i] % size]
-        if sentence_start:
-            word = word.capitalize()
-        end = i == n - 1 or (i > 2 and stream[2 + 2 * i] < 31)  # about one word in eight ends a sentence
-        if end:
-            word += "."
-        pieces.append(word if i == 0 else " " + word)
-        sentence_start = end
+        end = 2 if i == last or (i > 2 and stream[2 + 2 * i] < 31) else 0  # about one word in eight ends one
+        pieces.append(_SPELLINGS[capital + end][stream[1 + 2 * i] % size])
+        capital = 1 if end else 0
+    pieces[0] = pieces[0][1:]
     return tuple(pieces)
 
 
