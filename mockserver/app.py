@@ -950,14 +950,31 @@ async def control_health(request: web.Request, state: MockState) -> web.StreamRe
     )
 
 
+JOURNAL_CHUNK = 1000  # entries per write: a million-entry journal is streamed, never built in memory
+
+
 async def control_journal(request: web.Request, state: MockState) -> web.StreamResponse:
     flt = _journal_filter(request.query)
     fmt = request.query.get("format", "json")
-    if fmt == "jsonl":
-        return web.Response(body=state.journal.to_jsonl(flt).encode(), content_type="application/x-jsonl")
-    if fmt != "json":
+    if fmt not in ("json", "jsonl"):
         raise invalid(f"format: expected 'json' or 'jsonl', got {fmt!r}")
-    return _control_json({"entries": [e.to_dict() for e in state.journal.entries(flt)]})
+    entries = state.journal.entries(flt)
+    jsonl = fmt == "jsonl"
+    resp = web.StreamResponse(headers={"content-type": "application/x-jsonl" if jsonl else JSON_TYPE})
+    await resp.prepare(request)
+    await resp.write(b"" if jsonl else b'{"entries":[')
+    dumps = json.JSONEncoder(default=str).encode
+    for i in range(0, len(entries), JOURNAL_CHUNK):
+        chunk = entries[i : i + JOURNAL_CHUNK]
+        if jsonl:
+            text = "".join(dumps(e.to_dict()) + "\n" for e in chunk)
+        else:
+            text = ("," if i else "") + ",".join(dumps(e.to_dict()) for e in chunk)
+        await resp.write(text.encode())
+    if not jsonl:
+        await resp.write(b"]}")
+    await resp.write_eof()
+    return resp
 
 
 async def control_journal_clear(request: web.Request, state: MockState) -> web.StreamResponse:

@@ -274,3 +274,16 @@ def test_model_catalogue_can_be_replaced_from_a_file(tmp_path: Any) -> None:
             client.messages.create(model="tiny-model", max_tokens=17, messages=user())
         with pytest.raises(anthropic.NotFoundError):
             client.messages.create(model=MODEL, max_tokens=5, messages=user())
+
+
+def test_journal_is_streamed_in_chunks(server: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mockserver.app
+
+    monkeypatch.setattr(mockserver.app, "JOURNAL_CHUNK", 2)
+    for i in range(5):
+        post(server, msg(text=str(i)))
+    url = f"{server.url}/_busysignal/journal"
+    assert [e["seq"] for e in httpx2.get(url).json()["entries"]] == [0, 1, 2, 3, 4]
+    lines = httpx2.get(url, params={"format": "jsonl"}).text.splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [0, 1, 2, 3, 4]
+    assert httpx2.get(url, params={"format": "xml"}).status_code == 400
