@@ -99,7 +99,10 @@ def headline_experiments(
             measure=Window(2 * s, 12 * s),
             overload_window=Window(12 * s, 15 * s),
             notes="Goodput at 2× overload is read over the table's window; amplification where every "
-            "call is answered 529.",
+            "call is answered 529. A shed 529 costs this server nothing, so at 2× every client gets the "
+            "whole capacity as goodput and the clients differ in success, latency and the load they put "
+            "on the server; where a failed attempt does cost capacity (an attempt that timed out in a deep "
+            "queue), see the capacity-loss experiment.",
             **common,
         ),
         Experiment(
