@@ -395,6 +395,15 @@ def run_strategy(
         for name, path in (("stats.json", "/_busysignal/stats"), ("metrics.txt", "/metrics")):
             with contextlib.suppress(RunError, OSError):
                 (out / name).write_text(control.get_text(path))
+    meta = {
+        "t0": t0,  # epoch seconds: the origin of every time in the report
+        "strategy": spec.strategy,
+        "scenario": spec.scenario,
+        "load": spec.load_config(t0).to_env(),
+        "locust_commands": cmds,
+        "journal_gaps": journal.gaps,
+    }
+    (out / "run.json").write_text(json.dumps(meta, indent=2))
     stats_json = out / "locust.json"  # final statistics (the CSV files keep the history)
     if not stats_json.is_file():
         raise RunError(f"Locust wrote no statistics ({stats_json}); see {out}/locust-0.log")

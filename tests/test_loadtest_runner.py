@@ -81,3 +81,5 @@ def test_a_short_run_writes_a_complete_report_and_locust_counts_every_attempt_th
     assert len({e["prompt_digest"] for e in messages}) == calls.count  # every call reached the server
     assert (run_dir / "stats.json").is_file() and (run_dir / "metrics.txt").is_file()
     assert (run_dir / "locust_stats_history.csv").is_file()
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert min(e["wall_start"] for e in messages) >= meta["t0"] - 0.05  # no traffic before the origin
