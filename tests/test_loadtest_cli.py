@@ -38,3 +38,17 @@ def test_a_bad_window_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -
 def test_the_command_is_registered_under_busysignal() -> None:
     args = build_parser().parse_args(["loadtest", "--strategy", "no-retry", "--rate", "3", "--workers", "2"])
     assert args.command == "loadtest" and args.workers == 2 and callable(args.func)
+
+
+def test_the_runner_report_and_cli_never_import_locust_or_gevent() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, loadtests.cli, loadtests.headline, loadtests.experiment, loadtests.runner, "
+        "loadtests.report, loadtests.render, loadtests.strategies, loadtests.config, loadtests.shapes\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
