@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockserver.faults import RequestFacts, build_engine
+from mockserver.faults import RequestFacts, ScenarioError, build_engine
 from mockserver.faults.capacity import CapacityFn, PoolState, Reservation
 from mockserver.faults.engine import ScenarioEngine
+from mockserver.faults.loader import load_text
 
 
 def facts(
@@ -299,3 +302,147 @@ def test_under_a_capacity_schedule_no_admission_exceeds_the_capacity_in_force_at
             running = sum(1 for r in [*admitted, adm.reservation] if r.start <= start < r.end)
             assert running <= fn(start), (start, running, fn(start))
             admitted.append(adm.reservation)
+
+
+# ---------------------------------------------------------------- rejection cost (shed_cost_s)
+@settings(max_examples=300, deadline=None)
+@given(
+    capacity=st.integers(min_value=1, max_value=6),
+    queue=st.integers(min_value=0, max_value=6),
+    max_wait=st.floats(min_value=0, max_value=5, allow_nan=False),
+    cost=st.floats(min_value=0.001, max_value=2, allow_nan=False),
+    backlog=st.floats(min_value=0, max_value=8, allow_nan=False),
+    reqs=arrivals,
+)
+def test_rejection_work_is_charged_exactly_and_never_over_admits(
+    capacity: int,
+    queue: int,
+    max_wait: float,
+    cost: float,
+    backlog: float,
+    reqs: list[tuple[float, float, float | None]],
+) -> None:
+    pool = PoolState()
+    fn = CapacityFn(capacity, (), 0.0)
+    held: list[Reservation] = []  # admitted requests and rejection work, as placed
+    work: list[Reservation] = []
+    completions: list[tuple[float, Reservation]] = []
+    sheds = 0
+    now = 0.0
+    for gap, service, done_after in reqs:
+        now += gap
+        for at, res in [c for c in completions if c[0] <= now]:
+            pool.release(res, at)
+        completions = [c for c in completions if c[0] > now]
+        next_free = sorted(r.end for r in held if r.end > now)
+        busy_until = next_free[-capacity] if len(next_free) >= capacity else now
+        adm = pool.admit(
+            now, service, fn(now), fn, queue_size=queue, max_wait_s=max_wait, shed_cost_s=cost,
+            shed_backlog_s=backlog,
+        )  # fmt: skip
+        if adm.admitted:
+            assert adm.reservation is not None and adm.shed_work is None
+            assert adm.wait_s == 0 or adm.queued < queue  # rejection work never fills the request queue
+            held.append(adm.reservation)
+            if done_after is not None:
+                completions.append((adm.reservation.start + done_after, adm.reservation))
+            continue
+        sheds += 1
+        assert adm.wait_s == 0.0  # the client is answered at once
+        if adm.shed_work is None:
+            assert busy_until - now > backlog  # only an overflowing backlog makes a rejection free
+            continue
+        w = adm.shed_work
+        assert w.start == max(now, busy_until) and w.start - now <= backlog
+        assert w.end - w.start == pytest.approx(cost, rel=1e-12, abs=1e-12)
+        work.append(w)
+        held.append(w)
+    assert overlap_max(held) <= capacity  # rejection work counts against the same slots
+    assert pool.sheds_charged == len(work) <= sheds
+    assert pool.shed_work_s == pytest.approx(cost * len(work), rel=1e-9)
+    assert math.fsum(w.end - w.start for w in work) == pytest.approx(cost * len(work), rel=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    reqs=arrivals, capacity=st.integers(min_value=1, max_value=4), queue=st.integers(min_value=0, max_value=4)
+)
+def test_without_a_shed_cost_the_pool_decides_exactly_as_before(
+    reqs: list[tuple[float, float, float | None]], capacity: int, queue: int
+) -> None:
+    fn = CapacityFn(capacity, (), 0.0)
+    a, b = PoolState(), PoolState()
+    now = 0.0
+    for gap, service, _ in reqs:
+        now += gap
+        x = a.admit(now, service, fn(now), fn, queue_size=queue, max_wait_s=1.0)
+        y = b.admit(now, service, fn(now), fn, queue_size=queue, max_wait_s=1.0, shed_cost_s=0.0)
+        assert (x.admitted, x.wait_s, x.queued, x.in_flight) == (y.admitted, y.wait_s, y.queued, y.in_flight)
+        assert y.shed_work is None
+    assert b.sheds_charged == 0 and b.shed_work_s == 0.0 and not b.work_starts
+
+
+def test_a_shed_request_costs_slot_time_that_delays_the_next_admission() -> None:
+    # one slot, service = 1.0 s; a request shed at 0.1 s costs 0.25 s of the slot after the first
+    pool = {"concurrency": 1, "queue_size": 1, "max_wait_s": 0.5, "ttft_s": 0.5, "stream_tokens_per_s": 100,
+            "slowdown": 0}  # fmt: skip
+    free = capacity_engine({"pools": [pool]})
+    costly = capacity_engine({"pools": [{**pool, "shed_cost_s": 0.25}]})
+    for eng in (free, costly):
+        assert eng.decide(facts(0), 0.0).error is None
+        shed = eng.decide(facts(1), 0.1)  # would wait 0.9 s > max_wait
+        assert shed.error is not None and shed.error.status == 529 and shed.delay_s == 0
+    assert "shed_cost_s" not in free.decide(facts(9), 0.2).reason["capacity"]
+    assert costly.state is not None
+    assert costly.state.pools[0].sheds_charged == 1 and costly.state.pools[0].shed_work_s == 0.25
+    assert free.decide(facts(2), 1.0).delay_s == 0.0
+    after = costly.decide(facts(2), 1.0)
+    assert after.error is None and after.delay_s == pytest.approx(0.25)  # the rejection's slot time
+
+
+def test_the_journal_says_which_sheds_were_charged() -> None:
+    eng = capacity_engine({"pools": [{"concurrency": 1, "ttft_s": 1, "stream_tokens_per_s": 100,
+                                      "slowdown": 0, "shed_cost_s": 0.01}]})  # fmt: skip
+    eng.decide(facts(0), 0.0)
+    shed = eng.decide(facts(1), 0.0)
+    assert shed.reason["source"] == "capacity" and shed.reason["capacity"]["shed_cost_s"] == 0.01
+
+
+def test_under_a_storm_of_shed_attempts_goodput_falls_by_the_rejection_work() -> None:
+    # 2 slots of 0.5 s (4 calls/s) offered 40 attempts/s for 20 s: sheds cost 20 ms each
+    spec = {"concurrency": 2, "ttft_s": 0.5, "stream_tokens_per_s": 1000, "slowdown": 0}
+    served = {}
+    for cost in (0.0, 0.02):
+        eng = capacity_engine({"pools": [{**spec, "shed_cost_s": cost}]})
+        decisions = [eng.decide(facts(i, max_tokens=1), i * 0.025) for i in range(800)]
+        served[cost] = sum(d.error is None for d in decisions)
+        assert eng.state is not None
+        p = eng.state.pools[0]
+        # slot time is conserved: generations + rejections fit the 2 slots over the run (+ the tail)
+        assert served[cost] * 0.501 + p.shed_work_s <= 2 * (20 + 0.501 + 4 * cost) + 1e-9
+        assert p.sheds_charged == (800 - served[cost] if cost else 0)  # the backlog never overflows here
+    assert served[0.0] == pytest.approx(2 * 20 / 0.501, abs=2)
+    # each 0.501 s generation now also pays for ~ (40 - 4) / 4 ≈ 9 rejections of 20 ms
+    assert served[0.02] < 0.75 * served[0.0]
+
+
+def test_a_negative_shed_cost_is_refused_with_its_field() -> None:
+    with pytest.raises(ScenarioError, match=r"capacity\.pools\[0\]\.shed_cost_s.*greater than or equal to 0"):
+        load_text(
+            "name: c\ndescription: d\ncapacity:\n  pools:\n    - concurrency: 1\n      shed_cost_s: -1\n"
+        )
+    cap = load_text("name: c\ndescription: d\ncapacity:\n  pools:\n    - concurrency: 1\n").capacity
+    assert cap is not None and cap.pools[0].shed_cost_s == 0 and cap.pools[0].shed_backlog_s == 10
+
+
+def test_when_rejections_alone_exceed_capacity_the_pool_falls_at_most_the_backlog_behind() -> None:
+    # one slot; 10 attempts/s each costing 0.5 s of it when shed: rejection work alone is 5x the slot
+    eng = capacity_engine({"pools": [{"concurrency": 1, "ttft_s": 1.0, "stream_tokens_per_s": 1000,
+                                      "slowdown": 0, "queue_size": 100, "max_wait_s": 0.2, "shed_cost_s": 0.5,
+                                      "shed_backlog_s": 3.0}]})  # fmt: skip
+    decisions = [eng.decide(facts(i, max_tokens=1), i * 0.1) for i in range(300)]
+    assert eng.state is not None
+    ends = [r.end for r in eng.state.pools[0].reservations]
+    assert max(ends) <= 29.9 + 3.0 + 0.5 + 1e-9  # never more than the backlog (+ one rejection) behind
+    assert sum(d.error is None for d in decisions) == 1  # collapsed: only the first call is served
+    assert 0 < eng.state.pools[0].sheds_charged < 299

@@ -13,6 +13,18 @@ token + output tokens / tokens per second). Admission keeps, at every instant, a
 ``release`` moves a reservation's end earlier when the work really ended earlier (the response
 finished, or its client went away and abandoned work is not kept). It never moves an end later,
 so a queued request admitted against the old ends is never over-admitted.
+
+Rejecting is not free (accepting the connection, TLS, authenticating, parsing, routing): with
+``shed_cost_s > 0`` a shed request also takes a *work* reservation of ``shed_cost_s`` seconds of
+one slot, placed where a slot is next free in turn, exactly like an admitted request's (so it
+delays whatever is admitted after it, and the "at most ``capacity`` at once" invariant covers
+it). Its client is answered at once; the pool is work-conserving, so while it is saturated (the
+only time it sheds) *when* that slot time is spent does not change how much is left for
+generation. Work reservations are not requests: they do not count against ``queue_size``.
+Rejection work is bounded like a listen backlog: a shed whose work could not start within
+``shed_backlog_s`` of its arrival costs nothing (a real frontend's accept queue overflows and
+the connection is refused), so a pool whose rejections alone exceed its capacity falls at most
+``shed_backlog_s`` behind, never without bound.
 """
 
 from __future__ import annotations
@@ -36,9 +48,10 @@ class Admission:
     admitted: bool
     wait_s: float
     in_flight: int  # reservations running at the start time, this one included (when admitted)
-    queued: int  # reservations waiting at ``now``, not counting this one
+    queued: int  # requests waiting at ``now``, not counting this one (nor any rejection work)
     capacity: int
     reservation: Reservation | None = None
+    shed_work: Reservation | None = None  # the slot time a shed request cost (``shed_cost_s > 0``)
 
 
 _INF = math.inf
@@ -53,6 +66,9 @@ class PoolState:
     by_end: list[tuple[float, int]] = field(default_factory=list)
     live: dict[int, Reservation] = field(default_factory=dict)
     next_seq: int = 0
+    work_starts: list[tuple[float, int]] = field(default_factory=list)  # rejection work, by start
+    shed_work_s: float = 0.0  # slot seconds spent on rejections since the pool was created
+    sheds_charged: int = 0  # shed requests that were charged ``shed_cost_s``
 
     @property
     def reservations(self) -> list[Reservation]:
@@ -66,6 +82,10 @@ class PoolState:
                 res = self.live.pop(seq)
                 i = bisect_left(self.by_start, (res.start, seq))
                 del self.by_start[i]
+                if self.work_starts:
+                    j = bisect_left(self.work_starts, (res.start, seq))
+                    if j < len(self.work_starts) and self.work_starts[j][1] == seq:
+                        del self.work_starts[j]
             del self.by_end[:k]
 
     def in_flight(self, at: float) -> int:
@@ -73,7 +93,12 @@ class PoolState:
         return bisect_right(self.by_start, (at, _INF)) - bisect_right(self.by_end, (at, _INF))
 
     def queued(self, now: float) -> int:
-        return len(self.by_start) - bisect_right(self.by_start, (now, _INF))
+        """Requests waiting at ``now`` (reservations not started, less rejection work)."""
+        waiting = len(self.by_start) - bisect_right(self.by_start, (now, _INF))
+        return waiting - self._work_waiting(now) if self.work_starts else waiting
+
+    def _work_waiting(self, now: float) -> int:
+        return len(self.work_starts) - bisect_right(self.work_starts, (now, _INF))
 
     def _add(self, start: float, end: float) -> Reservation:
         seq = self.next_seq
@@ -104,8 +129,11 @@ class PoolState:
         *,
         queue_size: int,
         max_wait_s: float,
+        shed_cost_s: float = 0.0,
+        shed_backlog_s: float = 10.0,
     ) -> Admission:
-        """Admit a request arriving at ``now`` that needs ``service_s`` seconds of a slot."""
+        """Admit a request arriving at ``now`` that needs ``service_s`` seconds of a slot; if it is
+        shed, it still costs ``shed_cost_s`` seconds of a slot (when the pool has any capacity)."""
         self.purge(now)
         n = len(self.live)
         queued = self.queued(now)
@@ -122,7 +150,13 @@ class PoolState:
         if cap <= 0 or math.isinf(start):
             return Admission(False, 0.0, 0, queued, max(cap, 0))
         if wait > 0 and (queued >= queue_size or wait > max_wait_s):
-            return Admission(False, 0.0, n, queued, cap)
+            work = None
+            if shed_cost_s > 0 and wait <= shed_backlog_s:
+                work = self._add(start, start + shed_cost_s)
+                insort(self.work_starts, (start, work.seq))
+                self.shed_work_s += shed_cost_s
+                self.sheds_charged += 1
+            return Admission(False, 0.0, n, queued, cap, shed_work=work)
         res = self._add(start, start + service_s)
         return Admission(True, wait, self.in_flight(start), queued, cap, res)
 

@@ -309,6 +309,8 @@ class CompiledPool:
     max_wait_s: float
     slowdown: float
     shed: CompiledFault
+    shed_cost_s: float = 0.0
+    shed_backlog_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +354,8 @@ def compile_capacity(spec: Capacity | None) -> CompiledCapacity | None:
                 p.max_wait_s,
                 p.slowdown,
                 compile_fault(p.shed),
+                p.shed_cost_s,
+                p.shed_backlog_s,
             )
         )
     changes = tuple((c.start_s, c.end_s, c.factor, c.period_s) for c in spec.schedule)

@@ -364,7 +364,14 @@ def _capacity(
         out = min(out, pool.expected_output_tokens)
     service = ttft + out / tps
     adm = ps.admit(
-        arrival, service, capacity_now, cap_fn, queue_size=pool.queue_size, max_wait_s=pool.max_wait_s
+        arrival,
+        service,
+        capacity_now,
+        cap_fn,
+        queue_size=pool.queue_size,
+        max_wait_s=pool.max_wait_s,
+        shed_cost_s=pool.shed_cost_s,
+        shed_backlog_s=pool.shed_backlog_s,
     )
     reason["capacity"] = {
         "pool": pool.index,
@@ -376,6 +383,8 @@ def _capacity(
     }
     if not adm.admitted:
         reason["source"] = "capacity"
+        if adm.shed_work is not None:
+            reason["capacity"]["shed_cost_s"] = pool.shed_cost_s
         return pool.shed, 0.0, None, None, None, None
     return None, adm.wait_s, ttft, tps, adm.reservation, ps
 

@@ -356,6 +356,18 @@ class CapacityPool(_Model):
         default_factory=lambda: FaultSpec.model_validate({"error": {"status": 529}}),
         description="the answer when shedding (default 529 overloaded_error)",
     )
+    shed_cost_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="seconds of one slot a shed request still costs (connection, TLS, auth, parsing, "
+        "routing); 0: shedding is free",
+    )
+    shed_backlog_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="a shed whose rejection work could not start within this many seconds costs nothing "
+        "(the frontend's accept backlog overflows)",
+    )
 
 
 class CapacityChange(_Model):
