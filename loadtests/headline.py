@@ -6,8 +6,9 @@
 of one Locust process keep up with the retry storms on a small shared machine):
 
 1. **overload**: open-loop Poisson arrivals at 2× capacity for 20 s; the table's window is
-   [2, 12) s. From 12 s to 15 s every call is answered 529 (a total outage), where the retry
-   amplification is read.
+   [2, 12) s. What does not fit is shed at once, and each shed attempt costs the server 10 ms
+   of a slot (rejecting is not free). From 12 s to 15 s every call is answered 529 (a total
+   outage), where the retry amplification is read.
 2. **capacity loss**: arrivals at 0.7× capacity for 40 s, the capacity halved from 10 s to 20 s,
    a deep server queue, and work whose client gave up keeps its slot. Every strategy times an
    attempt out after 2 s. Clients that retry without a budget keep the queue full of work nobody
@@ -99,10 +100,11 @@ def headline_experiments(
             measure=Window(2 * s, 12 * s),
             overload_window=Window(12 * s, 15 * s),
             notes="Goodput at 2× overload is read over the table's window; amplification where every "
-            "call is answered 529. A shed 529 costs this server nothing, so at 2× every client gets the "
-            "whole capacity as goodput and the clients differ in success, latency and the load they put "
-            "on the server; where a failed attempt does cost capacity (an attempt that timed out in a deep "
-            "queue), see the capacity-loss experiment.",
+            "call is answered 529. The server sheds within 0.5 s of wait, before any client's 2 s timeout, "
+            "so a failed attempt costs it only its rejection (10 ms of a slot, about 4 % of a served call): "
+            "the more attempts a client sends for the same calls, the less capacity is left to serve them. "
+            "Where a failed attempt costs a whole call (it timed out in a deep queue and its work is still "
+            "done), see the capacity-loss experiment.",
             **common,
         ),
         Experiment(
