@@ -43,7 +43,7 @@ from resilience.events import (
 from resilience.fallback import FallbackChain
 from resilience.policy import Attempt, CallOutcome, Policy, Retry
 from resilience.testing import FakeClock, no_waits, set_testing
-from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, RateLimitPacer
+from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
 
 __all__ = [
     "AIMDLimit",
@@ -71,6 +71,7 @@ __all__ = [
     "IncompleteStreamError",
     "Kind",
     "LimiterTimeout",
+    "ModelLimits",
     "NoJitter",
     "Policy",
     "RateLimitPacer",

@@ -63,7 +63,9 @@ class RetryScheduled:
 @dataclass(frozen=True, slots=True)
 class GaveUp:
     """No more attempts on ``model``. ``reason``: ``not_retryable``, ``attempts``, ``deadline``,
-    ``budget``, ``retry_after_over_ceiling``, ``circuit_open`` (refused by the breaker, or it
+    ``budget``, ``retry_after_over_ceiling``, ``overload_fallback`` (a 529 after
+    ``FallbackChain(overload_attempts=...)`` attempts, with a next model to try),
+    ``circuit_open`` (refused by the breaker, or it
     opened while this call was retrying), ``throttled`` (no concurrency slot before the
     deadline: :class:`~resilience.throttle.LimiterTimeout` is raised)."""
 

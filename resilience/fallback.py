@@ -27,9 +27,15 @@ FALL_BACK_ON: frozenset[Kind] = frozenset(
 
 class FallbackChain:
     """An ordered list of model ids, e.g. ``FallbackChain(["claude-sonnet-5-5", "claude-haiku-5-5"],
-    max_tokens={"claude-haiku-5-5": 64_000})``."""
+    max_tokens={"claude-haiku-5-5": 64_000})``.
 
-    __slots__ = ("_index", "fall_back_on", "max_tokens", "models")
+    ``overload_attempts``: on a 529 (overloaded) from a model that has a next model in the
+    chain, at most this many attempts on it before moving on (None: the retry's
+    ``max_attempts``, as for every other failure). An overloaded model is out of capacity for
+    a while; a caller who named a fallback is better served by it than by seconds of backoff.
+    The last model of the chain always gets the full ``max_attempts``."""
+
+    __slots__ = ("_index", "fall_back_on", "max_tokens", "models", "overload_attempts")
 
     def __init__(
         self,
@@ -37,6 +43,7 @@ class FallbackChain:
         *,
         max_tokens: Mapping[str, int] | None = None,
         fall_back_on: Iterable[Kind] = FALL_BACK_ON,
+        overload_attempts: int | None = None,
     ) -> None:
         if isinstance(models, str):
             raise TypeError("FallbackChain: models must be a list of model ids, not one string")
@@ -55,7 +62,16 @@ class FallbackChain:
         kinds = frozenset(fall_back_on)
         if Kind.CALLER in kinds or Kind.SPEND_LIMITED in kinds:
             raise ValueError("FallbackChain: never fall back on the caller's own errors or a spend limit")
+        if overload_attempts is not None and (
+            isinstance(overload_attempts, bool)
+            or not isinstance(overload_attempts, int)
+            or overload_attempts < 1
+        ):
+            raise ValueError(
+                f"FallbackChain: overload_attempts must be an int >= 1 or None, got {overload_attempts!r}"
+            )
         self.models = chain
+        self.overload_attempts = overload_attempts
         self.max_tokens = limits
         self.fall_back_on = kinds
         self._index = {model: i for i, model in enumerate(chain)}
@@ -67,6 +83,18 @@ class FallbackChain:
 
     def should_fall_back(self, failure: Failure) -> bool:
         return failure.kind in self.fall_back_on
+
+    def attempts_on(self, model: str, failure: Failure, max_attempts: int) -> int:
+        """How many attempts ``model`` gets when the last one failed with ``failure``: fewer
+        after an overload when ``overload_attempts`` is set and a next model is left."""
+        if (
+            self.overload_attempts is None
+            or failure.kind is not Kind.OVERLOADED
+            or Kind.OVERLOADED not in self.fall_back_on
+            or self._index.get(model, len(self.models) - 1) >= len(self.models) - 1
+        ):
+            return max_attempts
+        return min(max_attempts, self.overload_attempts)
 
     def params_for(self, model: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` for ``model``: same parameters, model replaced, max_tokens clamped."""

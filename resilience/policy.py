@@ -50,7 +50,7 @@ from resilience.events import (
 )
 from resilience.fallback import FallbackChain
 from resilience.testing import Clock, SystemClock
-from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, RateLimitPacer
+from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
 
 __all__ = ["Attempt", "CallOutcome", "Policy", "Retry", "StreamRetry", "retry_decision"]
 
@@ -212,7 +212,9 @@ class Policy:
     * ``retry``: :class:`Retry` (None: one attempt, no retries);
     * ``budget``: :class:`~resilience.budget.RetryBudget`;
     * ``breakers``: :class:`~resilience.breaker.CircuitBreakers` (one breaker per model);
-    * ``limit``: :class:`~resilience.throttle.ConcurrencyLimit` (optionally adaptive);
+    * ``limit``: :class:`~resilience.throttle.ModelLimits` (one limit per model, optionally
+      adaptive; a call moves to the next model instead of queueing for one cut by overload) or
+      one :class:`~resilience.throttle.ConcurrencyLimit` shared by all models;
     * ``pacer``: :class:`~resilience.throttle.RateLimitPacer`;
     * ``fallback``: a :class:`~resilience.fallback.FallbackChain` or a list of model ids;
     * ``cache``, ``cache_ttl_s``: a :class:`~resilience.cache.ResponseCache`, used by the SDK
@@ -230,7 +232,7 @@ class Policy:
         retry: Retry | None = None,
         budget: RetryBudget | None = None,
         breakers: CircuitBreakers | None = None,
-        limit: ConcurrencyLimit | None = None,
+        limit: ConcurrencyLimit | ModelLimits | None = None,
         pacer: RateLimitPacer | None = None,
         fallback: FallbackChain | Sequence[str] | None = None,
         cache: ResponseCache | None = None,
@@ -289,16 +291,23 @@ class Policy:
         * budget: retries ≤ 10 % of requests + 10;
         * breaker per model: opens at ≥ 50 % failures over ≥ 10 calls in 30 s, for 15 s, then
           one probe;
-        * throttle: at most 256 calls in flight, adaptive (AIMD from 64: halved on each 529,
-          +1 per round of successes), and a pacer that, once a rate-limit bucket is below 10 %,
+        * throttle, per model: at most 256 calls in flight to each model, adaptive (AIMD from
+          64: halved on each 529, +1 per round of successes); a call that finds no free slot on
+          a model whose limit was cut by 529s falls back at once when the chain has another
+          model (it queues otherwise); and a pacer that, once a rate-limit bucket is below 10 %,
           sends at its refill rate (before the 429, not after);
+        * fallback (when a chain is given as a list of models): a model that answers 529 gets
+          2 attempts before the call moves to the next model (the last model gets all 4);
+          other failures get the full 4 attempts first;
         * streams: the preamble is held back, so an overload before the first token is retried.
         """
+        if fallback is not None and not isinstance(fallback, FallbackChain):
+            fallback = FallbackChain(fallback, overload_attempts=2)
         return cls(
             retry=Retry(),
             budget=RetryBudget(ratio=0.1, floor=10),
             breakers=CircuitBreakers(),
-            limit=ConcurrencyLimit(256, adaptive=AIMDLimit(initial=64, minimum=1, maximum=256)),
+            limit=ModelLimits(256, adaptive=AIMDLimit(initial=64, minimum=1, maximum=256)),
             pacer=RateLimitPacer(reserve=0.1, max_delay_s=10.0),
             fallback=fallback,
             cache=cache,
@@ -374,14 +383,36 @@ class Policy:
                     self.emit(FallbackTaken(current, chain[index + 1], Kind.CIRCUIT_OPEN.value))
                     continue
                 break
+            mlimit = limit.for_model(current) if isinstance(limit, ModelLimits) else limit
+            preacquired = False
+            if (
+                mlimit is not None
+                and isinstance(limit, ModelLimits)
+                and limit.shed_to_fallback
+                and index + 1 < len(chain)
+                and mlimit.overloaded
+                and monotonic() < deadline
+            ):
+                preacquired = mlimit.try_acquire()
+                if not preacquired:
+                    # No slot on a model that is shedding load, and another model is left: move
+                    # on now rather than queue for the overloaded one (no request was sent).
+                    if breaker is not None:
+                        breaker.record("ignored", monotonic(), ticket)
+                    self.counters.add("fallbacks")
+                    self.emit(FallbackTaken(current, chain[index + 1], "throttled"))
+                    continue
             tried.append(current)
             outcome: Literal["success", "failure", "ignored"] = "ignored"
             acquired = False
             try:
-                if limit is not None:
-                    if not limit.try_acquire():
+                if mlimit is not None:
+                    if not preacquired and not mlimit.try_acquire():
                         try:
-                            yield (_ACQUIRE, None if deadline == math.inf else deadline - monotonic())
+                            yield (
+                                _ACQUIRE,
+                                (mlimit, None if deadline == math.inf else deadline - monotonic()),
+                            )
                         except LimiterTimeout:
                             self.counters.add("give_ups")
                             self.counters.add("calls_failed")
@@ -417,8 +448,8 @@ class Policy:
                     now = monotonic()
                     if ok:
                         outcome = "success"
-                        if limit is not None and limit.adaptive is not None:
-                            limit.adaptive.on_success(now - began)
+                        if mlimit is not None and mlimit.adaptive is not None:
+                            mlimit.adaptive.on_success(now - began)
                         if pacer is not None and attempt.response_headers is not None:
                             pacer.observe(attempt.response_headers, self.clock.wall())
                         result = CallOutcome(model, current, attempts, tuple(tried), now - start)
@@ -443,8 +474,8 @@ class Policy:
                                 current, number, False, failure.kind.value, failure.status, now - began
                             )
                         )
-                    if failure.kind is Kind.OVERLOADED and limit is not None and limit.adaptive is not None:
-                        limit.adaptive.on_overload()
+                    if failure.kind is Kind.OVERLOADED and mlimit is not None and mlimit.adaptive is not None:
+                        mlimit.adaptive.on_overload()
                     if pacer is not None and failure.headers:
                         pacer.observe(failure.headers, self.clock.wall())
                     decision = retry_decision(
@@ -456,6 +487,14 @@ class Policy:
                         now=now,
                         deadline=deadline,
                     )
+                    if (
+                        not isinstance(decision, str)
+                        and use_fallback
+                        and self.fallback is not None
+                        and index + 1 < len(chain)
+                        and number >= self.fallback.attempts_on(current, failure, retry.max_attempts)
+                    ):
+                        decision = "overload_fallback"  # out of capacity: the next model answers sooner
                     if (
                         not isinstance(decision, str)
                         and breaker is not None
@@ -501,8 +540,8 @@ class Policy:
                     yield (_SLEEP, decision)
                     previous = decision
             finally:
-                if acquired and limit is not None:
-                    limit.release()
+                if acquired and mlimit is not None:
+                    mlimit.release()
                 if breaker is not None:
                     breaker.record(outcome, monotonic(), ticket)
             assert last_failure is not None
@@ -576,9 +615,9 @@ class Policy:
                     self._sleep(arg)
                     step = steps.send(None)
                 else:
-                    assert self.limit is not None
+                    slots, timeout = arg
                     try:
-                        self.limit.acquire(arg)
+                        slots.acquire(timeout)
                     except LimiterTimeout as exc:
                         step = steps.throw(exc)
                     else:
@@ -632,9 +671,9 @@ class Policy:
                     await self._async_sleep(arg)
                     step = steps.send(None)
                 else:
-                    assert self.limit is not None
+                    slots, timeout = arg
                     try:
-                        await self.limit.acquire_async(arg)
+                        await slots.acquire_async(timeout)
                     except LimiterTimeout as exc:
                         step = steps.throw(exc)
                     else:

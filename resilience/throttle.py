@@ -31,6 +31,7 @@ __all__ = [
     "AIMDLimit",
     "ConcurrencyLimit",
     "LimiterTimeout",
+    "ModelLimits",
     "RateLimitPacer",
     "pacing_interval",
     "refill_wait",
@@ -75,12 +76,31 @@ class AIMDLimit:
         self.decrease = float(decrease)
         self.latency_target_s = latency_target_s
         self.latency_decrease = float(latency_decrease)
+        self.initial = float(initial)
         self._limit = float(initial)
         self._lock = threading.Lock()
 
     @property
     def limit(self) -> float:
         return self._limit
+
+    @property
+    def reduced(self) -> bool:
+        """Has the limit been cut below where it started (the service said it was overloaded,
+        or answers were slower than the latency target, more recently than it recovered)?"""
+        return self._limit < self.initial
+
+    def fresh(self) -> AIMDLimit:
+        """A new limit with the same settings, at its initial value (one per model)."""
+        return AIMDLimit(
+            initial=self.initial,
+            minimum=self.minimum,
+            maximum=self.maximum,
+            increase=self.increase,
+            decrease=self.decrease,
+            latency_target_s=self.latency_target_s,
+            latency_decrease=self.latency_decrease,
+        )
 
     def on_success(self, latency_s: float) -> None:
         with self._lock:
@@ -195,18 +215,87 @@ class ConcurrencyLimit:
                 self.release()
             raise
 
+    @property
+    def overloaded(self) -> bool:
+        """Adaptive, and cut below its initial value (see :attr:`AIMDLimit.reduced`)."""
+        return self.adaptive is not None and self.adaptive.reduced
+
     def release(self) -> None:
-        wake: _Waiter | None = None
+        """Return a slot. Waiters are granted slots, longest first, while fewer than ``limit``
+        are in use: one for the slot returned, more when an adaptive limit has grown since."""
+        wake: list[_Waiter] = []
         with self._lock:
-            if self._waiters and self._in_use <= self.limit:
-                wake = self._waiters.popleft()
-                wake.granted = True  # the slot passes over: _in_use is unchanged
-            else:
-                if self._in_use <= 0:
-                    raise RuntimeError("ConcurrencyLimit.release() without a matching acquire")
-                self._in_use -= 1
-        if wake is not None:
-            wake.wake()
+            if self._in_use <= 0:
+                raise RuntimeError("ConcurrencyLimit.release() without a matching acquire")
+            self._in_use -= 1
+            limit = self.limit
+            while self._waiters and self._in_use < limit:
+                waiter = self._waiters.popleft()
+                waiter.granted = True
+                self._in_use += 1
+                wake.append(waiter)
+        for waiter in wake:
+            waiter.wake()
+
+
+class ModelLimits:
+    """One :class:`ConcurrencyLimit` per model, created on first use with the same settings:
+    at most ``limit`` calls in flight to each model, each with its own copy of ``adaptive``.
+
+    Overload is per model (a 529 from one model says nothing about another's capacity), so a
+    529 storm on one model shrinks only that model's limit; calls that fall back to another
+    model are not queued behind it. With ``shed_to_fallback`` (default), a call that finds no
+    free slot on a model whose adaptive limit was cut by overload, and that has another model
+    left in its fallback chain, moves on at once (as if that model's breaker were open)
+    instead of queueing for the overloaded one; without a next model it queues as usual."""
+
+    def __init__(
+        self, limit: int = 256, *, adaptive: AIMDLimit | None = None, shed_to_fallback: bool = True
+    ) -> None:
+        ConcurrencyLimit(limit)  # bad settings fail here, not on the first call
+        self.max_limit = limit
+        self._adaptive = adaptive
+        self.shed_to_fallback = bool(shed_to_fallback)
+        self._by_model: dict[str, ConcurrencyLimit] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def adaptive(self) -> AIMDLimit | None:
+        """The template each model's adaptive limit is copied from (None: static limits).
+        Setting it applies to every model, including those already seen."""
+        return self._adaptive
+
+    @adaptive.setter
+    def adaptive(self, value: AIMDLimit | None) -> None:
+        with self._lock:
+            self._adaptive = value
+            for limit in self._by_model.values():
+                limit.adaptive = value.fresh() if value is not None else None
+
+    def for_model(self, model: str) -> ConcurrencyLimit:
+        limit = self._by_model.get(model)
+        if limit is None:
+            with self._lock:
+                limit = self._by_model.get(model)
+                if limit is None:
+                    template = self._adaptive
+                    limit = ConcurrencyLimit(
+                        self.max_limit, adaptive=template.fresh() if template is not None else None
+                    )
+                    self._by_model[model] = limit
+        return limit
+
+    def limits(self) -> dict[str, int]:
+        """The current slot count of each model seen so far."""
+        return {model: limit.limit for model, limit in self._by_model.items()}
+
+    def in_use(self) -> int:
+        """Slots in use over all models."""
+        return sum(limit.in_use for limit in self._by_model.values())
+
+    def __repr__(self) -> str:
+        adaptive = self._adaptive is not None
+        return f"ModelLimits(limit={self.max_limit}, adaptive={adaptive}, models={self.limits()})"
 
 
 def pacing_interval(limit: int, remaining: int, reset_in_s: float, reserve: float) -> float:
