@@ -163,6 +163,8 @@ class MockState:
         self._wall_clock = config.wall_clock
         self._on_done = config.on_request_done
         self.base_headers = {"anthropic-organization-id": "00000000-0000-4000-8000-000000000000"}
+        self._journal_open = self.journal.open
+        self._request_id = self.ids.request_id
 
     # ---- engine ------------------------------------------------------------------------
 
@@ -198,8 +200,8 @@ class MockState:
             auth = headers.get("authorization")
             if auth is not None and auth[:7].lower() == "bearer ":
                 key = auth[7:].strip()
-        entry = self.journal.open(
-            self.ids.request_id(),
+        entry = self._journal_open(
+            self._request_id(),
             request.method,
             request.path,
             self._wall_clock(),

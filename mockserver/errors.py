@@ -51,11 +51,23 @@ def error_object(error_type: str, message: str) -> dict[str, object]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
+_error_heads: dict[tuple[str, str], bytes] = {}
+
+
 def error_body(error_type: str, message: str, request_id: str | None) -> bytes:
-    body: dict[str, object] = error_object(error_type, message)
-    if request_id is not None:
-        body["request_id"] = request_id
-    return json.dumps(body, separators=(",", ":")).encode()
+    """The compact JSON error body; ``request_id`` (when given) is its last field.
+
+    A scenario sends the same few errors over and over: the encoded head of each (everything but
+    the request id) is kept, so a repeat costs one id encoding."""
+    if request_id is None:
+        return json.dumps(error_object(error_type, message), separators=(",", ":")).encode()
+    head = _error_heads.get((error_type, message))
+    if head is None:
+        head = json.dumps(error_object(error_type, message), separators=(",", ":")).encode()[:-1]
+        head += b',"request_id":'
+        if len(_error_heads) < 1024:
+            _error_heads[(error_type, message)] = head
+    return head + json.dumps(request_id).encode() + b"}"
 
 
 _ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

@@ -43,6 +43,23 @@ def _shared(value: str | None) -> str | None:
     return shared
 
 
+_kept_tuples: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
+
+
+def kept_header_values(headers: Mapping[str, str]) -> tuple[str | None, ...]:
+    """The values of KEPT_HEADERS in ``headers`` (None when absent), in KEPT_HEADERS order.
+
+    Clients send the same few combinations again and again, so one shared tuple per combination
+    serves every entry (less memory for a long journal, and no per-value work on a repeat)."""
+    values = tuple(map(headers.get, KEPT_HEADERS))
+    shared = _kept_tuples.get(values)
+    if shared is None:
+        shared = tuple(map(_shared, values))
+        if len(_kept_tuples) < 4096:
+            _kept_tuples[shared] = shared
+    return shared
+
+
 def api_key_id(key: str | None) -> str:
     """A short non-reversible id of an API key ("" when there is none)."""
     if not key:
@@ -132,7 +149,7 @@ class JournalEntry:
         self.client_gone = False
         # only the kept headers' values, in KEPT_HEADERS order: a tuple is the smallest thing to hold
         # (the journal can be a million entries long); `headers` turns it back into a dict
-        self.kept_values = tuple([_shared(headers.get(name)) for name in KEPT_HEADERS])
+        self.kept_values = kept_header_values(headers)
 
     @property
     def headers(self) -> dict[str, str]:
