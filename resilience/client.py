@@ -113,9 +113,10 @@ def _attempt_kwargs(
 ) -> dict[str, Any]:
     """The SDK keyword arguments for one attempt: the attempt's parameters, the retry count
     header (``retry_count``, by default the attempt's number on this model minus one), and a
-    timeout no longer than the time left before the deadline. The first attempt on a model
+    timeout no longer than the time left before the deadline. The first attempt of the call
     keeps the SDK's own timeout logic (including its refusal of non-streaming requests too long
-    for one response) unless the policy's deadline is shorter than the client's timeout."""
+    for one response) unless the policy's deadline is shorter than the client's timeout; every
+    later one (a retry, or the first attempt on a fallback model) gets only what is left."""
     client_timeout_s, deadline_shorter = timeouts
     retries = attempt.number - 1 if retry_count is None else retry_count
     kwargs = dict(attempt.params if attempt.params is not None else params)
@@ -124,7 +125,7 @@ def _attempt_kwargs(
             "x-stainless-retry-count": str(retries),
             **(kwargs.get("extra_headers") or {}),
         }
-    if "timeout" not in params and (retries > 0 or deadline_shorter):
+    if "timeout" not in params and (retries > 0 or attempt.number_in_call > 1 or deadline_shorter):
         left = attempt.timeout_s
         if left is not None and left < client_timeout_s:
             kwargs["timeout"] = left

@@ -90,7 +90,8 @@ class Retry:
     retry_after_ceiling_s: float = 60.0
     retry_after_jitter: float = 0.0
     """0 (default): wait exactly what Retry-After says. ``j > 0``: wait ``ra * (1 + U(0, j))``,
-    never earlier than asked, so that clients told the same instant do not return in one wave."""
+    never earlier than asked, so that clients told the same instant do not return in one wave,
+    and never longer than ``retry_after_ceiling_s``."""
 
     def __post_init__(self) -> None:
         if (
@@ -131,8 +132,10 @@ def retry_decision(
         if failure.retry_after_s > retry.retry_after_ceiling_s:
             return "retry_after_over_ceiling"
         delay = failure.retry_after_s
-        if retry.retry_after_jitter > 0.0:
-            delay += rng.uniform(0.0, retry.retry_after_jitter * delay)
+        if retry.retry_after_jitter > 0.0:  # later than asked, but never past the ceiling
+            delay = min(
+                delay + rng.uniform(0.0, retry.retry_after_jitter * delay), retry.retry_after_ceiling_s
+            )
     else:
         delay = retry.backoff.delay(attempt, previous_delay, rng)
     if now + delay >= deadline:
@@ -141,11 +144,22 @@ def retry_decision(
 
 
 class Attempt:
-    """What one attempt gets: the model and parameters to use, its number, and the time left.
+    """What one attempt gets: the model and parameters to use, its number on this model
+    (``number``) and in the whole call, every model included (``number_in_call``), and the
+    time left.
     An attempt that has response headers on success sets :attr:`response_headers` (the pacer
     reads the ``anthropic-ratelimit-*`` ones)."""
 
-    __slots__ = ("_clock", "deadline", "max_attempts", "model", "number", "params", "response_headers")
+    __slots__ = (
+        "_clock",
+        "deadline",
+        "max_attempts",
+        "model",
+        "number",
+        "number_in_call",
+        "params",
+        "response_headers",
+    )
 
     def __init__(
         self,
@@ -155,10 +169,12 @@ class Attempt:
         max_attempts: int,
         deadline: float,
         clock: Callable[[], float],
+        number_in_call: int | None = None,
     ) -> None:
         self.model = model
         self.params = params
         self.number = number
+        self.number_in_call = number if number_in_call is None else number_in_call
         self.max_attempts = max_attempts
         self.deadline = deadline
         self._clock = clock
@@ -442,7 +458,9 @@ class Policy:
                         if wait > 0:
                             wait = min(wait, max(0.0, deadline - monotonic()))
                             yield (_SLEEP, wait)
-                    attempt = Attempt(current, mparams, number, retry.max_attempts, deadline, monotonic)
+                    attempt = Attempt(
+                        current, mparams, number, retry.max_attempts, deadline, monotonic, attempts
+                    )
                     began = monotonic()
                     ok, value = yield (_INVOKE, attempt)
                     now = monotonic()

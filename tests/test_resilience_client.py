@@ -260,6 +260,20 @@ def test_a_deadline_as_long_as_the_client_timeout_leaves_the_first_attempt_to_th
     assert retry < 600  # a retry gets only what is left of the deadline
 
 
+def test_the_first_attempt_on_a_fallback_model_gets_only_the_time_left() -> None:
+    server = Server({"m": [529]})
+    client = client_for(
+        server,
+        retry=Retry(max_attempts=1, deadline_s=600),
+        fallback=["m", "n"],
+    )
+    message = client.messages.create(model="m", max_tokens=5, messages=MESSAGES)
+    assert message.model == "n"
+    first, fallback = (r.extensions["timeout"]["read"] for r in server.requests)
+    assert first == 600  # the first attempt of the call: the SDK's own timeout
+    assert fallback < 600  # the fallback model's first attempt must not outlive the deadline
+
+
 def test_ratelimit_headers_of_a_success_reach_the_pacer() -> None:
     pacer = RateLimitPacer(reserve=0.5)
     headers = {

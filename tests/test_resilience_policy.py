@@ -171,6 +171,20 @@ def test_retry_after_jitter_never_comes_back_earlier_than_asked(ra: float, jitte
     assert failure.retry_after_s <= delay <= failure.retry_after_s * (1 + jitter)
 
 
+@given(
+    st.floats(min_value=0.001, max_value=30.0), st.floats(min_value=0.0, max_value=10.0), st.integers(0, 99)
+)
+def test_retry_after_jitter_never_waits_past_the_ceiling(ra: float, jitter: float, seed: int) -> None:
+    failure = classify_exception(sdk_error(529, {"retry-after-ms": repr(ra * 1000)}), now_wall=0.0)
+    assert failure is not None and failure.retry_after_s is not None
+    retry = Retry(retry_after_jitter=jitter, retry_after_ceiling_s=30.0, deadline_s=None)
+    delay = retry_decision(
+        failure, 1, retry=retry, previous_delay=None, rng=random.Random(seed), now=0.0, deadline=math.inf
+    )
+    assert isinstance(delay, float)
+    assert failure.retry_after_s <= delay <= 30.0
+
+
 def test_a_retry_that_would_cross_the_deadline_is_not_made() -> None:
     clock = FakeClock()
     events: list[Event] = []
