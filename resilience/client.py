@@ -217,10 +217,18 @@ class _Resumer:
         self.resumes = 0
 
     def may_resume(self, exc: BaseException) -> bool:
+        """Resume after ``exc``? Only a retryable failure, within the attempt limit, and only
+        with a token from the retry budget: a resumption is a retry, not a new request."""
         if not self.enabled or self.resumes >= self.policy.retry.max_attempts - 1:
             return False
         failure = classify_exception(exc, now_wall=self.policy.clock.wall())
-        return failure is not None and failure.retryable
+        if failure is None or not failure.retryable:
+            return False
+        budget = self.policy.budget
+        if budget is not None and not budget.try_retry():
+            self.policy.counters.add("budget_refusals")
+            return False
+        return True
 
     def interrupted(self, exc: BaseException, *, resumed: bool) -> None:
         failure = classify_exception(exc, now_wall=self.policy.clock.wall())
@@ -511,7 +519,9 @@ class ResilientAnthropic:
 
         def reopen(previous: _Opened) -> _Opened:
             previous.inner.close()
-            return policy.call(attempt, model=previous.model, params=previous.params, use_fallback=False)
+            return policy.call(
+                attempt, model=previous.model, params=previous.params, use_fallback=False, resumption=True
+            )
 
         opened, outcome = policy.call_with_outcome(attempt, model=model, params=params)
         stream = ResilientStream(opened, policy=policy, reopen=reopen)
@@ -792,7 +802,7 @@ class AsyncResilientAnthropic:
         async def reopen(previous: _Opened) -> _Opened:
             await previous.inner.close()
             return await policy.acall(
-                attempt, model=previous.model, params=previous.params, use_fallback=False
+                attempt, model=previous.model, params=previous.params, use_fallback=False, resumption=True
             )
 
         opened, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)

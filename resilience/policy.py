@@ -216,6 +216,19 @@ _ACQUIRE = 2
 _Step = tuple[int, Any]
 
 
+def _resume(steps: Generator[_Step, Any, Any], kind: int, ok: bool, value: Any) -> _Step:
+    """Feed what a shell did for one step back into the core: an attempt's result or error;
+    the end of a sleep; a slot, or :class:`LimiterTimeout` (which the core turns into a
+    give-up). Any other failure of a sleep or a wait is raised from the shell."""
+    if kind == _INVOKE:
+        return steps.send((ok, value))
+    if ok:
+        return steps.send(None)
+    if kind == _ACQUIRE and isinstance(value, LimiterTimeout):
+        return steps.throw(value)
+    raise value
+
+
 class Policy:
     """Retry, budget, breaker, throttle and fallback, composed (see the module docstring).
 
@@ -363,7 +376,12 @@ class Policy:
 
     # --- the core ------------------------------------------------------------------------
     def _steps(
-        self, model: str, params: Mapping[str, Any] | None, use_fallback: bool, use_breaker: bool
+        self,
+        model: str,
+        params: Mapping[str, Any] | None,
+        use_fallback: bool,
+        use_breaker: bool,
+        resumption: bool = False,
     ) -> Generator[_Step, Any, tuple[Any, CallOutcome]]:
         monotonic = self.clock.monotonic
         start = monotonic()
@@ -451,7 +469,7 @@ class Policy:
                 while True:
                     number += 1
                     attempts += 1
-                    if number == 1 and budget is not None:
+                    if number == 1 and budget is not None and not resumption:
                         budget.on_request()
                     if pacer is not None:
                         wait = pacer.reserve(self.clock.wall())
@@ -596,12 +614,18 @@ class Policy:
         params: Mapping[str, Any] | None = None,
         use_fallback: bool = True,
         use_breaker: bool = True,
+        resumption: bool = False,
     ) -> T:
         """Run ``fn(attempt)`` under the policy and return its result. ``fn`` must use
         ``attempt.model`` (and ``attempt.params`` when ``params`` were given): with fallback
         they change from one model to the next."""
         return self.call_with_outcome(
-            fn, model=model, params=params, use_fallback=use_fallback, use_breaker=use_breaker
+            fn,
+            model=model,
+            params=params,
+            use_fallback=use_fallback,
+            use_breaker=use_breaker,
+            resumption=resumption,
         )[0]
 
     def call_with_outcome(
@@ -612,34 +636,30 @@ class Policy:
         params: Mapping[str, Any] | None = None,
         use_fallback: bool = True,
         use_breaker: bool = True,
+        resumption: bool = False,
     ) -> tuple[T, CallOutcome]:
-        """:meth:`call`, also returning the :class:`CallOutcome` (which model answered)."""
-        if not isinstance(model, str) or not model:
-            raise ValueError(f"Policy.call: model must be a non-empty string, got {model!r}")
-        self.counters.add("calls")
-        steps = self._steps(model, params, use_fallback, use_breaker)
+        """:meth:`call`, also returning the :class:`CallOutcome` (which model answered).
+        ``resumption=True``: the call re-sends a request already counted (a stream resumed
+        after output, whose retry token the caller took), so it deposits nothing in the retry
+        budget."""
+        steps = self._start("call", model, params, use_fallback, use_breaker, resumption)
         try:
             step = steps.send(None)
             while True:
                 kind, arg = step
-                if kind == _INVOKE:
-                    try:
-                        value = fn(arg)
-                    except Exception as exc:
-                        step = steps.send((False, exc))
+                try:
+                    if kind == _INVOKE:
+                        value: Any = fn(arg)
                     else:
-                        step = steps.send((True, value))
-                elif kind == _SLEEP:
-                    self._sleep(arg)
-                    step = steps.send(None)
+                        value = None
+                        if kind == _SLEEP:
+                            self._sleep(arg)
+                        else:
+                            arg[0].acquire(arg[1])
+                except Exception as exc:
+                    step = _resume(steps, kind, False, exc)
                 else:
-                    slots, timeout = arg
-                    try:
-                        slots.acquire(timeout)
-                    except LimiterTimeout as exc:
-                        step = steps.throw(exc)
-                    else:
-                        step = steps.send(None)
+                    step = _resume(steps, kind, True, value)
         except StopIteration as stop:
             result: tuple[T, CallOutcome] = stop.value
             return result
@@ -654,10 +674,16 @@ class Policy:
         params: Mapping[str, Any] | None = None,
         use_fallback: bool = True,
         use_breaker: bool = True,
+        resumption: bool = False,
     ) -> T:
         """:meth:`call` for a coroutine function ``fn``."""
         result = await self.acall_with_outcome(
-            fn, model=model, params=params, use_fallback=use_fallback, use_breaker=use_breaker
+            fn,
+            model=model,
+            params=params,
+            use_fallback=use_fallback,
+            use_breaker=use_breaker,
+            resumption=resumption,
         )
         return result[0]
 
@@ -669,38 +695,47 @@ class Policy:
         params: Mapping[str, Any] | None = None,
         use_fallback: bool = True,
         use_breaker: bool = True,
+        resumption: bool = False,
     ) -> tuple[T, CallOutcome]:
-        if not isinstance(model, str) or not model:
-            raise ValueError(f"Policy.acall: model must be a non-empty string, got {model!r}")
-        self.counters.add("calls")
-        steps = self._steps(model, params, use_fallback, use_breaker)
+        """:meth:`call_with_outcome` for a coroutine function ``fn``: the same core, with the
+        attempt, the sleep and the wait for a slot awaited."""
+        steps = self._start("acall", model, params, use_fallback, use_breaker, resumption)
         try:
             step = steps.send(None)
             while True:
                 kind, arg = step
-                if kind == _INVOKE:
-                    try:
-                        value = await fn(arg)
-                    except Exception as exc:
-                        step = steps.send((False, exc))
+                try:
+                    if kind == _INVOKE:
+                        value: Any = await fn(arg)
                     else:
-                        step = steps.send((True, value))
-                elif kind == _SLEEP:
-                    await self._async_sleep(arg)
-                    step = steps.send(None)
+                        value = None
+                        if kind == _SLEEP:
+                            await self._async_sleep(arg)
+                        else:
+                            await arg[0].acquire_async(arg[1])
+                except Exception as exc:
+                    step = _resume(steps, kind, False, exc)
                 else:
-                    slots, timeout = arg
-                    try:
-                        await slots.acquire_async(timeout)
-                    except LimiterTimeout as exc:
-                        step = steps.throw(exc)
-                    else:
-                        step = steps.send(None)
+                    step = _resume(steps, kind, True, value)
         except StopIteration as stop:
             result: tuple[T, CallOutcome] = stop.value
             return result
         finally:
             steps.close()
+
+    def _start(
+        self,
+        where: str,
+        model: str,
+        params: Mapping[str, Any] | None,
+        use_fallback: bool,
+        use_breaker: bool,
+        resumption: bool,
+    ) -> Generator[_Step, Any, tuple[Any, CallOutcome]]:
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"Policy.{where}: model must be a non-empty string, got {model!r}")
+        self.counters.add("calls")
+        return self._steps(model, params, use_fallback, use_breaker, resumption)
 
     def __repr__(self) -> str:
         parts = [f"retry={self.retry!r}"]

@@ -21,6 +21,7 @@ from resilience import (
     RateLimitPacer,
     ResilientAnthropic,
     Retry,
+    RetryBudget,
     StreamInterrupted,
     outcome_of,
 )
@@ -353,6 +354,27 @@ def test_stream_resume_continues_a_stream_whose_retry_replays_the_delivered_outp
     assert [(e.events_delivered, e.resumed) for e in events if isinstance(e, StreamInterrupted)] == [
         (3, True)
     ]
+
+
+def test_stream_resume_takes_a_retry_token_and_deposits_none() -> None:
+    budget = RetryBudget(ratio=0.1, floor=1)
+    server = Server({"m": [("cut", 3), ("cut", 3)]})
+    client = client_for(server, stream_resume=True, budget=budget)
+    stream = client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    with pytest.raises(anthropic.APIStatusError):
+        list(stream)  # the first resumption spends the only token; the second is refused
+    assert len(server.requests) == 2
+    assert budget.requests == 1 and budget.retries == 1 and budget.refused == 1
+    assert client.policy.counters.snapshot()["budget_refusals"] == 1
+
+
+def test_stream_resume_with_an_empty_budget_raises_the_failure() -> None:
+    server = Server({"m": [("cut", 3)]})
+    client = client_for(server, stream_resume=True, budget=RetryBudget(ratio=0.0, floor=0.0))
+    stream = client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    with pytest.raises(anthropic.APIStatusError):
+        list(stream)
+    assert len(server.requests) == 1
 
 
 def test_stream_resume_raises_the_original_error_when_the_retry_says_something_else() -> None:
