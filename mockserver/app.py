@@ -197,9 +197,7 @@ class MockState:
         headers = request.headers
         key = headers.get("x-api-key")
         if key is None:
-            auth = headers.get("authorization")
-            if auth is not None and auth[:7].lower() == "bearer ":
-                key = auth[7:].strip()
+            key = _bearer(headers)
         entry = self._journal_open(
             self._request_id(),
             request.method,
@@ -309,6 +307,14 @@ class MockState:
         return headers
 
 
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header (None without one)."""
+    auth = headers.get("authorization")
+    if auth is not None and auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return None
+
+
 def _is_loopback(remote: str | None) -> bool:
     return remote is None or remote.startswith("127.") or remote in ("::1", "localhost")
 
@@ -356,10 +362,77 @@ def _json_response(
 
 
 class _Outcome:
-    __slots__ = ("output_tokens",)
+    """What one request did, and the fault engine's part in it (completed when the request ends)."""
+
+    __slots__ = ("decision", "engine", "facts", "output_tokens")
 
     def __init__(self) -> None:
         self.output_tokens = 0
+        self.engine: FaultEngine | None = None
+        self.facts: RequestFacts | None = None
+        self.decision: Decision | None = None
+
+    def judge(
+        self,
+        request: web.Request,
+        state: MockState,
+        entry: JournalEntry,
+        model: str | None,
+        stream: bool,
+        input_tokens: int,
+        max_tokens: int,
+    ) -> Decision:
+        """Ask the engine what to do with this request, and journal why."""
+        facts = state.facts(request, entry, model, stream, input_tokens, max_tokens)
+        engine = state.engine
+        decision = engine.decide(facts, state.clock())
+        entry.reason = decision.reason
+        self.engine, self.facts, self.decision = engine, facts, decision
+        return decision
+
+    def complete(self, state: MockState, entry: JournalEntry) -> None:
+        """Tell the engine how a judged request ended (its buckets and capacity settle)."""
+        if self.engine is not None and self.facts is not None and self.decision is not None:
+            self.engine.complete(
+                self.facts,
+                self.decision,
+                state.clock(),
+                status=entry.status or 0,
+                output_tokens=self.output_tokens,
+                client_gone=entry.client_gone,
+            )
+
+
+Work = Callable[[web.Request, MockState, JournalEntry, _Outcome], Awaitable[web.StreamResponse]]
+
+
+async def _journalled(request: web.Request, route: str, work: Work) -> web.StreamResponse:
+    """The frame of every authenticated API request: journal entry, auth, refusals, bugs, the end.
+
+    ``work`` answers the request (raising ApiError to refuse it); the entry is closed and the
+    engine told how the request ended whatever happens."""
+    state = request.app[STATE]
+    entry, key = state.open(request)
+    outcome = _Outcome()
+    try:
+        try:
+            state.check_auth(request, key)
+            return await work(request, state, entry, outcome)
+        except ApiError as err:
+            return await _send_error(request, state, entry, err)
+    except asyncio.CancelledError:
+        entry.client_gone = True
+        raise
+    except Exception:
+        return await _internal_error(request, state, entry)
+    finally:
+        outcome.complete(state, entry)
+        state.close(entry, route)
+
+
+def _note_digest(entry: JournalEntry, raw: bytes) -> None:
+    entry.body_digest = body_digest(raw)
+    entry.logical_id = logical_id(entry.api_key_id, entry.body_digest)
 
 
 async def _connection_fault(
@@ -526,79 +599,52 @@ async def _apply(
 
 
 async def handle_messages(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    entry, key = state.open(request)
-    engine: FaultEngine | None = None
-    facts: RequestFacts | None = None
-    decision: Decision | None = None
-    outcome = _Outcome()
+    return await _journalled(request, "messages", _messages)
+
+
+async def _messages(
+    request: web.Request, state: MockState, entry: JournalEntry, outcome: _Outcome
+) -> web.StreamResponse:
+    raw = await state.read_body(request, state.config.max_body_bytes)
     try:
-        try:
-            state.check_auth(request, key)
-            raw = await state.read_body(request, state.config.max_body_bytes)
-            try:
-                prepared = state.prepare_messages(raw)
-            except ApiError:
-                # what can be read of a refused body is journalled too
-                entry.body_digest = body_digest(raw)
-                entry.logical_id = logical_id(entry.api_key_id, entry.body_digest)
-                _note_body(entry, raw)
-                raise
-        except ApiError as err:
-            return await _send_error(request, state, entry, err)
-        req = prepared.request
-        entry.body_digest = prepared.body_digest
-        entry.logical_id = prepared.logical_id(entry.api_key_id)
-        entry.model = req.model
-        entry.stream = req.stream
-        entry.prompt_digest = prepared.prompt_digest
-        facts = state.facts(request, entry, req.model, req.stream, req.input_tokens, req.max_tokens)
-        engine = state.engine
-        decision = engine.decide(facts, state.clock())
-        entry.reason = decision.reason
-        message_id = "msg_" + entry.request_id[4:]
-        if (
-            not req.stream
-            and decision.error is None
-            and decision.connection_fault is None
-            and decision.delay_s <= 0
-            and not state.generation_waits(decision)
-        ):
-            # the common case, without the layers of _apply: a whole JSON message, now
-            outcome.output_tokens = prepared.completion.output_tokens
-            entry.status = 200
-            headers = {"request-id": entry.request_id, "content-type": JSON_TYPE, **state.base_headers}
-            if decision.headers:
-                headers.update(decision.headers)
-            resp = web.Response(
-                status=200, body=message_json(message_id, prepared.json_tail), headers=headers
-            )
-            return await _send(request, entry, resp)
-        return await _apply(
-            request,
-            state,
-            entry,
-            decision,
-            outcome,
-            prepared,
-            lambda: message_json(message_id, prepared.json_tail),
-        )
-    except asyncio.CancelledError:
-        entry.client_gone = True
+        prepared = state.prepare_messages(raw)
+    except ApiError:
+        # what can be read of a refused body is journalled too
+        _note_digest(entry, raw)
+        _note_body(entry, raw)
         raise
-    except Exception:
-        return await _internal_error(request, state, entry)
-    finally:
-        if engine is not None and facts is not None and decision is not None:
-            engine.complete(
-                facts,
-                decision,
-                state.clock(),
-                status=entry.status or 0,
-                output_tokens=outcome.output_tokens,
-                client_gone=entry.client_gone,
-            )
-        state.close(entry, "messages")
+    req = prepared.request
+    entry.body_digest = prepared.body_digest
+    entry.logical_id = prepared.logical_id(entry.api_key_id)
+    entry.model = req.model
+    entry.stream = req.stream
+    entry.prompt_digest = prepared.prompt_digest
+    decision = outcome.judge(request, state, entry, req.model, req.stream, req.input_tokens, req.max_tokens)
+    message_id = "msg_" + entry.request_id[4:]
+    if (
+        not req.stream
+        and decision.error is None
+        and decision.connection_fault is None
+        and decision.delay_s <= 0
+        and not state.generation_waits(decision)
+    ):
+        # the common case, without the layers of _apply: a whole JSON message, now
+        outcome.output_tokens = prepared.completion.output_tokens
+        entry.status = 200
+        headers = {"request-id": entry.request_id, "content-type": JSON_TYPE, **state.base_headers}
+        if decision.headers:
+            headers.update(decision.headers)
+        resp = web.Response(status=200, body=message_json(message_id, prepared.json_tail), headers=headers)
+        return await _send(request, entry, resp)
+    return await _apply(
+        request,
+        state,
+        entry,
+        decision,
+        outcome,
+        prepared,
+        lambda: message_json(message_id, prepared.json_tail),
+    )
 
 
 async def _internal_error(request: web.Request, state: MockState, entry: JournalEntry) -> web.StreamResponse:
@@ -628,50 +674,25 @@ def _note_body(entry: JournalEntry, raw: bytes) -> None:
 
 
 async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    entry, key = state.open(request)
-    engine: FaultEngine | None = None
-    facts: RequestFacts | None = None
-    decision: Decision | None = None
-    outcome = _Outcome()
+    return await _journalled(request, "count_tokens", _count_tokens)
+
+
+async def _count_tokens(
+    request: web.Request, state: MockState, entry: JournalEntry, outcome: _Outcome
+) -> web.StreamResponse:
+    raw = await state.read_body(request, state.config.max_body_bytes)
+    _note_digest(entry, raw)
+    body = _parse_json(raw)
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        entry.model = body["model"]
     try:
-        try:
-            state.check_auth(request, key)
-            raw = await state.read_body(request, state.config.max_body_bytes)
-            entry.body_digest = body_digest(raw)
-            entry.logical_id = logical_id(entry.api_key_id, entry.body_digest)
-            body = _parse_json(raw)
-            if isinstance(body, dict) and isinstance(body.get("model"), str):
-                entry.model = body["model"]
-            try:
-                req = validate_count_tokens_request(body, state.config.catalogue)
-                entry.prompt_digest = prompt_digest_of(body)
-            except RecursionError:
-                raise invalid("The request body is nested too deeply") from None
-        except ApiError as err:
-            return await _send_error(request, state, entry, err)
-        facts = state.facts(request, entry, req.model, False, req.input_tokens, 0)
-        engine = state.engine
-        decision = engine.decide(facts, state.clock())
-        entry.reason = decision.reason
-        payload = json.dumps({"input_tokens": req.input_tokens}).encode()
-        return await _apply(request, state, entry, decision, outcome, None, lambda: payload)
-    except asyncio.CancelledError:
-        entry.client_gone = True
-        raise
-    except Exception:
-        return await _internal_error(request, state, entry)
-    finally:
-        if engine is not None and facts is not None and decision is not None:
-            engine.complete(
-                facts,
-                decision,
-                state.clock(),
-                status=entry.status or 0,
-                output_tokens=0,
-                client_gone=entry.client_gone,
-            )
-        state.close(entry, "count_tokens")
+        req = validate_count_tokens_request(body, state.config.catalogue)
+        entry.prompt_digest = prompt_digest_of(body)
+    except RecursionError:
+        raise invalid("The request body is nested too deeply") from None
+    decision = outcome.judge(request, state, entry, req.model, False, req.input_tokens, 0)
+    payload = json.dumps({"input_tokens": req.input_tokens}).encode()
+    return await _apply(request, state, entry, decision, outcome, None, lambda: payload)
 
 
 def _page(items: list[Any], ident: Callable[[Any], str], query: Mapping[str, str]) -> dict[str, Any]:
@@ -714,31 +735,21 @@ def _simple(route: str, *, reads_body: bool = False) -> Callable[[Callable[..., 
     """Wrap a handler that needs auth and returns a payload (or raises ApiError); journal it."""
 
     def wrap(inner: Callable[..., Any]) -> Handler:
+        async def work(
+            request: web.Request, state: MockState, entry: JournalEntry, outcome: _Outcome
+        ) -> web.StreamResponse:
+            raw = b""
+            if reads_body:
+                raw = await state.read_body(request, state.config.max_batch_body_bytes)
+                _note_digest(entry, raw)
+            result = await inner(request, state, entry, raw)
+            if isinstance(result, web.Response):
+                entry.status = result.status
+                return await _send(request, entry, result)
+            return await _send(request, entry, _json_response(state, entry, result))
+
         async def handler(request: web.Request) -> web.StreamResponse:
-            state = request.app[STATE]
-            entry, key = state.open(request)
-            try:
-                try:
-                    state.check_auth(request, key)
-                    raw = b""
-                    if reads_body:
-                        raw = await state.read_body(request, state.config.max_batch_body_bytes)
-                        entry.body_digest = body_digest(raw)
-                        entry.logical_id = logical_id(entry.api_key_id, entry.body_digest)
-                    result = await inner(request, state, entry, raw)
-                except ApiError as err:
-                    return await _send_error(request, state, entry, err)
-                if isinstance(result, web.Response):
-                    entry.status = result.status
-                    return await _send(request, entry, result)
-                return await _send(request, entry, _json_response(state, entry, result))
-            except asyncio.CancelledError:
-                entry.client_gone = True
-                raise
-            except Exception:
-                return await _internal_error(request, state, entry)
-            finally:
-                state.close(entry, route)
+            return await _journalled(request, route, work)
 
         return handler
 
@@ -896,8 +907,7 @@ def _control(inner: Callable[[web.Request, MockState], Awaitable[web.StreamRespo
         if token is not None:
             given = request.headers.get("x-busysignal-token")
             if given is None:
-                auth = request.headers.get("authorization", "")
-                given = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+                given = _bearer(request.headers)
             if given != token:
                 return _control_error(
                     401, "authentication_error", "control plane: x-busysignal-token is required"

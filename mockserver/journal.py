@@ -243,6 +243,7 @@ class Journal:
         retry_count: int | None,
         headers: Mapping[str, str],
     ) -> JournalEntry:
+        """A new entry, numbered (``seq``) and kept; the oldest goes when the journal is full."""
         entry = JournalEntry(
             self._next_seq, request_id, method, path, wall_start, start, api_key_id, retry_count, headers
         )
@@ -267,7 +268,7 @@ class Journal:
         return iter(self.entries())
 
     def to_jsonl(self, flt: JournalFilter | None = None) -> str:
-        return "".join(json.dumps(e.to_dict(), default=str) + "\n" for e in self.entries(flt))
+        return entries_to_jsonl(self.entries(flt))
 
     def write_jsonl(self, path: str | Path, flt: JournalFilter | None = None) -> int:
         """Export the journal (or the filtered part) to a JSONL file; returns the number of entries."""

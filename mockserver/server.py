@@ -7,9 +7,9 @@ import asyncio
 import dataclasses
 import ipaddress
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast, overload
 
 from aiohttp import web
 
@@ -134,6 +134,26 @@ class AsyncMockServer:
         await self.stop()
 
 
+class _FromAsync(Generic[T]):
+    """A read-only attribute of :class:`MockServer`: the same attribute of the server it runs."""
+
+    def __init__(self, doc: str | None = None) -> None:
+        self.__doc__ = doc
+        self._name = ""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, objtype: type[Any] | None = None) -> _FromAsync[T]: ...
+    @overload
+    def __get__(self, obj: MockServer, objtype: type[Any] | None = None) -> T: ...
+    def __get__(self, obj: MockServer | None, objtype: type[Any] | None = None) -> T | _FromAsync[T]:
+        if obj is None:
+            return self
+        return cast(T, getattr(obj._server, self._name))
+
+
 class MockServer:
     """``with MockServer() as server: client = Anthropic(base_url=server.url, api_key="k")``.
 
@@ -165,38 +185,15 @@ class MockServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    @property
-    def config(self) -> ServerConfig:
-        return self._server.config
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def host(self) -> str:
-        return self._server.host
-
-    @property
-    def journal(self) -> Journal:
-        return self._server.journal
-
-    @property
-    def engine(self) -> FaultEngine:
-        return self._server.engine
-
-    @property
-    def state(self) -> MockState:
-        return self._server.state
-
-    @property
-    def scenario(self) -> Spec:
-        """The spec of the loaded scenario (None: the steady default)."""
-        return self._server.scenario
+    # the same attributes as the AsyncMockServer it runs
+    config = _FromAsync[ServerConfig]()
+    url = _FromAsync[str]()
+    port = _FromAsync[int]()
+    host = _FromAsync[str]()
+    journal = _FromAsync[Journal]()
+    engine = _FromAsync[FaultEngine]()
+    state = _FromAsync[MockState]()
+    scenario = _FromAsync[Spec]("The spec of the loaded scenario (None: the steady default).")
 
     def start(self) -> MockServer:
         if self._thread is not None:
@@ -232,10 +229,16 @@ class MockServer:
         self._thread = thread
         return self
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._loop is None:
-            raise RuntimeError("the MockServer is not running")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the server's loop, between requests (directly when not running)."""
+        loop = self._loop
+        if loop is None:
+            return fn()
+
+        async def call() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result()
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -250,33 +253,15 @@ class MockServer:
 
         ``seed`` defaults to the server's seed."""
         seed = self.config.seed if seed is None else seed
-        engine = build_engine(spec, seed=seed)
-
-        async def swap() -> None:
-            self._server.state.set_engine(engine, spec, seed=seed)
-
-        if self._loop is not None:
-            self._call(swap())
-        else:
-            self._server.state.set_engine(engine, spec, seed=seed)
+        engine = build_engine(spec, seed=seed)  # here, so that a bad scenario raises in the caller
+        self._on_loop(lambda: self._server.state.set_engine(engine, spec, seed=seed))
 
     def set_engine(self, engine: FaultEngine) -> None:
-        async def swap() -> None:
-            self._server.set_engine(engine)
-
-        if self._loop is not None:
-            self._call(swap())
-        else:
-            self._server.set_engine(engine)
+        self._on_loop(lambda: self._server.set_engine(engine))
 
     def reset(self) -> None:
-        async def do() -> None:
-            self._server.reset()
-
-        if self._loop is not None:
-            self._call(do())
-        else:
-            self._server.reset()
+        """Clear the journal and stats, restart the engine (on the server loop)."""
+        self._on_loop(self._server.reset)
 
     def __enter__(self) -> MockServer:
         return self.start()
