@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from typing import Any, Literal, NamedTuple, cast, overload
 
 import anthropic
@@ -88,7 +88,7 @@ def _no_retries(client: Any, kind: str) -> Any:
             "own retries are now switched off (with_options(max_retries=0)) so that they do not stack with "
             "the policy's. Build the client with max_retries=0 to silence this warning."
         )
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
+        warnings.warn(message, RuntimeWarning, stacklevel=5)
         log.warning("busysignal.sdk_retries_disabled client=%s max_retries=%s", kind, retries)
     return client.with_options(max_retries=0)
 
@@ -175,6 +175,63 @@ def _cache_lookup(
     policy.counters.add("cache_hits")
     policy.emit(CallFinished(model, outcome.model, True, 0, 0.0, cached=True))
     return key, message
+
+
+def _adopt(client: Any, options: dict[str, Any], sdk_type: type[Any], wrapper: str) -> Any:
+    """The SDK client a wrapper uses: built from ``options`` (retries off), or ``client``
+    checked and with its retries switched off."""
+    if client is None:
+        if "max_retries" in options:
+            raise TypeError(f"{wrapper}: do not pass max_retries; the policy does the retrying")
+        return sdk_type(max_retries=0, **options)
+    if options:
+        raise TypeError(
+            f"{wrapper}: pass either a client or client options, not both (got {sorted(options)})"
+        )
+    if not isinstance(client, sdk_type):
+        raise TypeError(
+            f"{wrapper}: client must be an anthropic.{sdk_type.__name__}, got {type(client).__name__}"
+        )
+    return _no_retries(client, f"anthropic.{sdk_type.__name__}")
+
+
+def _message(response: httpx2.Response, parsed: object) -> Message:
+    """The parsed body of a 200 that must be a message; anything else (e.g. a text/plain 200)
+    is the server's fault (retryable), as an ``APIResponseValidationError``."""
+    if not isinstance(parsed, Message):
+        raise _not_a_message(response, f"parsed as {type(parsed).__name__}")
+    return parsed
+
+
+def _answered(
+    policy: Policy, cache: ResponseCache | None, key: str | None, message: Message, outcome: CallOutcome
+) -> Message:
+    """Attach how ``message`` was answered; store it when it may be cached (complete, and
+    from the model asked: never a fallback's answer)."""
+    _attach(message, outcome)
+    if cache is not None and key is not None and not outcome.fell_back:
+        data = message.to_dict()
+        if is_cacheable(data):
+            cache.set(key, data, policy.cache_ttl_s)
+    return message
+
+
+class _StreamAttempts:
+    """What both stream openers share: the retry count per model (resumptions included, as
+    the ``x-stainless-retry-count`` header) and the SDK arguments of each attempt."""
+
+    def __init__(self, policy: Policy, params: Mapping[str, Any], client_timeout_s: float) -> None:
+        self.params = params
+        self.mode = policy.stream_retry
+        self.timeouts = _timeouts(client_timeout_s, policy)
+        self.sent: dict[str, int] = {}
+
+    def kwargs(self, a: Attempt) -> dict[str, Any]:
+        self.sent[a.model] = self.sent.get(a.model, 0) + 1
+        return _attempt_kwargs(a, self.params, self.timeouts, self.sent[a.model] - 1)
+
+    def opened(self, a: Attempt, inner: Any, held: list[RawMessageStreamEvent], done: bool) -> _Opened:
+        return _Opened(inner, held, done, a.model, a.params if a.params is not None else self.params)
 
 
 def _same_event(delivered: RawMessageStreamEvent, replayed: RawMessageStreamEvent) -> bool:
@@ -267,6 +324,91 @@ def _diverged(exc: BaseException) -> BaseException:
     return exc
 
 
+_NEXT = 0  # read the next event of the SDK stream (None at its end)
+_REOPEN = 1  # open the request again under the policy (a resumption)
+_CLOSE = 2  # close an SDK stream
+_EMIT = 3  # hand an event to the caller
+
+_StreamStep = tuple[int, Any]
+
+
+def _stream_steps(opened: _Opened, policy: Policy, live: list[Any]) -> Generator[_StreamStep, Any, None]:
+    """The logic of a resilient stream, once for both: what to read, when to resume, what to
+    hand over. It yields steps (:data:`_NEXT`, :data:`_REOPEN`, :data:`_CLOSE`, :data:`_EMIT`)
+    that the sync and async shells perform (awaiting where they must) and send back: an event
+    (None at the end of the SDK stream) or a reopened stream; a failure is thrown in.
+    ``live[0]`` is kept pointing at the SDK stream in use, so that ``close()`` reaches it."""
+    state = _Resumer(policy, opened.model)
+    pending = list(opened.held)
+    inner = opened.inner
+    done = opened.done
+    last_type = opened.held[-1].type if opened.held else None
+    failure: BaseException | None = None
+    while True:
+        event: RawMessageStreamEvent | None
+        try:
+            if pending:
+                event = pending.pop(0)
+            elif done:
+                event = None
+            else:
+                event = yield (_NEXT, inner)
+                if event is None and last_type != "message_stop" and not state.behind():
+                    raise IncompleteStreamError(last_type, request=inner.response.request)
+        except Exception as exc:
+            if not state.may_resume(exc):
+                state.interrupted(exc, resumed=False)
+                raise
+            try:
+                opened = yield (_REOPEN, opened)
+            except Exception:
+                state.interrupted(exc, resumed=False)
+                raise exc from None
+            state.interrupted(exc, resumed=True)
+            failure = exc
+            inner, pending, done = opened.inner, list(opened.held), opened.done
+            last_type = None
+            live[0] = inner
+            state.start_replay()
+            continue
+        if event is None:
+            if state.behind() and failure is not None:  # the retry ended before catching up
+                state.interrupted(failure, resumed=False)
+                raise _diverged(failure) from None
+            return
+        last_type = event.type
+        verdict = state.accept(event)
+        if verdict is None:
+            yield (_CLOSE, inner)
+            assert failure is not None
+            raise _diverged(failure)
+        if verdict:
+            yield (_EMIT, event)
+
+
+def _advance(
+    core: Generator[_StreamStep, Any, None], reply: Any, error: BaseException | None
+) -> _StreamStep | None:
+    """The core's next step after ``reply`` (or ``error``); None when the stream is over."""
+    try:
+        return core.throw(error) if error is not None else core.send(reply)
+    except StopIteration:
+        return None
+
+
+def _hold(held: list[RawMessageStreamEvent], event: RawMessageStreamEvent, mode: StreamRetry) -> bool:
+    """Hold ``event`` back; True once enough is held (``preamble``: the first output event)."""
+    held.append(event)
+    return mode == "preamble" and event.type in _OUTPUT_EVENTS
+
+
+def _held_all(held: list[RawMessageStreamEvent], inner: Any) -> tuple[list[RawMessageStreamEvent], bool]:
+    """The SDK stream ended while events were being held: complete only with message_stop."""
+    if not held or held[-1].type != "message_stop":
+        raise IncompleteStreamError(held[-1].type if held else None, request=inner.response.request)
+    return held, True
+
+
 # --- sync ------------------------------------------------------------------------------------
 class ResilientStream(Stream[RawMessageStreamEvent]):
     """The SDK's ``Stream`` of raw events, fed by a stream that already passed the policy. The
@@ -288,55 +430,25 @@ class ResilientStream(Stream[RawMessageStreamEvent]):
         self._live: list[Stream[RawMessageStreamEvent]] = [opened.inner]  # shared with the iterator's copy
 
     def __stream__(self) -> Iterator[RawMessageStreamEvent]:
-        opened = self._opened
-        state = _Resumer(self._policy, opened.model)
-        pending = list(opened.held)
-        inner: Stream[RawMessageStreamEvent] = opened.inner
-        done = opened.done
-        last_type = opened.held[-1].type if opened.held else None
-        failure: BaseException | None = None
-        while True:
-            try:
-                if pending:
-                    event = pending.pop(0)
-                elif done:
-                    raise StopIteration
-                else:
-                    try:
-                        event = next(inner)
-                    except StopIteration:
-                        if last_type != "message_stop" and not state.behind():
-                            raise IncompleteStreamError(last_type, request=inner.response.request) from None
-                        raise
-                last_type = event.type
-            except StopIteration:
-                if state.behind() and failure is not None:  # the retry ended before catching up
-                    state.interrupted(failure, resumed=False)
-                    raise _diverged(failure) from None
-                return
-            except Exception as exc:
-                if not state.may_resume(exc):
-                    state.interrupted(exc, resumed=False)
-                    raise
+        core = _stream_steps(self._opened, self._policy, self._live)
+        step = _advance(core, None, None)
+        while step is not None:
+            kind, arg = step
+            reply: Any = None
+            error: BaseException | None = None
+            if kind == _EMIT:
+                yield arg
+            else:
                 try:
-                    opened = self._reopen(opened)
-                except Exception:
-                    state.interrupted(exc, resumed=False)
-                    raise exc from None
-                state.interrupted(exc, resumed=True)
-                failure = exc
-                inner, pending, done = opened.inner, list(opened.held), opened.done
-                last_type = None
-                self._live[0] = inner
-                state.start_replay()
-                continue
-            verdict = state.accept(event)
-            if verdict is None:
-                inner.close()
-                assert failure is not None
-                raise _diverged(failure)
-            if verdict:
-                yield event
+                    if kind == _NEXT:
+                        reply = next(arg, None)
+                    elif kind == _REOPEN:
+                        reply = self._reopen(arg)
+                    else:
+                        arg.close()
+                except Exception as exc:
+                    error = exc
+            step = _advance(core, reply, error)
 
     def close(self) -> None:
         super().close()
@@ -347,20 +459,12 @@ def _prefetch(
     inner: Stream[RawMessageStreamEvent], mode: StreamRetry
 ) -> tuple[list[RawMessageStreamEvent], bool]:
     held: list[RawMessageStreamEvent] = []
-    if mode == "none":
-        return held, False
-    while True:
-        try:
-            event = next(inner)
-        except StopIteration:
-            if not held or held[-1].type != "message_stop":
-                raise IncompleteStreamError(
-                    held[-1].type if held else None, request=inner.response.request
-                ) from None
-            return held, True
-        held.append(event)
-        if mode == "preamble" and event.type in _OUTPUT_EVENTS:
-            return held, False
+    if mode != "none":
+        while (event := next(inner, None)) is not None:
+            if _hold(held, event, mode):
+                return held, False
+        return _held_all(held, inner)
+    return held, False
 
 
 class ResilientMessages:
@@ -407,20 +511,13 @@ class ResilientMessages:
             raw = self._sdk.messages.with_raw_response.create(**_attempt_kwargs(a, params, client_timeout))
             a.response_headers = raw.headers
             try:
-                message: object = raw.parse()
+                parsed: object = raw.parse()
             except ValueError as exc:  # a 200 whose body is not JSON: the server's fault, retryable
                 raise _not_a_message(raw.http_response, str(exc)) from exc
-            if not isinstance(message, Message):  # e.g. a text/plain 200
-                raise _not_a_message(raw.http_response, f"parsed as {type(message).__name__}")
-            return message
+            return _message(raw.http_response, parsed)
 
         message, outcome = policy.call_with_outcome(attempt, model=model, params=params)
-        _attach(message, outcome)
-        if cache is not None and key is not None and not outcome.fell_back:
-            data = message.to_dict()
-            if is_cacheable(data):
-                cache.set(key, data, policy.cache_ttl_s)
-        return message
+        return _answered(policy, cache, key, message, outcome)
 
     def stream(self, **params: Any) -> MessageStreamManager[Any]:
         """``messages.stream(...)``: the SDK's stream manager, opened under the policy."""
@@ -469,24 +566,11 @@ class ResilientAnthropic:
         policy: Policy | None = None,
         **client_options: Any,
     ) -> None:
-        if client is None:
-            if "max_retries" in client_options:
-                raise TypeError("ResilientAnthropic: do not pass max_retries; the policy does the retrying")
-            client = anthropic.Anthropic(max_retries=0, **client_options)
-        elif client_options:
-            raise TypeError(
-                "ResilientAnthropic: pass either a client or client options, not both "
-                f"(got {sorted(client_options)})"
-            )
-        elif not isinstance(client, anthropic.Anthropic):
-            raise TypeError(
-                f"ResilientAnthropic: client must be an anthropic.Anthropic, got {type(client).__name__}"
-            )
-        else:
-            client = _no_retries(client, "anthropic.Anthropic")
-        self.client: anthropic.Anthropic = client
+        self.client: anthropic.Anthropic = _adopt(
+            client, client_options, anthropic.Anthropic, "ResilientAnthropic"
+        )
         self.policy = policy if policy is not None else Policy.default()
-        self._timeout_s = _client_timeout_s(client)
+        self._timeout_s = _client_timeout_s(self.client)
         self.messages = ResilientMessages(self)
 
     def with_options(self, **options: Any) -> ResilientAnthropic:
@@ -501,21 +585,17 @@ class ResilientAnthropic:
         open_stream: Callable[[dict[str, Any]], Stream[RawMessageStreamEvent]],
     ) -> ResilientStream:
         policy = self.policy
-        mode = policy.stream_retry
-        client_timeout = _timeouts(self._timeout_s, policy)
-
-        sent: dict[str, int] = {}  # attempts per model, resumptions included (the retry count header)
+        attempts = _StreamAttempts(policy, params, self._timeout_s)
 
         def attempt(a: Attempt) -> _Opened:
-            sent[a.model] = sent.get(a.model, 0) + 1
-            inner = open_stream(_attempt_kwargs(a, params, client_timeout, sent[a.model] - 1))
+            inner = open_stream(attempts.kwargs(a))
             a.response_headers = inner.response.headers
             try:
-                held, done = _prefetch(inner, mode)
+                held, done = _prefetch(inner, attempts.mode)
             except BaseException:
                 inner.close()
                 raise
-            return _Opened(inner, held, done, a.model, a.params if a.params is not None else params)
+            return attempts.opened(a, inner, held, done)
 
         def reopen(previous: _Opened) -> _Opened:
             previous.inner.close()
@@ -564,55 +644,25 @@ class AsyncResilientStream(AsyncStream[RawMessageStreamEvent]):
         ]  # shared with the iterator's copy
 
     async def __stream__(self) -> AsyncIterator[RawMessageStreamEvent]:
-        opened = self._opened
-        state = _Resumer(self._policy, opened.model)
-        pending = list(opened.held)
-        inner: AsyncStream[RawMessageStreamEvent] = opened.inner
-        done = opened.done
-        last_type = opened.held[-1].type if opened.held else None
-        failure: BaseException | None = None
-        while True:
-            try:
-                if pending:
-                    event = pending.pop(0)
-                elif done:
-                    raise StopAsyncIteration
-                else:
-                    try:
-                        event = await inner.__anext__()
-                    except StopAsyncIteration:
-                        if last_type != "message_stop" and not state.behind():
-                            raise IncompleteStreamError(last_type, request=inner.response.request) from None
-                        raise
-                last_type = event.type
-            except StopAsyncIteration:
-                if state.behind() and failure is not None:  # the retry ended before catching up
-                    state.interrupted(failure, resumed=False)
-                    raise _diverged(failure) from None
-                return
-            except Exception as exc:
-                if not state.may_resume(exc):
-                    state.interrupted(exc, resumed=False)
-                    raise
+        core = _stream_steps(self._opened, self._policy, self._live)
+        step = _advance(core, None, None)
+        while step is not None:
+            kind, arg = step
+            reply: Any = None
+            error: BaseException | None = None
+            if kind == _EMIT:
+                yield arg
+            else:
                 try:
-                    opened = await self._reopen(opened)
-                except Exception:
-                    state.interrupted(exc, resumed=False)
-                    raise exc from None
-                state.interrupted(exc, resumed=True)
-                failure = exc
-                inner, pending, done = opened.inner, list(opened.held), opened.done
-                last_type = None
-                self._live[0] = inner
-                state.start_replay()
-                continue
-            verdict = state.accept(event)
-            if verdict is None:
-                await inner.close()
-                assert failure is not None
-                raise _diverged(failure)
-            if verdict:
-                yield event
+                    if kind == _NEXT:
+                        reply = await anext(arg, None)
+                    elif kind == _REOPEN:
+                        reply = await self._reopen(arg)
+                    else:
+                        await arg.close()
+                except Exception as exc:
+                    error = exc
+            step = _advance(core, reply, error)
 
     async def close(self) -> None:
         await super().close()
@@ -623,20 +673,12 @@ async def _aprefetch(
     inner: AsyncStream[RawMessageStreamEvent], mode: StreamRetry
 ) -> tuple[list[RawMessageStreamEvent], bool]:
     held: list[RawMessageStreamEvent] = []
-    if mode == "none":
-        return held, False
-    while True:
-        try:
-            event = await inner.__anext__()
-        except StopAsyncIteration:
-            if not held or held[-1].type != "message_stop":
-                raise IncompleteStreamError(
-                    held[-1].type if held else None, request=inner.response.request
-                ) from None
-            return held, True
-        held.append(event)
-        if mode == "preamble" and event.type in _OUTPUT_EVENTS:
-            return held, False
+    if mode != "none":
+        while (event := await anext(inner, None)) is not None:
+            if _hold(held, event, mode):
+                return held, False
+        return _held_all(held, inner)
+    return held, False
 
 
 class AsyncResilientMessages:
@@ -692,20 +734,13 @@ class AsyncResilientMessages:
             )
             a.response_headers = raw.headers
             try:
-                message: object = await raw.parse()
+                parsed: object = await raw.parse()
             except ValueError as exc:  # a 200 whose body is not JSON: the server's fault, retryable
                 raise _not_a_message(raw.http_response, str(exc)) from exc
-            if not isinstance(message, Message):  # e.g. a text/plain 200
-                raise _not_a_message(raw.http_response, f"parsed as {type(message).__name__}")
-            return message
+            return _message(raw.http_response, parsed)
 
         message, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)
-        _attach(message, outcome)
-        if cache is not None and key is not None and not outcome.fell_back:
-            data = message.to_dict()
-            if is_cacheable(data):
-                cache.set(key, data, policy.cache_ttl_s)
-        return message
+        return _answered(policy, cache, key, message, outcome)
 
     def stream(self, **params: Any) -> AsyncMessageStreamManager[Any]:
         """Async ``messages.stream(...)`` opened under the policy (use ``async with``)."""
@@ -750,27 +785,11 @@ class AsyncResilientAnthropic:
         policy: Policy | None = None,
         **client_options: Any,
     ) -> None:
-        if client is None:
-            if "max_retries" in client_options:
-                raise TypeError(
-                    "AsyncResilientAnthropic: do not pass max_retries; the policy does the retrying"
-                )
-            client = anthropic.AsyncAnthropic(max_retries=0, **client_options)
-        elif client_options:
-            raise TypeError(
-                "AsyncResilientAnthropic: pass either a client or client options, not both "
-                f"(got {sorted(client_options)})"
-            )
-        elif not isinstance(client, anthropic.AsyncAnthropic):
-            raise TypeError(
-                "AsyncResilientAnthropic: client must be an anthropic.AsyncAnthropic, "
-                f"got {type(client).__name__}"
-            )
-        else:
-            client = _no_retries(client, "anthropic.AsyncAnthropic")
-        self.client: anthropic.AsyncAnthropic = client
+        self.client: anthropic.AsyncAnthropic = _adopt(
+            client, client_options, anthropic.AsyncAnthropic, "AsyncResilientAnthropic"
+        )
         self.policy = policy if policy is not None else Policy.default()
-        self._timeout_s = _client_timeout_s(client)
+        self._timeout_s = _client_timeout_s(self.client)
         self.messages = AsyncResilientMessages(self)
 
     def with_options(self, **options: Any) -> AsyncResilientAnthropic:
@@ -783,21 +802,17 @@ class AsyncResilientAnthropic:
         open_stream: Callable[[dict[str, Any]], Awaitable[AsyncStream[RawMessageStreamEvent]]],
     ) -> AsyncResilientStream:
         policy = self.policy
-        mode = policy.stream_retry
-        client_timeout = _timeouts(self._timeout_s, policy)
-
-        sent: dict[str, int] = {}  # attempts per model, resumptions included (the retry count header)
+        attempts = _StreamAttempts(policy, params, self._timeout_s)
 
         async def attempt(a: Attempt) -> _Opened:
-            sent[a.model] = sent.get(a.model, 0) + 1
-            inner = await open_stream(_attempt_kwargs(a, params, client_timeout, sent[a.model] - 1))
+            inner = await open_stream(attempts.kwargs(a))
             a.response_headers = inner.response.headers
             try:
-                held, done = await _aprefetch(inner, mode)
+                held, done = await _aprefetch(inner, attempts.mode)
             except BaseException:
                 await inner.close()
                 raise
-            return _Opened(inner, held, done, a.model, a.params if a.params is not None else params)
+            return attempts.opened(a, inner, held, done)
 
         async def reopen(previous: _Opened) -> _Opened:
             await previous.inner.close()
