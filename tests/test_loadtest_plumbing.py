@@ -227,6 +227,18 @@ def test_the_headline_scenarios_are_valid_for_the_fault_engine_at_any_time_scale
     assert scaled["capacity"]["schedule"][0] == {"start_s": 2.5, "end_s": 5.0, "factor": 0.5}
 
 
+def test_every_headline_scenario_is_one_service_whose_rejections_cost_slot_time() -> None:
+    pools = [load_scenario(str(path)).capacity for path in sorted(SCENARIO_DIR.glob("*.yaml"))]
+    assert len(pools) >= 2
+    for cap in pools:
+        assert cap is not None and len(cap.pools) == 1
+        p = cap.pools[0]
+        # the same 4 slots of 0.26 s (CAPACITY) and the same 10 ms per rejection everywhere
+        assert (p.concurrency, p.ttft_s, p.stream_tokens_per_s, p.expected_output_tokens) == (4, 0.1, 100, 16)
+        assert p.slowdown == 0 and p.shed_cost_s == 0.01
+        assert p.concurrency / (p.ttft_s + 16 / p.stream_tokens_per_s) == pytest.approx(CAPACITY)
+
+
 def test_scaling_a_scenario_scales_only_times() -> None:
     data = {"rules": [{"when": {"window": {"start_s": 10, "end_s": 20}}, "fault": 529}], "capacity": {"x": 8}}
     assert scale_scenario(data, 0.5) == {
