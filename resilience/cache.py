@@ -288,6 +288,25 @@ class RedisCache:
         self._client.delete(self._name(key))
 
 
+def _lookup(
+    cache: ResponseCache, params: Mapping[str, Any], ttl_s: float, on_lookup: Callable[[bool], None] | None
+) -> tuple[str, dict[str, Any] | None]:
+    """The request's key and what the cache holds for it (the lookup is reported)."""
+    _check_ttl(ttl_s)
+    key = request_key(params)
+    hit = cache.get(key)
+    if on_lookup is not None:
+        on_lookup(hit is not None)
+    return key, hit
+
+
+def _keep(cache: ResponseCache, key: str, message: dict[str, Any], ttl_s: float) -> dict[str, Any]:
+    """Store ``message`` under ``key`` if it is a complete success; return it."""
+    if is_cacheable(message):
+        cache.set(key, message, ttl_s)
+    return message
+
+
 def cached_call(
     cache: ResponseCache | None,
     params: Mapping[str, Any],
@@ -303,17 +322,10 @@ def cached_call(
     told the outcome of every lookup."""
     if cache is None or not use_cache:
         return call()
-    _check_ttl(ttl_s)
-    key = request_key(params)
-    hit = cache.get(key)
-    if on_lookup is not None:
-        on_lookup(hit is not None)
+    key, hit = _lookup(cache, params, ttl_s, on_lookup)
     if hit is not None:
         return hit
-    message = call()
-    if is_cacheable(message):
-        cache.set(key, message, ttl_s)
-    return message
+    return _keep(cache, key, call(), ttl_s)
 
 
 async def cached_call_async(
@@ -329,14 +341,7 @@ async def cached_call_async(
     (memory, or one Redis round trip on loopback/LAN), so they are called directly."""
     if cache is None or not use_cache:
         return await call()
-    _check_ttl(ttl_s)
-    key = request_key(params)
-    hit = cache.get(key)
-    if on_lookup is not None:
-        on_lookup(hit is not None)
+    key, hit = _lookup(cache, params, ttl_s, on_lookup)
     if hit is not None:
         return hit
-    message = await call()
-    if is_cacheable(message):
-        cache.set(key, message, ttl_s)
-    return message
+    return _keep(cache, key, await call(), ttl_s)

@@ -216,23 +216,46 @@ class _OverloadRate:
             return self._window.rate(self._clock())
 
 
-class PolicyMetrics:
-    """An event hook for the resilience policy that keeps Prometheus metrics.
+class _WindowedMetrics:
+    """What both metric sets share: a registry (a new one unless given), metric names under
+    ``prefix`` (the class's ``DEFAULT_PREFIX`` unless given), the metrics of :meth:`_define`,
+    then the 529 rate over the last ``window_s`` seconds as a gauge."""
 
-    Call it with each policy event (``Policy(on_event=metrics)``). Unknown events are ignored,
-    so a newer policy cannot break an older exporter.
-    """
+    DEFAULT_PREFIX = "busysignal"
 
     def __init__(
         self,
         registry: Registry | None = None,
         *,
-        prefix: str = "busysignal_client",
+        prefix: str | None = None,
         window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry or Registry()
-        r, p = self.registry, prefix
+        name = self.DEFAULT_PREFIX if prefix is None else prefix
+        self._define(self.registry, name)
+        self._overload = _OverloadRate(window_s, clock)
+        self.overload_rate = self.registry.gauge(
+            f"{name}_overload_rate",
+            f"Fraction of attempts answered 529 over the last {window_s:g} s",
+            read=self._overload.read,
+        )
+
+    def _define(self, r: Registry, p: str) -> None:
+        raise NotImplementedError
+
+
+class PolicyMetrics(_WindowedMetrics):
+    """An event hook for the resilience policy that keeps Prometheus metrics (names under
+    ``prefix``, default ``busysignal_client``).
+
+    Call it with each policy event (``Policy(on_event=metrics)``). Unknown events are ignored,
+    so a newer policy cannot break an older exporter.
+    """
+
+    DEFAULT_PREFIX = "busysignal_client"
+
+    def _define(self, r: Registry, p: str) -> None:
         self.attempts = r.counter(
             f"{p}_attempts_total", "Attempts sent, by model and HTTP status", ["model", "status"]
         )
@@ -255,12 +278,6 @@ class PolicyMetrics:
         )
         self.calls = r.counter(f"{p}_calls_total", "Calls through the policy, by outcome", ["outcome"])
         self.cache = r.counter(f"{p}_cache_lookups_total", "Response cache lookups, by result", ["result"])
-        self._overload = _OverloadRate(window_s, clock)
-        self.overload_rate = r.gauge(
-            f"{p}_overload_rate",
-            f"Fraction of attempts answered 529 over the last {window_s:g} s",
-            read=self._overload.read,
-        )
 
     def attach(self, policy: Any) -> PolicyMetrics:
         """Subscribe to ``policy``'s events (``Policy.subscribe``); returns self."""
@@ -294,30 +311,18 @@ class PolicyMetrics:
                 self.cache.inc(result="hit")
 
 
-class RunnerMetrics:
-    """Metrics of the document runner, fed with its attempt outcomes."""
+class RunnerMetrics(_WindowedMetrics):
+    """Metrics of the document runner, fed with its attempt outcomes (names under ``prefix``,
+    default ``busysignal_runner``)."""
 
-    def __init__(
-        self,
-        registry: Registry | None = None,
-        *,
-        prefix: str = "busysignal_runner",
-        window_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.registry = registry or Registry()
-        r, p = self.registry, prefix
+    DEFAULT_PREFIX = "busysignal_runner"
+
+    def _define(self, r: Registry, p: str) -> None:
         self.attempts = r.counter(
             f"{p}_attempts_total", "Attempts made for documents, by HTTP status", ["status"]
         )
         self.requeues = r.counter(
             f"{p}_requeues_total", "Documents put back in the queue after a failed attempt"
-        )
-        self._overload = _OverloadRate(window_s, clock)
-        self.overload_rate = r.gauge(
-            f"{p}_overload_rate",
-            f"Fraction of attempts answered 529 over the last {window_s:g} s",
-            read=self._overload.read,
         )
 
     def observe_attempt(self, outcome: AttemptOutcome) -> None:

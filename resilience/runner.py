@@ -308,6 +308,22 @@ class RunSummary:
 AttemptObserver = Callable[[AttemptOutcome], None]
 
 
+def _summary(
+    store: JobStore, total: int, made: int, start_mono: float, status_counts: dict[str, int]
+) -> RunSummary:
+    """How a run ended, from the store (the truth) and the run's own tallies."""
+    counts = store.counts()
+    return RunSummary(
+        total=total,
+        succeeded=counts["succeeded"],
+        failed=counts["failed"],
+        attempts=made,
+        attempts_total=store.attempts_total(),
+        elapsed_s=time.monotonic() - start_mono,
+        status_counts=status_counts,
+    )
+
+
 def _finished(job: PendingJob, attempts: int, action: Complete | Fail) -> FinishedJob:
     if isinstance(action, Complete):
         return FinishedJob(job.doc.id, job.doc.position, "succeeded", attempts, action.message)
@@ -423,16 +439,7 @@ async def run_documents(
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
         output.close()
-    counts = store.counts()
-    return RunSummary(
-        total=total,
-        succeeded=counts["succeeded"],
-        failed=counts["failed"],
-        attempts=made,
-        attempts_total=store.attempts_total(),
-        elapsed_s=time.monotonic() - start_mono,
-        status_counts=status_counts,
-    )
+    return _summary(store, total, made, start_mono, status_counts)
 
 
 # --- Message Batches -----------------------------------------------------------------
@@ -599,16 +606,7 @@ async def run_batches(
                 await collect(batch_id)
     finally:
         output.close()
-    counts = store.counts()
-    return RunSummary(
-        total=total,
-        succeeded=counts["succeeded"],
-        failed=counts["failed"],
-        attempts=made,
-        attempts_total=store.attempts_total(),
-        elapsed_s=time.monotonic() - start_mono,
-        status_counts=status_counts,
-    )
+    return _summary(store, total, made, start_mono, status_counts)
 
 
 # --- the client ---------------------------------------------------------------------------
