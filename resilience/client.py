@@ -274,9 +274,12 @@ class _Resumer:
         self.resumes = 0
 
     def may_resume(self, exc: BaseException) -> bool:
-        """Resume after ``exc``? Only a retryable failure, within the attempt limit, and only
-        with a token from the retry budget: a resumption is a retry, not a new request."""
-        if not self.enabled or self.resumes >= self.policy.retry.max_attempts - 1:
+        """Resume after ``exc``? With ``stream_resume``, or while nothing was handed to the
+        caller yet (``stream_retry="none"`` hands events over as they come, so an error event
+        can come first: retrying it replays nothing); only a retryable failure, within the
+        attempt limit, and only with a token from the retry budget (a resumption is a retry,
+        not a new request)."""
+        if not (self.enabled or self.count == 0) or self.resumes >= self.policy.retry.max_attempts - 1:
             return False
         failure = classify_exception(exc, now_wall=self.policy.clock.wall())
         if failure is None or not failure.retryable:

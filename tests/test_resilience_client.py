@@ -328,6 +328,26 @@ def test_after_output_was_handed_over_a_mid_stream_error_is_raised_and_reported(
     )
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_with_nothing_held_back_an_error_event_before_any_event_is_still_retried(resume: bool) -> None:
+    events: list[Event] = []
+    server = Server({"m": [("cut", 0)]})  # a 200 whose first event is an overloaded_error
+    client = client_for(server, stream_retry="none", stream_resume=resume, on_event=events.append)
+    stream = client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    assert texts(stream) == "Hello" and len(server.requests) == 2
+    assert [(e.events_delivered, e.resumed) for e in events if isinstance(e, StreamInterrupted)] == [
+        (0, True)
+    ]
+
+
+async def test_async_with_nothing_held_back_an_error_event_first_is_retried() -> None:
+    server = Server({"m": [("cut", 0)]})
+    client = async_client_for(server, stream_retry="none")
+    stream = await client.messages.create(model="m", max_tokens=5, messages=MESSAGES, stream=True)
+    text = "".join([e.delta.text async for e in stream if e.type == "content_block_delta"])  # type: ignore[union-attr]
+    assert text == "Hello" and len(server.requests) == 2
+
+
 @pytest.mark.parametrize(("mode", "retried"), [("buffer", True), ("preamble", False), ("none", False)])
 def test_stream_retry_mode_decides_how_late_a_failure_is_still_retried(
     mode: StreamRetry, retried: bool
