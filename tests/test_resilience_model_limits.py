@@ -5,6 +5,10 @@ limit adds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
+import threading
+import time
 from typing import Any
 
 import anthropic
@@ -200,3 +204,42 @@ def test_the_default_policy_limits_per_model_and_falls_back_after_two_overloads(
     assert p.call(script, model="a", params={"model": "a", "max_tokens": 1}) == "b"
     assert script.seen == ["a", "a", "b"]
     assert p.limit.for_model("a").limit < p.limit.for_model("b").limit
+
+
+def test_many_threads_shedding_and_queueing_leave_no_slot_taken() -> None:
+    limits = ModelLimits(3, adaptive=AIMDLimit(initial=3, minimum=1, maximum=3))
+    p = Policy(
+        retry=Retry(max_attempts=3, backoff=NoJitter(base=0.001, cap=0.001), deadline_s=None),
+        limit=limits,
+        fallback=FallbackChain(["a", "b"], overload_attempts=2),
+        log_events=False,
+        seed=5,
+    )
+    answered: list[str] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+
+        def attempt(a: Attempt) -> str:
+            time.sleep(0.0005)
+            if a.model == "a" and rng.random() < 0.7:
+                raise sdk_error(529)
+            return a.model
+
+        for _ in range(25):
+            with contextlib.suppress(anthropic.APIStatusError):
+                model = p.call(attempt, model="a", params={"model": "a", "max_tokens": 1})
+                with lock:
+                    answered.append(model)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counters = p.counters.snapshot()
+    assert limits.in_use() == 0
+    assert counters["calls"] == counters["calls_ok"] + counters["calls_failed"] == 200
+    assert counters["calls_ok"] == len(answered) == 200  # b never fails, so every call is answered
+    assert set(answered) <= {"a", "b"} and "b" in answered
