@@ -44,6 +44,11 @@ def is_server_error(status: int | None) -> bool:
     return status is None or status >= 500
 
 
+# Failure kinds (``resilience.classify.Kind`` values) that, inside a 200 stream, stand for the
+# service failing: an overloaded_error or api_error event, a stream cut off or timed out.
+_STREAM_SERVICE_FAILURES = frozenset({"overloaded", "server_error", "connection", "timeout"})
+
+
 class SlidingWindowRate:
     """Outcomes in the last ``window_s`` seconds. ``now`` must never go backwards."""
 
@@ -175,12 +180,22 @@ class ErrorRateMonitor:
 
     def on_policy_event(self, event: object) -> None:
         """An event hook for the resilience policy (``Policy(on_event=monitor.on_policy_event)``):
-        every finished attempt counts, by its status. Other events are ignored. (Imported
-        lazily: the monitor itself does not depend on the policy.)"""
+        every finished attempt counts, by its status; a failure inside a 200 stream (an
+        ``overloaded_error`` or ``api_error`` event, a stream cut short) counts by its kind, as
+        the 529/5xx/dropped connection it stands for. An error the policy could not classify
+        (a bug in the caller's code) says nothing about the service and is not counted. Other
+        events are ignored. (Imported lazily: the monitor itself does not depend on the policy.)"""
         from resilience.events import AttemptFinished
 
-        if isinstance(event, AttemptFinished):
-            self.observe(False if event.ok else is_server_error(event.status))
+        if not isinstance(event, AttemptFinished):
+            return
+        if event.ok:
+            self.observe(False)
+        elif event.kind is not None:
+            if event.status == 200:
+                self.observe(event.kind in _STREAM_SERVICE_FAILURES)
+            else:
+                self.observe(is_server_error(event.status))
 
     def poll(self) -> AlertEvent | None:
         """Re-evaluate without a new outcome (old errors leave the window as time passes)."""

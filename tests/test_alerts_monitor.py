@@ -190,6 +190,28 @@ def test_monitor_subscribes_to_the_resilience_policys_attempt_events() -> None:
     assert (events[0].errors, events[0].total) == (1, 12)
 
 
+def test_monitor_counts_a_failure_inside_a_200_stream_by_its_kind() -> None:
+    from resilience.events import AttemptFinished
+
+    events: list[AlertEvent] = []
+    monitor = ErrorRateMonitor(min_requests=2, fire_above=0.3, clock=FakeClock(), on_alert=events.append)
+    monitor.on_policy_event(AttemptFinished("m", 1, True, None, 200, 0.01))
+    monitor.on_policy_event(AttemptFinished("m", 1, False, "caller_error", 200, 0.01))  # e.g. invalid_request
+    assert events == [] and monitor.rate() == 0.0
+    monitor.on_policy_event(AttemptFinished("m", 1, False, "overloaded", 200, 0.01))  # mid-stream overload
+    assert [e.kind for e in events] == ["fired"] and (events[0].errors, events[0].total) == (1, 3)
+
+
+def test_monitor_ignores_errors_the_policy_could_not_classify() -> None:
+    from resilience.events import AttemptFinished
+
+    monitor = ErrorRateMonitor(min_requests=1, clock=FakeClock())
+    monitor.on_policy_event(AttemptFinished("m", 1, False, None, None, 0.01))  # a bug in the caller's fn
+    assert monitor.rate() == 0.0 and not monitor.alerting
+    monitor.on_policy_event(AttemptFinished("m", 1, False, "connection", None, 0.01))
+    assert monitor.rate() == 1.0 and monitor.alerting
+
+
 def test_monitor_attached_to_a_policy_fires_on_its_attempts() -> None:
     from resilience import Policy
     from resilience.events import AttemptFinished
