@@ -293,7 +293,8 @@ class PolicyMetrics(_WindowedMetrics):
 
         if isinstance(event, ev.AttemptFinished):
             self.attempts.inc(model=event.model, status=_status_label(event.status if not event.ok else 200))
-            self._overload.add(event.status == 529)
+            # a 529, or an overloaded_error event inside a 200 stream (what would have been a 529)
+            self._overload.add(event.status == 529 or (not event.ok and event.kind == "overloaded"))
         elif isinstance(event, ev.RetryScheduled):
             self.retries.inc(model=event.model, kind=event.kind)
         elif isinstance(event, ev.FallbackTaken):

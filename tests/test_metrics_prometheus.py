@@ -143,3 +143,12 @@ def test_policy_metrics_count_a_real_call_through_the_resilient_client() -> None
     assert 'busysignal_client_retries_total{model="claude-haiku-5-5",kind="overloaded"} 2' in text
     assert 'busysignal_client_calls_total{outcome="ok"} 1' in text
     assert "busysignal_client_overload_rate 0.6666666666666666" in text
+
+
+def test_an_overloaded_error_inside_a_200_stream_counts_in_the_overload_rate() -> None:
+    from resilience.events import AttemptFinished
+
+    m = PolicyMetrics(clock=FakeClock())
+    m(AttemptFinished("big", 1, True, None, 200, 0.01))
+    m(AttemptFinished("big", 2, False, "overloaded", 200, 0.01))
+    assert "busysignal_client_overload_rate 0.5\n" in m.registry.render()
