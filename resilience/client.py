@@ -88,7 +88,7 @@ def _no_retries(client: Any, kind: str) -> Any:
             "own retries are now switched off (with_options(max_retries=0)) so that they do not stack with "
             "the policy's. Build the client with max_retries=0 to silence this warning."
         )
-        warnings.warn(message, RuntimeWarning, stacklevel=5)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)  # the line that built the wrapper
         log.warning("busysignal.sdk_retries_disabled client=%s max_retries=%s", kind, retries)
     return client.with_options(max_retries=0)
 

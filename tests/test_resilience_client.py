@@ -159,9 +159,17 @@ def async_client_for(server: Server, **policy_kwargs: Any) -> AsyncResilientAnth
 # --- construction ---------------------------------------------------------------------------
 def test_a_client_with_sdk_retries_on_is_warned_about_and_switched_off() -> None:
     sdk = anthropic.Anthropic(api_key="k", base_url="http://mock.invalid")
-    with pytest.warns(RuntimeWarning, match="max_retries=2"):
+    with pytest.warns(RuntimeWarning, match="max_retries=2") as caught:
         client = ResilientAnthropic(sdk)
     assert client.client.max_retries == 0
+    assert caught[0].filename == __file__  # the warning points at the line that built the wrapper
+
+
+async def test_the_async_wrapper_warns_at_the_callers_line_too() -> None:
+    sdk = anthropic.AsyncAnthropic(api_key="k", base_url="http://mock.invalid")
+    with pytest.warns(RuntimeWarning, match="max_retries=2") as caught:
+        client = AsyncResilientAnthropic(sdk)
+    assert client.client.max_retries == 0 and caught[0].filename == __file__
 
 
 def test_a_client_without_retries_is_wrapped_silently() -> None:
