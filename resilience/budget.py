@@ -1,7 +1,8 @@
 """Retry budget: a token bucket, shared by everything that uses one client, that keeps retries a
 bounded fraction of requests so that a client cannot amplify an outage.
 
-Every request (a first attempt) deposits ``ratio`` tokens; every retry withdraws one whole
+Every request (a call's first attempt: one per call, whichever model of a fallback chain makes
+it) deposits ``ratio`` tokens; every retry withdraws one whole
 token and is refused when less than one is left. The bucket starts full at ``floor`` tokens and
 never holds more than ``max(floor, capacity)``. So over any sequence of outcomes::
 

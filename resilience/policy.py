@@ -398,6 +398,7 @@ class Policy:
         last_exc: BaseException | None = None
         last_failure: Failure | None = None
         skipped: CircuitOpenError | None = None
+        deposited = resumption  # a resumption's request was counted when it was first made
 
         for index, current in enumerate(chain):
             mparams = params
@@ -469,8 +470,9 @@ class Policy:
                 while True:
                     number += 1
                     attempts += 1
-                    if number == 1 and budget is not None and not resumption:
-                        budget.on_request()
+                    if not deposited and budget is not None:
+                        budget.on_request()  # once per call: a fallback model's attempt is no new request
+                        deposited = True
                     if pacer is not None:
                         wait = pacer.reserve(self.clock.wall())
                         if wait > 0:

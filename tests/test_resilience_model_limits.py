@@ -28,6 +28,7 @@ from resilience import (
     NoJitter,
     Policy,
     Retry,
+    RetryBudget,
 )
 from resilience.policy import Attempt
 
@@ -243,3 +244,12 @@ def test_many_threads_shedding_and_queueing_leave_no_slot_taken() -> None:
     assert counters["calls"] == counters["calls_ok"] + counters["calls_failed"] == 200
     assert counters["calls_ok"] == len(answered) == 200  # b never fails, so every call is answered
     assert set(answered) <= {"a", "b"} and "b" in answered
+
+
+def test_a_call_that_falls_back_deposits_in_the_retry_budget_once() -> None:
+    budget = RetryBudget(ratio=0.1, floor=0.0, capacity=100.0)
+    p = make_policy(budget=budget, fallback=FallbackChain(["a", "b"], overload_attempts=1))
+    for _ in range(10):
+        assert p.call(PerModel({"a": [529]}), model="a", params={"model": "a", "max_tokens": 1}) == "b"
+    assert budget.requests == 10  # ten calls, not twenty: the fallback model's attempt is the same request
+    assert budget.balance == pytest.approx(1.0)

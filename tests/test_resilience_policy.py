@@ -360,12 +360,11 @@ class FallbackMachine(RuleBasedStateMachine):
         calls: list[str] = []
         last: Any = None
         scripts = {m: list(s) for m, s in scripts.items()}
+        self.balance = min(self.FLOOR, self.balance + self.RATIO)  # one deposit per call
         for model in self.CHAIN[self.CHAIN.index(start) :]:
             number = 0
             while True:
                 number += 1
-                if number == 1:
-                    self.balance = min(self.FLOOR, self.balance + self.RATIO)
                 calls.append(model)
                 outcome = scripts[model].pop(0) if scripts[model] else "ok"
                 if outcome == "ok":
