@@ -231,23 +231,23 @@ class MockState:
         if version not in API_VERSIONS:
             raise invalid(f"anthropic-version: unknown version {version!r}")
 
-    async def read_body(self, request: web.Request, limit: int) -> bytes:
+    def body_now(self, request: web.Request, limit: int) -> bytes | None:
+        """The whole body when it has already arrived (the usual case), taken without a read loop or
+        an await; None when more is still to come (then ``read_body``)."""
         content = request.content
-        if content.is_eof():  # the whole body has arrived (the usual case): take it without a read loop
-            raw = content.read_nowait(-1)
-            if len(raw) > limit:
-                raise ApiError(
-                    413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
-                )
+        if not content.is_eof():
+            return None
+        return _within(content.read_nowait(-1), limit)
+
+    async def read_body(self, request: web.Request, limit: int) -> bytes:
+        raw = self.body_now(request, limit)
+        if raw is not None:
             return raw
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raw = b""
-            limit = -1
-        if len(raw) > limit:
-            raise ApiError(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
-        return raw
+            raise _too_large() from None
+        return _within(raw, limit)
 
     def prepare_messages(self, raw: bytes, *, cache: bool = True) -> Prepared:
         if cache and self._cache_size:
@@ -305,6 +305,16 @@ class MockState:
         for more in extra:
             headers.update(more)
         return headers
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
+
+
+def _within(raw: bytes, limit: int) -> bytes:
+    if len(raw) > limit:
+        raise _too_large()
+    return raw
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:
@@ -406,28 +416,33 @@ class _Outcome:
 Work = Callable[[web.Request, MockState, JournalEntry, _Outcome], Awaitable[web.StreamResponse]]
 
 
-async def _journalled(request: web.Request, route: str, work: Work) -> web.StreamResponse:
-    """The frame of every authenticated API request: journal entry, auth, refusals, bugs, the end.
+def _journalled(route: str, work: Work) -> Handler:
+    """The handler of an authenticated API route: journal entry, auth, refusals, bugs, the end.
 
-    ``work`` answers the request (raising ApiError to refuse it); the entry is closed and the
-    engine told how the request ended whatever happens."""
-    state = request.app[STATE]
-    entry, key = state.open(request)
-    outcome = _Outcome()
-    try:
+    ``work`` answers the request (raising ApiError to refuse it); whatever happens, the entry is
+    closed and the engine told how the request ended."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        entry, key = state.open(request)
+        outcome = _Outcome()
         try:
-            state.check_auth(request, key)
-            return await work(request, state, entry, outcome)
-        except ApiError as err:
-            return await _send_error(request, state, entry, err)
-    except asyncio.CancelledError:
-        entry.client_gone = True
-        raise
-    except Exception:
-        return await _internal_error(request, state, entry)
-    finally:
-        outcome.complete(state, entry)
-        state.close(entry, route)
+            try:
+                state.check_auth(request, key)
+                return await work(request, state, entry, outcome)
+            except ApiError as err:
+                return await _send_error(request, state, entry, err)
+        except asyncio.CancelledError:
+            entry.client_gone = True
+            raise
+        except Exception:
+            return await _internal_error(request, state, entry)
+        finally:
+            outcome.complete(state, entry)
+            state.close(entry, route)
+
+    handler.__name__ = handler.__qualname__ = f"handle_{route}"
+    return handler
 
 
 def _note_digest(entry: JournalEntry, raw: bytes) -> None:
@@ -598,14 +613,13 @@ async def _apply(
 # ---- API handlers --------------------------------------------------------------------------
 
 
-async def handle_messages(request: web.Request) -> web.StreamResponse:
-    return await _journalled(request, "messages", _messages)
-
-
 async def _messages(
     request: web.Request, state: MockState, entry: JournalEntry, outcome: _Outcome
 ) -> web.StreamResponse:
-    raw = await state.read_body(request, state.config.max_body_bytes)
+    limit = state.config.max_body_bytes
+    raw = state.body_now(request, limit)
+    if raw is None:
+        raw = await state.read_body(request, limit)
     try:
         prepared = state.prepare_messages(raw)
     except ApiError:
@@ -647,6 +661,9 @@ async def _messages(
     )
 
 
+handle_messages = _journalled("messages", _messages)
+
+
 async def _internal_error(request: web.Request, state: MockState, entry: JournalEntry) -> web.StreamResponse:
     """A bug in the mock: logged, and answered as the API's 500 when nothing was sent yet."""
     log.exception("busysignal mock: internal error on %s %s (%s)", entry.method, entry.path, entry.request_id)
@@ -673,10 +690,6 @@ def _note_body(entry: JournalEntry, raw: bytes) -> None:
             entry.prompt_digest = ""
 
 
-async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
-    return await _journalled(request, "count_tokens", _count_tokens)
-
-
 async def _count_tokens(
     request: web.Request, state: MockState, entry: JournalEntry, outcome: _Outcome
 ) -> web.StreamResponse:
@@ -693,6 +706,9 @@ async def _count_tokens(
     decision = outcome.judge(request, state, entry, req.model, False, req.input_tokens, 0)
     payload = json.dumps({"input_tokens": req.input_tokens}).encode()
     return await _apply(request, state, entry, decision, outcome, None, lambda: payload)
+
+
+handle_count_tokens = _journalled("count_tokens", _count_tokens)
 
 
 def _page(items: list[Any], ident: Callable[[Any], str], query: Mapping[str, str]) -> dict[str, Any]:
@@ -748,10 +764,7 @@ def _simple(route: str, *, reads_body: bool = False) -> Callable[[Callable[..., 
                 return await _send(request, entry, result)
             return await _send(request, entry, _json_response(state, entry, result))
 
-        async def handler(request: web.Request) -> web.StreamResponse:
-            return await _journalled(request, route, work)
-
-        return handler
+        return _journalled(route, work)
 
     return wrap
 
