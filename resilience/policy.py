@@ -321,9 +321,9 @@ class Policy:
         * breaker per model: opens at ≥ 50 % failures over ≥ 10 calls in 30 s, for 15 s, then
           one probe;
         * throttle, per model: at most 256 calls in flight to each model, adaptive (AIMD from
-          64: halved on each 529, +1 per round of successes); a call that finds no free slot on
-          a model whose limit was cut by 529s falls back at once when the chain has another
-          model (it queues otherwise); and a pacer that, once a rate-limit bucket is below 10 %,
+          64: halved on each burst of 529s, +1 per round of successes); a call that finds no
+          free slot on a model whose limit was cut by 529s falls back at once when the chain
+          has another model (it queues otherwise); and a pacer that, once a rate-limit bucket is below 10 %,
           sends at its refill rate (before the 429, not after);
         * fallback (when a chain is given as a list of models): a model that answers 529 gets
           2 attempts before the call moves to the next model (the last model gets all 4);
@@ -513,7 +513,7 @@ class Policy:
                             )
                         )
                     if failure.kind is Kind.OVERLOADED and mlimit is not None and mlimit.adaptive is not None:
-                        mlimit.adaptive.on_overload()
+                        mlimit.adaptive.on_overload(began, now)
                     if pacer is not None and failure.headers:
                         pacer.observe(failure.headers, self.clock.wall())
                     decision = retry_decision(

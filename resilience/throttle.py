@@ -5,7 +5,8 @@
   With an :class:`AIMDLimit` attached the limit adapts.
 * :class:`AIMDLimit`: additive increase, multiplicative decrease. Each success adds
   ``increase / limit`` (about +``increase`` per round of ``limit`` calls); an overload (529)
-  multiplies by ``decrease``; a success slower than ``latency_target_s`` multiplies by
+  multiplies by ``decrease`` (once per burst: 529s to attempts sent before the last cut are
+  ignored); a success slower than ``latency_target_s`` multiplies by
   ``latency_decrease``. Always within ``[minimum, maximum]``.
 * :class:`RateLimitPacer`: reads the ``anthropic-ratelimit-*`` response headers and, when a
   bucket runs low (``remaining < reserve * limit``), sends requests at the bucket's refill rate
@@ -78,6 +79,7 @@ class AIMDLimit:
         self.latency_decrease = float(latency_decrease)
         self.initial = float(initial)
         self._limit = float(initial)
+        self._last_cut = -math.inf
         self._lock = threading.Lock()
 
     @property
@@ -109,9 +111,18 @@ class AIMDLimit:
             else:
                 self._limit = min(self.maximum, self._limit + self.increase / self._limit)
 
-    def on_overload(self) -> None:
+    def on_overload(self, began: float | None = None, now: float | None = None) -> None:
+        """A 529. With ``began`` (when the overloaded attempt was sent) and ``now`` (monotonic
+        seconds), a 529 to an attempt sent before the last cut is the same congestion that
+        cut already answered and is ignored: one burst of 529s to calls in flight together
+        halves the limit once, not once per call (as TCP cuts once per round trip). Without
+        them, every 529 cuts."""
         with self._lock:
+            if began is not None and began < self._last_cut:
+                return
             self._limit = max(self.minimum, self._limit * self.decrease)
+            if now is not None:
+                self._last_cut = now
 
 
 class _Waiter:

@@ -253,3 +253,24 @@ def test_a_call_that_falls_back_deposits_in_the_retry_budget_once() -> None:
         assert p.call(PerModel({"a": [529]}), model="a", params={"model": "a", "max_tokens": 1}) == "b"
     assert budget.requests == 10  # ten calls, not twenty: the fallback model's attempt is the same request
     assert budget.balance == pytest.approx(1.0)
+
+
+async def test_calls_in_flight_together_that_all_get_529_halve_the_limit_once() -> None:
+    clock = FakeClock()
+    limits = ModelLimits(64, adaptive=AIMDLimit(initial=16, minimum=1, maximum=64))
+    p = Policy(retry=Retry(max_attempts=1, deadline_s=None), limit=limits, clock=clock, log_events=False)
+    started = 0
+    all_sent = asyncio.Event()
+
+    async def attempt(a: Attempt) -> str:
+        nonlocal started
+        started += 1
+        if started == 4:
+            all_sent.set()
+        await all_sent.wait()  # four attempts in flight at once...
+        clock.advance(0.5)  # ...answered 529 a little later
+        raise sdk_error(529)
+
+    results = await asyncio.gather(*(p.acall(attempt, model="m") for _ in range(4)), return_exceptions=True)
+    assert all(isinstance(r, anthropic.APIStatusError) for r in results)
+    assert limits.for_model("m").limit == 8  # one burst, one cut (not 16 -> 1)

@@ -272,3 +272,14 @@ def test_the_tightest_bucket_wins_and_bad_headers_are_ignored() -> None:
     pacer.observe(headers, NOW)
     assert pacer.interval == pytest.approx(20 / 91)
     assert pacer.hold_until == pytest.approx(NOW + 20 * 500 / 9500)
+
+
+def test_aimd_cuts_once_for_a_burst_of_529s_to_attempts_in_flight_together() -> None:
+    aimd = AIMDLimit(initial=64, minimum=1, maximum=256)
+    for _ in range(20):  # twenty attempts sent at t=0 all answered 529 around t=1
+        aimd.on_overload(began=0.0, now=1.0)
+    assert aimd.limit == 32
+    aimd.on_overload(began=1.5, now=2.0)  # sent after the cut: new evidence
+    assert aimd.limit == 16
+    aimd.on_overload()  # without times every 529 cuts, as before
+    assert aimd.limit == 8
