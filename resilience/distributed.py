@@ -19,10 +19,20 @@ Configuration (environment of workers and submitters):
 Start workers with ``celery -A resilience.distributed worker --pool threads --concurrency 8``,
 or follow a whole input file with ``busysignal batch run INPUT --out OUT --via celery``.
 
-Tasks are acknowledged late, so a task whose worker died is delivered again, after the Redis
-transport's visibility timeout (``BUSYSIGNAL_VISIBILITY_TIMEOUT``, default 3600 s). Keep it
-above the longest countdown (the requeue policy's ``max_delay_s`` and ``retry_after_cap_s``),
-or Redis hands a waiting task out a second time (the results hash still keeps one result).
+Tasks are acknowledged late, so a task whose worker died is delivered again once it has been
+unacknowledged for the Redis transport's visibility timeout (``BUSYSIGNAL_VISIBILITY_TIMEOUT``,
+default 3600 s): a worker hands such tasks back to the queue when it starts and at a sweep
+every ``unacked_restore_interval`` (10 s). Kombu would only really sweep every tenth time
+(every 100 s); we sweep each time, so redelivery comes within 10 s of the timeout. Keep the
+timeout above the longest countdown (the requeue policy's ``max_delay_s`` and
+``retry_after_cap_s``) and the longest call, or Redis hands a task a live worker still holds
+out a second time (the results hash still keeps one result).
+
+One window is not covered: a message a worker has just popped from the queue but not yet
+recorded as unacknowledged (a short window, longer on a loaded machine) is lost if the
+worker is killed (SIGKILL, the OOM killer) in that window. Such a document never gets a
+result; ``busysignal batch run ... --via celery --resubmit`` queues every document of the run
+that has no result again (a duplicate still yields one result).
 """
 
 from __future__ import annotations
@@ -86,7 +96,9 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     broker_transport_options={
-        "visibility_timeout": float(os.environ.get("BUSYSIGNAL_VISIBILITY_TIMEOUT", "3600"))
+        "visibility_timeout": float(os.environ.get("BUSYSIGNAL_VISIBILITY_TIMEOUT", "3600")),
+        # every periodic restore call really sweeps (Kombu's default scans on every tenth)
+        "unacked_restore_throttle": 1,
     },
     task_ignore_result=True,
 )

@@ -1,4 +1,5 @@
-"""Shared fixtures for the mock-server suites: a scripted fault engine and a fake clock.
+"""Shared fixtures: a scripted fault engine and a fake clock for the mock-server suites, and a
+real redis-server on a free loopback port for the Redis cache and Celery suites.
 
 The scripted engine implements the FaultEngine protocol with a fixed list of Decisions, so the
 server's application of every Decision field can be tested without the real scenario engine.
@@ -6,7 +7,11 @@ server's application of every Decision field can be tested without the real scen
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,3 +92,54 @@ def fake_clock() -> FakeClock:
 
 def user(text: str = "Hello") -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (another process may still take it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of the module's own (no persistence), ``redis://127.0.0.1:PORT/0``.
+
+    Skips the module when the ``redis`` package or the ``redis-server`` binary is missing."""
+    redis = pytest.importorskip("redis")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    workdir = tmp_path_factory.mktemp("redis")
+    for _ in range(5):  # another process may take the port between probe and bind
+        port = free_port()
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.01)  # polling the server until it listens
+        finally:
+            client.close()
+        if proc.poll() is None:
+            break
+    else:
+        pytest.fail("could not start redis-server on a free port")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -1,71 +1,21 @@
-"""RedisCache against a real redis-server started (and stopped) by this file's fixture."""
+"""RedisCache against a real redis-server started (and stopped) for this module by the shared
+``redis_url`` fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import free_port
 
 from resilience.cache import RedisCache, ResponseCache, cached_call, request_key
 
 redis = pytest.importorskip("redis")
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir: Path = tmp_path_factory.mktemp("redis")
-    for _ in range(5):  # another process may take the port between probe and bind
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.01)
-        if proc.poll() is None:
-            client.close()
-            break
-    else:
-        pytest.fail("could not start redis-server on a free port")
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -151,10 +101,10 @@ def test_redis_cache_shares_entries_between_clients(cache: RedisCache, redis_url
 
 
 def test_redis_cache_fails_open_when_redis_is_unreachable() -> None:
-    dead = RedisCache(url=f"redis://127.0.0.1:{_free_port()}/0")
+    dead = RedisCache(url=f"redis://127.0.0.1:{free_port()}/0")
     assert dead.get("k") is None
     dead.set("k", message(), 60)  # logged, not raised
-    strict = RedisCache(url=f"redis://127.0.0.1:{_free_port()}/0", fail_open=False)
+    strict = RedisCache(url=f"redis://127.0.0.1:{free_port()}/0", fail_open=False)
     with pytest.raises(redis.ConnectionError):
         strict.get("k")
 
