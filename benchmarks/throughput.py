@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,11 +102,13 @@ def cpu_seconds(pid: int) -> float:
 class Tally:
     statuses: dict[int, int] = field(default_factory=dict)
     dropped: int = 0  # connections that closed or reset with a request in flight
+    cpu_s: float = 0.0  # the load generator's own CPU time during the load
 
     def add(self, other: Tally) -> None:
         for status, n in other.statuses.items():
             self.statuses[status] = self.statuses.get(status, 0) + n
         self.dropped += other.dropped
+        self.cpu_s += other.cpu_s
 
 
 class _Connection(asyncio.Protocol):
@@ -171,6 +174,7 @@ class _Connection(asyncio.Protocol):
 
 
 async def _load(port: int, requests: list[bytes], connections: int, seconds: float) -> Tally:
+    cpu0 = time.process_time()
     loop = asyncio.get_running_loop()
     stop_at = time.monotonic() + seconds
     tally = Tally()
@@ -196,26 +200,38 @@ async def _load(port: int, requests: list[bytes], connections: int, seconds: flo
             first = proto.i
 
     await asyncio.gather(*(connection(c) for c in range(connections)))
+    tally.cpu_s = time.process_time() - cpu0
     return tally
 
 
-def _load_process(port: int, requests: list[bytes], connections: int, seconds: float, out: Any) -> None:
+def _load_process(
+    port: int, requests: list[bytes], connections: int, seconds: float, go: Any, out: Any
+) -> None:
+    go.wait()  # all processes are up (interpreter start-up is not part of the measurement)
     out.put(asyncio.run(_load(port, requests, connections, seconds)))
 
 
-def run_load(port: int, requests: list[bytes], connections: int, seconds: float, clients: int) -> Tally:
+def run_load(
+    port: int,
+    requests: list[bytes],
+    connections: int,
+    seconds: float,
+    clients: int,
+    on_go: Callable[[], None] = lambda: None,
+) -> Tally:
+    """Load ``port`` for ``seconds`` from ``clients`` processes; ``on_go`` runs as the load starts."""
     if clients <= 1:
+        on_go()
         return asyncio.run(_load(port, requests, connections, seconds))
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_load_process, args=(port, requests, max(1, connections // clients), seconds, queue)
-        )
-        for _ in range(clients)
-    ]
+    go = ctx.Barrier(clients + 1)
+    args = (port, requests, max(1, connections // clients), seconds, go, queue)
+    procs = [ctx.Process(target=_load_process, args=args) for _ in range(clients)]
     for p in procs:
         p.start()
+    go.wait()
+    on_go()
     total = Tally()
     for _ in procs:
         total.add(queue.get())
@@ -239,23 +255,21 @@ class Round:
     tally: Tally
 
 
-def _own_cpu() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 def measure(
     port: int, pid: int, bodies: list[bytes], connections: int, seconds: float, clients: int, count_all: bool
 ) -> Round:
     requests = [request_bytes(port, b) for b in bodies]
-    cpu0, own0 = cpu_seconds(pid), _own_cpu()
-    t0 = time.monotonic()
-    tally = run_load(port, requests, connections, seconds, clients)
-    elapsed = time.monotonic() - t0
-    cpu, own = cpu_seconds(pid) - cpu0, _own_cpu() - own0
+    start: list[float] = []
+
+    def on_go() -> None:
+        start[:] = [cpu_seconds(pid), time.monotonic()]
+
+    tally = run_load(port, requests, connections, seconds, clients, on_go)
+    elapsed = time.monotonic() - start[1]
+    cpu = cpu_seconds(pid) - start[0]
     counted = sum(tally.statuses.values()) if count_all else tally.statuses.get(200, 0)
     n = max(counted, 1)
-    return Round(counted / elapsed, cpu / n * 1e6, cpu / elapsed, own / n * 1e6, tally)
+    return Round(counted / elapsed, cpu / n * 1e6, cpu / elapsed, tally.cpu_s / n * 1e6, tally)
 
 
 def main(argv: list[str] | None = None) -> int:
