@@ -36,7 +36,14 @@ from mockserver.journal import (
     parse_retry_count,
 )
 from mockserver.metrics import Metrics, Stats
-from mockserver.sse import error_event, message_json, message_json_tail_fast, message_object, stream_events
+from mockserver.sse import (
+    SseEvent,
+    error_event,
+    message_json,
+    message_json_tail_fast,
+    message_object,
+    stream_events,
+)
 from mockserver.validation import MessageRequest, validate_count_tokens_request, validate_messages_request
 
 log = logging.getLogger("busysignal.mock")
@@ -176,10 +183,16 @@ class MockState:
         self.scenario_seed = self.config.seed if seed is None else seed
         self.index = 0
 
-    def generation_waits(self, decision: Decision) -> bool:
-        """Whether the latency model makes this response wait (server defaults or decision overrides)."""
+    def pacing(self, decision: Decision) -> tuple[float, float | None]:
+        """Time to first token and tokens per second (None: unpaced) for a response: the decision's
+        overrides, else the server's defaults."""
         ttft = decision.ttft_s if decision.ttft_s is not None else self.config.ttft_s
         tps = decision.tokens_per_s if decision.tokens_per_s is not None else self._default_tps
+        return ttft, tps
+
+    def generation_waits(self, decision: Decision) -> bool:
+        """Whether the latency model makes this response wait."""
+        ttft, tps = self.pacing(decision)
         return ttft > 0 or bool(tps)
 
     def restart_engine(self) -> None:
@@ -490,6 +503,16 @@ async def _connection_fault(
     return resp
 
 
+def _message_id(entry: JournalEntry) -> str:
+    """A message's id shares the suffix of its request's id."""
+    return "msg_" + entry.request_id[4:]
+
+
+def _stream_events(entry: JournalEntry, prepared: Prepared) -> list[SseEvent]:
+    req = prepared.request
+    return stream_events(_message_id(entry), req.model, prepared.completion, req.input_tokens)
+
+
 async def _stream(
     request: web.Request,
     state: MockState,
@@ -498,15 +521,13 @@ async def _stream(
     decision: Decision,
     outcome: _Outcome,
 ) -> web.StreamResponse:
-    req = prepared.request
-    events = stream_events("msg_" + entry.request_id[4:], req.model, prepared.completion, req.input_tokens)
+    events = _stream_events(entry, prepared)
     headers = state.response_headers(
         entry, {"content-type": SSE_TYPE, "cache-control": "no-cache"}, decision.headers
     )
     resp = web.StreamResponse(status=200, headers=headers)
     entry.status = 200
-    ttft = decision.ttft_s if decision.ttft_s is not None else state.config.ttft_s
-    tps = decision.tokens_per_s if decision.tokens_per_s is not None else state._default_tps
+    ttft, tps = state.pacing(decision)
     interval = 1.0 / tps if tps else 0.0
     fault = decision.stream_fault
     fault_at = min(max(fault.after_events, 0), len(events) - 1) if fault is not None else -1
@@ -587,19 +608,13 @@ async def _apply(
     stream = prepared is not None and prepared.request.stream
     if decision.connection_fault is not None:
         if stream and prepared is not None:
-            req = prepared.request
-            events = stream_events(
-                "msg_" + entry.request_id[4:], req.model, prepared.completion, req.input_tokens
-            )
-            return await _connection_fault(
-                request, state, entry, decision, b"".join(e.data for e in events), SSE_TYPE
-            )
+            body = b"".join(e.data for e in _stream_events(entry, prepared))
+            return await _connection_fault(request, state, entry, decision, body, SSE_TYPE)
         return await _connection_fault(request, state, entry, decision, json_payload(), JSON_TYPE)
     if stream and prepared is not None:
         return await _stream(request, state, entry, prepared, decision, outcome)
     if prepared is not None:
-        ttft = decision.ttft_s if decision.ttft_s is not None else state.config.ttft_s
-        tps = decision.tokens_per_s if decision.tokens_per_s is not None else state._default_tps
+        ttft, tps = state.pacing(decision)
         wait = ttft + (prepared.completion.output_tokens / tps if tps else 0.0)
         if wait > 0 and not await _wait(request, wait):
             entry.client_gone = True
@@ -634,7 +649,7 @@ async def _messages(
     entry.stream = req.stream
     entry.prompt_digest = prepared.prompt_digest
     decision = outcome.judge(request, state, entry, req.model, req.stream, req.input_tokens, req.max_tokens)
-    message_id = "msg_" + entry.request_id[4:]
+    message_id = _message_id(entry)
     if (
         not req.stream
         and decision.error is None
