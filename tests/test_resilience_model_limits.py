@@ -133,36 +133,27 @@ def test_a_call_moves_on_at_once_from_a_model_shedding_load() -> None:
     assert limits.in_use() == 0
 
 
-def test_a_full_model_that_was_not_overloaded_still_queues() -> None:
-    limits = ModelLimits(1, adaptive=None)
+@pytest.mark.parametrize(
+    ("model", "overloaded", "shed"),
+    [
+        ("a", False, True),  # full but never cut by 529s: an ordinary queue
+        ("b", True, True),  # overloaded, but the last model of the chain: nowhere else to go
+        ("a", True, False),  # overloaded, but shedding switched off
+    ],
+)
+def test_a_call_queues_for_a_full_model_unless_it_may_shed(model: str, overloaded: bool, shed: bool) -> None:
+    limits = ModelLimits(4, adaptive=AIMDLimit(initial=2, minimum=1, maximum=4), shed_to_fallback=shed)
     p = Policy(limit=limits, fallback=["a", "b"], retry=Retry(deadline_s=0.05), log_events=False)
-    assert limits.for_model("a").try_acquire()
+    full = limits.for_model(model)
+    assert full.adaptive is not None
+    if overloaded:
+        full.adaptive.on_overload()
+    while full.try_acquire():
+        pass
     script = PerModel({})
     with pytest.raises(LimiterTimeout):
-        p.call(script, model="a", params={"model": "a", "max_tokens": 1})
+        p.call(script, model=model, params={"model": model, "max_tokens": 1})
     assert script.seen == []
-
-
-def test_the_last_model_of_the_chain_is_queued_for_even_when_overloaded() -> None:
-    limits = ModelLimits(4, adaptive=AIMDLimit(initial=2, minimum=1, maximum=4))
-    p = Policy(limit=limits, fallback=["a", "b"], retry=Retry(deadline_s=0.05), log_events=False)
-    b = limits.for_model("b")
-    assert b.adaptive is not None
-    b.adaptive.on_overload()
-    assert b.try_acquire()
-    with pytest.raises(LimiterTimeout):
-        p.call(PerModel({}), model="b", params={"model": "b", "max_tokens": 1})
-
-
-def test_no_shedding_when_switched_off() -> None:
-    limits = ModelLimits(4, adaptive=AIMDLimit(initial=2, minimum=1, maximum=4), shed_to_fallback=False)
-    p = Policy(limit=limits, fallback=["a", "b"], retry=Retry(deadline_s=0.05), log_events=False)
-    a = limits.for_model("a")
-    assert a.adaptive is not None
-    a.adaptive.on_overload()
-    assert a.try_acquire()
-    with pytest.raises(LimiterTimeout):
-        p.call(PerModel({}), model="a", params={"model": "a", "max_tokens": 1})
 
 
 # --- fewer attempts on an overloaded model when a fallback is left -------------------------------
