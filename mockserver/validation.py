@@ -154,6 +154,21 @@ def _need_str(value: Any, where: str) -> str:
     return value
 
 
+def _required(obj: dict[str, Any], name: str, where: str) -> Any:
+    """``obj[name]``, or the API's "Field required" refusal naming ``where.name``."""
+    if name not in obj:
+        raise invalid(f"{where}.{name}: Field required")
+    return obj[name]
+
+
+def _required_str(obj: dict[str, Any], name: str, where: str) -> str:
+    return _need_str(_required(obj, name, where), f"{where}.{name}")
+
+
+def _required_dict(obj: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    return _need_dict(_required(obj, name, where), f"{where}.{name}")
+
+
 def _need_dict(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid(f"{where}: Input should be a valid dictionary")
@@ -175,21 +190,13 @@ def _validate_block(block: Any, where: str) -> None:
         if not _need_str(block["text"], f"{where}.text"):
             raise invalid("messages: text content blocks must be non-empty")
     elif kind in ("image", "document"):
-        if "source" not in block:
-            raise invalid(f"{where}.source: Field required")
-        _need_dict(block["source"], f"{where}.source")
+        _required_dict(block, "source", where)
     elif kind in ("tool_use", "server_tool_use"):
         for name in ("id", "name"):
-            if name not in block:
-                raise invalid(f"{where}.{name}: Field required")
-            _need_str(block[name], f"{where}.{name}")
-        if "input" not in block:
-            raise invalid(f"{where}.input: Field required")
-        _need_dict(block["input"], f"{where}.input")
+            _required_str(block, name, where)
+        _required_dict(block, "input", where)
     elif kind == "tool_result":
-        if "tool_use_id" not in block:
-            raise invalid(f"{where}.tool_use_id: Field required")
-        _need_str(block["tool_use_id"], f"{where}.tool_use_id")
+        _required_str(block, "tool_use_id", where)
         content = block.get("content")
         if content is not None and not isinstance(content, str):
             if not isinstance(content, list):
@@ -200,13 +207,9 @@ def _validate_block(block: Any, where: str) -> None:
             raise invalid(f"{where}.is_error: Input should be a valid boolean")
     elif kind == "thinking":
         for name in ("thinking", "signature"):
-            if name not in block:
-                raise invalid(f"{where}.{name}: Field required")
-            _need_str(block[name], f"{where}.{name}")
+            _required_str(block, name, where)
     elif kind == "redacted_thinking":
-        if "data" not in block:
-            raise invalid(f"{where}.data: Field required")
-        _need_str(block["data"], f"{where}.data")
+        _required_str(block, "data", where)
 
 
 def _validate_messages(raw: Any) -> list[dict[str, Any]]:
@@ -258,9 +261,7 @@ def _validate_system(raw: Any) -> None:
         block = _need_dict(block, f"system.{i}")
         if block.get("type") != "text":
             raise invalid(f"system.{i}.type: Input should be 'text'")
-        if "text" not in block:
-            raise invalid(f"system.{i}.text: Field required")
-        _need_str(block["text"], f"system.{i}.text")
+        _required_str(block, "text", f"system.{i}")
 
 
 def _validate_tools(raw: Any) -> list[dict[str, Any]]:
@@ -275,15 +276,11 @@ def _validate_tools(raw: Any) -> list[dict[str, Any]]:
         kind = tool.get("type")
         if kind is not None and not isinstance(kind, str):
             raise invalid(f"{where}.type: Input should be a valid string")
-        if "name" not in tool:
-            raise invalid(f"{where}.name: Field required")
-        name = _need_str(tool["name"], f"{where}.name")
+        name = _required_str(tool, "name", where)
         if kind in (None, "custom"):
             if not _TOOL_NAME.fullmatch(name):
                 raise invalid(f"{where}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
-            if "input_schema" not in tool:
-                raise invalid(f"{where}.input_schema: Field required")
-            _need_dict(tool["input_schema"], f"{where}.input_schema")
+            _required_dict(tool, "input_schema", where)
             if "description" in tool and not isinstance(tool["description"], str):
                 raise invalid(f"{where}.description: Input should be a valid string")
         if name in seen:
