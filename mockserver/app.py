@@ -287,6 +287,12 @@ class MockState:
                 self._cache.popitem(last=False)
         return prepared
 
+    def next_index(self) -> int:
+        """The engine's arrival index of the next request (counted from the scenario's (re)start)."""
+        index = self.index
+        self.index = index + 1
+        return index
+
     def facts(
         self,
         request: web.Request,
@@ -296,10 +302,8 @@ class MockState:
         input_tokens: int,
         max_tokens: int,
     ) -> RequestFacts:
-        index = self.index
-        self.index = index + 1
         return RequestFacts(
-            index=index,
+            index=self.next_index(),
             method=entry.method,
             path=entry.path,
             model=model,
@@ -822,10 +826,8 @@ def _process_item(
             }
         except ApiError as err:
             return {"type": "errored", "error": error_object(err.error_type, err.message)}
-        index = state.index
-        state.index = index + 1
         facts = RequestFacts(
-            index=index,
+            index=state.next_index(),
             method="POST",
             path="/v1/messages/batches",
             model=req.model,
@@ -863,6 +865,11 @@ def _advance(state: MockState, batch: Batch) -> Batch:
     return state.batches.advance(batch, state.clock(), _process_item(state, batch.headers))
 
 
+def _batch(request: web.Request, state: MockState) -> Batch:
+    """The batch the URL names, brought up to date (404 when unknown)."""
+    return _advance(state, state.batches.get(request.match_info["batch_id"]))
+
+
 @_simple("batches", reads_body=True)
 async def handle_batch_create(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
     requests = parse_create_body(_parse_json(raw))
@@ -880,7 +887,7 @@ async def handle_batch_create(request: web.Request, state: MockState, entry: Jou
 
 @_simple("batches")
 async def handle_batch_get(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
-    batch = _advance(state, state.batches.get(request.match_info["batch_id"]))
+    batch = _batch(request, state)
     return batch.to_dict(_results_url(request, state, batch))
 
 
@@ -892,14 +899,14 @@ async def handle_batch_list(request: web.Request, state: MockState, entry: Journ
 
 @_simple("batches")
 async def handle_batch_cancel(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
-    batch = _advance(state, state.batches.get(request.match_info["batch_id"]))
+    batch = _batch(request, state)
     state.batches.cancel(batch, state.clock())
     return batch.to_dict(_results_url(request, state, batch))
 
 
 @_simple("batches")
 async def handle_batch_delete(request: web.Request, state: MockState, entry: JournalEntry, raw: bytes) -> Any:
-    batch = _advance(state, state.batches.get(request.match_info["batch_id"]))
+    batch = _batch(request, state)
     state.batches.delete(batch)
     return {"id": batch.id, "type": "message_batch_deleted"}
 
@@ -908,7 +915,7 @@ async def handle_batch_delete(request: web.Request, state: MockState, entry: Jou
 async def handle_batch_results(
     request: web.Request, state: MockState, entry: JournalEntry, raw: bytes
 ) -> Any:
-    batch = _advance(state, state.batches.get(request.match_info["batch_id"]))
+    batch = _batch(request, state)
     lines = state.batches.results_lines(batch)
     body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
     headers = state.response_headers(entry, {"content-type": "application/x-jsonl"})
