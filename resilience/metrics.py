@@ -327,8 +327,11 @@ class RunnerMetrics(_WindowedMetrics):
         )
 
     def observe_attempt(self, outcome: AttemptOutcome) -> None:
-        self.attempts.inc(status=_status_label(outcome.status))
-        self._overload.add(outcome.status == 529)
+        """One outcome for a document. Only one that sent a request counts as an attempt and
+        in the 529 rate (a cache hit or a breaker's refusal sent none)."""
+        if outcome.sent:
+            self.attempts.inc(status=_status_label(outcome.status))
+            self._overload.add(outcome.status == 529)
         if not outcome.ok:
             self.requeues.inc()
 

@@ -308,6 +308,19 @@ class RunSummary:
 AttemptObserver = Callable[[AttemptOutcome], None]
 
 
+def monitor_observer(monitor: ErrorRateMonitor) -> AttemptObserver:
+    """Feed the error-rate monitor with attempts that reached the service, by status. An
+    outcome that sent nothing (a cache hit, a refusal by the open circuit breaker) says nothing
+    about the service's error rate: counted, a breaker's refusals (status None) would read as
+    failures and keep the alert up for as long as the breaker stays open."""
+
+    def observe(outcome: AttemptOutcome) -> None:
+        if outcome.sent:
+            monitor.observe_status(outcome.status)
+
+    return observe
+
+
 def _summary(
     store: JobStore, total: int, made: int, start_mono: float, status_counts: dict[str, int]
 ) -> RunSummary:
@@ -696,11 +709,7 @@ async def run_file(
         )
         all_observers = list(observers)
         if monitor is not None:
-
-            def feed_monitor(outcome: AttemptOutcome, monitor: ErrorRateMonitor = monitor) -> None:
-                monitor.observe_status(outcome.status)
-
-            all_observers.append(feed_monitor)
+            all_observers.append(monitor_observer(monitor))
         try:
             if via == "batches":
                 summary = await run_batches(

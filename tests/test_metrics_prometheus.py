@@ -152,3 +152,14 @@ def test_an_overloaded_error_inside_a_200_stream_counts_in_the_overload_rate() -
     m(AttemptFinished("big", 1, True, None, 200, 0.01))
     m(AttemptFinished("big", 2, False, "overloaded", 200, 0.01))
     assert "busysignal_client_overload_rate 0.5\n" in m.registry.render()
+
+
+def test_runner_metrics_do_not_count_outcomes_that_sent_nothing_as_attempts() -> None:
+    m = RunnerMetrics(clock=FakeClock())
+    m.observe_attempt(AttemptOutcome(529))
+    m.observe_attempt(AttemptOutcome(None, error_type="circuit_open", sent=False))  # the breaker refused
+    m.observe_attempt(AttemptOutcome(200, message={"type": "message"}, sent=False))  # a cache hit
+    assert m.attempts.value(status="529") == 1 and m.attempts.value(status="none") == 0
+    assert m.attempts.value(status="200") == 0
+    assert m.requeues.value() == 2  # the 529 and the refusal both go back to the queue
+    assert "busysignal_runner_overload_rate 1\n" in m.registry.render()
