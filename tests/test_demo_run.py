@@ -79,9 +79,15 @@ def test_the_full_demo_report_is_complete(tmp_path: Path) -> None:
     assert len(result.verifications) == len(DEMO_CLIENTS)
     assert all(len(v.results) == 8 for v in result.verifications)
     assert report.count("| PASS") + report.count("| FAIL") + report.count("| n/a") >= 8 * 5
-    scores = {v.client: sum(r.passed for r in v.results) for v in result.verifications}
-    assert scores["bundled-policy"] == 8
-    assert scores["article-recipe (waits ×0.1)"] <= 3
+    failed = {
+        v.client: {r.number: r.measured for r in v.results if not r.passed} for v in result.verifications
+    }
+    assert failed["bundled-policy"] == {}
+    # The recipe's faults that show in attempt counts, at any machine speed: 15 attempts per
+    # call under an outage (cap 10), retried 4xx refusals, 5 outer x 3 SDK attempts stacked.
+    # Its timing checks (backs off, jitters) are not pinned: its waits are fixed, and only a
+    # quiet machine keeps scheduling noise from passing for growth or spread.
+    assert {4, 5, 7} <= failed["article-recipe (waits ×0.1)"].keys(), failed
     outcomes = {o.client: o for o in result.outcomes}
     assert outcomes["bundled-policy"].success_rate == 1.0
     assert outcomes["sdk-defaults"].success_rate < outcomes["bundled-policy"].success_rate
