@@ -129,8 +129,12 @@ def run_demo(
 
     build_engine(scenario, seed=seed)
 
+    # The probes and the workload run side by side: each client meets its own servers in both,
+    # so neither changes what the other sees, and most of both is clients waiting out backoff
+    # (the slowest SDK client's retries bound each phase; one after the other took twice as long).
     progress(f"conformance probes for {len(clients)} clients ({'quick' if quick else 'all'} probes)")
-    with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="busysignal-demo") as pool:
+    progress(f"workload: {workload.calls} calls at {workload.rate_per_s:g}/s per client on '{scenario}'")
+    with ThreadPoolExecutor(max_workers=2 * len(clients), thread_name_prefix="busysignal-demo") as pool:
         total = len(clients) * len(only if only is not None else probes("-"))
         finished = [0]
         lock = threading.Lock()
@@ -145,6 +149,10 @@ def run_demo(
         vfuts = [
             pool.submit(verify, DEMO_CLIENTS[c], seed=seed, only=only, progress=probe_done) for c in clients
         ]
+        wfuts = [
+            pool.submit(run_workload, DEMO_CLIENTS[c], scenario, workload, seed=seed, progress=progress)
+            for c in clients
+        ]
         verifications = []
         for f in vfuts:
             v = f.result()
@@ -154,12 +162,6 @@ def run_demo(
                 f"  {v.client}: {len(v.results) - len(failed)}/{len(v.results)} checks pass"
                 + (f" (fails {', '.join(failed)})" if failed else "")
             )
-    progress(f"workload: {workload.calls} calls at {workload.rate_per_s:g}/s per client on '{scenario}'")
-    with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="busysignal-demo") as pool:
-        wfuts = [
-            pool.submit(run_workload, DEMO_CLIENTS[c], scenario, workload, seed=seed, progress=progress)
-            for c in clients
-        ]
         workloads = [f.result() for f in wfuts]
     outcomes = [outcome(w.client, w.entries) for w in workloads]
 
