@@ -1,7 +1,7 @@
 """Throughput of the mock vs a bare aiohttp handler, measured in one run.
 
     python -m benchmarks.throughput [--rounds 5] [--seconds 3] [--connections 32] [--clients 1]
-                                    [--scenario NAME] [--distinct-bodies N]
+                                    [--scenario NAME] [--distinct-bodies N] [--instructions N]
 
 Starts two server processes on 127.0.0.1: the mock (journal on, auth on, single process) and a
 bare aiohttp app whose only handler returns the mock's own response body, precomputed. The load
@@ -11,6 +11,11 @@ turn, alternating rounds, and prints for both servers the medians over the round
 server CPU time per request (read from /proc), how busy the server was and the client's own CPU
 per request, then the ratios. With --scenario every answer counts (a scenario's 529 is a correct
 answer) and the split by status is printed; without one only 200s count.
+
+On a shared machine req/s and CPU time move with other load by several per cent. For comparing
+two versions of the server, ``--instructions N`` runs each server under valgrind's callgrind and
+prints the instructions it executes per request (N sequential requests after ``--warm``
+requests), and their ratio: a deterministic count, user space only (system calls not included).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import functools
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,10 +76,12 @@ def serve_bare(port: int, body: bytes) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def start_server(kind: str, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
+def start_server(
+    kind: str, port: int, extra: list[str], wrapper: list[str] | None = None
+) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "benchmarks.throughput", "--serve", kind, "--port", str(port), *extra]
-    proc = subprocess.Popen(cmd)
-    deadline = time.monotonic() + 20
+    proc = subprocess.Popen([*(wrapper or []), *cmd])
+    deadline = time.monotonic() + (300 if wrapper else 20)
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -81,6 +90,105 @@ def start_server(kind: str, port: int, extra: list[str]) -> subprocess.Popen[byt
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"{kind} server did not start on port {port}")
+
+
+# ---- instructions per request (callgrind): a count that other load on the machine cannot change
+
+
+def _drive(port: int, request: bytes, n: int) -> dict[int, int]:
+    """Send ``request`` ``n`` times, one after another on one keep-alive connection."""
+    statuses: dict[int, int] = {}
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        buf = b""
+        for _ in range(n):
+            sock.sendall(request)
+            while (end := buf.find(b"\r\n\r\n")) < 0:
+                buf += sock.recv(65536)
+            head = buf[:end].lower()
+            at = head.find(b"\r\ncontent-length:")
+            line_end = head.find(b"\r\n", at + 2)
+            need = end + 4 + int(head[at + 17 : line_end if line_end > 0 else len(head)])
+            while len(buf) < need:
+                buf += sock.recv(65536)
+            status = int(head[9:12])
+            statuses[status] = statuses.get(status, 0) + 1
+            buf = buf[need:]
+    return statuses
+
+
+def count_instructions(pid: int, out_file: str, port: int, request: bytes, warm: int, n: int) -> float:
+    """Instructions the server (running under callgrind) executes per request, after ``warm``."""
+    _drive(port, request, warm)
+    subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
+    _drive(port, request, n)
+    subprocess.run(["callgrind_control", "--dump", str(pid)], check=True, capture_output=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        dumps = [
+            f for f in os.listdir(os.path.dirname(out_file)) if f.startswith(os.path.basename(out_file) + ".")
+        ]
+        for name in dumps:
+            with open(os.path.join(os.path.dirname(out_file), name)) as f:
+                for line in f:
+                    if line.startswith(("summary:", "totals:")):
+                        return int(line.split()[1]) / n
+        time.sleep(0.2)
+    raise RuntimeError(f"callgrind wrote no dump for pid {pid}")
+
+
+def instructions_main(args: argparse.Namespace, body: bytes) -> int:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("--instructions needs valgrind (callgrind_control) on PATH", file=sys.stderr)
+        return 2
+    extra = ["--scenario", args.scenario] if args.scenario else []
+    tmp = tempfile.mkdtemp(prefix="busysignal-cg-")
+    body_path = os.path.join(tmp, "body.json")
+    procs: list[subprocess.Popen[bytes]] = []
+    per_request: dict[str, float] = {}
+    try:
+        for kind in ("mock", "bare"):
+            port = free_port()
+            out_file = os.path.join(tmp, f"{kind}.cg")
+            wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
+            more = extra if kind == "mock" else ["--body-file", body_path]
+            proc = start_server(kind, port, more, wrapper)
+            procs.append(proc)
+            request = request_bytes(port, body)
+            if kind == "mock":
+                with open(body_path, "wb") as out:  # the bare server answers with the mock's body
+                    out.write(_sample(port, request))
+            per_request[kind] = count_instructions(
+                proc.pid, out_file, port, request, args.warm, args.instructions
+            )
+            print(f"{kind}: {per_request[kind]:,.0f} instructions/request", flush=True)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"ratio bare/mock instructions/request: {per_request['bare'] / per_request['mock']:.3f} x")
+    return 0
+
+
+def _sample(port: int, request: bytes) -> bytes:
+    """One 200 body of the mock (a loaded scenario may refuse a few first)."""
+    for _ in range(50):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(request)
+            data = b""
+            while (chunk := sock.recv(65536)) and b"\r\n\r\n" not in data + chunk:
+                data += chunk
+            data += chunk
+            head, _, rest = data.partition(b"\r\n\r\n")
+            low = head.lower()
+            at = low.find(b"\r\ncontent-length:")
+            line_end = low.find(b"\r\n", at + 2)
+            length = int(low[at + 17 : line_end if line_end > 0 else len(low)])
+            while len(rest) < length:
+                rest += sock.recv(65536)
+            if head[9:12] == b"200":
+                return rest[:length]
+    raise RuntimeError("the mock answered no 200 to the sample request")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -287,6 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="send N different bodies and turn the mock's response memo off (measures the uncached path)",
     )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of req/s: run each server under valgrind's callgrind and count the instructions"
+        " it executes per request over N sequential requests (a figure other load cannot move)",
+    )
+    parser.add_argument("--warm", type=int, default=4000, help="warm-up requests before --instructions")
     parser.add_argument("--serve", choices=["mock", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--body-file", help=argparse.SUPPRESS)
@@ -309,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
         else json.dumps(BODY).encode()
         for i in range(n)
     ]
+    if args.instructions:
+        if args.distinct_bodies:
+            parser.error("--instructions measures one repeated body; drop --distinct-bodies")
+        return instructions_main(args, bodies[0])
     extra = ["--scenario", args.scenario] if args.scenario else []
     if args.distinct_bodies:
         extra += ["--distinct-bodies", str(args.distinct_bodies)]
