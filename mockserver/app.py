@@ -452,6 +452,11 @@ def _journalled(route: str, work: Work) -> Handler:
         except asyncio.CancelledError:
             entry.client_gone = True
             raise
+        except ConnectionResetError:
+            # the client went away (e.g. while its body was still arriving): nobody is left to
+            # answer, which is the client's doing, not a bug of the mock
+            entry.client_gone = True
+            return web.Response(status=499)  # never reaches the peer; the entry keeps status None
         except Exception:
             return await _internal_error(request, state, entry)
         finally:

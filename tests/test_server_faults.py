@@ -320,3 +320,26 @@ def test_stop_does_not_wait_for_a_hanging_request(engine: ScriptedEngine) -> Non
     assert errors and isinstance(errors[0], (anthropic.APIConnectionError, httpx2.RemoteProtocolError))
     [done] = engine.completed
     assert done.status == 0
+
+
+def test_a_client_that_leaves_while_sending_its_body_is_journalled_as_gone_not_as_a_mock_bug(
+    server: MockServer, engine: ScriptedEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(server.url)
+    head = (
+        "POST /v1/messages HTTP/1.1\r\n"
+        f"Host: {url.netloc}\r\n"
+        f"x-api-key: {TEST_KEY}\r\n"
+        "anthropic-version: 2023-06-01\r\n"
+        "content-type: application/json\r\n"
+        "content-length: 1000\r\n\r\n"
+    )
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(head.encode() + b'{"model": "' + MODEL.encode())  # then the client is gone
+    [entry] = finished(server)
+    assert entry.client_gone and entry.status is None and entry.body_digest == ""
+    assert not engine.decided  # nothing to decide about: the request never arrived whole
+    assert not [r for r in caplog.records if "internal error" in r.getMessage()]
