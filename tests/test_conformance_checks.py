@@ -355,3 +355,41 @@ def test_a_call_lost_to_a_reset_fails() -> None:
     r = check_survives(j.entries)
     assert r.verdict is Verdict.FAIL
     assert "reset" in r.explanation
+
+
+class _ClosingJournal:
+    """A server journal whose last entry the server closes only after a few reads, as when a
+    client holds its whole answer a moment before the server thread closes the entry."""
+
+    def __init__(self, rows: list[dict[str, Any]], open_reads: int) -> None:
+        self.rows, self.open_reads, self.reads = rows, open_reads, 0
+
+    def entries(self) -> list[dict[str, Any]]:
+        self.reads += 1
+        if self.reads > self.open_reads:
+            return self.rows
+        return [*self.rows[:-1], {**self.rows[-1], "end": None}]
+
+
+class _FakeServer:
+    url = "http://127.0.0.1:1"
+
+    def __init__(self, journal: _ClosingJournal) -> None:
+        self.journal = journal
+
+
+def test_settled_entries_waits_for_the_server_to_close_an_answered_request() -> None:
+    from mockserver.conformance.runner import settled_entries
+
+    journal = _ClosingJournal(Journal().add(start=0.0).add(start=0.1, logical="L2", prompt="P2").rows, 3)
+    entries = settled_entries(_FakeServer(journal))
+    assert journal.reads == 4 and all(e.end is not None for e in entries)
+    assert all(e.succeeded for e in entries)
+
+
+def test_settled_entries_does_not_wait_when_calls_are_still_running() -> None:
+    from mockserver.conformance.runner import settled_entries
+
+    journal = _ClosingJournal(Journal().add(start=0.0).rows, 1000)
+    [entry] = settled_entries(_FakeServer(journal), wait=False)
+    assert journal.reads == 1 and entry.end is None

@@ -171,16 +171,26 @@ def run_probe(
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
         unfinished = sum(1 for t in threads if t.is_alive())
-        # let the server close the journal entries of responses that just finished
-        settle = time.monotonic() + 1.0
-        entries = parse_entries(server.journal.entries())
-        while any(e.end is None for e in entries) and time.monotonic() < settle and not unfinished:
-            time.sleep(0.01)
-            entries = parse_entries(server.journal.entries())
+        entries = settled_entries(server, wait=not unfinished)
         for cut in clients:
             with suppress(Exception):  # closing a client must not hide the probe's result
                 cut.close()
     return ProbeRun(probe, entries, unfinished, raised, time.monotonic() - started)
+
+
+def settled_entries(server: ServerLike, *, wait: bool = True, settle_s: float = 5.0) -> list[JournalEntry]:
+    """The server's journal once it has closed the entries of responses that just finished.
+
+    A client may hold its whole answer a moment before the server closes that request's entry
+    (a loaded machine stretches the moment), so an entry read too early looks unfinished and its
+    call unanswered. With ``wait`` (every call returned), poll until no entry is open, for at most
+    ``settle_s``; an entry still open then (a hung connection) is judged as it is."""
+    deadline = time.monotonic() + settle_s
+    entries = parse_entries(server.journal.entries())
+    while wait and any(e.end is None for e in entries) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling the server thread, not waiting for time
+        entries = parse_entries(server.journal.entries())
+    return entries
 
 
 def verify(

@@ -13,8 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.clients.base import ClientUnderTest, as_client_under_test
-from mockserver.conformance.journal import JournalEntry, parse_entries
-from mockserver.conformance.runner import ClientFactory, Progress, ServerFactory, mock_server_factory
+from mockserver.conformance.journal import JournalEntry
+from mockserver.conformance.runner import (
+    ClientFactory,
+    Progress,
+    ServerFactory,
+    mock_server_factory,
+    settled_entries,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +97,7 @@ def run_workload(
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
         unfinished = sum(1 for t in threads if t.is_alive())
-        entries = parse_entries(server.journal.entries())
+        entries = settled_entries(server, wait=not unfinished)
         cut.close()
     t0 = min((e.start for e in entries), default=0.0)
     return WorkloadRun(cut.name, entries, t0, time.monotonic() - started, unfinished, raised)
