@@ -36,7 +36,6 @@ from mockserver.conformance.journal import (
     JournalEntry,
     calls,
     logical_requests,
-    parse_entries,
 )
 from mockserver.conformance.journal_text import format_journal
 
@@ -175,7 +174,11 @@ class MockAPI:
         return self._server.raw_entries()
 
     def entries(self) -> list[JournalEntry]:
-        return parse_entries(self._server.raw_entries())
+        """The journal, once the server has closed the entries of calls that already returned
+        (it may close one a moment after the client holds the whole answer)."""
+        from mockserver.conformance.runner import settled_entries
+
+        return settled_entries(self._server.raw_entries, settle_s=2.0)
 
     def logical_requests(self) -> list[AttemptTrace]:
         return logical_requests(self.entries())

@@ -371,18 +371,11 @@ class _ClosingJournal:
         return [*self.rows[:-1], {**self.rows[-1], "end": None}]
 
 
-class _FakeServer:
-    url = "http://127.0.0.1:1"
-
-    def __init__(self, journal: _ClosingJournal) -> None:
-        self.journal = journal
-
-
 def test_settled_entries_waits_for_the_server_to_close_an_answered_request() -> None:
     from mockserver.conformance.runner import settled_entries
 
     journal = _ClosingJournal(Journal().add(start=0.0).add(start=0.1, logical="L2", prompt="P2").rows, 3)
-    entries = settled_entries(_FakeServer(journal))
+    entries = settled_entries(journal.entries)
     assert journal.reads == 4 and all(e.end is not None for e in entries)
     assert all(e.succeeded for e in entries)
 
@@ -391,5 +384,5 @@ def test_settled_entries_does_not_wait_when_calls_are_still_running() -> None:
     from mockserver.conformance.runner import settled_entries
 
     journal = _ClosingJournal(Journal().add(start=0.0).rows, 1000)
-    [entry] = settled_entries(_FakeServer(journal), wait=False)
+    [entry] = settled_entries(journal.entries, wait=False)
     assert journal.reads == 1 and entry.end is None

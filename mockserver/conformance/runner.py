@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -171,25 +171,28 @@ def run_probe(
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
         unfinished = sum(1 for t in threads if t.is_alive())
-        entries = settled_entries(server, wait=not unfinished)
+        entries = settled_entries(server.journal.entries, wait=not unfinished)
         for cut in clients:
             with suppress(Exception):  # closing a client must not hide the probe's result
                 cut.close()
     return ProbeRun(probe, entries, unfinished, raised, time.monotonic() - started)
 
 
-def settled_entries(server: ServerLike, *, wait: bool = True, settle_s: float = 5.0) -> list[JournalEntry]:
-    """The server's journal once it has closed the entries of responses that just finished.
+def settled_entries(
+    read: Callable[[], Iterable[Any]], *, wait: bool = True, settle_s: float = 5.0
+) -> list[JournalEntry]:
+    """The journal (``read()``: the server's raw entries) once the server has closed the entries
+    of responses that just finished.
 
     A client may hold its whole answer a moment before the server closes that request's entry
     (a loaded machine stretches the moment), so an entry read too early looks unfinished and its
     call unanswered. With ``wait`` (every call returned), poll until no entry is open, for at most
     ``settle_s``; an entry still open then (a hung connection) is judged as it is."""
     deadline = time.monotonic() + settle_s
-    entries = parse_entries(server.journal.entries())
+    entries = parse_entries(read())
     while wait and any(e.end is None for e in entries) and time.monotonic() < deadline:
         time.sleep(0.01)  # polling the server thread, not waiting for time
-        entries = parse_entries(server.journal.entries())
+        entries = parse_entries(read())
     return entries
 
 

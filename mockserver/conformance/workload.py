@@ -97,7 +97,7 @@ def run_workload(
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
         unfinished = sum(1 for t in threads if t.is_alive())
-        entries = settled_entries(server, wait=not unfinished)
+        entries = settled_entries(server.journal.entries, wait=not unfinished)
         cut.close()
     t0 = min((e.start for e in entries), default=0.0)
     return WorkloadRun(cut.name, entries, t0, time.monotonic() - started, unfinished, raised)
