@@ -113,6 +113,7 @@ async def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     print(f"export ANTHROPIC_BASE_URL={server.url}", file=out)
     if config.auth and config.api_keys is None:
         print("(any non-empty API key is accepted)", file=out)
+    print(f"scenario: {args.scenario or 'steady'} (seed {args.seed})", file=out)
     print(
         f"control plane: {server.url}/_busysignal/health  metrics: {server.url}/metrics", file=out, flush=True
     )

@@ -55,6 +55,7 @@ def test_serve_prints_the_url_logs_requests_and_stops_cleanly(sig: signal.Signal
             if r.headers["request-id"] in line:
                 break
         assert f"{r.headers['request-id']} POST /v1/messages claude-haiku-4-5 200" in lines[-1]
+        assert "scenario: steady (seed 3)\n" in lines  # says what world it serves
     finally:
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=15)
