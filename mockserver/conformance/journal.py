@@ -13,33 +13,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
-
-_REQUIRED_KEYS: tuple[str, ...] = (
-    "seq",
-    "request_id",
-    "method",
-    "path",
-    "wall_start",
-    "start",
-    "end",
-    "model",
-    "api_key_id",
-    "retry_count",
-    "body_digest",
-    "prompt_digest",
-    "logical_id",
-    "stream",
-    "status",
-    "error_type",
-    "fault",
-    "reason",
-    "bytes_sent",
-    "events_sent",
-    "client_gone",
-    "headers",
-)
 
 # HTTP statuses that mean "the service is overloaded or broken", as opposed to "the caller is wrong".
 SERVER_SIDE_STATUSES: frozenset[int] = frozenset({500, 502, 503, 504, 529})
@@ -84,7 +59,7 @@ class JournalEntry:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> JournalEntry:
-        missing = [k for k in _REQUIRED_KEYS if k not in raw]
+        missing = [f.name for f in fields(cls) if f.name not in raw]  # every key is a field
         if missing:
             where = raw.get("seq", "?")
             raise JournalFormatError(f"journal entry seq={where}: missing key(s) {', '.join(missing)}")
