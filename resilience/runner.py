@@ -115,7 +115,7 @@ def outcome_from_exception(exc: BaseException, now_epoch: float) -> AttemptOutco
             status=exc.status_code,
             error_type=error_type,
             error_message=str(message),
-            retry_after_s=parse_retry_after(headers, now_epoch),
+            retry_after_s=parse_retry_after(headers, now_wall=now_epoch),
             should_retry=True if should == "true" else False if should == "false" else None,
         )
     if isinstance(exc, anthropic.APITimeoutError):

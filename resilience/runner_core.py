@@ -10,7 +10,6 @@ is never held by a document that the server asked to come back later.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import json
 import math
@@ -18,6 +17,8 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from resilience.backoff import parse_retry_after
 
 __all__ = [
     "AdaptiveLimit",
@@ -149,31 +150,6 @@ class AttemptOutcome:
 
     def error_dict(self) -> dict[str, Any]:
         return {"status": self.status, "type": self.error_type, "message": self.error_message}
-
-
-def parse_retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
-    """Seconds the server asked us to wait: ``retry-after-ms``, else ``retry-after`` as
-    seconds, else as an HTTP date (relative to ``now_epoch``). None when absent, unparsable
-    or not positive. Header names must be lower-case."""
-    ms = headers.get("retry-after-ms")
-    if ms is not None:
-        try:
-            value = float(ms) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value > 0:
-            return value
-    ra = headers.get("retry-after")
-    if ra is None:
-        return None
-    try:
-        value = float(ra)
-    except ValueError:
-        parsed = email.utils.parsedate_tz(ra)
-        if parsed is None:
-            return None
-        value = email.utils.mktime_tz(parsed) - now_epoch
-    return value if math.isfinite(value) and value > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,16 +94,16 @@ def test_parse_documents_rejects_duplicates_and_missing_model() -> None:
 
 
 def test_parse_retry_after_prefers_ms_then_seconds_then_date() -> None:
-    assert parse_retry_after({"retry-after-ms": "150", "retry-after": "5"}, 0.0) == 0.15
-    assert parse_retry_after({"retry-after": "2.5"}, 0.0) == 2.5
+    assert parse_retry_after({"retry-after-ms": "150", "retry-after": "5"}, now_wall=0.0) == 0.15
+    assert parse_retry_after({"retry-after": "2.5"}, now_wall=0.0) == 2.5
     now = 1_800_000_000.0
     date = email.utils.formatdate(now + 30, usegmt=True)
-    assert parse_retry_after({"retry-after": date}, now) == pytest.approx(30, abs=1)
-    assert parse_retry_after({"retry-after-ms": "junk", "retry-after": "1"}, 0.0) == 1.0
-    assert parse_retry_after({"retry-after": "0"}, 0.0) is None
-    assert parse_retry_after({"retry-after": "-3"}, 0.0) is None
-    assert parse_retry_after({"retry-after": "soon"}, 0.0) is None
-    assert parse_retry_after({}, 0.0) is None
+    assert parse_retry_after({"retry-after": date}, now_wall=now) == pytest.approx(30, abs=1)
+    assert parse_retry_after({"retry-after-ms": "junk", "retry-after": "1"}, now_wall=0.0) == 1.0
+    assert parse_retry_after({"retry-after": "0"}, now_wall=0.0) is None
+    assert parse_retry_after({"retry-after": "-3"}, now_wall=0.0) is None
+    assert parse_retry_after({"retry-after": "soon"}, now_wall=0.0) is None
+    assert parse_retry_after({}, now_wall=0.0) is None
 
 
 def test_decide_completes_on_a_message() -> None:
