@@ -28,9 +28,12 @@ StreamFaultKind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestFacts:
-    """What the engine may know about one request (everything already validated)."""
+    """What the engine may know about one request (everything already validated).
+
+    Made once per request on the server's hot path: a plain slotted class (a frozen dataclass
+    costs several times more to construct). Treat it as read-only."""
 
     index: int  # 0-based arrival order since the scenario (re)started
     method: str
@@ -73,10 +76,13 @@ class StreamFault:
     stall_s: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     """What to do with one request. At most one of error / connection_fault applies;
-    stream_fault applies only to a 200 streamed response."""
+    stream_fault applies only to a 200 streamed response.
+
+    Made once per request on the server's hot path: a plain slotted class (a frozen dataclass
+    costs several times more to construct). Treat it as read-only."""
 
     error: HttpError | None = None
     connection_fault: ConnectionFault | None = None
