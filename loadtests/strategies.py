@@ -18,7 +18,7 @@ Strategies (``STRATEGIES``):
 ``bundled``           ``resilience.ResilientAnthropic`` with ``Policy.default()`` (SDK retries off
                       underneath) but a static concurrency limit: adaptive throttling switched off.
 ``bundled-adaptive``  ``Policy.default()`` as shipped, whose concurrency limit adapts (AIMD: halved on
-                      each 529, +1 per round of successes).
+                      each burst of 529s or timed-out attempts, +1 per round of successes).
 
 Every strategy uses the same per-attempt timeout (``timeout_s``; the SDK's 600 s when not given),
 so that they differ only in how they retry.

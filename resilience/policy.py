@@ -76,6 +76,14 @@ BREAKER_FAILURES: frozenset[Kind] = frozenset(
     {Kind.OVERLOADED, Kind.SERVER, Kind.TIMEOUT, Kind.CONNECTION, Kind.RATE_LIMITED}
 )
 
+# Failures that say a model is congested, which cut its adaptive concurrency limit: a 529, and an
+# attempt that timed out (the answer took longer than the caller allows, so the work in flight
+# is more than the service gets through in time; work that timed out is usually still done by
+# the server, for nobody, so sending as much again only lengthens its queue). With an adaptive
+# limit, the breaker counts them only once that limit is at its floor: until then sending less
+# is the answer, and opening the breaker would turn a client's own excess into an outage.
+CONGESTION: frozenset[Kind] = frozenset({Kind.OVERLOADED, Kind.TIMEOUT})
+
 
 @dataclass(frozen=True, slots=True)
 class Retry:
@@ -321,10 +329,11 @@ class Policy:
         * breaker per model: opens at ≥ 50 % failures over ≥ 10 calls in 30 s, for 15 s, then
           one probe;
         * throttle, per model: at most 256 calls in flight to each model, adaptive (AIMD from
-          64: halved on each burst of 529s, +1 per round of successes); a call that finds no
-          free slot on a model whose limit was cut by 529s falls back at once when the chain
-          has another model (it queues otherwise); and a pacer that, once a rate-limit bucket is below 10 %,
-          sends at its refill rate (before the 429, not after);
+          64: halved on each burst of 529s or of attempts that timed out, +1 per round of
+          successes; the breaker counts those two only once the limit is at its floor); a call
+          that finds no free slot on a model whose limit was cut falls back at once when the
+          chain has another model (it queues otherwise); and a pacer that, once a rate-limit
+          bucket is below 10 %, sends at its refill rate (before the 429, not after);
         * fallback (when a chain is given as a list of models): a model that answers 529 gets
           2 attempts before the call moves to the next model (the last model gets all 4);
           other failures get the full 4 attempts first;
@@ -512,7 +521,7 @@ class Policy:
                                 current, number, False, failure.kind.value, failure.status, now - began
                             )
                         )
-                    if failure.kind is Kind.OVERLOADED and mlimit is not None and mlimit.adaptive is not None:
+                    if failure.kind in CONGESTION and mlimit is not None and mlimit.adaptive is not None:
                         mlimit.adaptive.on_overload(began, now)
                     if pacer is not None and failure.headers:
                         pacer.observe(failure.headers, self.clock.wall())
@@ -545,7 +554,15 @@ class Policy:
                         self.counters.add("budget_refusals")
                         decision = "budget"
                     if isinstance(decision, str):
-                        if failure.kind in BREAKER_FAILURES:
+                        if failure.kind in BREAKER_FAILURES and not (
+                            failure.kind in CONGESTION
+                            and mlimit is not None
+                            and mlimit.adaptive is not None
+                            and not mlimit.adaptive.floored
+                        ):
+                            # Congestion is the adaptive limit's to handle while it can still cut
+                            # (it just did): the breaker counts it once the limit is at its floor
+                            # and the model still fails, so sending less did not help (an outage).
                             outcome = "failure"
                         self.counters.add("give_ups")
                         self.emit(

@@ -4,10 +4,11 @@
   loops alike (``acquire`` blocks a thread, ``acquire_async`` awaits; both honour a timeout).
   With an :class:`AIMDLimit` attached the limit adapts.
 * :class:`AIMDLimit`: additive increase, multiplicative decrease. Each success adds
-  ``increase / limit`` (about +``increase`` per round of ``limit`` calls); an overload (529)
-  multiplies by ``decrease`` (once per burst: 529s to attempts sent before the last cut are
-  ignored); a success slower than ``latency_target_s`` multiplies by
-  ``latency_decrease``. Always within ``[minimum, maximum]``.
+  ``increase / limit`` (about +``increase`` per round of ``limit`` calls); an overload (a 529,
+  or, from :class:`~resilience.Policy`, an attempt that timed out) multiplies by ``decrease``
+  (once per burst: failures of attempts sent before the last cut are ignored); a success slower
+  than ``latency_target_s`` multiplies by ``latency_decrease``. Always within
+  ``[minimum, maximum]``.
 * :class:`RateLimitPacer`: reads the ``anthropic-ratelimit-*`` response headers and, when a
   bucket runs low (``remaining < reserve * limit``), sends requests at the bucket's refill rate
   (or holds them while a token bucket refills to its reserve), so the client slows down
@@ -89,8 +90,14 @@ class AIMDLimit:
     @property
     def reduced(self) -> bool:
         """Has the limit been cut below where it started (the service said it was overloaded,
-        or answers were slower than the latency target, more recently than it recovered)?"""
+        attempts timed out, or answers were slower than the latency target, more recently than
+        it recovered)?"""
         return self._limit < self.initial
+
+    @property
+    def floored(self) -> bool:
+        """Down to its minimum number of usable slots: no cut left to make."""
+        return math.floor(self._limit) <= self.minimum
 
     def fresh(self) -> AIMDLimit:
         """A new limit with the same settings, at its initial value (one per model)."""
@@ -112,11 +119,11 @@ class AIMDLimit:
                 self._limit = min(self.maximum, self._limit + self.increase / self._limit)
 
     def on_overload(self, began: float | None = None, now: float | None = None) -> None:
-        """A 529. With ``began`` (when the overloaded attempt was sent) and ``now`` (monotonic
-        seconds), a 529 to an attempt sent before the last cut is the same congestion that
-        cut already answered and is ignored: one burst of 529s to calls in flight together
-        halves the limit once, not once per call (as TCP cuts once per round trip). Without
-        them, every 529 cuts."""
+        """A 529 (or a timed-out attempt: the policy reports both). With ``began`` (when the
+        overloaded attempt was sent) and ``now`` (monotonic seconds), a failure of an attempt
+        sent before the last cut is the same congestion that cut already answered and is
+        ignored: one burst of 529s to calls in flight together halves the limit once, not once
+        per call (as TCP cuts once per round trip). Without them, every call cuts."""
         with self._lock:
             if began is not None and began < self._last_cut:
                 return

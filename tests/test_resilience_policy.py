@@ -249,6 +249,39 @@ def test_an_open_breaker_fails_fast_without_a_request() -> None:
     assert p.call(script, model="m") == "m"  # the probe succeeds and closes it
 
 
+def test_congestion_opens_the_breaker_only_once_the_adaptive_limit_is_at_its_floor() -> None:
+    # 529s and timeouts are the adaptive limit's to answer while it can still cut (a client's
+    # own excess concurrency is not an outage); at its floor, a model that still fails them is
+    # down, and the breaker counts them as usual. Other failures count at once.
+    clock = FakeClock()
+    adaptive = AIMDLimit(initial=4, minimum=1, maximum=4)
+    p = policy(
+        clock,
+        retry=None,
+        breakers=CircuitBreakers(min_throughput=3, open_s=10.0),
+        limit=ConcurrencyLimit(4, adaptive=adaptive),
+    )
+    with pytest.raises(anthropic.APIStatusError):  # 4 -> 2: the limit's to answer, not counted
+        p.call(Script([529], clock=clock, latency=0.1), model="m")
+    assert not adaptive.floored
+    p.call(Script(["ok"], clock=clock, latency=0.1), model="m")
+    with pytest.raises(anthropic.APITimeoutError):  # 2 -> 1: at the floor now, so counted
+        p.call(Script([anthropic.APITimeoutError(request=_REQUEST)], clock=clock, latency=0.1), model="m")
+    assert adaptive.floored
+    # counted: 2 failures of 3 calls open the breaker (had the first 529 counted, it would be open already)
+    with pytest.raises(anthropic.APIStatusError):
+        p.call(Script([529], clock=clock, latency=0.1), model="m")
+    with pytest.raises(CircuitOpenError):
+        p.call(Script(["ok"]), model="m")
+
+    static = policy(clock, retry=None, breakers=CircuitBreakers(min_throughput=2, open_s=10.0))
+    for _ in range(2):  # no adaptive limit: every 529 counts
+        with pytest.raises(anthropic.APIStatusError):
+            static.call(Script([529]), model="n")
+    with pytest.raises(CircuitOpenError):
+        static.call(Script(["ok"]), model="n")
+
+
 def test_fallback_is_immediate_while_the_breaker_is_open() -> None:
     clock = FakeClock()
     events: list[Event] = []
@@ -502,6 +535,22 @@ def test_overloads_shrink_the_adaptive_limit_and_successes_grow_it() -> None:
     for _ in range(20):
         p.call(Script(["ok"]), model="m")
     assert adaptive.limit > 6.0
+
+
+def test_attempts_that_time_out_cut_the_adaptive_limit_like_529s() -> None:
+    # An attempt that times out says the work in flight is more than the service gets through in
+    # time: the limit is cut as for a 529, once per burst (attempts sent before the last cut are
+    # the same congestion), so a queueing server's growing queue shrinks what the client sends.
+    clock = FakeClock()
+    adaptive = AIMDLimit(initial=16, minimum=1, maximum=32)
+    p = policy(clock, limit=ConcurrencyLimit(32, adaptive=adaptive))
+    timeout = anthropic.APITimeoutError(request=_REQUEST)
+    p.call(Script([timeout, 529, "ok"], clock=clock, latency=0.1), model="m")
+    assert adaptive.limit == pytest.approx(4.0 + 1 / 4.0)
+    # a server error or a dropped connection says nothing about capacity: no cut
+    before = adaptive.limit
+    p.call(Script([500, "ok"], clock=clock, latency=0.1), model="m")
+    assert adaptive.limit == pytest.approx(before + 1 / before)
 
 
 def test_the_pacer_slows_down_before_the_bucket_is_empty() -> None:
