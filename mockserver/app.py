@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
@@ -27,11 +27,14 @@ from mockserver.errors import ApiError, IdFactory, error_body, error_object, inv
 from mockserver.faults import Decision, FaultEngine, HttpError, RequestFacts, ScenarioError, build_engine
 from mockserver.generation import Completion, canonical_prompt, content_key, generate
 from mockserver.journal import (
+    RETRY_COUNT_AT,
     Journal,
     JournalEntry,
     JournalFilter,
+    _key_ids,
     api_key_id,
     body_digest,
+    kept_header_values,
     logical_id,
     parse_retry_count,
 )
@@ -167,10 +170,11 @@ class MockState:
         self._cache_size = config.response_cache_size
         self._api_keys = frozenset(config.api_keys) if config.api_keys is not None else None
         self._default_tps = config.tokens_per_s or None
+        self.paced = config.ttft_s > 0 or bool(self._default_tps)  # the server's own latency model waits
         self._wall_clock = config.wall_clock
         self._on_done = config.on_request_done
         self.base_headers = {"anthropic-organization-id": "00000000-0000-4000-8000-000000000000"}
-        self._journal_open = self.journal.open
+        self._journal_add = self.journal.add
         self._request_id = self.ids.request_id
 
     # ---- engine ------------------------------------------------------------------------
@@ -211,15 +215,17 @@ class MockState:
         key = headers.get("x-api-key")
         if key is None:
             key = _bearer(headers)
-        entry = self._journal_open(
+        kept = kept_header_values(headers)
+        retry = kept[RETRY_COUNT_AT]  # x-stainless-retry-count
+        entry = self._journal_add(
             self._request_id(),
             request.method,
             request.path,
             self._wall_clock(),
             self.clock(),
-            api_key_id(key),
-            parse_retry_count(headers.get("x-stainless-retry-count")),
-            headers,
+            (_key_ids.get(key) or api_key_id(key)) if key else "",
+            None if retry is None else parse_retry_count(retry),
+            kept,
         )
         self.in_flight += 1
         return entry, key
@@ -250,6 +256,14 @@ class MockState:
         content = request.content
         if not content.is_eof():
             return None
+        if type(content) is StreamReader and content._exception is None and not content._buffer_offset:
+            chunks = content._buffer
+            if len(chunks) == 1:
+                # the body arrived in one piece (the usual case): take it without draining the
+                # reader; read_nowait would also run aiohttp's flow control (resume reading, feed
+                # the parser nothing) for a connection that was never paused. What stays in the
+                # reader goes with the request.
+                return _within(chunks[0], limit)
         return _within(content.read_nowait(-1), limit)
 
     async def read_body(self, request: web.Request, limit: int) -> bytes:
@@ -302,19 +316,21 @@ class MockState:
         input_tokens: int,
         max_tokens: int,
     ) -> RequestFacts:
+        index = self.index
+        self.index = index + 1  # next_index(), inline
         return RequestFacts(
-            index=self.next_index(),
-            method=entry.method,
-            path=entry.path,
-            model=model,
-            stream=stream,
-            api_key_id=entry.api_key_id,
-            body_digest=entry.body_digest,
-            headers=request.headers,  # case-insensitive: lookups by lower-case name work
-            input_tokens=input_tokens,
-            max_tokens=max_tokens,
-            retry_count=entry.retry_count,
-            loopback=_is_loopback(request.remote),
+            index,
+            entry.method,
+            entry.path,
+            model,
+            stream,
+            entry.api_key_id,
+            entry.body_digest,
+            request.headers,  # case-insensitive: lookups by lower-case name work
+            input_tokens,
+            max_tokens,
+            entry.retry_count,
+            _is_loopback(request.remote),
         )
 
     def response_headers(self, entry: JournalEntry, *extra: Mapping[str, str]) -> dict[str, str]:
@@ -431,40 +447,44 @@ class _Outcome:
 
 
 Work = Callable[[web.Request, MockState, JournalEntry, _Outcome], Awaitable[web.StreamResponse]]
+Route = Callable[[MockState], Handler]  # a route's handler, made for one server's state
 
 
-def _journalled(route: str, work: Work) -> Handler:
+def _journalled(route: str, work: Work) -> Route:
     """The handler of an authenticated API route: journal entry, auth, refusals, bugs, the end.
 
     ``work`` answers the request (raising ApiError to refuse it); whatever happens, the entry is
-    closed and the engine told how the request ended."""
+    closed and the engine told how the request ended. (``handle_messages`` is this with its
+    work written out inline; a change here belongs there too.)"""
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        state = request.app[STATE]
-        entry, key = state.open(request)
-        outcome = _Outcome()
-        try:
+    def bind(state: MockState) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            entry, key = state.open(request)
+            outcome = _Outcome()
             try:
-                state.check_auth(request, key)
-                return await work(request, state, entry, outcome)
-            except ApiError as err:
-                return await _send_error(request, state, entry, err)
-        except asyncio.CancelledError:
-            entry.client_gone = True
-            raise
-        except ConnectionResetError:
-            # the client went away (e.g. while its body was still arriving): nobody is left to
-            # answer, which is the client's doing, not a bug of the mock
-            entry.client_gone = True
-            return web.Response(status=499)  # never reaches the peer; the entry keeps status None
-        except Exception:
-            return await _internal_error(request, state, entry)
-        finally:
-            outcome.complete(state, entry)
-            state.close(entry, route)
+                try:
+                    state.check_auth(request, key)
+                    return await work(request, state, entry, outcome)
+                except ApiError as err:
+                    return await _send_error(request, state, entry, err)
+            except asyncio.CancelledError:
+                entry.client_gone = True
+                raise
+            except ConnectionResetError:
+                # the client went away (e.g. while its body was still arriving): nobody is left to
+                # answer, which is the client's doing, not a bug of the mock
+                entry.client_gone = True
+                return web.Response(status=499)  # never reaches the peer; the entry keeps status None
+            except Exception:
+                return await _internal_error(request, state, entry)
+            finally:
+                outcome.complete(state, entry)
+                state.close(entry, route)
 
-    handler.__name__ = handler.__qualname__ = f"handle_{route}"
-    return handler
+        handler.__name__ = handler.__qualname__ = f"handle_{route}"
+        return handler
+
+    return bind
 
 
 def _note_digest(entry: JournalEntry, raw: bytes) -> None:
@@ -637,55 +657,115 @@ async def _apply(
 # ---- API handlers --------------------------------------------------------------------------
 
 
-async def _messages(
-    request: web.Request, state: MockState, entry: JournalEntry, outcome: _Outcome
-) -> web.StreamResponse:
-    limit = state.config.max_body_bytes
-    raw = state.body_now(request, limit)
-    if raw is None:
-        raw = await state.read_body(request, limit)
+def _prepare_or_note(state: MockState, entry: JournalEntry, raw: bytes) -> Prepared:
+    """``state.prepare_messages(raw)``; what can be read of a refused body is journalled too."""
     try:
-        prepared = state.prepare_messages(raw)
+        return state.prepare_messages(raw)
     except ApiError:
-        # what can be read of a refused body is journalled too
         _note_digest(entry, raw)
         _note_body(entry, raw)
         raise
-    req = prepared.request
-    entry.body_digest = prepared.body_digest
-    entry.logical_id = prepared.logical_id(entry.api_key_id)
-    entry.model = req.model
-    entry.stream = req.stream
-    entry.prompt_digest = prepared.prompt_digest
-    decision = outcome.judge(request, state, entry, req.model, req.stream, req.input_tokens, req.max_tokens)
-    message_id = _message_id(entry)
-    if (
-        not req.stream
-        and decision.error is None
-        and decision.connection_fault is None
-        and decision.delay_s <= 0
-        and not state.generation_waits(decision)
-    ):
-        # the common case, without the layers of _apply: a whole JSON message, now
-        outcome.output_tokens = prepared.completion.output_tokens
-        entry.status = 200
-        headers = {"request-id": entry.request_id, "content-type": JSON_TYPE, **state.base_headers}
-        if decision.headers:
-            headers.update(decision.headers)
-        resp = web.Response(status=200, body=message_json(message_id, prepared.json_tail), headers=headers)
-        return await _send(request, entry, resp)
-    return await _apply(
-        request,
-        state,
-        entry,
-        decision,
-        outcome,
-        prepared,
-        lambda: message_json(message_id, prepared.json_tail),
-    )
 
 
-handle_messages = _journalled("messages", _messages)
+def handle_messages(state: MockState) -> Handler:
+    """POST /v1/messages: ``_journalled("messages", work)`` with the work written out in the one
+    coroutine, the route every client hits hardest. The common case (a whole JSON message with
+    no fault and no wait) answers right here; everything else goes through ``_apply``."""
+    clock = state.clock
+
+    async def handle_messages(request: web.Request) -> web.StreamResponse:
+        entry, key = state.open(request)
+        outcome: _Outcome | None = None
+        engine: FaultEngine | None = None
+        facts: RequestFacts | None = None
+        decision: Decision | None = None
+        output_tokens = 0
+        try:
+            try:
+                state.check_auth(request, key)
+                raw = state.body_now(request, state.config.max_body_bytes)
+                if raw is None:
+                    raw = await state.read_body(request, state.config.max_body_bytes)
+                prepared = state._cache.get(raw) if state._cache_size else None
+                if prepared is None:
+                    prepared = _prepare_or_note(state, entry, raw)
+                req = prepared.request
+                entry.body_digest = prepared.body_digest
+                entry.logical_id = prepared.logical_id(entry.api_key_id)
+                entry.model = model = req.model
+                entry.stream = stream = req.stream
+                entry.prompt_digest = prepared.prompt_digest
+                facts = state.facts(request, entry, model, stream, req.input_tokens, req.max_tokens)
+                engine = state.engine
+                decision = engine.decide(facts, clock())
+                entry.reason = decision.reason
+                message_id = "msg_" + entry.request_id[4:]  # _message_id(entry)
+                if (
+                    not stream
+                    and decision.error is None
+                    and decision.connection_fault is None
+                    and decision.delay_s <= 0
+                    and not (
+                        (decision.ttft_s is not None or decision.tokens_per_s is not None or state.paced)
+                        and state.generation_waits(decision)
+                    )
+                ):
+                    # the common case: a whole JSON message, now (_apply's last lines, and _send)
+                    output_tokens = prepared.completion.output_tokens
+                    entry.status = 200
+                    headers = {
+                        "request-id": entry.request_id,
+                        "content-type": JSON_TYPE,
+                        **state.base_headers,
+                    }
+                    if decision.headers:
+                        headers.update(decision.headers)
+                    body = b'{"id":"' + message_id.encode() + b'"' + prepared.json_tail  # message_json
+                    resp = web.Response(status=200, body=body, headers=headers)
+                    try:
+                        await resp.prepare(request)
+                        await resp.write_eof()
+                    except ConnectionError:
+                        entry.client_gone = True
+                        return resp
+                    entry.bytes_sent = len(body)
+                    return resp
+                outcome = _Outcome()
+                outcome.engine, outcome.facts, outcome.decision = engine, facts, decision
+                return await _apply(
+                    request,
+                    state,
+                    entry,
+                    decision,
+                    outcome,
+                    prepared,
+                    lambda: message_json(message_id, prepared.json_tail),
+                )
+            except ApiError as err:
+                return await _send_error(request, state, entry, err)
+        except asyncio.CancelledError:
+            entry.client_gone = True
+            raise
+        except ConnectionResetError:
+            entry.client_gone = True  # the client went away (see _journalled)
+            return web.Response(status=499)  # never reaches the peer; the entry keeps status None
+        except Exception:
+            return await _internal_error(request, state, entry)
+        finally:
+            if outcome is not None:
+                outcome.complete(state, entry)
+            elif engine is not None and facts is not None and decision is not None:
+                engine.complete(
+                    facts,
+                    decision,
+                    clock(),
+                    status=entry.status or 0,
+                    output_tokens=output_tokens,
+                    client_gone=entry.client_gone,
+                )
+            state.close(entry, "messages")
+
+    return handle_messages
 
 
 async def _internal_error(request: web.Request, state: MockState, entry: JournalEntry) -> web.StreamResponse:
@@ -771,10 +851,10 @@ def _page(items: list[Any], ident: Callable[[Any], str], query: Mapping[str, str
     }
 
 
-def _simple(route: str, *, reads_body: bool = False) -> Callable[[Callable[..., Any]], Handler]:
+def _simple(route: str, *, reads_body: bool = False) -> Callable[[Callable[..., Any]], Route]:
     """Wrap a handler that needs auth and returns a payload (or raises ApiError); journal it."""
 
-    def wrap(inner: Callable[..., Any]) -> Handler:
+    def wrap(inner: Callable[..., Any]) -> Route:
         async def work(
             request: web.Request, state: MockState, entry: JournalEntry, outcome: _Outcome
         ) -> web.StreamResponse:
@@ -1130,16 +1210,16 @@ def create_app(
 
     app.on_startup.append(on_startup)
     r = app.router
-    r.add_post("/v1/messages", handle_messages)
-    r.add_post("/v1/messages/count_tokens", handle_count_tokens)
-    r.add_get("/v1/models", handle_models_list, allow_head=False)
-    r.add_get("/v1/models/{model_id}", handle_models_get, allow_head=False)
-    r.add_post("/v1/messages/batches", handle_batch_create)
-    r.add_get("/v1/messages/batches", handle_batch_list, allow_head=False)
-    r.add_get("/v1/messages/batches/{batch_id}", handle_batch_get, allow_head=False)
-    r.add_post("/v1/messages/batches/{batch_id}/cancel", handle_batch_cancel)
-    r.add_delete("/v1/messages/batches/{batch_id}", handle_batch_delete)
-    r.add_get("/v1/messages/batches/{batch_id}/results", handle_batch_results, allow_head=False)
+    r.add_post("/v1/messages", handle_messages(state))
+    r.add_post("/v1/messages/count_tokens", handle_count_tokens(state))
+    r.add_get("/v1/models", handle_models_list(state), allow_head=False)
+    r.add_get("/v1/models/{model_id}", handle_models_get(state), allow_head=False)
+    r.add_post("/v1/messages/batches", handle_batch_create(state))
+    r.add_get("/v1/messages/batches", handle_batch_list(state), allow_head=False)
+    r.add_get("/v1/messages/batches/{batch_id}", handle_batch_get(state), allow_head=False)
+    r.add_post("/v1/messages/batches/{batch_id}/cancel", handle_batch_cancel(state))
+    r.add_delete("/v1/messages/batches/{batch_id}", handle_batch_delete(state))
+    r.add_get("/v1/messages/batches/{batch_id}/results", handle_batch_results(state), allow_head=False)
     r.add_get(f"{CONTROL_PREFIX}/health", _control(control_health), allow_head=False)
     r.add_get(f"{CONTROL_PREFIX}/journal", _control(control_journal), allow_head=False)
     r.add_delete(f"{CONTROL_PREFIX}/journal", _control(control_journal_clear))

@@ -80,13 +80,14 @@ class IdFactory:
     unique within one. Ids are not content, so they are not derived from the seed.
     """
 
-    __slots__ = ("_counter", "_prefix")
+    __slots__ = ("_counter", "_prefix", "_request_prefix")
 
     def __init__(self, prefix: str | None = None) -> None:
         if prefix is None:
             raw = os.urandom(8)
             prefix = "".join(_ALPHABET[b % len(_ALPHABET)] for b in raw)
         self._prefix = "011C" + prefix
+        self._request_prefix = "req_" + self._prefix
         self._counter = 0
 
     def next_suffix(self) -> str:
@@ -94,4 +95,6 @@ class IdFactory:
         return f"{self._prefix}{self._counter:012x}"
 
     def request_id(self) -> str:
-        return "req_" + self.next_suffix()
+        """``"req_" + next_suffix()`` (one call: a request id is made for every request)."""
+        self._counter = counter = self._counter + 1
+        return f"{self._request_prefix}{counter:012x}"

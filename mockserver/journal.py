@@ -51,7 +51,16 @@ def kept_header_values(headers: Mapping[str, str]) -> tuple[str | None, ...]:
 
     Clients send the same few combinations again and again, so one shared tuple per combination
     serves every entry (less memory for a long journal, and no per-value work on a repeat)."""
-    values = tuple(map(headers.get, KEPT_HEADERS))
+    get = headers.get
+    values = (  # written out: faster than tuple(map(headers.get, KEPT_HEADERS)); same order
+        get("user-agent"),
+        get("anthropic-version"),
+        get("anthropic-beta"),
+        get("x-stainless-retry-count"),
+        get("x-stainless-timeout"),
+        get("x-stainless-lang"),
+        get("x-stainless-package-version"),
+    )
     shared = _kept_tuples.get(values)
     if shared is None:
         shared = tuple(map(_shared, values))
@@ -84,6 +93,9 @@ def parse_retry_count(value: str | None) -> int | None:
     if value is None or not (value.isascii() and value.isdigit()):
         return None
     return int(value)
+
+
+RETRY_COUNT_AT = KEPT_HEADERS.index("x-stainless-retry-count")  # its place in kept_header_values
 
 
 class JournalEntry:
@@ -124,7 +136,7 @@ class JournalEntry:
         start: float,
         api_key_id: str,
         retry_count: int | None,
-        headers: Mapping[str, str],
+        kept_values: tuple[str | None, ...],
     ) -> None:
         self.seq = seq
         self.request_id = request_id
@@ -147,9 +159,10 @@ class JournalEntry:
         self.bytes_sent = 0
         self.events_sent = 0
         self.client_gone = False
-        # only the kept headers' values, in KEPT_HEADERS order: a tuple is the smallest thing to hold
-        # (the journal can be a million entries long); `headers` turns it back into a dict
-        self.kept_values = kept_header_values(headers)
+        # only the kept headers' values, in KEPT_HEADERS order (see kept_header_values): a tuple is
+        # the smallest thing to hold (the journal can be a million entries long); `headers` turns it
+        # back into a dict
+        self.kept_values = kept_values
 
     @property
     def headers(self) -> dict[str, str]:
@@ -244,10 +257,27 @@ class Journal:
         headers: Mapping[str, str],
     ) -> JournalEntry:
         """A new entry, numbered (``seq``) and kept; the oldest goes when the journal is full."""
-        entry = JournalEntry(
-            self._next_seq, request_id, method, path, wall_start, start, api_key_id, retry_count, headers
+        return self.add(
+            request_id, method, path, wall_start, start, api_key_id, retry_count, kept_header_values(headers)
         )
-        self._next_seq += 1
+
+    def add(
+        self,
+        request_id: str,
+        method: str,
+        path: str,
+        wall_start: float,
+        start: float,
+        api_key_id: str,
+        retry_count: int | None,
+        kept_values: tuple[str | None, ...],
+    ) -> JournalEntry:
+        """``open`` with the kept headers' values already taken (``kept_header_values``)."""
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        entry = JournalEntry(
+            seq, request_id, method, path, wall_start, start, api_key_id, retry_count, kept_values
+        )
         self._entries.append(entry)
         return entry
 

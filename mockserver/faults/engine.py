@@ -566,12 +566,14 @@ class ScenarioEngine:
         output_tokens: int,
         client_gone: bool,
     ) -> None:
-        if self.state is not None:
+        state = self.state
+        # most requests hold nothing (no output-token bucket, no capacity slot): done at once
+        if state is not None and facts.index in state.pending:
             complete(
                 facts,
                 decision,
                 now,
-                self.state,
+                state,
                 status=status,
                 output_tokens=output_tokens,
                 client_gone=client_gone,
