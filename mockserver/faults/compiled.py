@@ -171,6 +171,11 @@ class CompiledRule:
     dynamic: bool  # has conditions beyond (method, path, model, stream): key, headers, time
     only_probability: bool  # the trigger is a bare probability (the fast path)
     threshold: float  # the probability, or 1.0 when there is none
+    # the dynamic conditions are only one fixed window (no key, headers, schedule or day):
+    # ``when(t)`` is then ``window_start <= t < window_end``, tested without a call
+    only_window: bool = False
+    window_start: float = 0.0
+    window_end: float = float("inf")
 
     def static_match(self, method: str, path: str, model: str | None, stream: bool) -> bool:
         """The conditions that depend only on (method, path, model, stream): cacheable per request shape."""
@@ -208,6 +213,18 @@ def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
         if trig.sequence is not None
         else None
     )
+    w = rule.when
+    only_window = (
+        w.window is not None
+        and w.schedule is None
+        and w.day is None
+        and m["api_key"] is None
+        and not m["headers"]
+    )
+    window_start = w.window.start_s if only_window and w.window is not None else 0.0
+    window_end = float("inf")
+    if only_window and w.window is not None and w.window.end_s is not None:
+        window_end = w.window.end_s
     stream = rule.match.stream
     faults = [fault] if fault is not None else [f for f in (sequence or ()) if f is not None]
     if stream is None and faults and all(f.stream is not None for f in faults):
@@ -244,6 +261,9 @@ def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
         and trig.every is None
         and trig.after is None,
         threshold=trig.probability if trig.probability is not None else 1.0,
+        only_window=only_window,
+        window_start=window_start,
+        window_end=window_end,
     )
 
 

@@ -29,7 +29,7 @@ from mockserver.faults.compiled import CompiledFault, CompiledLimits, CompiledRu
 from mockserver.faults.decision import Decision, HttpError, RequestFacts
 from mockserver.faults.errors import format_seconds
 from mockserver.faults.override import OverrideError, parse_override
-from mockserver.faults.rng import draw
+from mockserver.faults.rng import TO_UNIT
 
 _COUNTER_LIMIT = 200_000  # scope keys remembered per rule (oldest forgotten first)
 _PENDING_LIMIT = 200_000
@@ -391,7 +391,10 @@ def _capacity(
 
 # ---------------------------------------------------------------- decide
 def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
-    """What to do with one request (see the module docstring for the precedence)."""
+    """What to do with one request (see the module docstring for the precedence).
+
+    Runs for every request the server answers: the common steps are written out (rule-cache
+    hit, a rule whose only dynamic condition is a window, a bare-probability draw)."""
     sc = state.scenario
     t = now - state.start
     index = facts.index
@@ -417,61 +420,73 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
     delay = 0.0
     ttft: float | None = None
     tps: float | None = None
-    have_fault = have_latency = have_tokens = False
-    for rule in _rules_for(state, facts) if sc.rules else ():
-        if rule.terminal:
-            if have_fault:
+    if sc.rules:
+        rules = state.rule_cache.get((facts.method, facts.path, facts.model, facts.stream))
+        if rules is None:
+            rules = _rules_for(state, facts)
+        have_fault = have_latency = have_tokens = False
+        spread = -1  # index * GOLDEN, the request's part of every draw (rng.draw), once needed
+        for rule in rules:
+            if rule.terminal:
+                if have_fault:
+                    continue
+            elif (rule.latency is None or have_latency) and (not rule.has_tokens or have_tokens):
                 continue
-        elif (rule.latency is None or have_latency) and (not rule.has_tokens or have_tokens):
-            continue
-        if rule.dynamic and not _dynamic_match(rule, facts, t):
-            continue
-        info: dict[str, Any]
-        if rule.only_probability:
-            u = draw(rule.random_key, index)
-            if u >= rule.threshold:
-                continue
-            info = {"draw": u, "p": rule.threshold}
-            rule_fault = rule.fault
-        else:
-            info = {}
-            fired, rule_fault = _fire(rule, facts, state, info)
-            if not fired:
-                if info and rule.terminal:
-                    reason.setdefault("passed", []).append({"rule": rule.id, **info})
-                continue
-        if rule.terminal:
-            have_fault = True
-            fault = rule_fault
-            reason["source"] = "rule"
-            reason["rule"] = rule.id
-            reason["rule_index"] = rule.index
-            if rule.window is not None:
-                reason["window"] = rule.window
-            reason.update(info)
-        if rule.latency is not None and not have_latency:
-            have_latency = True
-            delay = rule.latency.sample(rng.draw(rule.latency_key, facts.index))
-            reason["latency"] = {"rule": rule.id, "s": delay}
-        if rule.has_tokens and not have_tokens:
-            have_tokens = True
-            ttft, tps = rule.ttft_s, rule.tokens_per_s
-            reason["tokens"] = {"rule": rule.id, "ttft_s": ttft, "tokens_per_s": tps}
-        if have_fault and have_latency and have_tokens:
-            break
+            if rule.dynamic:
+                if rule.only_window:
+                    if not rule.window_start <= t < rule.window_end:
+                        continue
+                elif not _dynamic_match(rule, facts, t):
+                    continue
+            info: dict[str, Any]
+            if rule.only_probability:
+                # u = rng.draw(rule.random_key, index), written out (same bits)
+                if spread < 0:
+                    spread = index * 0x9E3779B97F4A7C15
+                x = ((rule.random_key ^ spread) + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+                x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+                u = ((x ^ (x >> 31)) >> 11) * TO_UNIT
+                if u >= rule.threshold:
+                    continue
+                info = {"draw": u, "p": rule.threshold}
+                rule_fault = rule.fault
+            else:
+                info = {}
+                fired, rule_fault = _fire(rule, facts, state, info)
+                if not fired:
+                    if info and rule.terminal:
+                        reason.setdefault("passed", []).append({"rule": rule.id, **info})
+                    continue
+            if rule.terminal:
+                have_fault = True
+                fault = rule_fault
+                reason["source"] = "rule"
+                reason["rule"] = rule.id
+                reason["rule_index"] = rule.index
+                if rule.window is not None:
+                    reason["window"] = rule.window
+                reason.update(info)
+            if rule.latency is not None and not have_latency:
+                have_latency = True
+                delay = rule.latency.sample(rng.draw(rule.latency_key, facts.index))
+                reason["latency"] = {"rule": rule.id, "s": delay}
+            if rule.has_tokens and not have_tokens:
+                have_tokens = True
+                ttft, tps = rule.ttft_s, rule.tokens_per_s
+                reason["tokens"] = {"rule": rule.id, "ttft_s": ttft, "tokens_per_s": tps}
+            if have_fault and have_latency and have_tokens:
+                break
 
-    if fault is not None and fault.stream is not None and not facts.stream:
-        reason["skipped"] = "stream fault on a non-streamed request"
-        fault = None
+        if fault is not None and fault.stream is not None and not facts.stream:
+            reason["skipped"] = "stream fault on a non-streamed request"
+            fault = None
 
     reservation: Reservation | None = None
     pool_state: PoolState | None = None
     # a request that will generate (no fault, or a stream that fails part-way) needs capacity
-    if (
-        (fault is None or fault.stream is not None)
-        and sc.capacity is not None
-        and facts.path in sc.capacity.paths
-    ):
+    cap = sc.capacity
+    if cap is not None and (fault is None or fault.stream is not None) and facts.path in cap.paths:
         shed, wait, ttft, tps, reservation, pool_state = _capacity(
             facts, now + delay, state, ttft, tps, reason
         )
@@ -480,14 +495,22 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
             delay = 0.0  # shedding is fast
         delay += wait
 
-    decision = _decision_from(
-        fault, delay_s=delay, ttft_s=ttft, tokens_per_s=tps, headers=headers, reason=reason
-    )
-    out_bucket = kb.output_tokens if kb is not None else None
-    if out_bucket is not None or reservation is not None:
-        if len(state.pending) >= _PENDING_LIMIT:
-            state.pending.pop(next(iter(state.pending)))
-        state.pending[facts.index] = Pending(decision, out_bucket, facts.max_tokens, reservation, pool_state)
+    # _decision_from(fault, ...), written out
+    if fault is None:
+        decision = Decision(None, None, None, delay, ttft, tps, headers or {}, reason)
+    else:
+        reason["fault"] = fault.label
+        decision = Decision(
+            fault.error, fault.connection, fault.stream, delay, ttft, tps, headers or {}, reason
+        )
+    if kb is not None or reservation is not None:
+        out_bucket = kb.output_tokens if kb is not None else None
+        if out_bucket is not None or reservation is not None:
+            if len(state.pending) >= _PENDING_LIMIT:
+                state.pending.pop(next(iter(state.pending)))
+            state.pending[facts.index] = Pending(
+                decision, out_bucket, facts.max_tokens, reservation, pool_state
+            )
     return decision
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 MASK64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
-_TO_UNIT = 2.0**-53
+TO_UNIT = 2.0**-53  # 53 random bits -> [0, 1)
 
 
 def mix64(x: int) -> int:
@@ -36,4 +36,4 @@ def draw(key: int, index: int) -> float:
     x = ((key ^ ((index * GOLDEN) & MASK64)) + GOLDEN) & MASK64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
-    return ((x ^ (x >> 31)) >> 11) * _TO_UNIT
+    return ((x ^ (x >> 31)) >> 11) * TO_UNIT
