@@ -24,7 +24,15 @@ from aiohttp import StreamReader, web
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
-from mockserver.faults import Decision, FaultEngine, HttpError, RequestFacts, ScenarioError, build_engine
+from mockserver.faults import (
+    Decision,
+    FaultEngine,
+    HttpError,
+    RequestFacts,
+    ScenarioEngine,
+    ScenarioError,
+    build_engine,
+)
 from mockserver.generation import Completion, canonical_prompt, content_key, generate
 from mockserver.journal import (
     RETRY_COUNT_AT,
@@ -695,9 +703,17 @@ def handle_messages(state: MockState) -> Handler:
                 entry.model = model = req.model
                 entry.stream = stream = req.stream
                 entry.prompt_digest = prepared.prompt_digest
-                facts = state.facts(request, entry, model, stream, req.input_tokens, req.max_tokens)
                 engine = state.engine
-                decision = engine.decide(facts, clock())
+                if type(engine) is ScenarioEngine:  # nothing in the scenario touches it? (no facts)
+                    index = state.index
+                    decision = engine.decide_quiet(
+                        entry.method, entry.path, model, stream, request.headers, index, clock()
+                    )
+                    if decision is not None:
+                        state.index = index + 1
+                if decision is None:
+                    facts = state.facts(request, entry, model, stream, req.input_tokens, req.max_tokens)
+                    decision = engine.decide(facts, clock())
                 entry.reason = decision.reason
                 message_id = "msg_" + entry.request_id[4:]  # _message_id(entry)
                 if (
@@ -731,7 +747,8 @@ def handle_messages(state: MockState) -> Handler:
                     entry.bytes_sent = len(body)
                     return resp
                 outcome = _Outcome()
-                outcome.engine, outcome.facts, outcome.decision = engine, facts, decision
+                if facts is not None:
+                    outcome.engine, outcome.facts, outcome.decision = engine, facts, decision
                 return await _apply(
                     request,
                     state,
@@ -755,6 +772,7 @@ def handle_messages(state: MockState) -> Handler:
             if outcome is not None:
                 outcome.complete(state, entry)
             elif engine is not None and facts is not None and decision is not None:
+                # (a decision from decide_quiet holds nothing: no facts, nothing to complete)
                 engine.complete(
                     facts,
                     decision,

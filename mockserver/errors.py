@@ -97,4 +97,4 @@ class IdFactory:
     def request_id(self) -> str:
         """``"req_" + next_suffix()`` (one call: a request id is made for every request)."""
         self._counter = counter = self._counter + 1
-        return f"{self._request_prefix}{counter:012x}"
+        return "%s%012x" % (self._request_prefix, counter)  # noqa: UP031 - faster than the f-string

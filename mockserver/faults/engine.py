@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,8 @@ class EngineState:
     rule_cache: dict[tuple[str, str, str | None, bool], tuple[CompiledRule, ...]] = field(
         default_factory=dict
     )
+    # whether nothing (no rule, rate limit or capacity pool) applies, per (method, path, model, stream)
+    quiet_cache: dict[tuple[str, str, str | None, bool], bool] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls, scenario: CompiledScenario, start: float, wall_offset: float = 0.0) -> EngineState:
@@ -294,6 +296,24 @@ def _rules_for(state: EngineState, facts: RequestFacts) -> tuple[CompiledRule, .
             state.rule_cache.clear()
         state.rule_cache[key] = rules
     return rules
+
+
+def _quiet(state: EngineState, shape: tuple[str, str, str | None, bool]) -> bool:
+    """Whether no rule, rate limit or capacity pool applies to requests of this shape (memoised)."""
+    method, path, model, stream = shape
+    sc = state.scenario
+    rules = tuple(r for r in sc.rules if r.static_match(method, path, model, stream))
+    rl = sc.rate_limits
+    cap = sc.capacity
+    quiet = (
+        not rules
+        and (rl is None or path not in rl.paths or rl.limits_for(model) is None)
+        and (cap is None or path not in cap.paths or cap.pool_for(model) is None)
+    )
+    if len(state.quiet_cache) >= 1024:
+        state.quiet_cache.clear()
+    state.quiet_cache[shape] = quiet
+    return quiet
 
 
 def _fire(
@@ -570,6 +590,36 @@ class ScenarioEngine:
 
     def restart(self, now: float) -> None:
         self.state = EngineState.fresh(self.compiled, now, self._wall_clock() - now)
+
+    def decide_quiet(
+        self,
+        method: str,
+        path: str,
+        model: str | None,
+        stream: bool,
+        headers: Mapping[str, str],
+        index: int,
+        now: float,
+    ) -> Decision | None:
+        """``decide`` for a request that nothing in the scenario can touch: no rule matches its
+        shape, no rate limit or capacity pool covers it, and it sends no override header. Then
+        the decision is a pass whose reason only says when (scenario, seed, index, t), and the
+        request holds nothing, so there is nothing to ``complete``. None when the request needs
+        the full ``decide`` (with its RequestFacts). The server's shortcut for such requests."""
+        state = self.state
+        if state is None:
+            return None
+        sc = state.scenario
+        if sc.override_enabled != "never" and sc.override_header in headers:
+            return None
+        shape = (method, path, model, stream)
+        quiet = state.quiet_cache.get(shape)
+        if quiet is None:
+            quiet = _quiet(state, shape)
+        if not quiet:
+            return None
+        reason = {"scenario": sc.name, "seed": sc.seed, "index": index, "t": now - state.start}
+        return Decision(None, None, None, 0.0, None, None, {}, reason)
 
     def decide(self, facts: RequestFacts, now: float) -> Decision:
         state = self.state
