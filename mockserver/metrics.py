@@ -29,6 +29,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     60.0,
 )
 
+_FIRST_BUCKET = LATENCY_BUCKETS[0]
+
 # (route, path, status, model, error_type, fault, client_gone)
 Outcome = tuple[str, str, int | None, str | None, str | None, str | None, bool]
 
@@ -61,12 +63,17 @@ class Metrics:
         self.latency_sum = 0.0
 
     def record(self, e: JournalEntry, route: str) -> None:
-        self.counts[(route, e.path, e.status, e.model, e.error_type, e.fault, e.client_gone)] += 1
+        counts = self.counts
+        key = (route, e.path, e.status, e.model, e.error_type, e.fault, e.client_gone)
+        counts[key] = counts.get(key, 0) + 1
         self.bytes_sent += e.bytes_sent
         self.events_sent += e.events_sent
-        if e.end is not None:
-            latency = e.end - e.start
-            self.bucket_counts[bisect_left(LATENCY_BUCKETS, latency)] += 1
+        end = e.end
+        if end is not None:
+            latency = end - e.start
+            # bisect_left(LATENCY_BUCKETS, latency), with the first bucket (most answers) tested inline
+            at = 0 if latency <= _FIRST_BUCKET else bisect_left(LATENCY_BUCKETS, latency)
+            self.bucket_counts[at] += 1
             self.latency_sum += latency
 
     def render(self, *, in_flight: int, journal_len: int, journal_size: int) -> str:

@@ -104,3 +104,46 @@ def test_decide_quiet_declines_before_the_clock_starts_and_for_matching_rules() 
     steady.restart(0.0)
     quiet = steady.decide_quiet("POST", "/v1/messages", "claude-opus-5-5", False, {}, 4, 1.5)
     assert quiet is not None and quiet.reason == {"scenario": "steady", "seed": 0, "index": 4, "t": 1.5}
+
+
+def test_metrics_record_counts_each_request_as_the_plain_code_did() -> None:
+    """Metrics.record's shortcuts (plain dict counting, the first latency bucket tested inline)
+    give the totals, buckets and float latency sum of the plain per-request code."""
+    from bisect import bisect_left
+    from collections import Counter
+
+    from mockserver.metrics import LATENCY_BUCKETS, Metrics, Stats
+
+    journal = Journal(10)
+    metrics = Metrics()
+    stats = Stats(metrics)
+    counts: Counter[tuple[object, ...]] = Counter()
+    buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+    latency_sum, bytes_sent, events_sent = 0.0, 0, 0
+    for i in range(2600):
+        e = journal.open(f"req_{i}", "POST", "/v1/messages", 0.0, i * 0.37, "k", None, {})
+        e.status = (200, 529, None)[i % 3]
+        e.model = ("claude-sonnet-4-6", None)[i % 2]
+        e.error_type = "overloaded_error" if e.status == 529 else None
+        e.fault = ("http_error", None, "reset")[i % 3]
+        e.client_gone = i % 7 == 0
+        e.bytes_sent, e.events_sent = i % 300, i % 5
+        e.end = None if i % 11 == 0 else e.start + (i % 97) * 0.0137
+        route = ("messages", "count_tokens")[i % 2]
+        metrics.record(e, route)
+        counts[(route, e.path, e.status, e.model, e.error_type, e.fault, e.client_gone)] += 1
+        bytes_sent += e.bytes_sent
+        events_sent += e.events_sent
+        if e.end is not None:
+            latency = e.end - e.start
+            buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
+            latency_sum += latency
+        if i == 1500:
+            stats.reset()
+            at_reset = Counter(counts)
+    assert metrics.counts == counts
+    assert (metrics.bytes_sent, metrics.events_sent) == (bytes_sent, events_sent)
+    assert metrics.bucket_counts == buckets and metrics.latency_sum == latency_sum
+    assert stats.counts == counts - at_reset
+    text = metrics.render(in_flight=0, journal_len=10, journal_size=10)
+    assert f"busysignal_request_duration_seconds_sum {latency_sum}\n" in text
