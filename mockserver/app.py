@@ -683,12 +683,37 @@ def _prepare_or_note(state: MockState, entry: JournalEntry, raw: bytes) -> Prepa
 
 def handle_messages(state: MockState) -> Handler:
     """POST /v1/messages: ``_journalled("messages", work)`` with the work written out in the one
-    coroutine, the route every client hits hardest. The common case (a whole JSON message with
-    no fault and no wait) answers right here; everything else goes through ``_apply``."""
+    coroutine, the route every client hits hardest (``state.open`` and ``check_auth`` too). The
+    common case (a whole JSON message with no fault and no wait) answers right here; everything
+    else goes through ``_apply``."""
     clock = state.clock
+    wall_clock = state.config.wall_clock
+    journal_add = state.journal.add
+    request_id = state.ids.request_id
+    auth = state.config.auth
+    api_keys = state._api_keys
+    limit = state.config.max_body_bytes
+    cache = state._cache if state._cache_size else None
 
     async def handle_messages(request: web.Request) -> web.StreamResponse:
-        entry, key = state.open(request)
+        # state.open(request), written out
+        headers = request.headers
+        key = headers.get("x-api-key")
+        if key is None:
+            key = _bearer(headers)
+        kept = kept_header_values(headers)
+        retry = kept[RETRY_COUNT_AT]  # x-stainless-retry-count
+        entry = journal_add(
+            request_id(),
+            request.method,
+            request.path,
+            wall_clock(),
+            clock(),
+            (_key_ids.get(key) or api_key_id(key)) if key else "",
+            None if retry is None else parse_retry_count(retry),
+            kept,
+        )
+        state.in_flight += 1
         outcome: _Outcome | None = None
         engine: FaultEngine | None = None
         facts: RequestFacts | None = None
@@ -696,11 +721,15 @@ def handle_messages(state: MockState) -> Handler:
         output_tokens = 0
         try:
             try:
-                state.check_auth(request, key)
-                raw = state.body_now(request, state.config.max_body_bytes)
+                # state.check_auth(request, key), written out
+                if auth and (not key or (api_keys is not None and key not in api_keys)):
+                    state.check_auth(request, key)  # raises the right 401
+                if headers.get("anthropic-version") not in API_VERSIONS:
+                    state.check_auth(request, key)  # raises the right 400
+                raw = state.body_now(request, limit)
                 if raw is None:
-                    raw = await state.read_body(request, state.config.max_body_bytes)
-                prepared = state._cache.get(raw) if state._cache_size else None
+                    raw = await state.read_body(request, limit)
+                prepared = cache.get(raw) if cache is not None else None
                 if prepared is None:
                     prepared = _prepare_or_note(state, entry, raw)
                 req = prepared.request
@@ -710,37 +739,43 @@ def handle_messages(state: MockState) -> Handler:
                 entry.stream = stream = req.stream
                 entry.prompt_digest = prepared.prompt_digest
                 engine = state.engine
+                reason = None
                 if type(engine) is ScenarioEngine:  # nothing in the scenario touches it? (no facts)
                     index = state.index
-                    decision = engine.decide_quiet(
-                        entry.method, entry.path, model, stream, request.headers, index, clock()
+                    reason = engine.quiet_reason(
+                        entry.method, entry.path, model, stream, headers, index, clock()
                     )
-                    if decision is not None:
-                        state.index = index + 1
-                if decision is None:
+                extra: Mapping[str, str] | None = None
+                if reason is not None:  # a pass: no fault, no wait, no headers of its own
+                    state.index = index + 1
+                    entry.reason = reason
+                    fast = not stream and not state.paced
+                else:
                     facts = state.facts(request, entry, model, stream, req.input_tokens, req.max_tokens)
                     decision = engine.decide(facts, clock())
-                entry.reason = decision.reason
-                message_id = "msg_" + entry.request_id[4:]  # _message_id(entry)
-                if (
-                    not stream
-                    and decision.error is None
-                    and decision.connection_fault is None
-                    and decision.delay_s <= 0
-                    and not (
-                        (decision.ttft_s is not None or decision.tokens_per_s is not None or state.paced)
-                        and state.generation_waits(decision)
+                    entry.reason = decision.reason
+                    extra = decision.headers
+                    fast = (
+                        not stream
+                        and decision.error is None
+                        and decision.connection_fault is None
+                        and decision.delay_s <= 0
+                        and not (
+                            (decision.ttft_s is not None or decision.tokens_per_s is not None or state.paced)
+                            and state.generation_waits(decision)
+                        )
                     )
-                ):
+                message_id = "msg_" + entry.request_id[4:]  # _message_id(entry)
+                if fast:
                     # the common case: a whole JSON message, now (_apply's last lines, and _send)
                     output_tokens = prepared.completion.output_tokens
                     entry.status = 200
-                    headers = state.json_headers.copy()
-                    headers["request-id"] = entry.request_id  # keeps its place, first
-                    if decision.headers:
-                        headers.update(decision.headers)
+                    response_headers = state.json_headers.copy()
+                    response_headers["request-id"] = entry.request_id  # keeps its place, first
+                    if extra:
+                        response_headers.update(extra)
                     body = b'{"id":"' + message_id.encode() + b'"' + prepared.json_tail  # message_json
-                    resp = web.Response(body=body, headers=headers)
+                    resp = web.Response(body=body, headers=response_headers)
                     try:
                         await resp.prepare(request)
                         await resp.write_eof()
@@ -750,7 +785,9 @@ def handle_messages(state: MockState) -> Handler:
                     entry.bytes_sent = len(body)
                     return resp
                 outcome = _Outcome()
-                if facts is not None:
+                if decision is None:
+                    decision = Decision(reason=entry.reason)
+                else:
                     outcome.engine, outcome.facts, outcome.decision = engine, facts, decision
                 return await _apply(
                     request,
@@ -775,7 +812,7 @@ def handle_messages(state: MockState) -> Handler:
             if outcome is not None:
                 outcome.complete(state, entry)
             elif engine is not None and facts is not None and decision is not None:
-                # (a decision from decide_quiet holds nothing: no facts, nothing to complete)
+                # (a pass from quiet_reason holds nothing: no facts, nothing to complete)
                 engine.complete(
                     facts,
                     decision,

@@ -58,11 +58,11 @@ def test_mock_server_exposes_its_async_servers_attributes_before_and_while_runni
         assert len(server.journal) == 0
 
 
-def test_decide_quiet_gives_what_decide_gives_or_declines() -> None:
-    """The server's shortcut for requests nothing in the scenario touches: whenever decide_quiet
-    answers, its decision equals decide's for the same request; it declines whatever a rule, a
-    rate limit, a capacity pool or the override header could touch."""
-    from mockserver.faults import RequestFacts, ScenarioEngine, build_engine, builtin_names
+def test_quiet_reason_gives_what_decide_gives_or_declines() -> None:
+    """The server's shortcut for requests nothing in the scenario touches: whenever quiet_reason
+    answers, a pass with that reason is what decide gives for the same request; it declines
+    whatever a rule, a rate limit, a capacity pool or the override header could touch."""
+    from mockserver.faults import Decision, RequestFacts, ScenarioEngine, build_engine, builtin_names
 
     shapes = [
         (method, path, model, stream)
@@ -80,30 +80,30 @@ def test_decide_quiet_gives_what_decide_gives_or_declines() -> None:
         cases = [(shape, h) for shape in shapes for h in header_sets]
         for index, ((method, path, model, stream), headers) in enumerate(cases):
             now = 100.0 + 0.7 * index  # walks through the scenarios' windows
-            quick = shortcut.decide_quiet(method, path, model, stream, headers, index, now)
+            quick = shortcut.quiet_reason(method, path, model, stream, headers, index, now)
             if quick is None:
                 declined += 1
                 continue
             answered += 1
             facts = RequestFacts(index, method, path, model, stream, "key", "digest", headers, 10, 20)
-            assert quick == full.decide(facts, now), (name, method, path, model, stream, headers)
+            assert Decision(reason=quick) == full.decide(facts, now), (name, method, path, model, stream)
             assert "x-busysignal-fault" not in headers
     assert answered and declined
 
 
-def test_decide_quiet_declines_before_the_clock_starts_and_for_matching_rules() -> None:
+def test_quiet_reason_declines_before_the_clock_starts_and_for_matching_rules() -> None:
     from mockserver.faults import ScenarioEngine, build_engine
 
     eng = build_engine("launch-day")
     assert isinstance(eng, ScenarioEngine)
-    assert eng.decide_quiet("POST", "/v1/messages", "claude-opus-5-5", False, {}, 0, 0.0) is None
+    assert eng.quiet_reason("POST", "/v1/messages", "claude-opus-5-5", False, {}, 0, 0.0) is None
     eng.restart(0.0)
-    assert eng.decide_quiet("POST", "/v1/messages", "claude-opus-5-5", False, {}, 0, 1.0) is None
+    assert eng.quiet_reason("POST", "/v1/messages", "claude-opus-5-5", False, {}, 0, 1.0) is None
     steady = build_engine("steady")
     assert isinstance(steady, ScenarioEngine)
     steady.restart(0.0)
-    quiet = steady.decide_quiet("POST", "/v1/messages", "claude-opus-5-5", False, {}, 4, 1.5)
-    assert quiet is not None and quiet.reason == {"scenario": "steady", "seed": 0, "index": 4, "t": 1.5}
+    quiet = steady.quiet_reason("POST", "/v1/messages", "claude-opus-5-5", False, {}, 4, 1.5)
+    assert quiet == {"scenario": "steady", "seed": 0, "index": 4, "t": 1.5}
 
 
 def test_metrics_record_counts_each_request_as_the_plain_code_did() -> None:

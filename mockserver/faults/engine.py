@@ -591,7 +591,7 @@ class ScenarioEngine:
     def restart(self, now: float) -> None:
         self.state = EngineState.fresh(self.compiled, now, self._wall_clock() - now)
 
-    def decide_quiet(
+    def quiet_reason(
         self,
         method: str,
         path: str,
@@ -600,12 +600,13 @@ class ScenarioEngine:
         headers: Mapping[str, str],
         index: int,
         now: float,
-    ) -> Decision | None:
+    ) -> dict[str, Any] | None:
         """``decide`` for a request that nothing in the scenario can touch: no rule matches its
         shape, no rate limit or capacity pool covers it, and it sends no override header. Then
-        the decision is a pass whose reason only says when (scenario, seed, index, t), and the
-        request holds nothing, so there is nothing to ``complete``. None when the request needs
-        the full ``decide`` (with its RequestFacts). The server's shortcut for such requests."""
+        the decision is a pass (``Decision(reason=...)``) whose reason, returned here, only says
+        when (scenario, seed, index, t), and the request holds nothing, so there is nothing to
+        ``complete``. None when the request needs the full ``decide`` (with its RequestFacts).
+        The server's shortcut for such requests."""
         state = self.state
         if state is None:
             return None
@@ -618,8 +619,7 @@ class ScenarioEngine:
             quiet = _quiet(state, shape)
         if not quiet:
             return None
-        reason = {"scenario": sc.name, "seed": sc.seed, "index": index, "t": now - state.start}
-        return Decision(None, None, None, 0.0, None, None, {}, reason)
+        return {"scenario": sc.name, "seed": sc.seed, "index": index, "t": now - state.start}
 
     def decide(self, facts: RequestFacts, now: float) -> Decision:
         state = self.state
