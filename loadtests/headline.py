@@ -93,16 +93,19 @@ def headline_experiments(
         "server_args": SERVER_ARGS,
         "drain_s": max(2.0, 5.0 * s),
     }
+    overload: dict[str, Any] = {  # the two overload experiments differ only in their server
+        "duration": 20 * s,
+        "rate": 2 * CAPACITY,
+        "warmup": 2 * s,
+        "measure": Window(2 * s, 12 * s),
+        "overload_window": Window(12 * s, 15 * s),
+        **common,
+    }
     return [
         Experiment(
             name="overload",
             title=f"2× overload ({2 * CAPACITY:.0f} calls/s against {CAPACITY:.0f}/s of capacity)",
             scenario=_scenario("headline-overload", s, out),
-            duration=20 * s,
-            rate=2 * CAPACITY,
-            warmup=2 * s,
-            measure=Window(2 * s, 12 * s),
-            overload_window=Window(12 * s, 15 * s),
             notes="Goodput at 2× overload is read over the table's window; amplification where every "
             "call is answered 529. The server sheds within 0.5 s of wait, before any client's 2 s timeout, "
             "so a failed attempt costs it only its rejection (10 ms of a slot, about 4 % of a served call): "
@@ -111,17 +114,12 @@ def headline_experiments(
             "done), see the next experiment. The sheds cap every client at the capacity, so no policy can "
             f"have more than {CAPACITY:.1f} calls/s here: against a client that keeps most of it, "
             "1.5× is out of reach by arithmetic.",
-            **common,
+            **overload,
         ),
         Experiment(
             name="overload-queue",
             title=f"2× overload against a server that queues ({2 * CAPACITY:.0f} calls/s, queue of ~4 s)",
             scenario=_scenario("headline-overload-deep-queue", s, out),
-            duration=20 * s,
-            rate=2 * CAPACITY,
-            warmup=2 * s,
-            measure=Window(2 * s, 12 * s),
-            overload_window=Window(12 * s, 15 * s),
             notes="The same load, windows and outage as the overload experiment; the server queues up to "
             "60 requests (about 4 s of work) instead of shedding within 0.5 s, and still does the work of "
             "an attempt whose client timed out after 2 s. An attempt that times out costs the server a "
@@ -129,7 +127,7 @@ def headline_experiments(
             "counts a timeout as congestion (cuts its concurrency) keeps the queue short enough to be "
             "answered in time; the first seconds, before any timeout has been seen, fill the queue for "
             "every client.",
-            **common,
+            **overload,
         ),
         Experiment(
             name="capacity-loss",
