@@ -55,7 +55,6 @@ __all__ = [
     "group_calls",
     "histogram_percentile",
     "offered_load",
-    "percentile",
     "rate_529",
     "read_locust_json",
     "read_locust_stats",
@@ -336,17 +335,6 @@ def recovery_time(
         if sum(chunk) / width >= threshold * baseline:
             return t - trigger.end
     return None
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in [0, 100]) of ``values``; None when empty."""
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile must be in [0, 100], got {q}")
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from loadtests.report import (
     group_calls,
     histogram_percentile,
     offered_load,
-    percentile,
     rate_529,
     read_locust_json,
     read_locust_stats,
@@ -246,16 +245,6 @@ def test_recovery_without_a_baseline_is_an_error_not_a_number() -> None:
         recovery_time(s, trigger=Window(2, 3))
     with pytest.raises(ValueError, match="no whole bin"):
         recovery_time(s, trigger=Window(0.5, 3))
-
-
-def test_percentile_is_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 50
-    assert percentile(values, 99) == 99
-    assert percentile(values, 100) == 100
-    assert percentile([], 50) is None
-    with pytest.raises(ValueError):
-        percentile(values, 101)
 
 
 LOCUST_CSV = "".join(
