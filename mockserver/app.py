@@ -751,7 +751,22 @@ def handle_messages(state: MockState) -> Handler:
                     entry.reason = reason
                     fast = not stream and not state.paced
                 else:
-                    facts = state.facts(request, entry, model, stream, req.input_tokens, req.max_tokens)
+                    index = state.index
+                    state.index = index + 1
+                    facts = RequestFacts(  # state.facts(...), written out
+                        index,
+                        entry.method,
+                        entry.path,
+                        model,
+                        stream,
+                        entry.api_key_id,
+                        entry.body_digest,
+                        headers,  # case-insensitive: lookups by lower-case name work
+                        req.input_tokens,
+                        req.max_tokens,
+                        entry.retry_count,
+                        _is_loopback(request.remote),
+                    )
                     decision = engine.decide(facts, clock())
                     entry.reason = decision.reason
                     extra = decision.headers
@@ -784,6 +799,10 @@ def handle_messages(state: MockState) -> Handler:
                         return resp
                     entry.bytes_sent = len(body)
                     return resp
+                if decision is not None and decision.error is not None and decision.delay_s <= 0:
+                    # an HTTP error now (_apply's first steps): nothing generated, nothing to wait for
+                    entry.fault = "http_error"
+                    return await _send_error(request, state, entry, decision.error, decision.headers)
                 outcome = _Outcome()
                 if decision is None:
                     decision = Decision(reason=entry.reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii  # what json.dumps(str) calls
 
 # status -> error.type the real API sends for it (Errors doc); other 4xx use invalid_request_error
 ERROR_TYPE_FOR_STATUS: dict[int, str] = {
@@ -67,7 +68,7 @@ def error_body(error_type: str, message: str, request_id: str | None) -> bytes:
         head += b',"request_id":'
         if len(_error_heads) < 1024:
             _error_heads[(error_type, message)] = head
-    return head + json.dumps(request_id).encode() + b"}"
+    return head + encode_basestring_ascii(request_id).encode() + b"}"  # json.dumps(request_id)
 
 
 _ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
