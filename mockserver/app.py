@@ -37,6 +37,7 @@ from mockserver.faults import (
 from mockserver.generation import Completion, canonical_prompt, content_key, generate
 from mockserver.journal import (
     RETRY_COUNT_AT,
+    VERSION_AT,
     Journal,
     JournalEntry,
     JournalFilter,
@@ -724,9 +725,17 @@ def handle_messages(state: MockState) -> Handler:
                 # state.check_auth(request, key), written out
                 if auth and (not key or (api_keys is not None and key not in api_keys)):
                     state.check_auth(request, key)  # raises the right 401
-                if headers.get("anthropic-version") not in API_VERSIONS:
+                if kept[VERSION_AT] not in API_VERSIONS:  # headers.get("anthropic-version")
                     state.check_auth(request, key)  # raises the right 400
-                raw = state.body_now(request, limit)
+                # state.body_now(request, limit), written out
+                content = request.content
+                raw = None
+                if content.is_eof() and type(content) is StreamReader and content._exception is None:
+                    chunks = content._buffer
+                    if len(chunks) == 1 and not content._buffer_offset:
+                        raw = chunks[0]
+                        if len(raw) > limit:
+                            raise _too_large()
                 if raw is None:
                     raw = await state.read_body(request, limit)
                 prepared = cache.get(raw) if cache is not None else None

@@ -96,6 +96,7 @@ def parse_retry_count(value: str | None) -> int | None:
 
 
 RETRY_COUNT_AT = KEPT_HEADERS.index("x-stainless-retry-count")  # its place in kept_header_values
+VERSION_AT = KEPT_HEADERS.index("anthropic-version")
 
 
 class JournalEntry:
