@@ -83,3 +83,46 @@ def test_a_short_run_writes_a_complete_report_and_locust_counts_every_attempt_th
     assert (run_dir / "locust_stats_history.csv").is_file()
     meta = json.loads((run_dir / "run.json").read_text())
     assert min(e["wall_start"] for e in messages) >= meta["t0"] - 0.05  # no traffic before the origin
+
+
+@pytest.mark.slow
+def test_a_closed_loop_run_in_locusts_distributed_mode_counts_every_attempt_too(tmp_path: Path) -> None:
+    # --users (closed loop) with --workers (a Locust master and its workers): the attempts the
+    # workers reported, merged by the master, are the attempts the journal saw.
+    scenario = tmp_path / "smoke.yaml"
+    scenario.write_text(SCENARIO)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mockserver.cli",
+        "loadtest",
+        "--scenario",
+        str(scenario),
+        "--strategy",
+        "bundled-adaptive",
+        "--users",
+        "4",
+        "--workers",
+        "1",
+        "--duration",
+        "4",
+        "--drain",
+        "1",
+        "--timeout",
+        "5",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "closed loop" in (out / "report.md").read_text()
+
+    run_dir = out / "run" / "bundled-adaptive"
+    entries = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    messages = [e for e in entries if e["path"] == "/v1/messages"]
+    rows = {(r.type, r.name): r for r in read_locust_json((run_dir / "locust.json").read_text())}
+    attempts = rows[("HTTP", "attempt POST /v1/messages")]
+    calls = rows[("CALL", "bundled-adaptive")]
+    assert calls.count > 0 and attempts.count == len(messages) >= calls.count
+    assert attempts.failures == sum(1 for e in messages if e["status"] == 529)
