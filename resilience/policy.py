@@ -560,9 +560,9 @@ class Policy:
                             and mlimit.adaptive is not None
                             and not mlimit.adaptive.floored
                         ):
-                            # Congestion is the adaptive limit's to handle while it can still cut
-                            # (it just did): the breaker counts it once the limit is at its floor
-                            # and the model still fails, so sending less did not help (an outage).
+                            # Congestion is the adaptive limit's to handle while it can still cut:
+                            # the breaker counts it once the limit is at its floor and the model
+                            # still fails, so sending less did not help (an outage).
                             outcome = "failure"
                         self.counters.add("give_ups")
                         self.emit(
