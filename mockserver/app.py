@@ -695,6 +695,7 @@ def handle_messages(state: MockState) -> Handler:
     api_keys = state._api_keys
     limit = state.config.max_body_bytes
     cache = state._cache if state._cache_size else None
+    record = state.metrics.record
 
     async def handle_messages(request: web.Request) -> web.StreamResponse:
         # state.open(request), written out
@@ -849,7 +850,13 @@ def handle_messages(state: MockState) -> Handler:
                     output_tokens=output_tokens,
                     client_gone=entry.client_gone,
                 )
-            state.close(entry, "messages")
+            # state.close(entry, "messages"), written out
+            entry.end = clock()
+            state.in_flight -= 1
+            record(entry, "messages")
+            hook = state._on_done
+            if hook is not None:
+                hook(entry)
 
     return handle_messages
 
