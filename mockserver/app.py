@@ -62,6 +62,7 @@ from mockserver.validation import MessageRequest, validate_count_tokens_request,
 log = logging.getLogger("busysignal.mock")
 STATE: web.AppKey[MockState] = web.AppKey("busysignal_state")
 CONTROL_PREFIX = "/_busysignal"
+MESSAGES_PATH = "/v1/messages"
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream; charset=utf-8"
 POLL_S = 0.05  # how often long waits look for a client that went away
@@ -686,7 +687,11 @@ def handle_messages(state: MockState) -> Handler:
     """POST /v1/messages: ``_journalled("messages", work)`` with the work written out in the one
     coroutine, the route every client hits hardest (``state.open`` and ``check_auth`` too). The
     common case (a whole JSON message with no fault and no wait) answers right here; everything
-    else goes through ``_apply``."""
+    else goes through ``_apply``.
+
+    Only this route's requests reach it, so their method is POST and their path (``request.path``,
+    the decoded path the router matched exactly) is /v1/messages: the journal takes both as they
+    are instead of asking the request."""
     clock = state.clock
     wall_clock = state.config.wall_clock
     journal_add = state.journal.add
@@ -707,8 +712,8 @@ def handle_messages(state: MockState) -> Handler:
         retry = kept[RETRY_COUNT_AT]  # x-stainless-retry-count
         entry = journal_add(
             request_id(),
-            request.method,
-            request.path,
+            "POST",  # request.method and request.path: all this route serves (see handle_messages)
+            MESSAGES_PATH,
             wall_clock(),
             clock(),
             (_key_ids.get(key) or api_key_id(key)) if key else "",
@@ -744,7 +749,8 @@ def handle_messages(state: MockState) -> Handler:
                     prepared = _prepare_or_note(state, entry, raw)
                 req = prepared.request
                 entry.body_digest = prepared.body_digest
-                entry.logical_id = prepared.logical_id(entry.api_key_id)
+                key_id = entry.api_key_id
+                entry.logical_id = prepared.logical_ids.get(key_id) or prepared.logical_id(key_id)
                 entry.model = model = req.model
                 entry.stream = stream = req.stream
                 entry.prompt_digest = prepared.prompt_digest
@@ -1303,7 +1309,7 @@ def create_app(
 
     app.on_startup.append(on_startup)
     r = app.router
-    r.add_post("/v1/messages", handle_messages(state))
+    r.add_post(MESSAGES_PATH, handle_messages(state))
     r.add_post("/v1/messages/count_tokens", handle_count_tokens(state))
     r.add_get("/v1/models", handle_models_list(state), allow_head=False)
     r.add_get("/v1/models/{model_id}", handle_models_get(state), allow_head=False)

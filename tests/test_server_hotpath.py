@@ -147,3 +147,26 @@ def test_metrics_record_counts_each_request_as_the_plain_code_did() -> None:
     assert stats.counts == counts - at_reset
     text = metrics.render(in_flight=0, journal_len=10, journal_size=10)
     assert f"busysignal_request_duration_seconds_sum {latency_sum}\n" in text
+
+
+def test_messages_route_journals_the_decoded_path_it_matched() -> None:
+    """The messages handler journals method POST and path /v1/messages without asking the request:
+    any request the router sends it (a percent-encoded path too) has exactly that path."""
+    import http.client
+
+    body = json.dumps(
+        {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+    with MockServer() as server:
+        statuses = []
+        for target in ("/v1/messages", "/v1/%6Dessages", "/v1/messages?beta=true", "/v1//messages"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("POST", target, body=body, headers=headers)
+            statuses.append(conn.getresponse().status)
+            conn.close()
+        entries = server.journal.entries()
+    assert statuses == [200, 200, 200, 404]
+    assert [(e.method, e.path) for e in entries] == [("POST", "/v1/messages")] * 3 + [
+        ("POST", "/v1//messages")
+    ]
