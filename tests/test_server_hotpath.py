@@ -170,3 +170,34 @@ def test_messages_route_journals_the_decoded_path_it_matched() -> None:
     assert [(e.method, e.path) for e in entries] == [("POST", "/v1/messages")] * 3 + [
         ("POST", "/v1//messages")
     ]
+
+
+def test_answers_carry_their_headers_in_the_order_the_plain_code_gave() -> None:
+    """The 200 and error header templates give the headers the plain code built, in its order:
+    a 200 {request-id, content-type, **base_headers}; an error response_headers(...)."""
+    import http.client
+
+    from mockserver.app import JSON_TYPE
+
+    body = json.dumps(
+        {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    base = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+    with MockServer() as server:
+        got = []
+        for headers in (base, {**base, "x-busysignal-fault": "529"}):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("POST", "/v1/messages", body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            own = [(k.lower(), v) for k, v in resp.getheaders() if k.lower() not in ("date", "server")]
+            got.append((resp.status, [(k, v) for k, v in own if k != "content-length"]))
+            conn.close()
+        ok, overloaded = server.journal.entries()
+        state = server.state
+        assert got[0] == (
+            200,
+            list({"request-id": ok.request_id, "content-type": JSON_TYPE, **state.base_headers}.items()),
+        )
+        plain = state.response_headers(overloaded, {"content-type": JSON_TYPE}, {}, {})
+        assert got[1] == (529, list(plain.items()))

@@ -610,14 +610,14 @@ class ScenarioEngine:
         state = self.state
         if state is None:
             return None
-        sc = state.scenario
-        if sc.override_enabled != "never" and sc.override_header in headers:
-            return None
         shape = (method, path, model, stream)
         quiet = state.quiet_cache.get(shape)
         if quiet is None:
             quiet = _quiet(state, shape)
         if not quiet:
+            return None
+        sc = state.scenario
+        if sc.override_enabled != "never" and sc.override_header in headers:
             return None
         return {"scenario": sc.name, "seed": sc.seed, "index": index, "t": now - state.start}
 
