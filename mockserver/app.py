@@ -276,15 +276,8 @@ class MockState:
         content = request.content
         if not content.is_eof():
             return None
-        if type(content) is StreamReader and content._exception is None and not content._buffer_offset:
-            chunks = content._buffer
-            if len(chunks) == 1:
-                # the body arrived in one piece (the usual case): take it without draining the
-                # reader; read_nowait would also run aiohttp's flow control (resume reading, feed
-                # the parser nothing) for a connection that was never paused. What stays in the
-                # reader goes with the request.
-                return _within(chunks[0], limit)
-        return _within(content.read_nowait(-1), limit)
+        raw = _whole_body(content)
+        return _within(content.read_nowait(-1) if raw is None else raw, limit)
 
     async def read_body(self, request: web.Request, limit: int) -> bytes:
         raw = self.body_now(request, limit)
@@ -358,6 +351,23 @@ class MockState:
         for more in extra:
             headers.update(more)
         return headers
+
+
+def _whole_body(content: StreamReader) -> bytes | None:
+    """The body when all of it has arrived, in one piece (the usual case), taken without draining
+    the reader: read_nowait would also run aiohttp's flow control (resume reading, feed the parser
+    nothing) for a connection that was never paused. What stays in the reader goes with the
+    request. None otherwise (then the reader's own read_nowait or read)."""
+    if type(content) is not StreamReader or not content.is_eof():
+        return None
+    try:
+        if content._exception is None and not content._buffer_offset:
+            chunks = content._buffer
+            if len(chunks) == 1:
+                return chunks[0]
+    except AttributeError:  # a reader laid out otherwise (another aiohttp): the public read path
+        pass
+    return None
 
 
 def _too_large() -> ApiError:
@@ -742,17 +752,11 @@ def handle_messages(state: MockState) -> Handler:
                     state.check_auth(request, key)  # raises the right 401
                 if kept[VERSION_AT] not in API_VERSIONS:  # headers.get("anthropic-version")
                     state.check_auth(request, key)  # raises the right 400
-                # state.body_now(request, limit), written out
-                content = request.content
-                raw = None
-                if content.is_eof() and type(content) is StreamReader and content._exception is None:
-                    chunks = content._buffer
-                    if len(chunks) == 1 and not content._buffer_offset:
-                        raw = chunks[0]
-                        if len(raw) > limit:
-                            raise _too_large()
+                raw = _whole_body(request.content)  # state.body_now(request, limit), written out
                 if raw is None:
                     raw = await state.read_body(request, limit)
+                elif len(raw) > limit:
+                    raise _too_large()
                 prepared = cache.get(raw) if cache is not None else None
                 if prepared is None:
                     prepared = _prepare_or_note(state, entry, raw)

@@ -201,3 +201,36 @@ def test_answers_carry_their_headers_in_the_order_the_plain_code_gave() -> None:
         )
         plain = state.response_headers(overloaded, {"content-type": JSON_TYPE}, {}, {})
         assert got[1] == (529, list(plain.items()))
+
+
+def test_whole_body_is_taken_only_when_it_arrived_in_one_piece() -> None:
+    """_whole_body peeks at a finished reader's one chunk; anything else goes the public way."""
+    import asyncio
+    from unittest import mock
+
+    from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+
+    from mockserver.app import _whole_body
+
+    loop = asyncio.new_event_loop()
+    try:
+
+        def reader(*chunks: bytes, eof: bool = True) -> StreamReader:
+            r = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=loop)
+            for chunk in chunks:
+                r.feed_data(chunk)
+            if eof:
+                r.feed_eof()
+            return r
+
+        one = reader(b'{"a":1}')
+        assert _whole_body(one) == b'{"a":1}'
+        assert one.read_nowait(-1) == b'{"a":1}'  # still there: nothing was drained
+        assert _whole_body(reader(b'{"a":', b"1}")) is None  # two pieces: read_nowait joins them
+        assert _whole_body(reader(b'{"a":1}', eof=False)) is None  # more may come
+        assert _whole_body(EMPTY_PAYLOAD) is None  # not a plain StreamReader
+        failed = reader(b"{}")
+        failed.set_exception(ConnectionResetError())
+        assert _whole_body(failed) is None  # read_nowait raises it, as before
+    finally:
+        loop.close()
