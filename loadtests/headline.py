@@ -5,9 +5,9 @@
 100 tokens/s, so its 4 slots serve ``CAPACITY`` ≈ 15.4 calls/s, little enough that the SDK users
 of one Locust process keep up with the retry storms on a small shared machine):
 
-1. **overload**: open-loop Poisson arrivals at 2× capacity for 20 s; the table's window is
-   [2, 12) s. What does not fit is shed at once, and each shed attempt costs the server 10 ms
-   of a slot (rejecting is not free). From 12 s to 15 s every call is answered 529 (a total
+1. **overload**: open-loop Poisson arrivals at 2× capacity for 30 s; the table's window is
+   [2, 22) s. What does not fit is shed at once, and each shed attempt costs the server 10 ms
+   of a slot (rejecting is not free). From 22 s to 25 s every call is answered 529 (a total
    outage), where the retry amplification is read.
 2. **overload, queueing server**: the same load, windows and outage against a server that
    queues what does not fit (up to 60 requests, about 4 s of work, longer than the clients' 2 s
@@ -94,11 +94,11 @@ def headline_experiments(
         "drain_s": max(2.0, 5.0 * s),
     }
     overload: dict[str, Any] = {  # the two overload experiments differ only in their server
-        "duration": 20 * s,
+        "duration": 30 * s,
         "rate": 2 * CAPACITY,
         "warmup": 2 * s,
-        "measure": Window(2 * s, 12 * s),
-        "overload_window": Window(12 * s, 15 * s),
+        "measure": Window(2 * s, 22 * s),
+        "overload_window": Window(22 * s, 25 * s),
         **common,
     }
     return [
