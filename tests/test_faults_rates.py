@@ -104,3 +104,60 @@ def test_the_inlined_draw_is_the_splitmix_finaliser() -> None:
         expected = (rng.mix64(key ^ ((index * rng.GOLDEN) & rng.MASK64)) >> 11) * 2.0**-53
         assert rng.draw(key, index) == expected
         assert 0.0 <= expected < 1.0
+
+
+def test_block_draws_are_the_single_draws() -> None:
+    """rng.draw_block, and the engine's per-stream blocks, give exactly rng.draw's floats, however
+    densely, sparsely or out of order a stream is asked."""
+    from mockserver.faults import engine as eng_mod
+    from mockserver.faults import rng
+    from mockserver.faults.compiled import compile_scenario
+    from mockserver.faults.engine import EngineState
+    from mockserver.faults.loader import load_scenario
+
+    for seed in (0, 7):
+        key = rng.stream_key(seed, "rule:r:p")
+        for base in (0, 256, 10_000, 2**40):
+            words = rng.draw_block(key, base, 256)
+            assert [words[2 * j] * rng.TO_UNIT for j in range(256)] == [
+                rng.draw(key, base + j) for j in range(256)
+            ]
+    state = EngineState.fresh(compile_scenario(load_scenario("launch-day"), 3), 0.0)
+    keys = [rng.stream_key(3, f"s{i}") for i in range(3)]
+    asks = [(keys[0], i) for i in range(1500)]  # dense: blocks
+    asks += [(keys[1], i) for i in range(0, 3000, 7)]  # sparse: one at a time
+    asks += [(keys[2], i) for i in list(range(600)) + list(range(100, 900)) + [5, 2**61, 77]]
+    for key, index in asks:
+        assert eng_mod._draw(state, key, index) == rng.draw(key, index), (key, index)
+    assert state.draws[keys[0]].values is not None and state.draws[keys[1]].values is None
+
+
+def test_decisions_with_block_draws_equal_decisions_with_single_draws(monkeypatch: Any) -> None:
+    from mockserver.faults import engine as eng_mod
+
+    spec = {
+        "name": "blocks",
+        "description": "probability rules met densely and sparsely, and a latency draw",
+        "rules": [
+            {"id": "dense", "trigger": {"probability": 0.3}, "fault": 529},
+            {"id": "sparse", "match": {"model": "claude-opus-*"}, "trigger": {"probability": 0.5},
+             "fault": 500},
+            {"id": "every", "trigger": {"every": 3, "probability": 0.5}, "fault": 503},
+            {"id": "slow", "latency": {"uniform_s": [0.01, 0.2]}},
+        ],
+    }  # fmt: skip
+
+    def run() -> list[Any]:
+        eng = build_engine(spec, seed=11)
+        assert isinstance(eng, ScenarioEngine)
+        eng.restart(0.0)
+        out = []
+        for i in range(1200):
+            model = "claude-opus-4-5" if i % 9 == 0 else "claude-sonnet-4-6"
+            facts = RequestFacts(i, "POST", "/v1/messages", model, False, "k", f"b{i}", {})
+            out.append(eng.decide(facts, i * 0.01).reason)
+        return out
+
+    with_blocks = run()
+    monkeypatch.setattr(eng_mod, "_DENSE", 10**9)  # every draw on its own
+    assert run() == with_blocks
