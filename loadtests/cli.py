@@ -5,7 +5,7 @@ Examples::
     busysignal loadtest --scenario capacity-overload --strategy sdk-defaults --rate 40 --duration 30
     busysignal loadtest --scenario S --compare no-retry,sdk-defaults,bundled --rate 60 --duration 30 \\
         --trigger 10:20 --out out/cmp
-    busysignal loadtest --headline            # the headline experiment (about 12 minutes)
+    busysignal loadtest --headline            # the headline experiment (about 15 minutes)
 """
 
 from __future__ import annotations
