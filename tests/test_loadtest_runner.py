@@ -24,35 +24,23 @@ rules:
 """
 
 
+def run_loadtest(tmp_path: Path, *args: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``busysignal loadtest`` on the smoke scenario for 4 s (+ 1 s of drain), in a subprocess."""
+    scenario = tmp_path / "smoke.yaml"
+    scenario.write_text(SCENARIO)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mockserver.cli", "loadtest", "--scenario", str(scenario), *args]
+    cmd += ["--duration", "4", "--drain", "1", "--timeout", "5", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done, out
+
+
 @pytest.mark.slow
 def test_a_short_run_writes_a_complete_report_and_locust_counts_every_attempt_the_journal_saw(
     tmp_path: Path,
 ) -> None:
-    scenario = tmp_path / "smoke.yaml"
-    scenario.write_text(SCENARIO)
-    out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mockserver.cli",
-        "loadtest",
-        "--scenario",
-        str(scenario),
-        "--strategy",
-        "sdk-defaults",
-        "--rate",
-        "15",
-        "--duration",
-        "4",
-        "--drain",
-        "1",
-        "--timeout",
-        "5",
-        "--out",
-        str(out),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done, out = run_loadtest(tmp_path, "--strategy", "sdk-defaults", "--rate", "15", timeout=60)
     assert "load started" in done.stderr  # progress is shown
 
     report = (out / "report.md").read_text()
@@ -89,33 +77,9 @@ def test_a_short_run_writes_a_complete_report_and_locust_counts_every_attempt_th
 def test_a_closed_loop_run_in_locusts_distributed_mode_counts_every_attempt_too(tmp_path: Path) -> None:
     # --users (closed loop) with --workers (a Locust master and its workers): the attempts the
     # workers reported, merged by the master, are the attempts the journal saw.
-    scenario = tmp_path / "smoke.yaml"
-    scenario.write_text(SCENARIO)
-    out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mockserver.cli",
-        "loadtest",
-        "--scenario",
-        str(scenario),
-        "--strategy",
-        "bundled-adaptive",
-        "--users",
-        "4",
-        "--workers",
-        "1",
-        "--duration",
-        "4",
-        "--drain",
-        "1",
-        "--timeout",
-        "5",
-        "--out",
-        str(out),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _, out = run_loadtest(
+        tmp_path, "--strategy", "bundled-adaptive", "--users", "4", "--workers", "1", timeout=90
+    )
     assert "closed loop" in (out / "report.md").read_text()
 
     run_dir = out / "run" / "bundled-adaptive"
