@@ -230,7 +230,9 @@ class MockState:
 
     # ---- per request ---------------------------------------------------------------------
 
-    def open(self, request: web.Request) -> tuple[JournalEntry, str | None]:
+    def open(self, request: web.Request, method: str, path: str) -> tuple[JournalEntry, str | None]:
+        """Journal a request as it arrives (``method`` and ``path``: the request's, which a
+        handler serving one route knows without asking the request) and count it in flight."""
         headers = request.headers
         key = headers.get("x-api-key")
         if key is None:
@@ -239,8 +241,8 @@ class MockState:
         retry = kept[RETRY_COUNT_AT]  # x-stainless-retry-count
         entry = self._journal_add(
             self._request_id(),
-            request.method,
-            request.path,
+            method,
+            path,
             self._wall_clock(),
             self.clock(),
             (_key_ids.get(key) or api_key_id(key)) if key else "",
@@ -494,7 +496,7 @@ def _journalled(route: str, work: Work) -> Route:
 
     def bind(state: MockState) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
-            entry, key = state.open(request)
+            entry, key = state.open(request, request.method, request.path)
             outcome = _Outcome()
             try:
                 try:
@@ -704,7 +706,7 @@ def _prepare_or_note(state: MockState, entry: JournalEntry, raw: bytes) -> Prepa
 
 def handle_messages(state: MockState) -> Handler:
     """POST /v1/messages: ``_journalled("messages", work)`` with the work written out in the one
-    coroutine, the route every client hits hardest (``state.open`` and ``check_auth`` too). The
+    coroutine, the route every client hits hardest (the ``check_auth`` test too). The
     common case (a whole JSON message with no fault and no wait) answers right here; everything
     else goes through ``_apply``.
 
@@ -712,34 +714,15 @@ def handle_messages(state: MockState) -> Handler:
     the decoded path the router matched exactly) is /v1/messages: the journal takes both as they
     are instead of asking the request."""
     clock = state.clock
-    wall_clock = state.config.wall_clock
-    journal_add = state.journal.add
-    request_id = state.ids.request_id
     auth = state.config.auth
     api_keys = state._api_keys
     limit = state.config.max_body_bytes
     cache = state._cache if state._cache_size else None
-    record = state.metrics.record
 
     async def handle_messages(request: web.Request) -> web.StreamResponse:
-        # state.open(request), written out
+        # request.method and request.path: all this route serves (see handle_messages)
+        entry, key = state.open(request, "POST", MESSAGES_PATH)
         headers = request.headers
-        key = headers.get("x-api-key")
-        if key is None:
-            key = _bearer(headers)
-        kept = kept_header_values(headers)
-        retry = kept[RETRY_COUNT_AT]  # x-stainless-retry-count
-        entry = journal_add(
-            request_id(),
-            "POST",  # request.method and request.path: all this route serves (see handle_messages)
-            MESSAGES_PATH,
-            wall_clock(),
-            clock(),
-            (_key_ids.get(key) or api_key_id(key)) if key else "",
-            None if retry is None else parse_retry_count(retry),
-            kept,
-        )
-        state.in_flight += 1
         outcome: _Outcome | None = None
         engine: FaultEngine | None = None
         facts: RequestFacts | None = None
@@ -750,7 +733,7 @@ def handle_messages(state: MockState) -> Handler:
                 # state.check_auth(request, key), written out
                 if auth and (not key or (api_keys is not None and key not in api_keys)):
                     state.check_auth(request, key)  # raises the right 401
-                if kept[VERSION_AT] not in API_VERSIONS:  # headers.get("anthropic-version")
+                if entry.kept_values[VERSION_AT] not in API_VERSIONS:  # headers.get("anthropic-version")
                     state.check_auth(request, key)  # raises the right 400
                 raw = _whole_body(request.content)  # state.body_now(request, limit), written out
                 if raw is None:
@@ -780,22 +763,7 @@ def handle_messages(state: MockState) -> Handler:
                     entry.reason = reason
                     fast = not stream and not state.paced
                 else:
-                    index = state.index
-                    state.index = index + 1
-                    facts = RequestFacts(  # state.facts(...), written out
-                        index,
-                        entry.method,
-                        entry.path,
-                        model,
-                        stream,
-                        entry.api_key_id,
-                        entry.body_digest,
-                        headers,  # case-insensitive: lookups by lower-case name work
-                        req.input_tokens,
-                        req.max_tokens,
-                        entry.retry_count,
-                        _is_loopback(request.remote),
-                    )
+                    facts = state.facts(request, entry, model, stream, req.input_tokens, req.max_tokens)
                     decision = engine.decide(facts, clock())
                     entry.reason = decision.reason
                     extra = decision.headers
@@ -871,13 +839,7 @@ def handle_messages(state: MockState) -> Handler:
                     output_tokens=output_tokens,
                     client_gone=entry.client_gone,
                 )
-            # state.close(entry, "messages"), written out
-            entry.end = clock()
-            state.in_flight -= 1
-            record(entry, "messages")
-            hook = state._on_done
-            if hook is not None:
-                hook(entry)
+            state.close(entry, "messages")
 
     return handle_messages
 
@@ -1123,7 +1085,7 @@ async def handle_batch_results(
 
 async def handle_not_found(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    entry, _ = state.open(request)
+    entry, _ = state.open(request, request.method, request.path)
     try:
         err = not_found(f"Not found: {request.method} {request.path}")
         return await _send_error(request, state, entry, err)
