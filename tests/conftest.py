@@ -1,5 +1,6 @@
-"""Shared fixtures: a scripted fault engine and a fake clock for the mock-server suites, and a
-real redis-server on a free loopback port for the Redis cache and Celery suites.
+"""Shared fixtures: a scripted fault engine and a fake clock for the mock-server suites, a
+real redis-server on a free loopback port for the Redis cache and Celery suites, and the SDK's
+own exceptions for error responses (the resilience suites).
 
 The scripted engine implements the FaultEngine protocol with a fixed list of Decisions, so the
 server's application of every Decision field can be tested without the real scenario engine.
@@ -7,6 +8,7 @@ server's application of every Decision field can be tested without the real scen
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -93,6 +95,37 @@ def fake_clock() -> FakeClock:
 
 def user(text: str = "Hello") -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
+
+
+@functools.cache
+def _sdk_client() -> Any:
+    import anthropic  # lazily, like everything this module imports from the project's stack
+
+    return anthropic.Anthropic(api_key="test-key", base_url="http://127.0.0.1:9")
+
+
+def sdk_status_error(
+    status: int,
+    error_type: str | None,
+    headers: dict[str, str] | None = None,
+    *,
+    request_id: str = "req_x",
+    **error_fields: Any,
+) -> Exception:
+    """The exception the installed SDK raises for this error response: its own choice of class
+    for the status, with the body ``{"type": "error", "error": {"type": ..., "message": "m",
+    **error_fields}}`` and a ``request-id`` header."""
+    import httpx2
+
+    error: dict[str, Any] = {"type": error_type or "api_error", "message": "m", **error_fields}
+    response = httpx2.Response(
+        status,
+        headers={"request-id": request_id, **(headers or {})},
+        request=httpx2.Request("POST", "http://127.0.0.1:9/v1/messages"),
+    )
+    return _sdk_client()._make_status_error(
+        f"Error code: {status}", body={"type": "error", "error": error}, response=response
+    )
 
 
 def free_port() -> int:

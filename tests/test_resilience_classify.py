@@ -3,11 +3,10 @@ exceptions."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import anthropic
 import httpx2
 import pytest
+from conftest import sdk_status_error as sdk_error
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,18 +20,7 @@ from resilience.classify import (
 )
 
 NOW = 1_800_000_000.0
-_SDK = anthropic.Anthropic(api_key="test-key", base_url="http://127.0.0.1:9")
 _REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/messages")
-
-
-def sdk_error(
-    status: int, error_type: str | None, headers: dict[str, str] | None = None, **extra: Any
-) -> Exception:
-    """The exception the installed SDK raises for this response."""
-    error: dict[str, Any] = {"type": error_type or "api_error", "message": "m", **extra}
-    body = {"type": "error", "error": error}
-    response = httpx2.Response(status, headers={"request-id": "req_x", **(headers or {})}, request=_REQUEST)
-    return _SDK._make_status_error(f"Error code: {status}", body=body, response=response)
 
 
 @pytest.mark.parametrize(

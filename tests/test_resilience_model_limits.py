@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
+from conftest import sdk_status_error
 
 from resilience import (
     AIMDLimit,
@@ -32,15 +32,10 @@ from resilience import (
 )
 from resilience.policy import Attempt
 
-_SDK = anthropic.Anthropic(api_key="test-key", base_url="http://127.0.0.1:9")
-_REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/messages")
-
 
 def sdk_error(status: int) -> Exception:
     kind = "overloaded_error" if status == 529 else "api_error"
-    body = {"type": "error", "error": {"type": kind, "message": "m"}}
-    response = httpx2.Response(status, headers={"request-id": f"req_{status}"}, request=_REQUEST)
-    return _SDK._make_status_error(f"Error code: {status}", body=body, response=response)
+    return sdk_status_error(status, kind, request_id=f"req_{status}")
 
 
 class PerModel:

@@ -17,6 +17,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from conftest import sdk_status_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
@@ -45,17 +46,12 @@ from resilience import (
 from resilience.classify import NEVER_RETRY, classify_exception
 from resilience.policy import retry_decision
 
-_SDK = anthropic.Anthropic(api_key="test-key", base_url="http://127.0.0.1:9")
 _REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/messages")
 _TYPES = {529: "overloaded_error", 429: "rate_limit_error", 500: "api_error", 400: "invalid_request_error"}
 
 
 def sdk_error(status: int, headers: dict[str, str] | None = None) -> Exception:
-    body = {"type": "error", "error": {"type": _TYPES.get(status, "api_error"), "message": "m"}}
-    response = httpx2.Response(
-        status, headers={"request-id": f"req_{status}", **(headers or {})}, request=_REQUEST
-    )
-    return _SDK._make_status_error(f"Error code: {status}", body=body, response=response)
+    return sdk_status_error(status, _TYPES.get(status, "api_error"), headers, request_id=f"req_{status}")
 
 
 class Script:
