@@ -2,6 +2,7 @@
 
     python -m benchmarks.throughput [--rounds 5] [--seconds 3] [--connections 32] [--clients 1]
                                     [--scenario NAME] [--distinct-bodies N] [--instructions N]
+                                    [--breakdown]
 
 Starts two server processes on 127.0.0.1: the mock (journal on, auth on, single process) and a
 bare aiohttp app whose only handler returns the mock's own response body, precomputed. The load
@@ -11,6 +12,11 @@ turn, alternating rounds, and prints for both servers the medians over the round
 server CPU time per request (read from /proc), how busy the server was and the client's own CPU
 per request, then the ratios. With --scenario every answer counts (a scenario's 529 is a correct
 answer) and the split by status is printed; without one only 200s count.
+
+``--breakdown`` adds a third server to the same run (and to ``--instructions``): a handler that
+does only the bookkeeping every request costs the mock before any work of its own (journal entry
+opened and closed, metrics recorded, the mock's response headers) and returns the same
+precomputed body. Its ratio to the bare handler is how much of the gap that bookkeeping takes.
 
 On a shared machine req/s and CPU time move with other load by several per cent. For comparing
 two versions of the server, ``--instructions N`` runs each server under valgrind's callgrind and
@@ -73,6 +79,36 @@ def serve_bare(port: int, body: bytes) -> None:
 
     app = web.Application()
     app.router.add_post("/v1/messages", handler)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def serve_journal(port: int, body: bytes) -> None:
+    """The bare handler plus the bookkeeping every request costs the mock (``--breakdown``)."""
+    from aiohttp import web
+
+    from mockserver import ServerConfig
+    from mockserver.app import MESSAGES_PATH, MockState
+    from mockserver.faults import build_engine
+
+    config = ServerConfig()
+    state = MockState(config, build_engine(None, seed=config.seed), None)
+
+    async def handler(request: web.Request) -> web.Response:
+        entry, _key = state.open(request, "POST", MESSAGES_PATH)
+        try:
+            headers = state.json_headers.copy()
+            headers["request-id"] = entry.request_id
+            entry.status = 200
+            resp = web.Response(body=body, headers=headers)
+            await resp.prepare(request)
+            await resp.write_eof()
+            entry.bytes_sent = len(body)
+            return resp
+        finally:
+            state.close(entry, "messages")
+
+    app = web.Application()
+    app.router.add_post(MESSAGES_PATH, handler)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
@@ -146,7 +182,7 @@ def instructions_main(args: argparse.Namespace, body: bytes) -> int:
     procs: list[subprocess.Popen[bytes]] = []
     per_request: dict[str, float] = {}
     try:
-        for kind in ("mock", "bare"):
+        for kind in ("mock", "bare", *(["journal"] if args.breakdown else [])):
             port = free_port()
             out_file = os.path.join(tmp, f"{kind}.cg")
             wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
@@ -167,6 +203,10 @@ def instructions_main(args: argparse.Namespace, body: bytes) -> int:
             proc.wait(timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"ratio bare/mock instructions/request: {per_request['bare'] / per_request['mock']:.3f} x")
+    if "journal" in per_request:
+        print(
+            f"ratio bare/journal instructions/request: {per_request['bare'] / per_request['journal']:.3f} x"
+        )
     return 0
 
 
@@ -404,7 +444,13 @@ def main(argv: list[str] | None = None) -> int:
         " it executes per request over N sequential requests (a figure other load cannot move)",
     )
     parser.add_argument("--warm", type=int, default=4000, help="warm-up requests before --instructions")
-    parser.add_argument("--serve", choices=["mock", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also measure a handler doing only the bookkeeping every request costs the mock"
+        " (journal, metrics, response headers) around the precomputed body",
+    )
+    parser.add_argument("--serve", choices=["mock", "bare", "journal"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--body-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -412,9 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve == "mock":
         serve_mock(args.port, args.scenario, args.distinct_bodies > 0)
         return 0
-    if args.serve == "bare":
+    if args.serve in ("bare", "journal"):
         with open(args.body_file, "rb") as f:
-            serve_bare(args.port, f.read())
+            (serve_bare if args.serve == "bare" else serve_journal)(args.port, f.read())
         return 0
 
     n = max(args.distinct_bodies, 1)
@@ -433,9 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     extra = ["--scenario", args.scenario] if args.scenario else []
     if args.distinct_bodies:
         extra += ["--distinct-bodies", str(args.distinct_bodies)]
-    mock_port, bare_port = free_port(), free_port()
-    mock = start_server("mock", mock_port, extra)
-    bare: subprocess.Popen[bytes] | None = None
+    mock_port = free_port()
+    procs = {"mock": start_server("mock", mock_port, extra)}
+    names = ["mock", "bare", *(["journal"] if args.breakdown else [])]
     body_path = f"/tmp/busysignal-bench-body-{os.getpid()}.json"
     try:
         import urllib.error
@@ -456,30 +502,32 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError("the mock answered no 200 to the sample request")
         with open(body_path, "wb") as out:
             out.write(sample)
-        bare = start_server("bare", bare_port, ["--body-file", body_path])
-        targets = {"mock": (mock_port, mock.pid), "bare": (bare_port, bare.pid)}
+        targets = {"mock": (mock_port, procs["mock"].pid)}
+        for name in names[1:]:
+            port = free_port()
+            procs[name] = start_server(name, port, ["--body-file", body_path])
+            targets[name] = (port, procs[name].pid)
         count_all = args.scenario is not None
         run = (args.connections, args.seconds, args.clients, count_all)
-        # warm-up, then alternate so drift in machine load hits both alike
+        # warm-up, then rotate the order so drift in machine load hits all alike
         for port, pid in targets.values():
             measure(port, pid, bodies, args.connections, 0.5, args.clients, count_all)
-        results: dict[str, list[Round]] = {"mock": [], "bare": []}
+        results: dict[str, list[Round]] = {name: [] for name in names}
         for r in range(args.rounds):
-            order = ["mock", "bare"] if r % 2 == 0 else ["bare", "mock"]
+            order = names[r % len(names) :] + names[: r % len(names)]  # each one first in turn
             for name in order:
                 port, pid = targets[name]
                 results[name].append(measure(port, pid, bodies, *run))
-            m, b = results["mock"][-1], results["bare"][-1]
-            print(
-                f"round {r + 1}/{args.rounds}: mock {m.rps:7.0f} req/s {m.cpu_us_per_req:5.1f} us/req   "
-                f"bare {b.rps:7.0f} req/s {b.cpu_us_per_req:5.1f} us/req   mock/bare {m.rps / b.rps:4.2f}",
-                flush=True,
+            line = "   ".join(
+                f"{name} {results[name][-1].rps:7.0f} req/s {results[name][-1].cpu_us_per_req:5.1f} us/req"
+                for name in names
             )
+            m, b = results["mock"][-1], results["bare"][-1]
+            print(f"round {r + 1}/{args.rounds}: {line}   mock/bare {m.rps / b.rps:4.2f}", flush=True)
     finally:
-        for proc in (mock, bare):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=10)
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(timeout=10)
         if os.path.exists(body_path):
             os.remove(body_path)
 
@@ -499,7 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "medians of", args.rounds, "rounds:       req/s   server CPU us/req   server busy   client CPU us/req"
     )
-    for name, label in (("mock", "mock (journal on)"), ("bare", "bare aiohttp")):
+    labels = {"mock": "mock (journal on)", "bare": "bare aiohttp", "journal": "bookkeeping only"}
+    for name in names:
+        label = labels[name]
         print(
             f"  {label:<18} {med(name, 'rps'):9.0f}   {med(name, 'cpu_us_per_req'):17.1f}"
             f"   {med(name, 'server_busy'):10.0%}   {med(name, 'client_us_per_req'):17.1f}"
@@ -516,13 +566,21 @@ def main(argv: list[str] | None = None) -> int:
         f" (median of per-round ratios; target >= {target})"
     )
     print(f"ratio bare/mock server CPU/req : {cpu_ratio:5.2f} x (server capacity ratio, client-independent)")
-    busy = min(med("mock", "server_busy"), med("bare", "server_busy"))
+    if args.breakdown:
+        journal_ratio = statistics.median(
+            j.rps / b.rps for j, b in zip(results["journal"], results["bare"], strict=True)
+        )
+        print(
+            f"ratio bookkeeping-only/bare req/s: {journal_ratio:5.2f} x (journal, metrics and headers alone;"
+            " the rest of the gap is the mock's own work)"
+        )
+    busy = min(med(name, "server_busy") for name in names)
     if busy < 0.85:
         print(
             f"note: a server was busy only {busy:.0%} of the time: the machine (shared cores) or the load"
             " generator limited it; trust the CPU ratio over the req/s ratio"
         )
-    for name in ("mock", "bare"):
+    for name in names:
         total = Tally()
         for one in results[name]:
             total.add(one.tally)
