@@ -7,13 +7,31 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from benchmarks.throughput import BODY, HEADERS, free_port, start_server
+from conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # benchmarks/ is not installed: run it from here
+BODY = {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+
+
+def _start_journal_server(port: int, body_file: Path) -> subprocess.Popen[bytes]:
+    cmd = ["-m", "benchmarks.throughput", "--serve", "journal", "--port", str(port), "--body-file"]
+    proc = subprocess.Popen([sys.executable, *cmd, str(body_file)], cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)  # waiting for another process to start listening
+    proc.kill()
+    raise RuntimeError("the bookkeeping-only server did not start")
 
 
 def test_bookkeeping_only_server_answers_the_body_with_the_mocks_headers(tmp_path: Path) -> None:
@@ -21,7 +39,7 @@ def test_bookkeeping_only_server_answers_the_body_with_the_mocks_headers(tmp_pat
     body_file = tmp_path / "body.json"
     body_file.write_bytes(body)
     port = free_port()
-    proc = start_server("journal", port, ["--body-file", str(body_file)])
+    proc = _start_journal_server(port, body_file)
     try:
         request_ids = []
         for _ in range(3):
