@@ -163,27 +163,18 @@ def _rfc3339(epoch: float) -> str:
 
 def _decision_from(
     fault: CompiledFault | None,
-    *,
+    reason: dict[str, Any],
     delay_s: float = 0.0,
     ttft_s: float | None = None,
     tokens_per_s: float | None = None,
     headers: dict[str, str] | None = None,
-    reason: dict[str, Any],
 ) -> Decision:
+    """The decision applying ``fault`` (None: a pass); its label goes into the reason."""
     if fault is None:
-        return Decision(
-            delay_s=delay_s, ttft_s=ttft_s, tokens_per_s=tokens_per_s, headers=headers or {}, reason=reason
-        )
+        return Decision(None, None, None, delay_s, ttft_s, tokens_per_s, headers or {}, reason)
     reason["fault"] = fault.label
     return Decision(
-        error=fault.error,
-        connection_fault=fault.connection,
-        stream_fault=fault.stream,
-        delay_s=delay_s,
-        ttft_s=ttft_s,
-        tokens_per_s=tokens_per_s,
-        headers=headers or {},
-        reason=reason,
+        fault.error, fault.connection, fault.stream, delay_s, ttft_s, tokens_per_s, headers or {}, reason
     )
 
 
@@ -208,7 +199,7 @@ def _override(facts: RequestFacts, state: EngineState, value: str, reason: dict[
     if parsed is not None and parsed.stream is not None and not facts.stream:
         reason["skipped"] = "stream fault on a non-streamed request"
         parsed = None
-    return _decision_from(parsed, reason=reason)
+    return _decision_from(parsed, reason)
 
 
 # ---------------------------------------------------------------- rate limits
@@ -329,30 +320,26 @@ def _dynamic_match(rule: CompiledRule, facts: RequestFacts, t: float) -> bool:
     return rule.when is None or rule.when(t)
 
 
-def _rules_for(state: EngineState, facts: RequestFacts) -> tuple[CompiledRule, ...]:
-    key = (facts.method, facts.path, facts.model, facts.stream)
-    rules = state.rule_cache.get(key)
+def _rules_for(state: EngineState, shape: tuple[str, str, str | None, bool]) -> tuple[CompiledRule, ...]:
+    """The rules whose static conditions match requests of this (method, path, model, stream)
+    (memoised)."""
+    rules = state.rule_cache.get(shape)
     if rules is None:
-        rules = tuple(
-            r
-            for r in state.scenario.rules
-            if r.static_match(facts.method, facts.path, facts.model, facts.stream)
-        )
+        rules = tuple(r for r in state.scenario.rules if r.static_match(*shape))
         if len(state.rule_cache) >= 1024:
             state.rule_cache.clear()
-        state.rule_cache[key] = rules
+        state.rule_cache[shape] = rules
     return rules
 
 
 def _quiet(state: EngineState, shape: tuple[str, str, str | None, bool]) -> bool:
     """Whether no rule, rate limit or capacity pool applies to requests of this shape (memoised)."""
-    method, path, model, stream = shape
+    path, model = shape[1], shape[2]
     sc = state.scenario
-    rules = tuple(r for r in sc.rules if r.static_match(method, path, model, stream))
     rl = sc.rate_limits
     cap = sc.capacity
     quiet = (
-        not rules
+        not _rules_for(state, shape)
         and (rl is None or path not in rl.paths or rl.limits_for(model) is None)
         and (cap is None or path not in cap.paths or cap.pool_for(model) is None)
     )
@@ -487,9 +474,10 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
     ttft: float | None = None
     tps: float | None = None
     if sc.rules:
-        rules = state.rule_cache.get((facts.method, facts.path, facts.model, facts.stream))
+        shape = (facts.method, facts.path, facts.model, facts.stream)
+        rules = state.rule_cache.get(shape)  # _rules_for(state, shape), its cache hit written out
         if rules is None:
-            rules = _rules_for(state, facts)
+            rules = _rules_for(state, shape)
         have_fault = have_latency = have_tokens = False
         draws = state.draws
         block = index >> BLOCK_BITS  # where this request's draws sit in a stream's block
@@ -563,14 +551,7 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
             delay = 0.0  # shedding is fast
         delay += wait
 
-    # _decision_from(fault, ...), written out
-    if fault is None:
-        decision = Decision(None, None, None, delay, ttft, tps, headers or {}, reason)
-    else:
-        reason["fault"] = fault.label
-        decision = Decision(
-            fault.error, fault.connection, fault.stream, delay, ttft, tps, headers or {}, reason
-        )
+    decision = _decision_from(fault, reason, delay, ttft, tps, headers)
     if kb is not None or reservation is not None:
         out_bucket = kb.output_tokens if kb is not None else None
         if out_bucket is not None or reservation is not None:
