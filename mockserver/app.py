@@ -44,6 +44,8 @@ from mockserver.journal import (
     _key_ids,
     api_key_id,
     body_digest,
+    entries_to_jsonl,
+    entry_json,
     kept_header_values,
     logical_id,
     parse_retry_count,
@@ -272,19 +274,11 @@ class MockState:
         if version not in API_VERSIONS:
             raise invalid(f"anthropic-version: unknown version {version!r}")
 
-    def body_now(self, request: web.Request, limit: int) -> bytes | None:
-        """The whole body when it has already arrived (the usual case), taken without a read loop or
-        an await; None when more is still to come (then ``read_body``)."""
-        content = request.content
-        if not content.is_eof():
-            return None
-        raw = _whole_body(content)
-        return _within(content.read_nowait(-1) if raw is None else raw, limit)
-
     async def read_body(self, request: web.Request, limit: int) -> bytes:
-        raw = self.body_now(request, limit)
-        if raw is not None:
-            return raw
+        content = request.content
+        if content.is_eof():  # the whole body has arrived (the usual case): no read loop
+            raw = _whole_body(content)
+            return _within(content.read_nowait(-1) if raw is None else raw, limit)
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -735,7 +729,7 @@ def handle_messages(state: MockState) -> Handler:
                     state.check_auth(request, key)  # raises the right 401
                 if entry.kept_values[VERSION_AT] not in API_VERSIONS:  # headers.get("anthropic-version")
                     state.check_auth(request, key)  # raises the right 400
-                raw = _whole_body(request.content)  # state.body_now(request, limit), written out
+                raw = _whole_body(request.content)  # state.read_body's first step, written out
                 if raw is None:
                     raw = await state.read_body(request, limit)
                 elif len(raw) > limit:
@@ -1171,13 +1165,9 @@ async def control_journal(request: web.Request, state: MockState) -> web.StreamR
     resp = web.StreamResponse(headers={"content-type": "application/x-jsonl" if jsonl else JSON_TYPE})
     await resp.prepare(request)
     await resp.write(b"" if jsonl else b'{"entries":[')
-    dumps = json.JSONEncoder(default=str).encode
     for i in range(0, len(entries), JOURNAL_CHUNK):
         chunk = entries[i : i + JOURNAL_CHUNK]
-        if jsonl:
-            text = "".join(dumps(e.to_dict()) + "\n" for e in chunk)
-        else:
-            text = ("," if i else "") + ",".join(dumps(e.to_dict()) for e in chunk)
+        text = entries_to_jsonl(chunk) if jsonl else ("," if i else "") + ",".join(map(entry_json, chunk))
         await resp.write(text.encode())
     if not jsonl:
         await resp.write(b"]}")

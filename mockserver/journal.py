@@ -361,5 +361,13 @@ def logical_requests(entries: Iterable[JournalEntry]) -> list[LogicalRequest]:
     return [LogicalRequest(k, tuple(v)) for k, v in groups.items()]
 
 
+_encode = json.JSONEncoder(default=str).encode
+
+
+def entry_json(entry: JournalEntry) -> str:
+    """One entry as JSON text (its ``to_dict()``; anything else JSON lacks as a string)."""
+    return _encode(entry.to_dict())
+
+
 def entries_to_jsonl(entries: Sequence[JournalEntry]) -> str:
-    return "".join(json.dumps(e.to_dict(), default=str) + "\n" for e in entries)
+    return "".join(entry_json(e) + "\n" for e in entries)
