@@ -139,7 +139,9 @@ def test_command_line_scenario_and_seed_apply_to_unmarked_tests(pytester: pytest
             assert e.status == 529 and e.reason["seed"] == 41
         """
     )
-    result = pytester.runpytest("--busysignal-scenario", "major-outage", "--busysignal-seed", "41")
+    # in a subprocess: an in-process run drops the modules it first imported (the HTTP stack) from
+    # sys.modules when it ends, and later tests would then meet exception classes of a second copy
+    result = pytester.runpytest_subprocess("--busysignal-scenario", "major-outage", "--busysignal-seed", "41")
     result.assert_outcomes(passed=1)
 
 
@@ -160,7 +162,7 @@ def test_busysignal_url_drives_a_server_running_elsewhere(pytester: pytest.Pytes
     )
     with MockServer() as remote:
         remote_seen_before = len(remote.journal.entries())
-        result = pytester.runpytest("--busysignal-url", remote.url)
+        result = pytester.runpytest_subprocess("--busysignal-url", remote.url)  # (see above)
         result.assert_outcomes(passed=1)
         statuses = [e.status for e in remote.journal.entries()]
     assert remote_seen_before == 0
