@@ -195,7 +195,7 @@ class ErrorRateMonitor:
             if event.status == 200:
                 self.observe(event.kind in _STREAM_SERVICE_FAILURES)
             else:
-                self.observe(is_server_error(event.status))
+                self.observe_status(event.status)
 
     def poll(self) -> AlertEvent | None:
         """Re-evaluate without a new outcome (old errors leave the window as time passes)."""

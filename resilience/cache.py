@@ -40,6 +40,7 @@ __all__ = [
     "cached_call_async",
     "is_cacheable",
     "request_key",
+    "store_if_cacheable",
 ]
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,9 @@ def _lookup(
     return key, hit
 
 
-def _keep(cache: ResponseCache, key: str, message: dict[str, Any], ttl_s: float) -> dict[str, Any]:
+def store_if_cacheable(
+    cache: ResponseCache, key: str, message: dict[str, Any], ttl_s: float
+) -> dict[str, Any]:
     """Store ``message`` under ``key`` if it is a complete success; return it."""
     if is_cacheable(message):
         cache.set(key, message, ttl_s)
@@ -325,7 +328,7 @@ def cached_call(
     key, hit = _lookup(cache, params, ttl_s, on_lookup)
     if hit is not None:
         return hit
-    return _keep(cache, key, call(), ttl_s)
+    return store_if_cacheable(cache, key, call(), ttl_s)
 
 
 async def cached_call_async(
@@ -344,4 +347,4 @@ async def cached_call_async(
     key, hit = _lookup(cache, params, ttl_s, on_lookup)
     if hit is not None:
         return hit
-    return _keep(cache, key, await call(), ttl_s)
+    return store_if_cacheable(cache, key, await call(), ttl_s)

@@ -40,7 +40,7 @@ from anthropic import AsyncStream, Stream
 from anthropic.lib.streaming import AsyncMessageStreamManager, MessageStreamManager
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
-from resilience.cache import ResponseCache, is_cacheable, request_key
+from resilience.cache import ResponseCache, request_key, store_if_cacheable
 from resilience.classify import IncompleteStreamError, classify_exception
 from resilience.events import CallFinished, StreamInterrupted
 from resilience.policy import Attempt, CallOutcome, Policy, StreamRetry
@@ -210,9 +210,7 @@ def _answered(
     from the model asked: never a fallback's answer)."""
     _attach(message, outcome)
     if cache is not None and key is not None and not outcome.fell_back:
-        data = message.to_dict()
-        if is_cacheable(data):
-            cache.set(key, data, policy.cache_ttl_s)
+        store_if_cacheable(cache, key, message.to_dict(), policy.cache_ttl_s)
     return message
 
 

@@ -82,8 +82,8 @@ class GaveUp:
 @dataclass(frozen=True, slots=True)
 class FallbackTaken:
     """The call moves from ``from_model`` to ``to_model`` because of ``reason``: a failure kind,
-    or ``throttled`` (no free slot on a model whose adaptive limit 529s have cut, so the call
-    did not queue for it: see :class:`~resilience.throttle.ModelLimits`)."""
+    or ``throttled`` (no free slot on a model whose adaptive limit 529s or timed-out attempts
+    have cut, so the call did not queue for it: see :class:`~resilience.throttle.ModelLimits`)."""
 
     from_model: str
     to_model: str

@@ -7,9 +7,11 @@
 * The **fallback chain** walks the models for the requested one; for each model
 * the **breaker** may refuse at once (then the chain moves on with no request sent);
 * a **concurrency slot** is held for the whole retry loop on that model (a retrying call keeps
-  its place; new calls queue behind it instead of piling onto an overloaded service);
+  its place; new calls queue behind it instead of piling onto an overloaded service, or, when
+  that model's adaptive limit was cut and the chain has a next model, move on to it at once);
 * the **retry loop** makes attempts until success, a failure that is not retryable, the
-  attempt limit, the overall deadline, a Retry-After above the ceiling or an empty budget;
+  attempt limit, the overall deadline, a Retry-After above the ceiling or an empty budget, or
+  until a model that has a next one has answered 529 ``overload_attempts`` times;
 * when it gives up on a model with a failure the chain falls back on, the next model is tried
   with the same parameters (``max_tokens`` clamped); otherwise the last error is raised.
 

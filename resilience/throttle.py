@@ -263,10 +263,10 @@ class ModelLimits:
     Overload is per model (a 529 from one model says nothing about another's capacity), so a
     529 storm on one model shrinks only that model's limit; calls that fall back to another
     model are not queued behind it. With ``shed_to_fallback`` (default), a call that finds no
-    free slot on a model whose adaptive limit was cut (by 529s, or by answers slower than its
-    latency target), and that has another model left in its fallback chain, moves on at once
-    (as if that model's breaker were open) instead of queueing for the overloaded one;
-    without a next model it queues as usual."""
+    free slot on a model whose adaptive limit was cut (by 529s or timed-out attempts, or by
+    answers slower than its latency target), and that has another model left in its fallback
+    chain, moves on at once (as if that model's breaker were open) instead of queueing for the
+    overloaded one; without a next model it queues as usual."""
 
     def __init__(
         self, limit: int = 256, *, adaptive: AIMDLimit | None = None, shed_to_fallback: bool = True
