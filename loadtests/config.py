@@ -81,16 +81,22 @@ class LoadConfig:
         """The generator of one arrival user's schedule (Locust worker ``worker_index``)."""
         return random.Random(self.seed * 1_000_003 + worker_index * 1000 + local_index)
 
+    def arrivals(self, worker_index: int, local_index: int = 0) -> list[float]:
+        """One arrival user's share of the open loop: its arrival times, seconds after ``t0``."""
+        share = self.load_shape().scaled(1 / self.arrival_users)
+        return list(arrival_times(share, self.arrival_rng(worker_index, local_index)))
+
     def schedule(self) -> list[float]:
         """Every arrival of the open loop, over all arrival users, in time order (the same
         draws the Locust users make, so the runner knows what was offered when)."""
         if self.mode != "open":
             return []
-        share = self.load_shape().scaled(1 / self.arrival_users)
-        times: list[float] = []
-        for worker in range(self.arrival_users):
-            times.extend(arrival_times(share, self.arrival_rng(worker)))
-        return sorted(times)
+        return sorted(t for worker in range(self.arrival_users) for t in self.arrivals(worker))
+
+    @property
+    def closes_at(self) -> float:
+        """When the schedule and its drain are over (epoch seconds): no new attempt starts after."""
+        return self.t0 + self.duration + self.drain_s
 
     def to_env(self) -> dict[str, str]:
         return {ENV_PREFIX + k.upper(): str(v) for k, v in asdict(self).items()}

@@ -36,7 +36,6 @@ from gevent import GreenletExit
 from locust import FastHttpUser, User, constant, task
 
 from loadtests.config import CLOSE_GRACE_S, LoadConfig
-from loadtests.shapes import arrival_times
 from loadtests.strategies import AttemptRecord, CallFn, RunEnded, build_strategy, new_prompt
 
 ATTEMPT_TYPE = "HTTP"
@@ -75,8 +74,7 @@ def _sleep_until(epoch: float) -> None:
 
 def run_closing() -> bool:
     """True once the schedule and its drain are over: no new attempt may start."""
-    cfg = config()
-    return time.time() >= cfg.t0 + cfg.duration + cfg.drain_s
+    return time.time() >= config().closes_at
 
 
 class _Driver:
@@ -150,9 +148,7 @@ class _Driver:
 
     def _open_loop(self) -> None:
         cfg = self._cfg
-        shape = cfg.load_shape().scaled(1 / cfg.arrival_users)
-        rng = cfg.arrival_rng(self._worker_index, self._local_index)
-        schedule = list(arrival_times(shape, rng))
+        schedule = cfg.arrivals(self._worker_index, self._local_index)
         pool = gevent.pool.Pool(cfg.max_in_flight)
         try:
             _sleep_until(cfg.t0)
@@ -172,7 +168,7 @@ class _Driver:
                 pool.spawn(self._one_call)
             # calls may finish until the drain ends; then no new attempt starts (run_closing) and
             # the attempts in flight get CLOSE_GRACE_S before whatever is left is interrupted
-            pool.join(timeout=max(0.0, cfg.t0 + cfg.duration + cfg.drain_s + CLOSE_GRACE_S - time.time()))
+            pool.join(timeout=max(0.0, cfg.closes_at + CLOSE_GRACE_S - time.time()))
         finally:
             # also when Locust stops this user early: every open call is reported as interrupted
             pool.kill(block=True, timeout=5)

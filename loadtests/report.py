@@ -33,10 +33,9 @@ time to recover  with a trigger ``[a, b)`` (e.g. the capacity loss), the baselin
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -57,7 +56,6 @@ __all__ = [
     "offered_load",
     "rate_529",
     "read_locust_json",
-    "read_locust_stats",
     "recovery_time",
     "series",
     "success_rate",
@@ -339,7 +337,7 @@ def recovery_time(
 
 @dataclass(frozen=True)
 class LocustRow:
-    """One row of Locust's ``*_stats.csv`` (response times in milliseconds)."""
+    """One entry of Locust's final statistics (``read_locust_json``; response times in milliseconds)."""
 
     type: str
     name: str
@@ -349,42 +347,6 @@ class LocustRow:
     p95: float | None
     p99: float | None
     mean: float | None
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-
-def _num(row: Mapping[str, str], key: str) -> float | None:
-    value = row.get(key, "")
-    if value in ("", "N/A", None):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def read_locust_stats(lines: Iterable[str]) -> list[LocustRow]:
-    """Parse the text of Locust's ``<prefix>_stats.csv``."""
-    reader = csv.DictReader(lines)
-    needed = {"Type", "Name", "Request Count", "Failure Count", "50%", "95%", "99%"}
-    missing = needed - set(reader.fieldnames or [])
-    if missing:
-        raise ValueError(f"not a Locust stats CSV: missing columns {sorted(missing)}")
-    rows = []
-    for row in reader:
-        rows.append(
-            LocustRow(
-                type=row["Type"],
-                name=row["Name"],
-                count=int(row["Request Count"] or 0),
-                failures=int(row["Failure Count"] or 0),
-                p50=_num(row, "50%"),
-                p95=_num(row, "95%"),
-                p99=_num(row, "99%"),
-                mean=_num(row, "Average Response Time"),
-                extra=dict(row),
-            )
-        )
-    return rows
 
 
 def histogram_percentile(counts: Mapping[float, int], q: float) -> float | None:

@@ -21,7 +21,6 @@ from loadtests.report import (
     offered_load,
     rate_529,
     read_locust_json,
-    read_locust_stats,
     recovery_time,
     series,
     success_rate,
@@ -245,35 +244,6 @@ def test_recovery_without_a_baseline_is_an_error_not_a_number() -> None:
         recovery_time(s, trigger=Window(2, 3))
     with pytest.raises(ValueError, match="no whole bin"):
         recovery_time(s, trigger=Window(0.5, 3))
-
-
-LOCUST_CSV = "".join(
-    line + "\n"
-    for line in [
-        (
-            "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
-            "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,"
-            "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%"
-        ),
-        "CALL,sdk-defaults,40,10,120,150.5,10,900,0,2.0,0.5,120,130,140,150,300,500,800,900,900,900,900",
-        "HTTP,attempt POST /v1/messages,70,40,20,25.0,5,80,300,3.5,2.0,20,22,24,25,30,40,70,80,80,80,80",
-        "DROP,harness in-flight cap,3,3,0,0,0,0,0,0.1,0.1,0,0,0,0,0,0,0,0,0,0,0",
-        ",Aggregated,113,53,25,70,5,900,100,5.6,2.6,25,30,40,50,200,400,800,900,900,900,900",
-    ]
-)
-
-
-def test_locust_stats_csv_is_read_by_type_and_name() -> None:
-    rows = read_locust_stats(LOCUST_CSV.splitlines())
-    call = rows[0]
-    assert (call.type, call.name, call.count, call.failures) == ("CALL", "sdk-defaults", 40, 10)
-    assert (call.p50, call.p95, call.p99) == (120, 500, 900)
-    assert rows[-1].name == "Aggregated"
-
-
-def test_a_csv_that_is_not_locust_stats_is_refused() -> None:
-    with pytest.raises(ValueError, match="missing columns"):
-        read_locust_stats(["a,b\n", "1,2\n"])
 
 
 def test_summary_combines_journal_arithmetic_with_locust_percentiles_and_counts() -> None:
