@@ -59,7 +59,7 @@ class JournalEntry:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> JournalEntry:
-        missing = [f.name for f in fields(cls) if f.name not in raw]  # every key is a field
+        missing = [name for name in _ENTRY_KEYS if name not in raw]  # every key is a field
         if missing:
             where = raw.get("seq", "?")
             raise JournalFormatError(f"journal entry seq={where}: missing key(s) {', '.join(missing)}")
@@ -116,6 +116,9 @@ class JournalEntry:
         if self.status is not None and self.status in SERVER_SIDE_STATUSES:
             return True
         return self.fault in TRANSPORT_FAULTS
+
+
+_ENTRY_KEYS: tuple[str, ...] = tuple(f.name for f in fields(JournalEntry))
 
 
 def _entry(value: JournalEntry | Mapping[str, Any] | Any) -> JournalEntry:
