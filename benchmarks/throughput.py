@@ -131,6 +131,16 @@ def start_server(
 # ---- instructions per request (callgrind): a count that other load on the machine cannot change
 
 
+def _parse_head(head: bytes) -> tuple[int, int]:
+    """The status and Content-Length of a response head (the bytes before its blank line)."""
+    low = head.lower()
+    at = low.find(b"\r\ncontent-length:")
+    if at < 0:
+        raise RuntimeError(f"response without content-length: {head[:200]!r}")
+    line_end = low.find(b"\r\n", at + 2)
+    return int(low[9:12]), int(low[at + 17 : line_end if line_end > 0 else len(low)])
+
+
 def _drive(port: int, request: bytes, n: int) -> dict[int, int]:
     """Send ``request`` ``n`` times, one after another on one keep-alive connection."""
     statuses: dict[int, int] = {}
@@ -140,13 +150,10 @@ def _drive(port: int, request: bytes, n: int) -> dict[int, int]:
             sock.sendall(request)
             while (end := buf.find(b"\r\n\r\n")) < 0:
                 buf += sock.recv(65536)
-            head = buf[:end].lower()
-            at = head.find(b"\r\ncontent-length:")
-            line_end = head.find(b"\r\n", at + 2)
-            need = end + 4 + int(head[at + 17 : line_end if line_end > 0 else len(head)])
+            status, length = _parse_head(buf[:end])
+            need = end + 4 + length
             while len(buf) < need:
                 buf += sock.recv(65536)
-            status = int(head[9:12])
             statuses[status] = statuses.get(status, 0) + 1
             buf = buf[need:]
     return statuses
@@ -220,13 +227,10 @@ def _sample(port: int, request: bytes) -> bytes:
                 data += chunk
             data += chunk
             head, _, rest = data.partition(b"\r\n\r\n")
-            low = head.lower()
-            at = low.find(b"\r\ncontent-length:")
-            line_end = low.find(b"\r\n", at + 2)
-            length = int(low[at + 17 : line_end if line_end > 0 else len(low)])
+            status, length = _parse_head(head)
             while len(rest) < length:
                 rest += sock.recv(65536)
-            if head[9:12] == b"200":
+            if status == 200:
                 return rest[:length]
     raise RuntimeError("the mock answered no 200 to the sample request")
 
@@ -294,13 +298,7 @@ class _Connection(asyncio.Protocol):
                 head_end = self.buf.find(b"\r\n\r\n")
                 if head_end < 0:
                     return
-                head = self.buf[:head_end].lower()
-                self.status = int(head[9:12])
-                at = head.find(b"\r\ncontent-length:")
-                if at < 0:
-                    raise RuntimeError(f"response without content-length: {head[:200]!r}")
-                line_end = head.find(b"\r\n", at + 2)
-                length = int(head[at + 17 : line_end if line_end > 0 else len(head)])
+                self.status, length = _parse_head(self.buf[:head_end])
                 self.need = head_end + 4 + length
             if len(self.buf) < self.need:
                 return
@@ -484,22 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     names = ["mock", "bare", *(["journal"] if args.breakdown else [])]
     body_path = f"/tmp/busysignal-bench-body-{os.getpid()}.json"
     try:
-        import urllib.error
-        import urllib.request
-
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{mock_port}/v1/messages", data=bodies[0], headers=HEADERS, method="POST"
-        )
-        sample = b""
-        for _ in range(50):  # a loaded scenario may refuse a few; the bare server needs a 200 body
-            try:
-                with urllib.request.urlopen(req) as resp:
-                    sample = resp.read()
-                break
-            except urllib.error.HTTPError:
-                continue
-        if not sample:
-            raise RuntimeError("the mock answered no 200 to the sample request")
+        # the bare servers answer with the mock's own body (a loaded scenario may refuse a few)
+        sample = _sample(mock_port, request_bytes(mock_port, bodies[0]))
         with open(body_path, "wb") as out:
             out.write(sample)
         targets = {"mock": (mock_port, procs["mock"].pid)}
