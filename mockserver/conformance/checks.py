@@ -49,20 +49,37 @@ class CheckResult:
         return self.verdict is not Verdict.FAIL
 
 
-TITLES: dict[int, tuple[str, str]] = {
-    1: ("backs-off", "backs off: gaps between attempts have a floor and grow"),
-    2: ("retry-after", "honours retry-after and retry-after-ms"),
-    3: ("jitter", "jitters: retries after a shared 529 burst spread out"),
-    4: ("caps", "caps its attempts and its total time"),
-    5: ("no-forbidden-retries", "never retries 400/401/403/404/413 or a spend-limit 429"),
-    6: ("fallback", "falls back in the configured order, only on overload/server errors"),
-    7: ("no-stacking", "does not stack retry layers (attempts per logical request <= claimed)"),
-    8: ("survives", "survives a mid-stream overloaded_error and a dropped connection"),
+# number -> (name, title, the short label of the scorecard's grid)
+TITLES: dict[int, tuple[str, str, str]] = {
+    1: ("backs-off", "backs off: gaps between attempts have a floor and grow", "backs off (floor, growth)"),
+    2: ("retry-after", "honours retry-after and retry-after-ms", "honours retry-after"),
+    3: ("jitter", "jitters: retries after a shared 529 burst spread out", "jitters"),
+    4: ("caps", "caps its attempts and its total time", "caps attempts and time"),
+    5: (
+        "no-forbidden-retries",
+        "never retries 400/401/403/404/413 or a spend-limit 429",
+        "never retries a 4xx refusal",
+    ),
+    6: (
+        "fallback",
+        "falls back in the configured order, only on overload/server errors",
+        "falls back in order",
+    ),
+    7: (
+        "no-stacking",
+        "does not stack retry layers (attempts per logical request <= claimed)",
+        "no stacked retry layers",
+    ),
+    8: (
+        "survives",
+        "survives a mid-stream overloaded_error and a dropped connection",
+        "survives stream/conn drops",
+    ),
 }
 
 
 def _result(number: int, verdict: Verdict, measured: str, explanation: str, **details: Any) -> CheckResult:
-    name, title = TITLES[number]
+    name, title, _short = TITLES[number]
     return CheckResult(number, name, title, verdict, measured, explanation, details)
 
 

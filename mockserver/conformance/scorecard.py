@@ -26,23 +26,10 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return out
 
 
-# Short row labels for the grid (the full titles go with each result's details).
-SHORT: dict[int, str] = {
-    1: "backs off (floor, growth)",
-    2: "honours retry-after",
-    3: "jitters",
-    4: "caps attempts and time",
-    5: "never retries a 4xx refusal",
-    6: "falls back in order",
-    7: "no stacked retry layers",
-    8: "survives stream/conn drops",
-}
-
-
 def verdict_rows(results: Mapping[str, Sequence[CheckResult]]) -> list[list[str]]:
     rows: list[list[str]] = []
     for number in sorted(TITLES):
-        row = [f"{number}. {SHORT[number]}"]
+        row = [f"{number}. {TITLES[number][2]}"]
         for client_results in results.values():
             found = [r for r in client_results if r.number == number]
             row.append(_MARK[found[0].verdict] if found else "-")
