@@ -6,9 +6,9 @@
 of one Locust process keep up with the retry storms on a small shared machine):
 
 1. **overload**: open-loop Poisson arrivals at 2× capacity for 30 s; the table's window is
-   [2, 22) s. What does not fit is shed at once, and each shed attempt costs the server 10 ms
-   of a slot (rejecting is not free). From 22 s to 25 s every call is answered 529 (a total
-   outage), where the retry amplification is read.
+   [2, 22) s. What does not fit is shed within 0.5 s of wait, and each shed attempt costs the
+   server 10 ms of a slot (rejecting is not free). From 22 s to 25 s every call is answered 529
+   (a total outage), where the retry amplification is read.
 2. **overload, queueing server**: the same load, windows and outage against a server that
    queues what does not fit (up to 60 requests, about 4 s of work, longer than the clients' 2 s
    timeout) and still does the work of a client that gave up. The goodput target is judged
@@ -153,13 +153,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def headline_targets(
     overload: Mapping[str, StrategySummary],
     capacity_loss: Mapping[str, StrategySummary],
-    overload_queue: Mapping[str, StrategySummary] | None = None,
+    overload_queue: Mapping[str, StrategySummary],
 ) -> list[Target]:
     """The issue's targets against one run's rows (missing strategies: "not measured"). The
     goodput target is judged against each server of the 2× overload: the one that sheds
     (``overload``) and the one that queues (``overload_queue``)."""
     targets: list[Target] = []
-    servers = (("server sheds", overload), ("server queues", overload_queue or {}))
+    servers = (("server sheds", overload), ("server queues", overload_queue))
     for server, rows in servers:
         for b in BUNDLED:
             row = rows.get(b)

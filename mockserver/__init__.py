@@ -15,8 +15,9 @@ From a shell: ``busysignal serve`` (or ``python -m mockserver``), realistic but 
 0.4 s to the first token, 100 tokens/s, batches end after 10 s.
 
 Keyword arguments of ``MockServer``/``AsyncMockServer`` other than ``config``, ``host``, ``port``,
-``scenario`` (a spec for ``mockserver.faults.build_engine``) and ``engine`` (a FaultEngine object)
-override :class:`ServerConfig` fields. ``create_app`` builds the bare aiohttp application.
+``scenario`` (a spec for ``mockserver.faults.build_engine``), ``engine`` (a FaultEngine object)
+and ``shutdown_timeout`` (seconds in-flight requests get on stop) override :class:`ServerConfig`
+fields. ``create_app`` builds the bare aiohttp application.
 The control plane lives under ``/_busysignal/`` (health, journal, stats, reset, scenario) and
 ``/metrics``; control-plane requests are not journalled. Imports are lazy so that
 ``import mockserver`` stays cheap.

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from mockserver.conformance.probes import probes
+from mockserver.conformance.probes import MAX_SECONDS_PER_CALL, probes
 from mockserver.conformance.runner import ClientFactory, Verification, verify
 from mockserver.conformance.scorecard import render_scorecard
 
@@ -78,7 +78,8 @@ def register(subparsers: Any) -> None:
         "--timeout",
         type=float,
         default=45.0,
-        help="seconds the kit waits for one probe (default 45; the outage probe 65)",
+        help="seconds the kit waits for one probe (default 45; the outage probe at least"
+        f" {MAX_SECONDS_PER_CALL + 5:g}, longer than the time cap)",
     )
     parser.add_argument(
         "--probe",
