@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loadtests.durations import FORMS, duration_arg, parse_duration
 from loadtests.experiment import Experiment, run_experiment, write_report
 from loadtests.report import Window
 from loadtests.runner import RunError
@@ -38,11 +39,11 @@ def register(subparsers: Any) -> None:
 
 def _window(text: str) -> Window:
     try:
-        a, b = (float(x) for x in text.split(":"))
+        a, b = (parse_duration(x) for x in text.split(":"))
         return Window(a, b)
-    except ValueError:
+    except ValueError:  # DurationError too
         raise argparse.ArgumentTypeError(
-            f"expected START:END seconds with END > START, got {text!r}"
+            f"expected START:END with END > START, each a duration ({FORMS}), got {text!r}"
         ) from None
 
 
@@ -67,10 +68,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="steady",
         help=f"open-loop load shape: {', '.join(SHAPE_DEFAULTS)} (name:key=value,...)",
     )
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds of offered load (default 30)")
+    parser.add_argument(
+        "--duration",
+        type=duration_arg(positive=True),
+        default=30.0,
+        help="how long the load is offered: 30, 20s, 2m, 1h30m (default 30 s)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="Locust master + N worker processes")
     parser.add_argument(
-        "--out", type=Path, default=None, help="report directory (default out/loadtest-<time>)"
+        "--out",
+        type=Path,
+        default=None,
+        help="report directory (default out/loadtest-<time>)",
     )
     parser.add_argument(
         "--trigger", type=_window, default=None, metavar="A:B", help="report recovery after B"
@@ -78,10 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--outage-window", type=_window, default=None, metavar="A:B", help="read amplification in [A, B)"
     )
-    parser.add_argument("--warmup", type=float, default=0.0, help="seconds left out of the table's window")
-    parser.add_argument("--timeout", type=float, default=0.0, help="per-attempt client timeout (0: SDK's)")
     parser.add_argument(
-        "--drain", type=float, default=5.0, help="seconds open calls may finish after the load"
+        "--warmup", type=duration_arg(), default=0.0, help="duration left out of the table's window"
+    )
+    parser.add_argument(
+        "--timeout", type=duration_arg(), default=0.0, help="per-attempt client timeout (0: SDK's)"
+    )
+    parser.add_argument(
+        "--drain", type=duration_arg(), default=5.0, help="how long open calls may finish after the load"
     )
     parser.add_argument("--seed", type=int, default=1)
 
