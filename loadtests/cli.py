@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         default=None,
-        help="report directory (default out/loadtest-<time>)",
+        help="report folder, new or empty (default out/loadtest-<time>)",
     )
     parser.add_argument(
         "--trigger", type=_window, default=None, metavar="A:B", help="report recovery after B"
@@ -114,8 +114,28 @@ def _strategies(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def out_problem(out: Path) -> str | None:
+    """Why the report cannot go to folder ``out`` without overwriting something, or None: it
+    must be a new folder or an empty one, under folders (not files)."""
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            return f"--out {out}: {parent} is a file, not a folder"
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is an existing file; the report needs a folder (give a new path)"
+    if out.is_dir() and any(out.iterdir()):
+        return (
+            f"--out {out} is a folder that already holds files; give a new or empty folder, "
+            "so that nothing in it is overwritten"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     out: Path = args.out or Path("out") / f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}"
+    problem = out_problem(out)
+    if problem is not None:
+        print(f"busysignal loadtest: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.headline:
             from loadtests.headline import run_headline

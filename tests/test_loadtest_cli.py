@@ -52,3 +52,18 @@ def test_the_runner_report_and_cli_never_import_locust_or_gevent() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("kind", ["file", "full folder", "under a file"])
+def test_an_out_that_would_overwrite_something_is_refused_before_anything_runs(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my notes\n")
+    out = {"file": mine, "full folder": tmp_path, "under a file": mine / "report"}[kind]
+    assert main(["--strategy", "no-retry", "--rate", "5", "--duration", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"busysignal loadtest: --out {out}" in err
+    assert "Traceback" not in err
+    assert mine.read_text() == "my notes\n"  # nothing lost
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing written
