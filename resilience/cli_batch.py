@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from resilience.alerts import ErrorRateMonitor
@@ -85,7 +87,12 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("input", metavar="INPUT.jsonl", help="one document per line: {id, text} or {id, params}")
-    run.add_argument("--out", required=True, metavar="RESULTS.jsonl", help="one result line per document")
+    run.add_argument(
+        "--out",
+        required=True,
+        metavar="RESULTS.jsonl",
+        help="one result line per document: a new file, or the --out of the run to resume",
+    )
     run.add_argument(
         "--state", metavar="PATH", help="SQLite state file (default: RESULTS.jsonl.state.sqlite)"
     )
@@ -221,10 +228,69 @@ def policy_from_args(args: argparse.Namespace) -> RequeuePolicy:
     )
 
 
+def _path_problem(flag: str, path: Path) -> str | None:
+    """Why ``path`` cannot be a file the run writes, or None."""
+    if path.is_dir():
+        return f"{flag} {path} is a folder; give the path of a file"
+    parent = path.parent
+    if not parent.is_dir():
+        what = "a file" if parent.exists() else "a folder that does not exist"
+        return f"{flag} {path}: {parent} is {what}"
+    return None
+
+
+def _holds_results(path: Path) -> bool:
+    """Whether ``path`` is empty or starts with a result line (``{"id": ..., "status": ...}``)."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    if not first.strip():
+        return True
+    try:
+        line = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(line, dict) and "id" in line and "status" in line
+
+
+def output_problem(out: str, state: str | None, via: str) -> str | None:
+    """Why the run cannot write ``--out`` (and its state file) without losing something, or None.
+
+    An existing, non-empty RESULTS file is only rewritten when its run's state file is there to
+    resume from (the state holds every result it had). Without one, the file is someone's
+    (another run's, whose state is gone, or not ours at all) and would be overwritten. With
+    ``--via celery`` the run's state is in Redis, named after --out: the same --out follows the
+    same run again."""
+    from resilience.runner import default_state_path
+
+    out_path = Path(out)
+    problem = _path_problem("--out", out_path)
+    if problem is not None:
+        return problem
+    if via == "celery":
+        if out_path.exists() and not _holds_results(out_path):
+            return f"--out {out} already exists and is not a results file; give a new --out"
+        return None
+    state_path = Path(state) if state else default_state_path(out_path)
+    problem = _path_problem("--state", state_path)
+    if problem is not None:
+        return problem
+    if out_path.exists() and out_path.stat().st_size > 0 and not state_path.exists():
+        return (
+            f"--out {out} already exists and there is no state file {state_path} to resume from, "
+            "so the run would overwrite it; give a new --out, remove the file, or pass the --state "
+            "of the run that wrote it"
+        )
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
     from resilience.runner import run_file, summary_json
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problem = output_problem(args.out, args.state, args.via)
+    if problem is not None:
+        print(f"busysignal batch run: {problem}", file=sys.stderr)
+        return 2
     if args.via == "celery":
         return _run_celery(args)
     api_key = args.api_key or os.environ.get("ANTHROPIC_API_KEY")
