@@ -26,15 +26,13 @@ import logging
 import math
 import os
 import random
-import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from resilience.alerts import ErrorRateMonitor, SlidingWindowRate
+from resilience.alerts import ErrorRateMonitor
 from resilience.breaker import CircuitBreakers
 from resilience.cache import DEFAULT_TTL_S, ResponseCache
 from resilience.classify import CircuitOpenError
@@ -50,11 +48,11 @@ from resilience.runner_core import (
     Requeue,
     RequeuePolicy,
     decide,
-    format_progress,
     parse_documents,
     parse_retry_after,
     result_line,
 )
+from resilience.runner_progress import Progress
 from resilience.runner_store import FinishedJob, JobStore, PendingJob
 from resilience.throttle import RateLimitPacer
 
@@ -207,87 +205,6 @@ class OutputFile:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-
-class Progress:
-    """The progress line on a stream (stderr): redrawn in place on a terminal, a plain line
-    every ``plain_every_s`` otherwise."""
-
-    def __init__(
-        self,
-        total: int,
-        *,
-        done: int = 0,
-        failed: int = 0,
-        stream: TextIO | None = None,
-        enabled: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-        redraw_every_s: float = 0.2,
-        plain_every_s: float = 2.0,
-    ) -> None:
-        self.total = total
-        self.done = done
-        self.failed = failed
-        self.in_flight = 0
-        self.limit = 0
-        self._stream = stream if stream is not None else sys.stderr
-        self._enabled = enabled
-        self._clock = clock
-        self._start = clock()
-        self._tty = bool(getattr(self._stream, "isatty", lambda: False)())
-        self._every = redraw_every_s if self._tty else plain_every_s
-        self._last_draw = -1e18
-        self._finished_at: deque[float] = deque()
-        self.overload = SlidingWindowRate(10.0)
-
-    def attempt(self, outcome: AttemptOutcome) -> None:
-        self.overload.add(self._clock(), outcome.status == 529)
-
-    def finished(self, job: FinishedJob) -> None:
-        self.done += 1
-        self.failed += job.state == "failed"
-        now = self._clock()
-        self._finished_at.append(now)
-        while self._finished_at and self._finished_at[0] <= now - 10.0:
-            self._finished_at.popleft()
-        self.draw()
-
-    def line(self) -> str:
-        now = self._clock()
-        elapsed = now - self._start
-        span = min(10.0, elapsed)
-        recent = len(self._finished_at) / span if span >= 1.0 else None
-        return format_progress(
-            done=self.done,
-            total=self.total,
-            failed=self.failed,
-            elapsed_s=elapsed,
-            recent_rate=recent,
-            overload_rate=self.overload.rate(now),
-            in_flight=self.in_flight,
-            limit=self.limit,
-        )
-
-    def draw(self, force: bool = False) -> None:
-        if not self._enabled:
-            return
-        now = self._clock()
-        if not force and now - self._last_draw < self._every:
-            return
-        self._last_draw = now
-        if self._tty:
-            self._stream.write("\r\x1b[2K" + self.line())
-        else:
-            self._stream.write(self.line() + "\n")
-        self._stream.flush()
-
-    def close(self) -> None:
-        if not self._enabled:
-            return
-        self.draw(force=True)
-        if self._tty:
-            self._stream.write("\n")
-            self._stream.flush()
 
 
 @dataclass

@@ -309,6 +309,7 @@ def format_progress(
     done: int,
     total: int,
     failed: int,
+    processed: int,
     elapsed_s: float,
     recent_rate: float | None,
     overload_rate: float,
@@ -316,11 +317,15 @@ def format_progress(
     limit: int,
     width: int = 24,
 ) -> str:
-    """One progress line: bar, done/total, docs/s, ETA, current 529 rate, concurrency."""
+    """One progress line: bar, done/total, docs/s, ETA, current 529 rate, concurrency.
+
+    ``done`` counts every finished document, those a resumed run found finished too;
+    ``processed`` only those this run finished in its ``elapsed_s``, which is what a rate
+    (and an ETA) may count. ``recent_rate``, when known, is this run's rate of late."""
     frac = done / total if total else 1.0
     filled = min(width, math.floor(frac * width))
     bar = "#" * filled + "." * (width - filled)
-    rate = recent_rate if recent_rate is not None else (done / elapsed_s if elapsed_s > 0 else 0.0)
+    rate = recent_rate if recent_rate is not None else (processed / elapsed_s if elapsed_s > 0 else 0.0)
     remaining = total - done
     eta = 0.0 if remaining == 0 else (remaining / rate if rate > 0 else None)
     failed_txt = f" ({failed} failed)" if failed else ""

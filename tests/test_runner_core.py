@@ -207,6 +207,7 @@ def test_format_progress_shows_counts_rate_eta_and_529_rate() -> None:
         done=500,
         total=2000,
         failed=3,
+        processed=450,
         elapsed_s=10.0,
         recent_rate=50.0,
         overload_rate=0.125,
@@ -222,10 +223,21 @@ def test_format_progress_shows_counts_rate_eta_and_529_rate() -> None:
     assert format_duration(3725) == "1:02:05"
     assert format_duration(None) == "--:--"
     stalled = format_progress(
-        done=0, total=10, failed=0, elapsed_s=0.0, recent_rate=None, overload_rate=1.0, in_flight=0, limit=0
-    )
+        done=0, total=10, failed=0, processed=0, elapsed_s=0.0, recent_rate=None, overload_rate=1.0,
+        in_flight=0, limit=0,
+    )  # fmt: skip
     assert "ETA --:--" in stalled
     assert "in flight" not in stalled  # no dispatcher (Message Batches)
+
+
+def test_format_progress_rates_only_what_this_run_processed() -> None:
+    resumed = format_progress(
+        done=5390, total=6000, failed=0, processed=6, elapsed_s=2.0, recent_rate=None, overload_rate=0.0,
+        in_flight=2, limit=4,
+    )  # fmt: skip
+    assert "5390/6000" in resumed
+    assert "|     3.0 doc/s" in resumed  # 6 documents in 2 s, not 5390 / 2 s
+    assert "ETA 03:23" in resumed  # 610 left at 3 per second
 
 
 def test_result_line_carries_message_or_error() -> None:

@@ -67,3 +67,29 @@ def test_progress_disabled_writes_nothing() -> None:
     progress.finished(job())
     progress.close()
     assert out.getvalue() == ""
+
+
+def test_a_resumed_run_rates_only_the_documents_it_processed_itself() -> None:
+    clock = FakeClock()
+    out = io.StringIO()
+    progress = Progress(10_000, done=9_000, stream=out, clock=clock)  # 9000 found done on resume
+    for _ in range(3):
+        clock.now += 0.25  # 3 documents in this run's first 0.75 s: 4 a second
+        progress.finished(job())
+    line = progress.line()
+    assert "9003/10000" in line
+    assert "|     4.0 doc/s" in line  # not 9003 / 0.75 s = 12004 doc/s
+    assert "ETA 04:09" in line  # 997 left at 4 per second
+    for _ in range(8):  # past a second, the recent window: still this run's documents only
+        clock.now += 0.25
+        progress.finished(job())
+    assert "|     4.0 doc/s" in progress.line()
+
+
+def test_documents_counted_done_from_outside_are_not_rated_as_processed() -> None:
+    clock = FakeClock()
+    progress = Progress(100, stream=io.StringIO(), clock=clock)
+    progress.done = 60  # --via celery: results already in Redis when the run is followed again
+    clock.now += 0.5
+    progress.finished(job())
+    assert "61/100" in progress.line() and "|     2.0 doc/s" in progress.line()  # not 122
