@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.alerts import ErrorRateMonitor
-from resilience.runner_core import DocumentError, RequeuePolicy
+from resilience.runner_core import SLOW_START_INITIAL, DocumentError, RequeuePolicy
 from resilience.runner_store import StateLockedError
 
 __all__ = ["register"]
@@ -30,9 +30,10 @@ _DESCRIPTION = """\
 Run every document of INPUT.jsonl through the Messages API (or the Message Batches API with
 --via batches). A document the service turns away (529, 429, 5xx) goes back to the queue for
 later, honouring Retry-After, and the number of requests in flight adapts to what the service
-takes. Re-running the same command after a crash (or kill -9) resumes from the state file
-(RESULTS.jsonl.state.sqlite unless --state): finished documents are not sent again, and
-RESULTS.jsonl ends with exactly one line per document, in input order:
+takes: it starts low and grows while requests succeed (the API limits sudden ramps in usage
+too), up to --concurrency. Re-running the same command after a crash (or kill -9) resumes
+from the state file (RESULTS.jsonl.state.sqlite unless --state): finished documents are not
+sent again, and RESULTS.jsonl ends with exactly one line per document, in input order:
   {"id": ..., "status": "succeeded", "attempts": N, "message": {...}}
   {"id": ..., "status": "failed", "attempts": N, "error": {"status": ..., "type": ..., "message": ...}}
 
@@ -116,13 +117,17 @@ def register(subparsers: Any) -> None:
         "(for a broker that lost its queue)",
     )
     run.add_argument(
-        "--concurrency", type=_positive_int, default=16, help="most requests in flight (default 16)"
+        "--concurrency",
+        type=_positive_int,
+        default=16,
+        help=f"most requests in flight (default 16); adaptive, the run starts at {SLOW_START_INITIAL} "
+        "and doubles per round of successes up to it, then backs off on 529/429 (AIMD)",
     )
     run.add_argument(
         "--no-adaptive",
         dest="adaptive",
         action="store_false",
-        help="keep --concurrency fixed instead of backing off on 529/429 (AIMD)",
+        help="start at --concurrency and keep it fixed, without slow start or backing off",
     )
     run.add_argument(
         "--policy",

@@ -21,6 +21,7 @@ from typing import Any
 from resilience.backoff import parse_retry_after
 
 __all__ = [
+    "SLOW_START_INITIAL",
     "AdaptiveLimit",
     "AttemptOutcome",
     "Complete",
@@ -236,11 +237,18 @@ def decide(outcome: AttemptOutcome, attempts: int, policy: RequeuePolicy, rng: r
     return Requeue(delay, error)
 
 
+# where the adaptive limit starts (slow start): the API also limits sharp increases in usage
+# (429 ramp_limit_exceeded), and a run that opens at its ceiling meets an overloaded service
+# with a full burst; doubling per round of successes reaches 16 after two rounds
+SLOW_START_INITIAL = 4
+
+
 class AdaptiveLimit:
     """Additive-increase, multiplicative-decrease limit on requests in flight, with slow start.
 
-    It starts at ``initial`` (default: 4, or ``max_limit`` if smaller) and, until the first
-    overload, each success adds one (the limit doubles every round of requests: slow start).
+    It starts at ``initial`` (default: :data:`SLOW_START_INITIAL`, or ``max_limit`` if smaller)
+    and, until the first overload, each success adds one (the limit doubles every round of
+    requests: slow start).
     After that each success adds ``1/limit`` (about one per round). Each overload signal
     (529/429) from a request sent after the last decrease multiplies the limit by
     ``decrease``; signals from requests that were already in flight when we cut are the same
@@ -264,7 +272,7 @@ class AdaptiveLimit:
         self.max_limit = max_limit
         self.min_limit = min_limit
         self.decrease = decrease
-        start = min(4, max_limit) if initial is None else initial
+        start = min(SLOW_START_INITIAL, max_limit) if initial is None else initial
         self._limit = float(max(min_limit, min(start, max_limit)))
         self._slow_start = slow_start
         self._seq = 0
