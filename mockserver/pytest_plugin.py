@@ -8,7 +8,8 @@ Fixtures
                               ``url``, ``entries()``, ``logical_requests()``, ``calls()`` and the
                               conformance assertions (``assert_backs_off()`` ...).
   ``anthropic_client``        ``anthropic.Anthropic`` pointed at the mock, test-friendly timeouts.
-  ``async_anthropic_client``  the same, ``anthropic.AsyncAnthropic``.
+  ``async_anthropic_client``  the same, ``anthropic.AsyncAnthropic`` (a sync fixture: with
+                              pytest-asyncio, strict or auto mode; see the README).
   ``busysignal_conformance``  the conformance kit on a client factory (``assert_conforms``).
 
 Marker ``@pytest.mark.busysignal(scenario=NAME | dict | path, seed=N)``. Options
@@ -142,6 +143,7 @@ class RemoteServer:
 def _normalise(spec: ScenarioSpec, *, base: Path | None = None) -> str | Path | dict[str, Any] | None:
     """Names and YAML text stay strings, mappings become dicts, files become Paths (a relative
     path is looked up next to the test file ``base`` first, then in the working directory)."""
+    __tracebackhide__ = True  # a bad scenario is the test's error, not the plugin's
     if isinstance(spec, Path):
         spec = str(spec)
     if spec is None:
@@ -163,7 +165,8 @@ def _normalise(spec: ScenarioSpec, *, base: Path | None = None) -> str | Path | 
 
 
 class MockAPI:
-    """One test's view of the mock server."""
+    """One test's view of the mock server (every member, with an example, in
+    mockserver/conformance/README.md; tests/test_plugin_docs.py keeps the two in step)."""
 
     def __init__(self, server: ServerHandle) -> None:
         self._server = server
@@ -198,27 +201,35 @@ class MockAPI:
 
     # the conformance checks as assertions -------------------------------------------------------
     def assert_backs_off(self, **kw: Any) -> CheckResult:
+        __tracebackhide__ = True
         return assertions.assert_backs_off(self.entries(), **kw)
 
     def assert_honours_retry_after(self, *, required_wait_s: float) -> CheckResult:
+        __tracebackhide__ = True
         return assertions.assert_honours_retry_after(self.entries(), required_wait_s=required_wait_s)
 
     def assert_jitters(self, **kw: Any) -> CheckResult:
+        __tracebackhide__ = True
         return assertions.assert_jitters(self.entries(), **kw)
 
     def assert_caps(self, **kw: Any) -> CheckResult:
+        __tracebackhide__ = True
         return assertions.assert_caps(self.entries(), **kw)
 
     def assert_no_forbidden_retries(self) -> CheckResult:
+        __tracebackhide__ = True
         return assertions.assert_no_forbidden_retries(self.entries())
 
     def assert_falls_back(self, *, chain: Sequence[str]) -> CheckResult:
+        __tracebackhide__ = True
         return assertions.assert_falls_back(self.entries(), chain=chain)
 
     def assert_no_stacking(self, *, claimed_max_attempts: int | None) -> CheckResult:
+        __tracebackhide__ = True
         return assertions.assert_no_stacking(self.entries(), claimed_max_attempts=claimed_max_attempts)
 
     def assert_survives(self) -> CheckResult:
+        __tracebackhide__ = True
         return assertions.assert_survives(self.entries())
 
 
@@ -261,6 +272,7 @@ def busysignal_server(pytestconfig: pytest.Config) -> Iterator[ServerHandle]:
 
 
 def _marker_scenario(request: pytest.FixtureRequest) -> tuple[ScenarioSpec, int | None]:
+    __tracebackhide__ = True
     default: ScenarioSpec = request.config.getoption("--busysignal-scenario")
     marker = request.node.get_closest_marker("busysignal")
     if marker is None:
@@ -282,6 +294,7 @@ def _marker_scenario(request: pytest.FixtureRequest) -> tuple[ScenarioSpec, int 
 @pytest.fixture
 def mock_api(busysignal_server: ServerHandle, request: pytest.FixtureRequest) -> Iterator[MockAPI]:
     """This test's view of the mock: journal cleared, scenario from the marker (or the option)."""
+    __tracebackhide__ = True
     scenario, seed = _marker_scenario(request)
     if seed is None:
         seed = request.config.getoption("--busysignal-seed")
@@ -329,6 +342,7 @@ class Conformance:
         self, factory: Any, *, only: Sequence[str] | None = None, allow: Sequence[int] = (), seed: int = 0
     ) -> Any:
         """Fail the test, with the scorecard, unless every check passes (or is in ``allow``)."""
+        __tracebackhide__ = True
         from mockserver.conformance.scorecard import render_scorecard
 
         v = self.verify(factory, only=only, seed=seed)
