@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loadtests.report import Series, StrategySummary, Window
 
-__all__ = ["CHARTS", "Target", "draw_charts", "fmt", "markdown_table", "targets_table"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["CHARTS", "Target", "chart_figure", "draw_charts", "fmt", "markdown_table", "targets_table"]
 
 CHARTS: tuple[tuple[str, str, str], ...] = (
     ("goodput", "goodput (calls succeeding / s)", "goodput.png"),
@@ -84,6 +88,59 @@ def targets_table(targets: Sequence[Target]) -> str:
     return out
 
 
+# one line style per strategy as well as one colour, so the lines read in grayscale too
+LINE_STYLES: tuple[tuple[str, str], ...] = (
+    ("-", "o"),
+    ("--", "s"),
+    ("-.", "^"),
+    (":", "D"),
+    ("-", "v"),
+    ("--", "x"),
+)
+
+
+def chart_figure(
+    attr: str,
+    label: str,
+    series_by_strategy: Mapping[str, Series],
+    *,
+    title: str,
+    trigger: Window | None = None,
+    overload_window: Window | None = None,
+    load_end: float | None = None,
+) -> Figure:
+    """One metric's chart: a line per strategy, the windows shaded, the legend to the right of
+    the plotted area (never over the data)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100, layout="constrained")
+    for i, (strategy, s) in enumerate(series_by_strategy.items()):
+        ys = [float("nan") if v is None else v for v in getattr(s, attr)]
+        xs = [t + s.bin_s / 2 for t in s.t]
+        style, marker = LINE_STYLES[i % len(LINE_STYLES)]
+        every = max(1, len(xs) // 12)
+        ax.plot(xs, ys, label=strategy, linewidth=1.4, linestyle=style, marker=marker, markevery=every, ms=4)
+    if trigger is not None:
+        ax.axvspan(trigger.start, trigger.end, color="tab:red", alpha=0.12, label="trigger")
+    if overload_window is not None and overload_window != trigger:
+        ax.axvspan(
+            overload_window.start, overload_window.end, color="tab:gray", alpha=0.15, label="100 % 529"
+        )
+    if load_end is not None:
+        ax.axvline(load_end, color="black", linestyle="--", linewidth=0.8, label="load ends")
+    ax.set_title(f"{title}: {label}", fontsize=10)
+    ax.set_xlabel("seconds since the load started")
+    ax.set_ylabel(label.split(" (")[0])
+    if attr == "rate_529":
+        ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=7)
+    return fig
+
+
 def draw_charts(
     series_by_strategy: Mapping[str, Series],
     out_dir: Path,
@@ -94,36 +151,21 @@ def draw_charts(
     load_end: float | None = None,
     prefix: str = "",
 ) -> list[Path]:
-    """One PNG per metric, a line per strategy, the trigger window shaded. Returns the files."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """One PNG per metric (:func:`chart_figure`). Returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for attr, label, filename in CHARTS:
-        fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
-        for strategy, s in series_by_strategy.items():
-            ys = [float("nan") if v is None else v for v in getattr(s, attr)]
-            xs = [t + s.bin_s / 2 for t in s.t]
-            ax.plot(xs, ys, label=strategy, linewidth=1.4)
-        if trigger is not None:
-            ax.axvspan(trigger.start, trigger.end, color="tab:red", alpha=0.12, label="trigger")
-        if overload_window is not None and overload_window != trigger:
-            ax.axvspan(
-                overload_window.start, overload_window.end, color="tab:gray", alpha=0.15, label="100 % 529"
-            )
-        if load_end is not None:
-            ax.axvline(load_end, color="black", linestyle="--", linewidth=0.8, label="load ends")
-        ax.set_title(f"{title}: {label}", fontsize=10)
-        ax.set_xlabel("seconds since the load started")
-        ax.set_ylabel(label.split(" (")[0])
-        if attr == "rate_529":
-            ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right", ncol=2)
-        fig.tight_layout()
+        fig = chart_figure(
+            attr,
+            label,
+            series_by_strategy,
+            title=title,
+            trigger=trigger,
+            overload_window=overload_window,
+            load_end=load_end,
+        )
+        import matplotlib.pyplot as plt  # after chart_figure chose the Agg backend
+
         path = out_dir / f"{prefix}{filename}"
         fig.savefig(path)
         plt.close(fig)

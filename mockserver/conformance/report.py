@@ -7,11 +7,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mockserver.conformance.checks import CheckResult
 from mockserver.conformance.journal import JournalEntry, generation_entries
 from mockserver.conformance.outcomes import Outcome
 from mockserver.conformance.scorecard import render_outcomes, render_scorecard
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,32 +44,57 @@ def attempts_timeline(entries: Sequence[JournalEntry], *, t0: float, bin_s: floa
     return Timeline([i * bin_s for i in range(n)], answered, failed)
 
 
-def write_chart(path: Path, timelines: Mapping[str, Timeline], *, bin_s: float, title: str) -> Path:
-    """One panel per client: stacked bars of answered and failed attempts per bin."""
+# answered and failed differ in colour (blue and orange, apart for colour-blind readers and in
+# lightness for grayscale), in fill (failed bars are hatched) and in their legend labels
+ANSWERED_STYLE: Mapping[str, Any] = {"color": "#0072B2", "label": "answered (solid)"}
+FAILED_STYLE: Mapping[str, Any] = {
+    "color": "#E69F00",
+    "hatch": "////",
+    "edgecolor": "#3d2a00",
+    "linewidth": 0.0,
+    "label": "failed (hatched)",
+}
+
+
+def chart_figure(timelines: Mapping[str, Timeline], *, bin_s: float, title: str) -> Figure:
+    """One panel per client: stacked bars of answered and failed attempts per bin; the legend
+    above the panels, outside every plotted area."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n = len(timelines)
-    fig, axes = plt.subplots(n, 1, figsize=(10, 1.9 * n + 1.0), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        n, 1, figsize=(10, 1.9 * n + 1.2), sharex=True, squeeze=False, layout="constrained"
+    )
     peak = max(
         (max(a + f for a, f in zip(t.answered, t.failed, strict=True)) for t in timelines.values()), default=1
     )
     for ax, (client, t) in zip(axes[:, 0], timelines.items(), strict=True):
-        ax.bar(t.edges, t.answered, width=bin_s, align="edge", color="#3a7d44", label="answered")
-        ax.bar(
-            t.edges, t.failed, width=bin_s, align="edge", bottom=t.answered, color="#c0392b", label="failed"
-        )
+        ax.bar(t.edges, t.answered, width=bin_s, align="edge", **ANSWERED_STYLE)
+        ax.bar(t.edges, t.failed, width=bin_s, align="edge", bottom=t.answered, **FAILED_STYLE)
         ax.set_ylabel("attempts", fontsize=8)
         ax.set_ylim(0, peak * 1.1 + 0.5)
-        total = sum(t.answered) + sum(t.failed)
-        ax.set_title(f"{client}: {total} attempts", fontsize=9, loc="left")
+        answered, failed = sum(t.answered), sum(t.failed)
+        ax.set_title(
+            f"{client}: {answered + failed} attempts, {answered} answered, {failed} failed",
+            fontsize=9,
+            loc="left",
+        )
         ax.tick_params(labelsize=8)
-    axes[0, 0].legend(loc="upper right", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper right", fontsize=8, ncol=2)
     axes[-1, 0].set_xlabel(f"seconds since the first call (bins of {bin_s:g} s)")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    return fig
+
+
+def write_chart(path: Path, timelines: Mapping[str, Timeline], *, bin_s: float, title: str) -> Path:
+    """The chart of :func:`chart_figure` as a PNG."""
+    fig = chart_figure(timelines, bin_s=bin_s, title=title)
+    import matplotlib.pyplot as plt  # after chart_figure chose the Agg backend
+
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
