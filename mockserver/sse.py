@@ -1,4 +1,4 @@
-"""Message bodies: the JSON Message and the SSE event sequence of reference §6."""
+"""Message bodies: the JSON Message and the SSE event sequence of docs/anthropic-api.md §6."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The real Python SDK against the mock: each error status gives the SDK's exception class, the
 SDK's own retries show in the journal, and mid-stream errors / x-should-retry behave as the
-reference (§2.2, §2.4, §4.1) says.
+docs/anthropic-api.md (§2.2, §2.4, §4.1) says.
 
 Runs against whichever major of the SDK is installed (2.x in .venv, the newest 1.x in
 .venv-sdk1): it needs only anthropic, pytest and this project.
@@ -21,7 +21,7 @@ MAJOR = int(anthropic.__version__.split(".")[0])
 MODEL = "claude-opus-5"
 FAULT = "x-busysignal-fault"
 
-# status → exception class name, per reference §2.2 ("Py 2.14.0" and "Py 1.13.0" columns; the 1.x
+# status → exception class name, per docs/anthropic-api.md §2.2 ("Py 2.14.0" and "Py 1.13.0" columns; the 1.x
 # line keeps the 1.13.0 mapping). 418 and 507 stand for "other 4xx" and "other >= 500".
 COMMON = {
     400: "BadRequestError",
