@@ -288,11 +288,17 @@ def output_problem(out: str, state: str | None, via: str) -> str | None:
     return None
 
 
+def _cache_problem(cache: str | None) -> str | None:
+    if not cache or cache == "memory" or cache.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return f"--cache must be 'memory' or a redis:// URL, got {cache!r}"
+
+
 def _run(args: argparse.Namespace) -> int:
     from resilience.runner import run_file, summary_json
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    problem = output_problem(args.out, args.state, args.via)
+    problem = output_problem(args.out, args.state, args.via) or _cache_problem(args.cache)
     if problem is not None:
         print(f"busysignal batch run: {problem}", file=sys.stderr)
         return 2
@@ -317,12 +323,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.cache == "memory":
         cache = MemoryCache()
     elif args.cache:
-        if not args.cache.startswith(("redis://", "rediss://", "unix://")):
-            print(
-                f"busysignal batch run: --cache must be 'memory' or a redis:// URL, got {args.cache!r}",
-                file=sys.stderr,
-            )
-            return 2
         cache = RedisCache(url=args.cache)
     fallback = [m.strip() for m in args.fallback.split(",") if m.strip()] if args.fallback else None
 
