@@ -94,7 +94,9 @@ def test_a_broken_probe_fails_the_checks_it_feeds_and_shows_the_exception() -> N
     }
     r = {x.number: x for x in judge(runs, chain=["m"], claimed_max_attempts=3)}
     assert r[1].verdict is Verdict.FAIL
-    assert r[1].measured == "raised ValueError ×8 in probe backoff; no attempt reached the mock in probe backoff"
+    assert r[1].measured == (
+        "raised ValueError ×8 in probe backoff; no attempt reached the mock in probe backoff"
+    )
     assert "ValueError: boom" in r[1].explanation
     assert r[7].verdict is Verdict.FAIL  # stacking reads every probe
     assert r[5].verdict is not Verdict.FAIL  # refusal-400 was not broken

@@ -207,9 +207,11 @@ def run_probe(
     lock = threading.Lock()
     started = time.monotonic()
     with server_factory(probe.scenario, seed) as server:
-        clients: list[ClientUnderTest] = [
-            as_client_under_test(factory(server.url)) for _ in range(probe.clients)
-        ]
+        clients: list[ClientUnderTest] = []
+        for _ in range(probe.clients if not cancel.is_set() else 0):
+            clients.append(as_client_under_test(factory(server.url)))
+            if cancel.is_set():
+                break  # cancelled while the clients were being built: make no call
         barrier = threading.Barrier(probe.clients * probe.calls)
 
         def one(cut: ClientUnderTest, client_no: int, call_no: int) -> None:
@@ -233,8 +235,9 @@ def run_probe(
             for c, cut in enumerate(clients)
             for i in range(probe.calls)
         ]
-        for t in threads:
-            t.start()
+        if len(clients) == probe.clients and not cancel.is_set():
+            for t in threads:
+                t.start()
         wait_s = timeout_s if probe.timeout_s is None else max(timeout_s, probe.timeout_s)
         unfinished = join_all(threads, deadline=started + wait_s, cancel=cancel)
         if cancel.is_set():
