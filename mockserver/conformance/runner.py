@@ -207,11 +207,7 @@ def run_probe(
     lock = threading.Lock()
     started = time.monotonic()
     with server_factory(probe.scenario, seed) as server:
-        clients: list[ClientUnderTest] = []
-        for _ in range(probe.clients if not cancel.is_set() else 0):
-            clients.append(as_client_under_test(factory(server.url)))
-            if cancel.is_set():
-                break  # cancelled while the clients were being built: make no call
+        clients = _build_clients(factory, server.url, probe.clients, cancel)
         barrier = threading.Barrier(probe.clients * probe.calls)
 
         def one(cut: ClientUnderTest, client_no: int, call_no: int) -> None:
@@ -248,6 +244,16 @@ def run_probe(
                 cut.close()
     unique = list(dict.fromkeys(errors))
     return ProbeRun(probe, entries, unfinished, raised, time.monotonic() - started, unique, wait_s)
+
+
+def _build_clients(
+    factory: ClientFactory, url: str, n: int, cancel: threading.Event
+) -> list[ClientUnderTest]:
+    """``n`` client instances, or fewer once ``cancel`` is set (then the probe makes no call)."""
+    clients: list[ClientUnderTest] = []
+    while len(clients) < n and not cancel.is_set():
+        clients.append(as_client_under_test(factory(url)))
+    return clients
 
 
 def join_all(threads: Sequence[threading.Thread], *, deadline: float, cancel: threading.Event) -> int:
