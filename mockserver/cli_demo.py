@@ -23,7 +23,7 @@ from mockserver.clients.names import BY_NAME, canonical
 from mockserver.conformance.outcomes import Outcome, outcome
 from mockserver.conformance.probes import probes
 from mockserver.conformance.report import attempts_timeline, markdown_report, write_chart, write_journal
-from mockserver.conformance.runner import ClientFactory, Verification, verify
+from mockserver.conformance.runner import ClientFactory, Verification, as_finished, verify
 from mockserver.conformance.scorecard import render_outcomes, render_scorecard
 from mockserver.conformance.workload import Workload, WorkloadRun, run_workload
 
@@ -143,12 +143,13 @@ def _run_clients(
             for f in factories.values()
         ]
         progress(f"  probes started for {len(vfuts)} clients")
-        verifications = []
-        for fut in vfuts:
-            v = fut.result()
-            verifications.append(v)
-            failed = [str(r.number) for r in v.results if not r.passed]
-            progress(f"  {v.client}: {v.score}" + (f" (fails {', '.join(failed)})" if failed else ""))
+        for fut in as_finished([*vfuts, *wfuts]):  # in finishing order; an error ends the run
+            if fut in vfuts and fut.exception() is None:
+                v = fut.result()
+                failed = [str(r.number) for r in v.results if not r.passed]
+                progress(f"  {v.client}: {v.score}" + (f" (fails {', '.join(failed)})" if failed else ""))
+            fut.result()
+        verifications = [fut.result() for fut in vfuts]
         workloads = [fut.result() for fut in wfuts]
     except BaseException:
         cancel.set()

@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -206,6 +206,8 @@ def run_probe(
     errors: list[ClientError] = []
     lock = threading.Lock()
     started = time.monotonic()
+    if cancel.is_set():  # cancelled before this probe's server started: start none
+        return ProbeRun(probe, [], elapsed_s=0.0)
     with server_factory(probe.scenario, seed) as server:
         clients = _build_clients(factory, server.url, probe.clients, cancel)
         barrier = threading.Barrier(probe.clients * probe.calls)
@@ -244,6 +246,16 @@ def run_probe(
                 cut.close()
     unique = list(dict.fromkeys(errors))
     return ProbeRun(probe, entries, unfinished, raised, time.monotonic() - started, unique, wait_s)
+
+
+def as_finished(futures: Iterable[Future[Any]], *, poll_s: float = 0.1) -> Iterator[Future[Any]]:
+    """``futures`` as they finish, like ``as_completed``, but waking every ``poll_s``: the OS may
+    deliver Ctrl-C's SIGINT to any thread, and the main thread raises KeyboardInterrupt only once
+    it runs again, which a wait without a timeout would put off until a future finished."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=poll_s, return_when=FIRST_COMPLETED)
+        yield from done
 
 
 def _build_clients(
@@ -325,8 +337,8 @@ def verify(
         }
         if progress is not None:
             progress(f"{sample.name}: {len(selected)} probes started")
-        for fut in as_completed(names):
-            run = fut.result()
+        for fut in as_finished(names):
+            run: ProbeRun = fut.result()
             if cancel.is_set():
                 raise Cancelled(f"verify {sample.name}: cancelled")
             runs[names[fut]] = run
