@@ -128,7 +128,4 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
             )
     results = {v.client: v.results for v in verifications}
     print(render_scorecard(results, markdown=args.markdown), file=out)
-    for v in verifications:
-        if v.score.judged == 0:
-            print(f"busysignal verify: nothing could be judged for {v.client}: not a pass", file=err)
     return 0 if all(v.passed for v in verifications) else 1

@@ -25,12 +25,12 @@ def _lost(n: int, status: int = 529) -> Journal:
 
 def test_a_client_that_never_retried_fails_the_overload_checks_with_its_lost_calls() -> None:
     r1 = check_backs_off(_lost(8).entries)
-    assert r1.verdict is Verdict.FAIL and r1.measured == "no retries; 8 calls lost"
-    assert "never retried" in r1.explanation and "(529)" in r1.explanation
+    assert r1.verdict is Verdict.FAIL and r1.measured == "8 calls lost without a retry"
+    assert "were never retried" in r1.explanation and "(529)" in r1.explanation
     r2 = check_honours_retry_after([RetryAfterCase("retry-after 1", _lost(1, 429).entries, 1.0)])
-    assert r2.verdict is Verdict.FAIL and r2.measured == "no retries; 1 calls lost"
+    assert r2.verdict is Verdict.FAIL and r2.measured == "1 calls lost without a retry"
     r3 = check_jitter(_lost(12).entries)
-    assert r3.verdict is Verdict.FAIL and r3.measured == "no retries; 12 calls lost"
+    assert r3.verdict is Verdict.FAIL and r3.measured == "12 calls lost without a retry"
 
 
 def test_no_retries_are_not_applicable_when_nothing_was_lost() -> None:

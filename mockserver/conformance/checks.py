@@ -78,9 +78,9 @@ def _lost(number: int, lost: Sequence[Call], what: str) -> CheckResult:
     return _result(
         number,
         Verdict.FAIL,
-        f"no retries; {len(lost)} calls lost",
-        f"The client never retried: {len(lost)} calls ended on their first answer ({kinds}), "
-        f"so there {what}; a retry after a wait would have been answered.",
+        f"{len(lost)} calls lost without a retry",
+        f"{len(lost)} calls ended on their first answer ({kinds}) and were never retried, so there "
+        f"{what}; a retry after a wait would have been answered.",
         lost=len(lost),
     )
 
