@@ -1,5 +1,6 @@
-"""The conformance kit against the reference clients, on real mock servers: it must expose what
-is wrong with the article recipe and the hand-written fallback loop, and pass the bundled policy."""
+"""`busysignal verify` on the reference clients, on real mock servers: the scorecard, its score
+and exit status, --quiet, --probe and bad factories. The check-by-check verdicts of the reference
+clients are in tests/test_conformance_every_check.py."""
 
 from __future__ import annotations
 
@@ -8,14 +9,6 @@ import re
 import pytest
 
 from mockserver.cli import main
-from mockserver.conformance.checks import CheckResult
-
-
-def by_number(results: list[CheckResult]) -> dict[int, CheckResult]:
-    return {r.number: r for r in results}
-
-
-# The check-by-check verdicts of the reference clients are in tests/test_conformance_every_check.py.
 
 
 def test_verify_cli_prints_a_scorecard_and_fails_on_a_failed_check(
