@@ -6,7 +6,9 @@ tenacity's, the bundled policy's) and reports it to a callback when its response
 (or when it failed or was interrupted). The Locust users turn those callbacks into request
 events; a strategy's ``call`` is one *logical* call.
 
-Strategies (``STRATEGIES``):
+Strategies (``STRATEGIES``: the names of the one catalogue of reference clients,
+``mockserver/clients/names.py``, that have a strategy here; ``busysignal verify --client NAME``
+and ``demo --clients NAME`` run the conformance kit's implementation of the same client):
 
 ``no-retry``          SDK with ``max_retries=0``: one attempt per call.
 ``immediate-retry``   SDK with ``max_retries=0`` plus a loop retrying retryable failures at once, up to
@@ -35,6 +37,8 @@ from typing import Any, Protocol
 import anthropic
 import httpx2
 
+from mockserver.clients.names import STRATEGY_NAMES
+
 __all__ = [
     "STRATEGIES",
     "AttemptRecord",
@@ -46,14 +50,7 @@ __all__ = [
     "recording_http_client",
 ]
 
-STRATEGIES: tuple[str, ...] = (
-    "no-retry",
-    "immediate-retry",
-    "sdk-defaults",
-    "article-recipe",
-    "bundled",
-    "bundled-adaptive",
-)
+STRATEGIES: tuple[str, ...] = STRATEGY_NAMES
 
 IMMEDIATE_RETRY_ATTEMPTS = 3
 

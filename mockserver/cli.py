@@ -49,7 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    result: int = func(args)
+    try:
+        result: int = func(args)
+    except KeyboardInterrupt:
+        print("busysignal: interrupted", file=sys.stderr)
+        return 130
     return result
 
 

@@ -12,41 +12,35 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from mockserver.clients import (
-    article_recipe_fast,
-    bundled_policy,
-    fallback_loop,
-    sdk_defaults,
-    sdk_max_retries_5,
-)
+from mockserver.clients.names import BY_NAME, canonical
 from mockserver.conformance.outcomes import Outcome, outcome
 from mockserver.conformance.probes import probes
 from mockserver.conformance.report import attempts_timeline, markdown_report, write_chart, write_journal
-from mockserver.conformance.runner import ClientFactory, Verification, verify
+from mockserver.conformance.runner import ClientFactory, Verification, as_finished, verify
 from mockserver.conformance.scorecard import render_outcomes, render_scorecard
 from mockserver.conformance.workload import Workload, WorkloadRun, run_workload
 
 DEFAULT_SCENARIO = "one-model-overloaded"
-DEMO_CLIENTS: dict[str, ClientFactory] = {
-    "sdk-defaults": sdk_defaults,
-    "sdk-max-retries-5": sdk_max_retries_5,
-    "article-recipe": article_recipe_fast,
-    "fallback-loop": fallback_loop,
-    "bundled-policy": bundled_policy,
-}
+# The default clients; any name of the catalogue (mockserver/clients/names.py) may be asked for.
+DEMO_CLIENTS: tuple[str, ...] = (
+    "sdk-defaults",
+    "sdk-max-retries-5",
+    "article-recipe",
+    "fallback-loop",
+    "bundled-adaptive",
+)
 # Quick mode leaves out the two slowest probes (a permanent outage, the twelve-client burst).
 QUICK_SKIPS = ("outage", "burst")
 NOTES = (
-    "The article recipe runs with its tenacity waits scaled ×0.1 (0.4, 0.4, 0.4, 0.8 s instead of "
-    "4, 4, 4, 8 s) so the demo fits in a minute; the SDK underneath keeps its real timing. At full "
-    "scale its latency is about ten times worse.",
+    "Every client runs at its real timing (the article recipe waits 4, 4, 4 and 8 s between its "
+    "tries), so each verdict here is the one `busysignal verify` gives the same client.",
     "Every client runs on its own mock server (same scenario, same seed), so one client's retries "
     "cannot change what another sees.",
     "The conformance checks judge each client only from the mock's journal: no instrumentation in "
@@ -91,7 +85,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--clients",
         default=",".join(DEMO_CLIENTS),
-        help=f"comma-separated subset of: {', '.join(DEMO_CLIENTS)}",
+        help=f"comma-separated reference clients (default {','.join(DEMO_CLIENTS)}); "
+        f"any of: {', '.join(BY_NAME)}",
     )
     parser.add_argument(
         "--quick", action="store_true", help=f"a short run: fewer calls, no {' / '.join(QUICK_SKIPS)} probes"
@@ -108,34 +103,27 @@ def _describe(scenario: str) -> str:
         return f"({exc})"
 
 
-def run_demo(
+def _run_clients(
+    factories: Mapping[str, ClientFactory],
+    scenario: str,
+    workload: Workload,
     *,
-    scenario: str = DEFAULT_SCENARIO,
-    seed: int = 0,
-    out_dir: Path,
-    clients: Sequence[str] = tuple(DEMO_CLIENTS),
-    workload: Workload | None = None,
-    quick: bool = False,
-    command: str = "busysignal demo",
-    progress: Callable[[str], None] = lambda line: None,
-) -> DemoResult:
-    unknown = [c for c in clients if c not in DEMO_CLIENTS]
-    if unknown:
-        raise ValueError(f"unknown demo client(s) {unknown}; choose from {', '.join(DEMO_CLIENTS)}")
-    workload = workload or (Workload(calls=8, rate_per_s=8.0) if quick else Workload())
-    only = [p.name for p in probes("-") if p.name not in QUICK_SKIPS] if quick else None
-    # fail early, with the loader's message, on an unknown scenario
-    from mockserver.faults import build_engine
-
-    build_engine(scenario, seed=seed)
-
-    # The probes and the workload run side by side: each client meets its own servers in both,
-    # so neither changes what the other sees, and most of both is clients waiting out backoff
-    # (the slowest SDK client's retries bound each phase; one after the other took twice as long).
-    progress(f"conformance probes for {len(clients)} clients ({'quick' if quick else 'all'} probes)")
+    seed: int,
+    only: Sequence[str] | None,
+    progress: Callable[[str], None],
+) -> tuple[list[Verification], list[WorkloadRun]]:
+    """The probes and the workload of every client, side by side: each client meets its own
+    servers in both, so neither changes what the other sees, and most of both is clients waiting
+    out backoff (the slowest client's retries bound each phase; one after the other took twice as
+    long). On Ctrl-C (or any exception here) every run is cancelled and the exception propagates
+    at once: the runs stop their servers within a moment, their client threads are daemons."""
+    cancel = threading.Event()
+    n_probes = len(only if only is not None else probes("-"))
+    progress(f"conformance probes for {len(factories)} clients ({'quick' if only else 'all'} probes)")
     progress(f"workload: {workload.calls} calls at {workload.rate_per_s:g}/s per client on '{scenario}'")
-    with ThreadPoolExecutor(max_workers=2 * len(clients), thread_name_prefix="busysignal-demo") as pool:
-        total = len(clients) * len(only if only is not None else probes("-"))
+    pool = ThreadPoolExecutor(max_workers=2 * len(factories), thread_name_prefix="busysignal-demo")
+    try:
+        total = len(factories) * n_probes
         finished = [0]
         lock = threading.Lock()
 
@@ -147,22 +135,60 @@ def run_demo(
                 progress(f"  probes finished: {n}/{total}")
 
         vfuts = [
-            pool.submit(verify, DEMO_CLIENTS[c], seed=seed, only=only, progress=probe_done) for c in clients
+            pool.submit(verify, f, seed=seed, only=only, progress=probe_done, cancel=cancel)
+            for f in factories.values()
         ]
         wfuts = [
-            pool.submit(run_workload, DEMO_CLIENTS[c], scenario, workload, seed=seed, progress=progress)
-            for c in clients
+            pool.submit(run_workload, f, scenario, workload, seed=seed, progress=progress, cancel=cancel)
+            for f in factories.values()
         ]
-        verifications = []
-        for f in vfuts:
-            v = f.result()
-            verifications.append(v)
-            failed = [str(r.number) for r in v.results if not r.passed]
-            progress(
-                f"  {v.client}: {len(v.results) - len(failed)}/{len(v.results)} checks pass"
-                + (f" (fails {', '.join(failed)})" if failed else "")
-            )
-        workloads = [f.result() for f in wfuts]
+        progress(f"  probes started for {len(vfuts)} clients")
+        for fut in as_finished([*vfuts, *wfuts]):  # in finishing order; an error ends the run
+            if fut in vfuts and fut.exception() is None:
+                v = fut.result()
+                failed = [str(r.number) for r in v.results if not r.passed]
+                progress(f"  {v.client}: {v.score}" + (f" (fails {', '.join(failed)})" if failed else ""))
+            fut.result()
+        verifications = [fut.result() for fut in vfuts]
+        workloads = [fut.result() for fut in wfuts]
+    except BaseException:
+        cancel.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return verifications, workloads
+
+
+def _factories(clients: Sequence[str]) -> dict[str, ClientFactory]:
+    from mockserver.cli_verify import load_factory
+
+    unknown = [c for c in clients if canonical(c) not in BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown demo client(s) {unknown}; choose from {', '.join(BY_NAME)}")
+    return {c: load_factory(canonical(c)) for c in clients}
+
+
+def run_demo(
+    *,
+    scenario: str = DEFAULT_SCENARIO,
+    seed: int = 0,
+    out_dir: Path,
+    clients: Sequence[str] = DEMO_CLIENTS,
+    workload: Workload | None = None,
+    quick: bool = False,
+    command: str = "busysignal demo",
+    progress: Callable[[str], None] = lambda line: None,
+) -> DemoResult:
+    factories = _factories(clients)
+    workload = workload or (Workload(calls=8, rate_per_s=8.0) if quick else Workload())
+    only = [p.name for p in probes("-") if p.name not in QUICK_SKIPS] if quick else None
+    # fail early, with the loader's message, on an unknown scenario
+    from mockserver.faults import build_engine
+
+    build_engine(scenario, seed=seed)
+    verifications, workloads = _run_clients(
+        factories, scenario, workload, seed=seed, only=only, progress=progress
+    )
     outcomes = [outcome(w.client, w.entries) for w in workloads]
 
     out_dir.mkdir(parents=True, exist_ok=True)

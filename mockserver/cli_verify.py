@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from mockserver.clients.names import BY_NAME, canonical
 from mockserver.conformance.probes import MAX_SECONDS_PER_CALL, probes
 from mockserver.conformance.runner import ClientFactory, Verification, verify
 from mockserver.conformance.scorecard import render_scorecard
 
-# Reference clients that can be named without a module path.
-REFERENCE_CLIENTS: dict[str, str] = {
-    "sdk-defaults": "mockserver.clients:sdk_defaults",
-    "sdk-max-retries-5": "mockserver.clients:sdk_max_retries_5",
-    "article-recipe": "mockserver.clients:article_recipe",
-    "article-recipe-fast": "mockserver.clients:article_recipe_fast",
-    "fallback-loop": "mockserver.clients:fallback_loop",
-    "bundled-policy": "mockserver.clients:bundled_policy",
-}
+# Reference clients that can be named without a module path (the catalogue's names).
+REFERENCE_CLIENTS: dict[str, str] = {name: c.factory for name, c in BY_NAME.items()}
 
 
 class FactoryError(ValueError):
@@ -29,14 +24,17 @@ class FactoryError(ValueError):
 
 
 def load_factory(spec: str) -> ClientFactory:
-    """``module:attr`` (attr may be dotted) or a reference client's short name."""
-    target = REFERENCE_CLIENTS.get(spec, spec)
+    """``module:attr`` (attr may be dotted) or a reference client's short name. The module is
+    imported with the current folder on ``sys.path``, as pytest and uvicorn do."""
+    target = REFERENCE_CLIENTS.get(canonical(spec), spec)
     if ":" not in target:
         raise FactoryError(
             f"--client {spec!r}: expected module:factory (e.g. myapp.llm:make_client) "
             f"or one of {', '.join(REFERENCE_CLIENTS)}"
         )
     module_name, _, attr = target.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -63,7 +61,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Run a client (a factory taking the mock's base URL) through the conformance probes, "
             "each on its own mock server, and print a scorecard judged from the servers' journals. "
-            "Exit status 1 when any check fails."
+            "Exit status 1 when any check fails or when nothing could be judged."
         ),
     )
     parser.add_argument(
@@ -89,7 +87,7 @@ def register(subparsers: Any) -> None:
         help=f"run only this probe (repeatable): {', '.join(p.name for p in probes('-'))}",
     )
     parser.add_argument("--markdown", action="store_true", help="print the scorecard as Markdown")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--quiet", action="store_true", help="print only the scorecard (and errors)")
     parser.set_defaults(func=run)
 
 
@@ -114,7 +112,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     verifications: list[Verification] = []
     for spec, factory in factories:
         started = time.monotonic()
-        print(f"verifying {spec} …", file=err, flush=True)
+        if not args.quiet:
+            print(f"verifying {spec} …", file=err, flush=True)
         try:
             v = verify(factory, seed=args.seed, timeout_s=args.timeout, progress=progress, only=args.probe)
         except Exception as exc:
@@ -123,7 +122,10 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
             )
             return 2
         verifications.append(v)
-        print(f"verified {v.client} in {time.monotonic() - started:.1f} s", file=err, flush=True)
+        if not args.quiet:
+            print(
+                f"verified {v.client} in {time.monotonic() - started:.1f} s: {v.score}", file=err, flush=True
+            )
     results = {v.client: v.results for v in verifications}
     print(render_scorecard(results, markdown=args.markdown), file=out)
     return 0 if all(v.passed for v in verifications) else 1

@@ -12,11 +12,15 @@ from mockserver.clients import (
     article_recipe,
     article_recipe_fast,
     as_client_under_test,
-    bundled_policy,
+    bundled_adaptive,
+    bundled_static,
     fallback_loop,
+    immediate_retry,
+    no_retry,
     sdk_defaults,
     sdk_max_retries_5,
 )
+from mockserver.clients.names import CATALOGUE, STRATEGY_NAMES
 
 URL = "http://127.0.0.1:9"
 
@@ -40,15 +44,38 @@ def test_an_object_without_messages_create_is_refused_with_its_type() -> None:
 def test_reference_clients_declare_their_chain_and_claims() -> None:
     claims = {
         f.__name__: (c.claimed_max_attempts, c.models)
-        for f in (sdk_defaults, sdk_max_retries_5, article_recipe, fallback_loop, bundled_policy)
+        for f in (
+            no_retry,
+            immediate_retry,
+            sdk_defaults,
+            sdk_max_retries_5,
+            article_recipe,
+            fallback_loop,
+            bundled_static,
+            bundled_adaptive,
+        )
         for c in [f(URL)]
     }
+    assert claims["no_retry"] == (1, (PRIMARY_MODEL,))
+    assert claims["immediate_retry"] == (3, (PRIMARY_MODEL,))
     assert claims["sdk_defaults"] == (3, (PRIMARY_MODEL,))
     assert claims["sdk_max_retries_5"] == (6, (PRIMARY_MODEL,))
     assert claims["article_recipe"] == (5, (PRIMARY_MODEL,))
     assert claims["fallback_loop"] == (3, (PRIMARY_MODEL, FALLBACK_MODEL))
-    assert claims["bundled_policy"] == (4, (PRIMARY_MODEL, FALLBACK_MODEL))
+    assert claims["bundled_static"] == claims["bundled_adaptive"] == (4, (PRIMARY_MODEL, FALLBACK_MODEL))
     assert article_recipe_fast(URL).name == "article-recipe (waits ×0.1)"
+
+
+def test_every_catalogue_name_is_the_name_its_client_reports_in_every_verb() -> None:
+    from loadtests.strategies import STRATEGIES
+
+    for entry in CATALOGUE:
+        cut = load_factory(entry.name)(URL)
+        assert cut.name == entry.name, entry
+        cut.close()
+    assert STRATEGIES == STRATEGY_NAMES
+    assert {"no-retry", "sdk-defaults", "article-recipe", "bundled-adaptive"} <= set(STRATEGIES)
+    assert load_factory("bundled-policy") is bundled_adaptive  # the name verify used to give it
 
 
 def test_the_recipe_refuses_a_nonsense_time_scale() -> None:
@@ -59,6 +86,8 @@ def test_the_recipe_refuses_a_nonsense_time_scale() -> None:
 def test_load_factory_resolves_short_names_and_module_paths() -> None:
     assert load_factory("sdk-defaults") is sdk_defaults
     assert load_factory("mockserver.clients:fallback_loop") is fallback_loop
+    with pytest.raises(FactoryError, match="or one of no-retry, immediate-retry, sdk-defaults"):
+        load_factory("article-recipe-fast")
     with pytest.raises(FactoryError, match="cannot import module 'no_such_module'"):
         load_factory("no_such_module:f")
     with pytest.raises(FactoryError, match="is not callable"):

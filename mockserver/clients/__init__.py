@@ -1,23 +1,54 @@
 """Reference clients: each a factory ``(base_url) -> ClientUnderTest``, as the docs walk through.
 
+Their names, the same in ``demo``, ``verify`` and ``loadtest``, are in :mod:`.names`:
+
+* ``no_retry`` / ``immediate_retry`` — the SDK with no retries, or retrying at once;
 * ``sdk_defaults`` — the official SDK as shipped;
 * ``sdk_max_retries_5`` — the SDK with ``max_retries=5``;
-* ``article_recipe`` / ``article_recipe_fast`` — tenacity around an SDK that still retries;
+* ``article_recipe`` — tenacity around an SDK that still retries (``article_recipe_fast``: its
+  waits ×0.1, for tests only; it has no name of its own);
 * ``fallback_loop`` — the hand-written two-model loop;
-* ``bundled_policy`` — ``resilience.ResilientAnthropic`` with the bundled policy.
+* ``bundled_adaptive`` / ``bundled_static`` — ``resilience.ResilientAnthropic`` with the bundled
+  policy, its concurrency limit adaptive (as shipped) or static; ``bundled_policy`` takes any policy.
+
+Imports are lazy, so that the name table costs nothing to import.
 """
 
-from mockserver.clients.base import (
-    FALLBACK_MODEL,
-    PRIMARY_MODEL,
-    TEST_API_KEY,
-    ClientUnderTest,
-    as_client_under_test,
-)
-from mockserver.clients.bundled import bundled_policy
-from mockserver.clients.fallback_loop import fallback_loop
-from mockserver.clients.recipe import article_recipe, article_recipe_fast
-from mockserver.clients.sdk import sdk_defaults, sdk_max_retries_5
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mockserver.clients.base import (
+        FALLBACK_MODEL,
+        PRIMARY_MODEL,
+        TEST_API_KEY,
+        ClientUnderTest,
+        as_client_under_test,
+    )
+    from mockserver.clients.bundled import bundled_adaptive, bundled_policy, bundled_static
+    from mockserver.clients.fallback import fallback_loop
+    from mockserver.clients.recipe import article_recipe, article_recipe_fast
+    from mockserver.clients.sdk import immediate_retry, no_retry, sdk_defaults, sdk_max_retries_5
+
+_HOMES: dict[str, str] = {
+    "FALLBACK_MODEL": "base",
+    "PRIMARY_MODEL": "base",
+    "TEST_API_KEY": "base",
+    "ClientUnderTest": "base",
+    "as_client_under_test": "base",
+    "bundled_adaptive": "bundled",
+    "bundled_policy": "bundled",
+    "bundled_static": "bundled",
+    "fallback_loop": "fallback",
+    "article_recipe": "recipe",
+    "article_recipe_fast": "recipe",
+    "immediate_retry": "sdk",
+    "no_retry": "sdk",
+    "sdk_defaults": "sdk",
+    "sdk_max_retries_5": "sdk",
+}
 
 __all__ = [
     "FALLBACK_MODEL",
@@ -27,8 +58,19 @@ __all__ = [
     "article_recipe",
     "article_recipe_fast",
     "as_client_under_test",
+    "bundled_adaptive",
     "bundled_policy",
+    "bundled_static",
     "fallback_loop",
+    "immediate_retry",
+    "no_retry",
     "sdk_defaults",
     "sdk_max_retries_5",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mockserver.clients' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mockserver.clients.{home}"), name)

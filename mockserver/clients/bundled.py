@@ -21,14 +21,20 @@ def bundled_policy(
     policy: Any | None = None,
     models: tuple[str, ...] = (PRIMARY_MODEL, FALLBACK_MODEL),
     log_events: bool = False,
+    static_limit: bool = False,
+    name: str | None = None,
 ) -> ClientUnderTest:
     """``policy`` defaults to ``Policy.default(fallback=models)``; its per-retry log lines are off
-    unless ``log_events`` (the kit reads the server's journal, not the client's logs)."""
+    unless ``log_events`` (the kit reads the server's journal, not the client's logs), and with
+    ``static_limit`` its concurrency limit does not adapt. ``name`` defaults to the catalogue's
+    (``bundled-adaptive``, or ``bundled`` with a static limit)."""
     from resilience import Policy, ResilientAnthropic
 
     if policy is None:
         policy = Policy.default(fallback=list(models))
         policy.log_events = log_events
+    if static_limit and policy.limit is not None:
+        policy.limit.adaptive = None
     client = ResilientAnthropic(
         base_url=base_url, api_key=TEST_API_KEY, timeout=anthropic.Timeout(30.0, connect=5.0), policy=policy
     )
@@ -44,10 +50,20 @@ def bundled_policy(
 
     chain = tuple(policy.fallback.models) if policy.fallback is not None else models[:1]
     return ClientUnderTest(
-        name="bundled-policy",
+        name=name or ("bundled" if static_limit else "bundled-adaptive"),
         create=create,
         stream=stream,
         models=chain,
         claimed_max_attempts=policy.retry.max_attempts,
         close=client.close,
     )
+
+
+def bundled_adaptive(base_url: str) -> ClientUnderTest:
+    """``Policy.default()`` as shipped: its concurrency limit adapts (AIMD)."""
+    return bundled_policy(base_url)
+
+
+def bundled_static(base_url: str) -> ClientUnderTest:
+    """``Policy.default()`` with a static concurrency limit: adaptive throttling switched off."""
+    return bundled_policy(base_url, static_limit=True)

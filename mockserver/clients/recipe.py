@@ -17,24 +17,30 @@ can make 5 × 3 = 15 attempts while the code says 5.
 
 Time scale: the real recipe waits 4, 4, 4 and 8 s between its tries (about 20 s per failing call,
 plus the SDK's own waits). ``time_scale`` multiplies the tenacity waits only (``min``, ``max`` and
-the multiplier), so tests and the demo can run it in a tenth of the time without changing its
-shape; the SDK underneath keeps its real timing. ``article_recipe_fast`` is the 0.1 scale.
+the multiplier), so tests can run it in a tenth of the time; the SDK underneath keeps its real
+timing. ``article_recipe_fast`` is the 0.1 scale. A scaled recipe is not the recipe: its tenacity
+waits fall below the SDK's, so it fails "backs off", which the real one passes. The catalogue's
+``article-recipe`` (``verify``, ``demo``, ``loadtest``) is always the real one.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anthropic
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from mockserver.clients.base import TEST_API_KEY, ClientUnderTest
 from mockserver.clients.sdk import TEST_TIMEOUT
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
 
 RECIPE_ATTEMPTS = 5
 
 
 def _retrying(time_scale: float) -> Retrying:
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
     return Retrying(
         retry=retry_if_exception_type(anthropic.APIStatusError),
         wait=wait_exponential(multiplier=time_scale, min=4 * time_scale, max=60 * time_scale),
@@ -47,6 +53,10 @@ def article_recipe(base_url: str, *, time_scale: float = 1.0) -> ClientUnderTest
     """The recipe at its real timing (``time_scale=1``) or scaled (see the module docstring)."""
     if not time_scale > 0:
         raise ValueError(f"time_scale must be > 0, got {time_scale}")
+    try:
+        import tenacity  # noqa: F401  (the recipe is tenacity's)
+    except ModuleNotFoundError:
+        raise ValueError("the article-recipe client needs tenacity: pip install tenacity") from None
     sdk = anthropic.Anthropic(base_url=base_url, api_key=TEST_API_KEY, timeout=TEST_TIMEOUT)
 
     def create(**params: Any) -> Any:

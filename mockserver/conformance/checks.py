@@ -3,16 +3,15 @@
 Each check takes the entries of the probe that exercises it (or any journal a user hands it) and
 returns a :class:`CheckResult` holding the verdict, the measured figure and a sentence a person can
 act on. ``N/A`` means the journal holds nothing to judge (e.g. a client without a fallback chain);
-it is not a failure.
+it is not a failure, and not a pass (see :class:`~mockserver.conformance.verdicts.Score`). A client
+that never retried has not "nothing to judge" under overload: the calls it lost are the verdict.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from mockserver.conformance.journal import (
     AttemptTrace,
@@ -22,65 +21,32 @@ from mockserver.conformance.journal import (
     generation_entries,
     logical_requests,
 )
+from mockserver.conformance.verdicts import TITLES, CheckResult, Verdict
+from mockserver.conformance.verdicts import result as _result
+
+__all__ = [
+    "FORBIDDEN_STATUSES",
+    "TITLES",
+    "CheckResult",
+    "RetryAfterCase",
+    "Verdict",
+    "check_backs_off",
+    "check_caps",
+    "check_fallback",
+    "check_honours_retry_after",
+    "check_jitter",
+    "check_no_forbidden_retries",
+    "check_no_stacking",
+    "check_survives",
+    "largest_group",
+    "looks_like_spend_limit",
+    "lost_without_retry",
+    "relative_spread",
+    "waits_by_step",
+]
 
 # The statuses a client must never retry (the spend-limit 429 is judged by a predicate).
 FORBIDDEN_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 413})
-
-
-class Verdict(str, Enum):
-    PASS = "PASS"
-    FAIL = "FAIL"
-    NOT_APPLICABLE = "N/A"
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    number: int
-    name: str
-    title: str
-    verdict: Verdict
-    measured: str
-    explanation: str
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        """True unless the check failed (N/A does not fail a client)."""
-        return self.verdict is not Verdict.FAIL
-
-
-# number -> (name, title, the short label of the scorecard's grid)
-TITLES: dict[int, tuple[str, str, str]] = {
-    1: ("backs-off", "backs off: gaps between attempts have a floor and grow", "backs off (floor, growth)"),
-    2: ("retry-after", "honours retry-after and retry-after-ms", "honours retry-after"),
-    3: ("jitter", "jitters: retries after a shared 529 burst spread out", "jitters"),
-    4: ("caps", "caps its attempts and its total time", "caps attempts and time"),
-    5: (
-        "no-forbidden-retries",
-        "never retries 400/401/403/404/413 or a spend-limit 429",
-        "never retries a 4xx refusal",
-    ),
-    6: (
-        "fallback",
-        "falls back in the configured order, only on overload/server errors",
-        "falls back in order",
-    ),
-    7: (
-        "no-stacking",
-        "does not stack retry layers (attempts per logical request <= claimed)",
-        "no stacked retry layers",
-    ),
-    8: (
-        "survives",
-        "survives a mid-stream overloaded_error and a dropped connection",
-        "survives stream/conn drops",
-    ),
-}
-
-
-def _result(number: int, verdict: Verdict, measured: str, explanation: str, **details: Any) -> CheckResult:
-    name, title, _short = TITLES[number]
-    return CheckResult(number, name, title, verdict, measured, explanation, details)
 
 
 def _retrying(entries: Sequence[JournalEntry]) -> list[AttemptTrace]:
@@ -89,6 +55,34 @@ def _retrying(entries: Sequence[JournalEntry]) -> list[AttemptTrace]:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if abs(seconds) < 1 else f"{seconds:.2f} s"
+
+
+def lost_without_retry(entries: Sequence[JournalEntry]) -> list[Call]:
+    """Calls that met a failure worth retrying (overload, a server error, a dropped connection or
+    an ordinary 429), never re-sent any request, and got no answer: what a client that does not
+    retry loses under overload."""
+    return [
+        c
+        for c in calls(generation_entries(entries))
+        if not c.succeeded
+        and len({a.logical_id for a in c.attempts}) == len(c.attempts)
+        and any(
+            a.is_server_side_failure or (a.status == 429 and not looks_like_spend_limit(a))
+            for a in c.attempts
+        )
+    ]
+
+
+def _lost(number: int, lost: Sequence[Call], what: str) -> CheckResult:
+    kinds = ", ".join(sorted({a.failure_kind for c in lost for a in c.attempts}))
+    return _result(
+        number,
+        Verdict.FAIL,
+        f"{len(lost)} calls lost without a retry",
+        f"{len(lost)} calls ended on their first answer ({kinds}) and were never retried, so there "
+        f"{what}; a retry after a wait would have been answered.",
+        lost=len(lost),
+    )
 
 
 def waits_by_step(traces: Sequence[AttemptTrace]) -> list[list[float]]:
@@ -113,6 +107,8 @@ def check_backs_off(
     near zero). Growth: the mean wait before the last retry step is at least ``min_growth`` times
     the mean wait before the first (judged when requests retried at least twice)."""
     traces = _retrying(entries)
+    if not traces and (lost := lost_without_retry(entries)):
+        return _lost(1, lost, "was no backoff at all")
     if not traces:
         return _result(
             1,
@@ -179,6 +175,9 @@ def check_honours_retry_after(cases: Sequence[RetryAfterCase], *, tolerance_s: f
                         f"{case.label}: retried after {_ms(wait)} though the server asked for "
                         f"{_ms(case.required_wait_s)}"
                     )
+    lost = [c for case in cases for c in lost_without_retry(case.entries)]
+    if judged == 0 and lost:
+        return _lost(2, lost, "was no wait for the retry-after the server sent")
     if judged == 0:
         return _result(
             2,
@@ -236,6 +235,8 @@ def check_jitter(
     wait here) and land together."""
     traces = _retrying(entries)
     steps = [s for s in waits_by_step(traces) if len(s) >= min_clients]
+    if not steps and (lost := lost_without_retry(entries)):
+        return _lost(3, lost, "were no retries to spread out")
     if not steps:
         return _result(
             3,
@@ -274,30 +275,37 @@ def check_caps(
     *,
     max_attempts: int = 10,
     max_total_s: float = 60.0,
+    unfinished: int = 0,
+    waited_s: float | None = None,
 ) -> CheckResult:
     """Under a permanent outage every call stops within ``max_attempts`` attempts (across models)
-    and ``max_total_s`` seconds, both read from the journal (a client still retrying when the
-    kit stops waiting shows a call longer than ``max_total_s``, since the kit waits longer)."""
+    and ``max_total_s`` seconds. Both are read from the journal, and ``unfinished`` counts the
+    calls still running when the kit stopped waiting (after ``waited_s``, longer than the cap): a
+    client that never gives up but waits long between attempts shows little in the journal."""
     cs = calls(generation_entries(entries))
-    if not cs:
+    if not cs and not unfinished:
         return _result(4, Verdict.NOT_APPLICABLE, "no calls", "The client sent nothing.")
-    most = max(len(c.attempts) for c in cs)
-    longest = max(c.duration for c in cs)
+    most = max((len(c.attempts) for c in cs), default=0)
+    longest = max((c.duration for c in cs), default=0.0)
     figure = f"at most {most} attempts and {_ms(longest)} per call ({len(cs)} calls)"
     problems: list[str] = []
     if most > max_attempts:
         problems.append(f"a call made {most} attempts (cap {max_attempts})")
     if longest > max_total_s:
         problems.append(f"a call kept trying for {_ms(longest)} (cap {_ms(max_total_s)})")
+    if unfinished:
+        figure += f"; {unfinished} still running"
+        after = "" if waited_s is None else f" after {_ms(waited_s)}"
+        problems.append(f"{unfinished} calls had not returned when the kit stopped waiting{after}")
+    details = {"most": most, "longest": longest, "unfinished": unfinished}
     if problems:
-        return _result(4, Verdict.FAIL, figure, "; ".join(problems) + ".", most=most, longest=longest)
+        return _result(4, Verdict.FAIL, figure, "; ".join(problems) + ".", **details)
     return _result(
         4,
         Verdict.PASS,
         figure,
         f"Under a permanent outage it gave up within {max_attempts} attempts and {_ms(max_total_s)}.",
-        most=most,
-        longest=longest,
+        **details,
     )
 
 

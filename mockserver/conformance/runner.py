@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ from mockserver.conformance.checks import (
     check_no_stacking,
     check_survives,
 )
-from mockserver.conformance.journal import JournalEntry, parse_entries
+from mockserver.conformance.journal import JournalEntry, generation_entries, parse_entries
 from mockserver.conformance.probes import (
     MAX_ATTEMPTS_PER_CALL,
     MAX_SECONDS_PER_CALL,
@@ -37,6 +37,8 @@ from mockserver.conformance.probes import (
     Probe,
     probes,
 )
+from mockserver.conformance.raised import ClientError, client_error, is_api_error
+from mockserver.conformance.verdicts import Score, Verdict, result
 
 ClientFactory = Callable[[str], Any]
 Progress = Callable[[str], None]
@@ -66,13 +68,29 @@ def mock_server_factory(spec: Any, seed: int) -> Iterator[ServerLike]:
         yield server
 
 
+class Cancelled(Exception):
+    """The run was cancelled (Ctrl-C) before every probe had finished."""
+
+
 @dataclass
 class ProbeRun:
     probe: Probe
     entries: list[JournalEntry]
-    unfinished: int = 0  # calls still running when the kit stopped waiting (information only)
+    unfinished: int = 0  # calls still running when the kit stopped waiting (judged by check 4)
     raised: dict[str, int] = field(default_factory=dict)  # exception class → count, as the caller saw
     elapsed_s: float = 0.0
+    errors: list[ClientError] = field(default_factory=list)  # non-API exceptions the calls raised
+    waited_s: float = 0.0  # how long the kit waited for the calls
+
+    @property
+    def reached_mock(self) -> bool:
+        return bool(generation_entries(self.entries))
+
+    @property
+    def broken(self) -> bool:
+        """Nothing reached the mock, or a call raised something no API failure raises: whatever
+        the journal shows, the probe judged the client's bug, not its resilience."""
+        return bool(self.errors) or not self.reached_mock
 
 
 @dataclass
@@ -84,8 +102,13 @@ class Verification:
     runs: dict[str, ProbeRun]
 
     @property
+    def score(self) -> Score:
+        return Score.of(self.results)
+
+    @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.results)
+        """No check failed, and at least one was judged."""
+        return self.score.ok
 
     @property
     def entries(self) -> list[JournalEntry]:
@@ -101,7 +124,8 @@ def judge(
         return [e for n in names if n in runs for e in runs[n].entries]
 
     refusals = [n for n in runs if n.startswith("refusal-")]
-    return [
+    outage = runs.get("outage")
+    results = [
         check_backs_off(of("backoff")),
         check_honours_retry_after(
             [
@@ -114,12 +138,48 @@ def judge(
             of("outage"),
             max_attempts=MAX_ATTEMPTS_PER_CALL,
             max_total_s=MAX_SECONDS_PER_CALL,
+            unfinished=0 if outage is None else outage.unfinished,
+            waited_s=None if outage is None else outage.waited_s,
         ),
         check_no_forbidden_retries(of(*refusals)),
         check_fallback(of("fallback", *refusals), chain=chain),
         check_no_stacking(of(*runs), claimed_max_attempts=claimed_max_attempts),
         check_survives(of("mid-stream-error", "dropped-connection", "dropped-stream")),
     ]
+    return [_unless_broken(r, runs) for r in results]
+
+
+def _unless_broken(r: CheckResult, runs: Mapping[str, ProbeRun]) -> CheckResult:
+    """``r``, or a failure naming what the client raised when a probe check ``r`` reads is broken
+    (check 7 reads every probe)."""
+    broken = [run for run in runs.values() if run.broken and (r.number in run.probe.checks or r.number == 7)]
+    if not broken:
+        return r
+    errors = list(dict.fromkeys(e for run in broken for e in run.errors))
+    raised: dict[str, int] = {}
+    for run in broken:
+        for name, n in run.raised.items():
+            raised[name] = raised.get(name, 0) + n
+    silent = [run.probe.name for run in broken if not run.reached_mock]
+    parts = [f"raised {_counts(raised)} in {_probes([run.probe.name for run in broken])}"] if raised else []
+    if silent:
+        parts.append(f"no attempt reached the mock in {_probes(silent)}")
+    measured = "; ".join(parts)
+    explanation = (
+        "The client raised what no API failure raises, so nothing about its resilience was judged: "
+        + "; ".join(str(e) for e in errors[:3])
+        if errors
+        else "No request reached the mock, so there was nothing to judge."
+    )
+    return result(r.number, Verdict.FAIL, measured, explanation + ".", errors=errors)
+
+
+def _probes(names: Sequence[str]) -> str:
+    return f"probe {names[0]}" if len(names) == 1 else f"{len(names)} probes"
+
+
+def _counts(raised: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} ×{n}" for name, n in raised.items())
 
 
 def _call_params(probe: Probe, model: str, client_no: int, call_no: int, nonce: str) -> dict[str, Any]:
@@ -135,28 +195,36 @@ def run_probe(
     timeout_s: float = 45.0,
     server_factory: ServerFactory = mock_server_factory,
     nonce: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> ProbeRun:
     """One probe: a fresh server on the probe's scenario, ``probe.clients`` client instances
-    started together, each making ``probe.calls`` concurrent calls; the server's journal after."""
+    started together, each making ``probe.calls`` concurrent calls; the server's journal after.
+    Once ``cancel`` is set the kit stops waiting for the calls (their threads are daemons)."""
     nonce = nonce or uuid.uuid4().hex[:12]
+    cancel = cancel or threading.Event()
     raised: dict[str, int] = {}
+    errors: list[ClientError] = []
     lock = threading.Lock()
     started = time.monotonic()
+    if cancel.is_set():  # cancelled before this probe's server started: start none
+        return ProbeRun(probe, [], elapsed_s=0.0)
     with server_factory(probe.scenario, seed) as server:
-        clients: list[ClientUnderTest] = [
-            as_client_under_test(factory(server.url)) for _ in range(probe.clients)
-        ]
-        total = probe.clients * probe.calls
-        barrier = threading.Barrier(total)
+        clients = _build_clients(factory, server.url, probe.clients, cancel)
+        barrier = threading.Barrier(probe.clients * probe.calls)
 
         def one(cut: ClientUnderTest, client_no: int, call_no: int) -> None:
             params = _call_params(probe, cut.models[0], client_no, call_no, nonce)
             try:
                 barrier.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                return  # another thread is gone (the run was cancelled); nothing to call
+            try:
                 (cut.stream if probe.stream else cut.create)(**params)
-            except Exception as exc:  # the caller's view: counted, the journal is what is judged
+            except Exception as exc:  # the caller's view: counted; the journal is what is judged
                 with lock:
                     raised[type(exc).__name__] = raised.get(type(exc).__name__, 0) + 1
+                    if not is_api_error(exc):
+                        errors.append(client_error(exc))
 
         threads = [
             threading.Thread(
@@ -165,17 +233,51 @@ def run_probe(
             for c, cut in enumerate(clients)
             for i in range(probe.calls)
         ]
-        for t in threads:
-            t.start()
-        deadline = started + (timeout_s if probe.timeout_s is None else max(timeout_s, probe.timeout_s))
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        unfinished = sum(1 for t in threads if t.is_alive())
-        entries = settled_entries(server.journal.entries, wait=not unfinished)
+        if len(clients) == probe.clients and not cancel.is_set():
+            for t in threads:
+                t.start()
+        wait_s = timeout_s if probe.timeout_s is None else max(timeout_s, probe.timeout_s)
+        unfinished = join_all(threads, deadline=started + wait_s, cancel=cancel)
+        if cancel.is_set():
+            barrier.abort()
+        entries = settled_entries(server.journal.entries, wait=not unfinished and not cancel.is_set())
         for cut in clients:
             with suppress(Exception):  # closing a client must not hide the probe's result
                 cut.close()
-    return ProbeRun(probe, entries, unfinished, raised, time.monotonic() - started)
+    unique = list(dict.fromkeys(errors))
+    return ProbeRun(probe, entries, unfinished, raised, time.monotonic() - started, unique, wait_s)
+
+
+def as_finished(futures: Iterable[Future[Any]], *, poll_s: float = 0.1) -> Iterator[Future[Any]]:
+    """``futures`` as they finish, like ``as_completed``, but waking every ``poll_s``: the OS may
+    deliver Ctrl-C's SIGINT to any thread, and the main thread raises KeyboardInterrupt only once
+    it runs again, which a wait without a timeout would put off until a future finished."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=poll_s, return_when=FIRST_COMPLETED)
+        yield from done
+
+
+def _build_clients(
+    factory: ClientFactory, url: str, n: int, cancel: threading.Event
+) -> list[ClientUnderTest]:
+    """``n`` client instances, or fewer once ``cancel`` is set (then the probe makes no call)."""
+    clients: list[ClientUnderTest] = []
+    while len(clients) < n and not cancel.is_set():
+        clients.append(as_client_under_test(factory(url)))
+    return clients
+
+
+def join_all(threads: Sequence[threading.Thread], *, deadline: float, cancel: threading.Event) -> int:
+    """Wait for ``threads`` until ``deadline`` (monotonic) or until ``cancel`` is set; the number
+    of threads still running then."""
+    for t in threads:
+        while t.is_alive() and not cancel.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            t.join(min(remaining, 0.1))  # short joins, so that a cancel is seen within 0.1 s
+    return sum(1 for t in threads if t.is_alive())
 
 
 def settled_entries(
@@ -204,17 +306,24 @@ def verify(
     server_factory: ServerFactory = mock_server_factory,
     progress: Progress | None = None,
     only: Sequence[str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Verification:
-    """Run every probe (concurrently, one server each) and judge the client."""
+    """Run every probe (concurrently, one server each) and judge the client.
+
+    On an exception here (Ctrl-C's KeyboardInterrupt included) or once ``cancel`` is set, the
+    probes stop waiting for their calls and stop their servers, and the exception propagates
+    (:class:`Cancelled` for ``cancel``) without waiting for the probes to finish."""
+    cancel = cancel or threading.Event()
     # one throwaway instance tells the kit the client's name, chain and claims
     sample = as_client_under_test(factory("http://127.0.0.1:9"))
     sample.close()
     selected = [p for p in probes(sample.models[0]) if only is None or p.name in only]
     nonce = uuid.uuid4().hex[:12]
     runs: dict[str, ProbeRun] = {}
-    with ThreadPoolExecutor(max_workers=max(1, len(selected)), thread_name_prefix="busysignal-probe") as pool:
-        futures = {
-            p.name: pool.submit(
+    pool = ThreadPoolExecutor(max_workers=max(1, len(selected)), thread_name_prefix="busysignal-probe")
+    try:
+        names = {
+            pool.submit(
                 run_probe,
                 factory,
                 p,
@@ -222,16 +331,25 @@ def verify(
                 timeout_s=timeout_s,
                 server_factory=server_factory,
                 nonce=nonce,
-            )
+                cancel=cancel,
+            ): p.name
             for p in selected
         }
-        names = {fut: name for name, fut in futures.items()}
-        for fut in as_completed(names):
-            run = fut.result()
+        if progress is not None:
+            progress(f"{sample.name}: {len(selected)} probes started")
+        for fut in as_finished(names):
+            run: ProbeRun = fut.result()
+            if cancel.is_set():
+                raise Cancelled(f"verify {sample.name}: cancelled")
             runs[names[fut]] = run
             if progress is not None:
                 n_req = len(run.entries)
                 progress(f"{sample.name}: probe {names[fut]} done ({n_req} requests, {run.elapsed_s:.1f} s)")
+    except BaseException:
+        cancel.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     runs = {p.name: runs[p.name] for p in selected}  # probe order, whatever finished first
     results = judge(runs, chain=sample.models, claimed_max_attempts=sample.claimed_max_attempts)
     if only is not None:

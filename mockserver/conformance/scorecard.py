@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from mockserver.conformance.checks import TITLES, CheckResult, Verdict
 from mockserver.conformance.outcomes import Outcome
+from mockserver.conformance.verdicts import TITLES, CheckResult, Score, Verdict
 
 _MARK = {Verdict.PASS: "PASS", Verdict.FAIL: "FAIL", Verdict.NOT_APPLICABLE: "n/a"}
 
@@ -34,11 +34,8 @@ def verdict_rows(results: Mapping[str, Sequence[CheckResult]]) -> list[list[str]
             found = [r for r in client_results if r.number == number]
             row.append(_MARK[found[0].verdict] if found else "-")
         rows.append(row)
-    score = ["score"]
-    for client_results in results.values():
-        failed = sum(1 for r in client_results if r.verdict is Verdict.FAIL)
-        score.append(f"{len(client_results) - failed}/{len(client_results)}")
-    rows.append(score)
+    # passed of judged, and N/A apart: an N/A is neither a pass nor a failure
+    rows.append(["score", *(str(Score.of(client_results)) for client_results in results.values())])
     return rows
 
 

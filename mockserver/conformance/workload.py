@@ -15,9 +15,11 @@ from typing import Any
 from mockserver.clients.base import ClientUnderTest, as_client_under_test
 from mockserver.conformance.journal import JournalEntry
 from mockserver.conformance.runner import (
+    Cancelled,
     ClientFactory,
     Progress,
     ServerFactory,
+    join_all,
     mock_server_factory,
     settled_entries,
 )
@@ -58,7 +60,11 @@ def run_workload(
     seed: int = 0,
     server_factory: ServerFactory = mock_server_factory,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> WorkloadRun:
+    """Run ``workload`` against one client on its own server. Once ``cancel`` is set, no more
+    calls start, the kit stops waiting for the running ones, and :class:`Cancelled` is raised."""
+    cancel = cancel or threading.Event()
     raised: dict[str, int] = {}
     lock = threading.Lock()
     started = time.monotonic()
@@ -88,16 +94,16 @@ def run_workload(
         t_start = time.monotonic()
         for i in range(workload.calls):
             delay = t_start + i / workload.rate_per_s - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            if delay > 0 and cancel.wait(delay):
+                break
             t = threading.Thread(target=one, args=(i,), daemon=True, name=f"busysignal-demo-{i}")
             t.start()
             threads.append(t)
         deadline = t_start + workload.calls / workload.rate_per_s + workload.timeout_s
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        unfinished = sum(1 for t in threads if t.is_alive())
-        entries = settled_entries(server.journal.entries, wait=not unfinished)
+        unfinished = join_all(threads, deadline=deadline, cancel=cancel)
+        entries = settled_entries(server.journal.entries, wait=not unfinished and not cancel.is_set())
         cut.close()
+    if cancel.is_set():
+        raise Cancelled(f"workload {cut.name}: cancelled")
     t0 = min((e.start for e in entries), default=0.0)
     return WorkloadRun(cut.name, entries, t0, time.monotonic() - started, unfinished, raised)
