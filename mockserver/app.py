@@ -51,6 +51,7 @@ from mockserver.journal import (
     parse_retry_count,
 )
 from mockserver.metrics import Metrics, Stats
+from mockserver.scenario_status import scenario_name, scenario_status
 from mockserver.sse import (
     SseEvent,
     error_event,
@@ -1147,7 +1148,7 @@ async def control_health(request: web.Request, state: MockState) -> web.StreamRe
             "journal_entries": len(state.journal),
             "journal_size": state.journal.size,
             "next_seq": state.journal.next_seq,
-            "scenario": _scenario_label(state.scenario),
+            "scenario": scenario_name(state.engine, state.scenario),
         }
     )
 
@@ -1190,22 +1191,9 @@ async def control_reset(request: web.Request, state: MockState) -> web.StreamRes
     return _control_json({"status": "reset"})
 
 
-def _scenario_label(spec: Spec) -> Any:
-    if spec is None or (isinstance(spec, str) and "\n" not in spec):
-        return spec or "steady"
-    return "custom"
-
-
 async def control_scenario_get(request: web.Request, state: MockState) -> web.StreamResponse:
-    spec = state.scenario
-    return _control_json(
-        {
-            "name": _scenario_label(spec),
-            "spec": spec if isinstance(spec, (str, dict, list)) or spec is None else repr(spec),
-            "seed": state.scenario_seed,
-            "index": state.index,
-        }
-    )
+    seed, index, now = state.scenario_seed, state.index, state.clock()
+    return _control_json(scenario_status(state.engine, state.scenario, seed=seed, index=index, now=now))
 
 
 def scenario_spec_from_text(text: str) -> Spec:
@@ -1240,7 +1228,7 @@ async def control_scenario_put(request: web.Request, state: MockState) -> web.St
     except ScenarioError as exc:
         raise invalid(str(exc)) from None
     state.set_engine(engine, spec, seed=seed)
-    return _control_json({"status": "ok", "name": _scenario_label(spec)})
+    return _control_json({"status": "ok", "name": scenario_name(engine, spec)})
 
 
 async def control_metrics(request: web.Request, state: MockState) -> web.StreamResponse:

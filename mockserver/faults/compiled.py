@@ -28,6 +28,7 @@ from mockserver.faults.schema import (
     Scenario,
     When,
 )
+from mockserver.faults.timeline import Span, spans_of
 
 Matcher = Callable[[str], bool]
 _CACHE_LIMIT = 4096
@@ -392,6 +393,7 @@ class CompiledScenario:
     override_enabled: str
     rate_limits: CompiledRateLimits | None
     capacity: CompiledCapacity | None
+    timeline: tuple[Span, ...] = ()  # the timed windows, for display (the rules hold their own tests)
 
 
 def compile_scenario(scenario: Scenario, seed: int) -> CompiledScenario:
@@ -404,4 +406,5 @@ def compile_scenario(scenario: Scenario, seed: int) -> CompiledScenario:
         override_enabled=scenario.override.enabled,
         rate_limits=compile_rate_limits(scenario.rate_limits),
         capacity=compile_capacity(scenario.capacity),
+        timeline=spans_of(scenario),
     )

@@ -620,6 +620,10 @@ class ScenarioEngine:
     def restart(self, now: float) -> None:
         self.state = EngineState.fresh(self.compiled, now, self._wall_clock() - now)
 
+    def elapsed(self, now: float) -> float | None:
+        """Scenario seconds at engine time ``now`` (None before the clock first starts)."""
+        return None if self.state is None else now - self.state.start
+
     def quiet_reason(
         self,
         method: str,
