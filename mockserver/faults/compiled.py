@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mockserver.faults import rng
 from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
-from mockserver.faults.errors import default_error, format_seconds
+from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, default_error, format_seconds
 from mockserver.faults.latency import Latency
 from mockserver.faults.schema import (
     Capacity,
@@ -72,8 +72,11 @@ def compile_fault(spec: FaultSpec) -> CompiledFault:
         e = spec.error
         etype, emsg = default_error(e.status)
         headers: dict[str, str] = {}
-        if e.retry_after_s is not None:
-            headers["retry-after"] = format_seconds(e.retry_after_s)
+        retry_after = e.retry_after_s
+        if retry_after is None and e.status == 429 and "retry_after_s" not in e.model_fields_set:
+            retry_after = DEFAULT_RETRY_AFTER_S  # every 429 says when, as the real API's do
+        if retry_after is not None:
+            headers["retry-after"] = format_seconds(retry_after)
         if e.retry_after_ms is not None:
             headers["retry-after-ms"] = format_seconds(e.retry_after_ms)
         if e.should_retry is not None:
@@ -282,6 +285,7 @@ class CompiledRateLimits:
     default: CompiledLimits | None
     classes: tuple[tuple[Matcher, CompiledLimits], ...]
     retry_after_ms: bool
+    retry_after: bool = True  # a refused request gets retry-after (the scenario may say no)
 
     def limits_for(self, model: str | None) -> CompiledLimits | None:
         if model is not None:
@@ -313,7 +317,7 @@ def compile_rate_limits(spec: RateLimits | None) -> CompiledRateLimits | None:
         if limits is not None and match is not None:
             classes.append((match, limits))
     return CompiledRateLimits(
-        frozenset(spec.paths), _limits("default", spec), tuple(classes), spec.retry_after_ms
+        frozenset(spec.paths), _limits("default", spec), tuple(classes), spec.retry_after_ms, spec.retry_after
     )
 
 
