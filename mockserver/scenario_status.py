@@ -74,5 +74,6 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         lines.append(f"  {window['label']}  {', '.join(window['rules'])}: {window['status']}")
     lines.append(f"  {status['summary']}")
     if status["windows"]:
+        lines.append("  GET /_busysignal/scenario says where the clock stands")
         lines.append(f"  {status['reset']}")
     return lines

@@ -114,6 +114,8 @@ def test_periodic_and_open_windows_and_capacity_changes_are_on_the_timeline() ->
     assert span_status(spans[2], 116.0).text() == "starts in 54 s"
     assert span_status(spans[2], 171.0).text() == "active, ends in 4.0 s"
     assert span_status(spans[0], 99.0).text() == "active, no end"
+    assert span_status(spans[0], 0.03).text() == "starts in 10 s"  # 9.97 s, not "10.0 s"
+    assert span_status(spans[0], 0.1).text() == "starts in 9.9 s"
     assert summary(spans, 45.0) == (
         "now: from 10 s b (active, no end); last ended: 30–40 s capacity x0.5 5.0 s ago; "
         "next: 50–55 s of every 60 s a starts in 5.0 s"
@@ -129,6 +131,7 @@ def test_the_banner_lines_say_name_seed_windows_clock_and_how_to_replay() -> Non
         f"  10–40 s  {SPIKE}: starts in 7.5 s",
         "  40–70 s  tail: starts in 38 s",
         f"  now: no window active; next: 10–40 s {SPIKE} starts in 7.5 s",
+        "  GET /_busysignal/scenario says where the clock stands",
         "  POST /_busysignal/reset restarts the scenario clock (replays its windows)",
     ]
 

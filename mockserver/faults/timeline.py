@@ -95,7 +95,7 @@ class Where:
 
 def _secs(value: float | None) -> str:
     v = 0.0 if value is None else value
-    return f"{v:.0f} s" if v >= 10 else f"{v:.1f} s"
+    return f"{v:.0f} s" if v >= 9.95 else f"{v:.1f} s"  # 9.97 reads "10 s", not "10.0 s"
 
 
 def span_status(span: Span, t: float) -> Where:
