@@ -11,7 +11,8 @@ Precedence for one request (first that applies wins):
   2. rate limits: a 429 when a bucket is short; otherwise the request takes its tokens;
   3. rules in file order (see :mod:`mockserver.faults.schema`);
   4. the capacity model: admit now, queue (``delay_s``) or shed with 529.
-Every response in a scenario with rate limits carries the ``anthropic-ratelimit-*`` headers.
+A request the scenario's rate limits cover gets its buckets' ``anthropic-ratelimit-*`` headers in
+the decision (:mod:`mockserver.faults.ratelimits`); the server sends the default tier's on the rest.
 """
 
 from __future__ import annotations
