@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import StreamReader, web
-from multidict import CIMultiDict
 
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
@@ -51,6 +50,8 @@ from mockserver.journal import (
     parse_retry_count,
 )
 from mockserver.metrics import Metrics, Stats
+from mockserver.response_headers import JSON_TYPE, header_templates
+from mockserver.scenario_status import scenario_name, scenario_status
 from mockserver.sse import (
     SseEvent,
     error_event,
@@ -65,7 +66,6 @@ log = logging.getLogger("busysignal.mock")
 STATE: web.AppKey[MockState] = web.AppKey("busysignal_state")
 CONTROL_PREFIX = "/_busysignal"
 MESSAGES_PATH = "/v1/messages"
-JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream; charset=utf-8"
 POLL_S = 0.05  # how often long waits look for a client that went away
 GARBAGE = b"<html><head><title>502 Bad Gateway</title></head><body>upstream connect error</body></html>\n"
@@ -186,18 +186,15 @@ class MockState:
         self.paced = config.ttft_s > 0 or bool(self._default_tps)  # the server's own latency model waits
         self._wall_clock = config.wall_clock
         self._on_done = config.on_request_done
-        self.base_headers = {"anthropic-organization-id": "00000000-0000-4000-8000-000000000000"}
-        # the headers of a 200 JSON answer, request-id to fill in (copying this is cheaper than
-        # building them); made from base_headers once, at start
-        self.json_headers: CIMultiDict[str] = CIMultiDict(
-            {"request-id": "", "content-type": JSON_TYPE, **self.base_headers}
-        )
-        # an error's headers when neither the decision nor the error adds any (response_headers)
-        self.error_headers: CIMultiDict[str] = CIMultiDict(
-            {"request-id": "", **self.base_headers, "content-type": JSON_TYPE}
-        )
+        self.refresh_headers(self._wall_clock())
         self._journal_add = self.journal.add
         self._request_id = self.ids.request_id
+
+    def refresh_headers(self, wall: float) -> None:
+        """Every response's headers (base), a 200's and an error's templates, for wall time ``wall``."""
+        t = header_templates(wall)
+        self.base_headers, self.json_headers, self.error_headers = t.base, t.json, t.error
+        self.headers_until = t.until
 
     # ---- engine ------------------------------------------------------------------------
 
@@ -241,11 +238,14 @@ class MockState:
             key = _bearer(headers)
         kept = kept_header_values(headers)
         retry = kept[RETRY_COUNT_AT]  # x-stainless-retry-count
+        wall = self._wall_clock()
+        if wall > self.headers_until:  # the rate-limit headers' reset names the next second
+            self.refresh_headers(wall)
         entry = self._journal_add(
             self._request_id(),
             method,
             path,
-            self._wall_clock(),
+            wall,
             self.clock(),
             (_key_ids.get(key) or api_key_id(key)) if key else "",
             None if retry is None else parse_retry_count(retry),
@@ -1147,7 +1147,7 @@ async def control_health(request: web.Request, state: MockState) -> web.StreamRe
             "journal_entries": len(state.journal),
             "journal_size": state.journal.size,
             "next_seq": state.journal.next_seq,
-            "scenario": _scenario_label(state.scenario),
+            "scenario": scenario_name(state.engine, state.scenario),
         }
     )
 
@@ -1190,22 +1190,9 @@ async def control_reset(request: web.Request, state: MockState) -> web.StreamRes
     return _control_json({"status": "reset"})
 
 
-def _scenario_label(spec: Spec) -> Any:
-    if spec is None or (isinstance(spec, str) and "\n" not in spec):
-        return spec or "steady"
-    return "custom"
-
-
 async def control_scenario_get(request: web.Request, state: MockState) -> web.StreamResponse:
-    spec = state.scenario
-    return _control_json(
-        {
-            "name": _scenario_label(spec),
-            "spec": spec if isinstance(spec, (str, dict, list)) or spec is None else repr(spec),
-            "seed": state.scenario_seed,
-            "index": state.index,
-        }
-    )
+    seed, index, now = state.scenario_seed, state.index, state.clock()
+    return _control_json(scenario_status(state.engine, state.scenario, seed=seed, index=index, now=now))
 
 
 def scenario_spec_from_text(text: str) -> Spec:
@@ -1240,7 +1227,7 @@ async def control_scenario_put(request: web.Request, state: MockState) -> web.St
     except ScenarioError as exc:
         raise invalid(str(exc)) from None
     state.set_engine(engine, spec, seed=seed)
-    return _control_json({"status": "ok", "name": _scenario_label(spec)})
+    return _control_json({"status": "ok", "name": scenario_name(engine, spec)})
 
 
 async def control_metrics(request: web.Request, state: MockState) -> web.StreamResponse:

@@ -65,16 +65,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def log_line(entry: JournalEntry) -> str:
+    """One request as ``serve`` prints it: when it arrived (UTC), what it was, how it ended, the
+    scenario time ``t``, and what decided its fault (``by=rule:<id>``, ``by=override`` ...)."""
+    from mockserver.journal import decided_by, wall_text
+
     latency = f"{(entry.end - entry.start) * 1000:.1f}ms" if entry.end is not None else "-"
     status = entry.status if entry.status is not None else "---"
-    extra = f" fault={entry.fault}" if entry.fault else ""
+    reason = entry.reason
+    t = reason.get("t")
+    extra = f" t={t:.1f}s" if isinstance(t, (int, float)) else ""
+    if entry.retry_count:
+        extra += f" retry={entry.retry_count}"
+    if entry.fault:
+        extra += f" fault={entry.fault}"
     if entry.error_type:
         extra += f" error={entry.error_type}"
+    by = decided_by(reason)
+    if by is not None:
+        extra += f" by={by}"
     if entry.client_gone:
         extra += " client_gone"
-    retry = f" retry={entry.retry_count}" if entry.retry_count else ""
     model = f" {entry.model}" if entry.model else ""
-    return f"{entry.request_id} {entry.method} {entry.path}{model} {status} {latency}{retry}{extra}"
+    when = wall_text(entry.wall_start)
+    return f"{when} {entry.request_id} {entry.method} {entry.path}{model} {status} {latency}{extra}"
 
 
 def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
@@ -113,7 +126,10 @@ async def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     print(f"export ANTHROPIC_BASE_URL={server.url}", file=out)
     if config.auth and config.api_keys is None:
         print("(any non-empty API key is accepted)", file=out)
-    print(f"scenario: {args.scenario or 'steady'} (seed {args.seed})", file=out)
+    from mockserver.scenario_status import status_lines
+
+    for line in status_lines(server.scenario_status()):
+        print(line, file=out)
     print(
         f"control plane: {server.url}/_busysignal/health  metrics: {server.url}/metrics", file=out, flush=True
     )

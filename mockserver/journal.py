@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -209,6 +210,32 @@ class JournalEntry:
             f"JournalEntry(seq={self.seq}, {self.method} {self.path}, status={self.status}, "
             f"fault={self.fault}, retry_count={self.retry_count})"
         )
+
+
+def decided_by(reason: Mapping[str, Any]) -> str | None:
+    """What in the scenario decided an entry's fault, from its ``reason`` (see JOURNAL.md):
+    ``rule:<id>``, ``override``, ``rate_limit:<bucket>``, ``capacity`` (shed),
+    ``capacity:queued`` or ``latency:<rule id>`` (only a wait); None when nothing did."""
+    source = reason.get("source")
+    if source == "rule":
+        return f"rule:{reason.get('rule')}"
+    if source == "rate_limit":
+        return f"rate_limit:{str(reason.get('limit', '')).replace(' ', '-')}"
+    if source in ("override", "capacity"):
+        return str(source)
+    latency = reason.get("latency")
+    if isinstance(latency, Mapping) and latency.get("s"):
+        return f"latency:{latency.get('rule')}"
+    capacity = reason.get("capacity")
+    if isinstance(capacity, Mapping) and capacity.get("wait_s"):
+        return "capacity:queued"
+    return None
+
+
+def wall_text(epoch: float) -> str:
+    """Epoch seconds as RFC 3339 UTC with milliseconds (``2026-12-03T12:30:42.123Z``)."""
+    ms = int(epoch * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{ms:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)

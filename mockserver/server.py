@@ -17,6 +17,7 @@ from mockserver.app import STATE, MockState, Spec, create_app
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
 from mockserver.journal import Journal
+from mockserver.scenario_status import scenario_status
 
 T = TypeVar("T")
 
@@ -121,8 +122,17 @@ class AsyncMockServer:
     def set_engine(self, engine: FaultEngine) -> None:
         self.state.set_engine(engine, "custom")
 
+    def scenario_status(self) -> dict[str, Any]:
+        """What ``GET /_busysignal/scenario`` answers now: the scenario's name, its windows,
+        the seconds since its clock started (the server's clock) and what happens next."""
+        state = self.state
+        return scenario_status(
+            state.engine, state.scenario, seed=state.scenario_seed, index=state.index, now=state.clock()
+        )
+
     def reset(self) -> None:
-        """Clear the journal and stats, restart the engine."""
+        """Clear the journal and stats, restart the engine: its scenario clock starts again at 0
+        and its request index, counters, buckets and capacity start afresh."""
         self.state.reset()
 
     async def __aenter__(self) -> AsyncMockServer:
@@ -258,6 +268,10 @@ class MockServer:
 
     def set_engine(self, engine: FaultEngine) -> None:
         self._on_loop(lambda: self._server.set_engine(engine))
+
+    def scenario_status(self) -> dict[str, Any]:
+        """See :meth:`AsyncMockServer.scenario_status` (read on the server loop)."""
+        return self._on_loop(self._server.scenario_status)
 
     def reset(self) -> None:
         """Clear the journal and stats, restart the engine (on the server loop)."""

@@ -136,11 +136,28 @@ def test_output_tokens_are_reserved_from_max_tokens_and_the_unused_part_given_ba
     assert eng.decide(facts(2, out=500), 0.0).error is None
 
 
-def test_a_request_larger_than_the_limit_is_refused_without_retry_after() -> None:
+def test_a_request_larger_than_the_limit_is_refused_with_the_time_until_the_bucket_is_full() -> None:
+    """Every rate-limit 429 carries retry-after, as the real API's do; for a request no bucket can
+    hold, it is the time until the bucket is full again (at least 1 s), and the message says why."""
     eng = limited({"input_tokens_per_minute": 1000})
     d = eng.decide(facts(0, inp=5000), 0.0)
-    assert d.error is not None and d.error.status == 429 and "retry-after" not in d.error.headers
+    assert d.error is not None and d.error.status == 429 and d.error.headers["retry-after"] == "1"
     assert "more input tokens than your rate limit" in d.error.message
+    assert eng.decide(facts(1, inp=700), 0.0).error is None  # 300 left: full again in 42 s
+    d = eng.decide(facts(2, inp=5000), 0.0)
+    assert d.error is not None and d.error.headers["retry-after"] == "42"
+
+
+def test_rate_limits_may_send_no_retry_after_and_every_refusal_says_when_otherwise() -> None:
+    quiet = limited({"requests_per_minute": 1, "retry_after": False, "retry_after_ms": True})
+    assert quiet.decide(facts(0), 0.0).error is None
+    refused = quiet.decide(facts(1), 0.0).error
+    assert refused is not None and refused.status == 429
+    assert "retry-after" not in refused.headers and refused.headers["retry-after-ms"] == "60000"
+    eng = limited({"requests_per_minute": 6})
+    assert all(eng.decide(facts(i), 0.0).error is None for i in range(6))
+    refused = eng.decide(facts(6), 5.0).error  # half a request back after 5 s: 5 s to wait
+    assert refused is not None and refused.headers == {"retry-after": "5"}
 
 
 def test_buckets_are_per_api_key_and_per_model_class() -> None:

@@ -183,7 +183,8 @@ def test_answers_carry_their_headers_in_the_order_the_plain_code_gave() -> None:
         {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
     )
     base = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
-    with MockServer() as server:
+    # a still wall clock: the rate-limit headers' reset (the next second) is the same for both
+    with MockServer(wall_clock=lambda: 1_800_000_000.5) as server:
         got = []
         for headers in (base, {**base, "x-busysignal-fault": "529"}):
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)

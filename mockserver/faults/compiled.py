@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mockserver.faults import rng
 from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
-from mockserver.faults.errors import default_error, format_seconds
+from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, default_error, format_seconds
 from mockserver.faults.latency import Latency
 from mockserver.faults.schema import (
     Capacity,
@@ -28,6 +28,7 @@ from mockserver.faults.schema import (
     Scenario,
     When,
 )
+from mockserver.faults.timeline import Span, spans_of
 
 Matcher = Callable[[str], bool]
 _CACHE_LIMIT = 4096
@@ -71,8 +72,11 @@ def compile_fault(spec: FaultSpec) -> CompiledFault:
         e = spec.error
         etype, emsg = default_error(e.status)
         headers: dict[str, str] = {}
-        if e.retry_after_s is not None:
-            headers["retry-after"] = format_seconds(e.retry_after_s)
+        retry_after = e.retry_after_s
+        if retry_after is None and e.status == 429 and "retry_after_s" not in e.model_fields_set:
+            retry_after = DEFAULT_RETRY_AFTER_S  # every 429 says when, as the real API's do
+        if retry_after is not None:
+            headers["retry-after"] = format_seconds(retry_after)
         if e.retry_after_ms is not None:
             headers["retry-after-ms"] = format_seconds(e.retry_after_ms)
         if e.should_retry is not None:
@@ -281,6 +285,7 @@ class CompiledRateLimits:
     default: CompiledLimits | None
     classes: tuple[tuple[Matcher, CompiledLimits], ...]
     retry_after_ms: bool
+    retry_after: bool = True  # a refused request gets retry-after (the scenario may say no)
 
     def limits_for(self, model: str | None) -> CompiledLimits | None:
         if model is not None:
@@ -312,7 +317,7 @@ def compile_rate_limits(spec: RateLimits | None) -> CompiledRateLimits | None:
         if limits is not None and match is not None:
             classes.append((match, limits))
     return CompiledRateLimits(
-        frozenset(spec.paths), _limits("default", spec), tuple(classes), spec.retry_after_ms
+        frozenset(spec.paths), _limits("default", spec), tuple(classes), spec.retry_after_ms, spec.retry_after
     )
 
 
@@ -392,6 +397,7 @@ class CompiledScenario:
     override_enabled: str
     rate_limits: CompiledRateLimits | None
     capacity: CompiledCapacity | None
+    timeline: tuple[Span, ...] = ()  # the timed windows, for display (the rules hold their own tests)
 
 
 def compile_scenario(scenario: Scenario, seed: int) -> CompiledScenario:
@@ -404,4 +410,5 @@ def compile_scenario(scenario: Scenario, seed: int) -> CompiledScenario:
         override_enabled=scenario.override.enabled,
         rate_limits=compile_rate_limits(scenario.rate_limits),
         capacity=compile_capacity(scenario.capacity),
+        timeline=spans_of(scenario),
     )

@@ -11,12 +11,12 @@ Precedence for one request (first that applies wins):
   2. rate limits: a 429 when a bucket is short; otherwise the request takes its tokens;
   3. rules in file order (see :mod:`mockserver.faults.schema`);
   4. the capacity model: admit now, queue (``delay_s``) or shed with 529.
-Every response in a scenario with rate limits carries the ``anthropic-ratelimit-*`` headers.
+A request the scenario's rate limits cover gets its buckets' ``anthropic-ratelimit-*`` headers in
+the decision (:mod:`mockserver.faults.ratelimits`); the server sends the default tier's on the rest.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from array import array
 from collections.abc import Callable, Mapping
@@ -26,37 +26,14 @@ from typing import Any
 from mockserver.faults import rng
 from mockserver.faults.buckets import TokenBucket
 from mockserver.faults.capacity import CapacityFn, PoolState, Reservation
-from mockserver.faults.compiled import CompiledFault, CompiledLimits, CompiledRule, CompiledScenario
+from mockserver.faults.compiled import CompiledFault, CompiledRule, CompiledScenario
 from mockserver.faults.decision import Decision, HttpError, RequestFacts
-from mockserver.faults.errors import format_seconds
 from mockserver.faults.override import OverrideError, parse_override
+from mockserver.faults.ratelimits import KeyBuckets, rate_limit, ratelimit_headers
 from mockserver.faults.rng import TO_UNIT
 
 _COUNTER_LIMIT = 200_000  # scope keys remembered per rule (oldest forgotten first)
 _PENDING_LIMIT = 200_000
-
-
-@dataclass(slots=True)
-class KeyBuckets:
-    """The buckets of one (API key, model class)."""
-
-    limits: CompiledLimits
-    requests: TokenBucket | None
-    input_tokens: TokenBucket | None
-    output_tokens: TokenBucket | None
-    # (bucket, header-name prefix, limit as text, is a token bucket), for the response headers
-    rows: tuple[tuple[TokenBucket, str, str, bool], ...] = ()
-
-    def __post_init__(self) -> None:
-        rows = []
-        for name, bucket, limit in (
-            ("requests", self.requests, self.limits.requests),
-            ("input-tokens", self.input_tokens, self.limits.input_tokens),
-            ("output-tokens", self.output_tokens, self.limits.output_tokens),
-        ):
-            if bucket is not None and limit is not None:
-                rows.append((bucket, f"anthropic-ratelimit-{name}-", str(limit), name != "requests"))
-        self.rows = tuple(rows)
 
 
 @dataclass(slots=True)
@@ -147,20 +124,6 @@ class EngineState:
         return state
 
 
-_RFC3339_CACHE: dict[int, str] = {}
-
-
-def _rfc3339(epoch: float) -> str:
-    """RFC 3339 UTC, whole seconds rounded up (a reset is never announced early). Pure; memoised."""
-    second = math.ceil(epoch)
-    text = _RFC3339_CACHE.get(second)
-    if text is None:
-        if len(_RFC3339_CACHE) >= 4096:
-            _RFC3339_CACHE.clear()
-        text = _RFC3339_CACHE[second] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
-    return text
-
-
 def _decision_from(
     fault: CompiledFault | None,
     reason: dict[str, Any],
@@ -200,104 +163,6 @@ def _override(facts: RequestFacts, state: EngineState, value: str, reason: dict[
         reason["skipped"] = "stream fault on a non-streamed request"
         parsed = None
     return _decision_from(parsed, reason)
-
-
-# ---------------------------------------------------------------- rate limits
-def _key_buckets(state: EngineState, facts: RequestFacts, limits: CompiledLimits, now: float) -> KeyBuckets:
-    key = (facts.api_key_id, limits.name)
-    kb = state.buckets.get(key)
-    if kb is None:
-        kb = KeyBuckets(
-            limits,
-            TokenBucket.per_minute(limits.requests, now) if limits.requests else None,
-            TokenBucket.per_minute(limits.input_tokens, now) if limits.input_tokens else None,
-            TokenBucket.per_minute(limits.output_tokens, now) if limits.output_tokens else None,
-        )
-        state.buckets[key] = kb
-    return kb
-
-
-def _ratelimit_headers(kb: KeyBuckets, now: float, wall_offset: float) -> dict[str, str]:
-    """The anthropic-ratelimit-* headers: limit, remaining (whole tokens) and the RFC 3339 time
-    at which the bucket is full again. Buckets were refilled to ``now`` by the caller."""
-    headers: dict[str, str] = {}
-    best: tuple[int, str, float] | None = None  # the most restrictive token bucket
-    base = now + wall_offset
-    for bucket, prefix, limit, is_tokens in kb.rows:
-        remaining = int(bucket.level)
-        full_at = base + (bucket.capacity - bucket.level) / bucket.per_s
-        headers[prefix + "limit"] = limit
-        headers[prefix + "remaining"] = str(remaining)
-        headers[prefix + "reset"] = _rfc3339(full_at)
-        if is_tokens and (best is None or remaining < best[0]):
-            best = (remaining, limit, full_at)
-    if best is not None:
-        headers["anthropic-ratelimit-tokens-limit"] = best[1]
-        headers["anthropic-ratelimit-tokens-remaining"] = str(best[0])
-        headers["anthropic-ratelimit-tokens-reset"] = _rfc3339(best[2])
-    return headers
-
-
-def _rate_limit(
-    facts: RequestFacts, now: float, state: EngineState, limits: CompiledLimits, reason: dict[str, Any]
-) -> tuple[Decision | None, KeyBuckets]:
-    """Take the request's tokens, or answer 429 (taking nothing) when a bucket is short."""
-    kb = _key_buckets(state, facts, limits, now)
-    needs = (
-        ("requests", kb.requests, 1, limits.requests),
-        ("input tokens", kb.input_tokens, facts.input_tokens, limits.input_tokens),
-        ("output tokens", kb.output_tokens, facts.max_tokens, limits.output_tokens),
-    )
-    worst_wait = 0.0
-    worst: tuple[str, int | None] | None = None
-    for what, bucket, amount, limit in needs:
-        if bucket is None:
-            continue
-        bucket.refill(now)
-        if amount > bucket.level:
-            wait = math.inf if amount > bucket.capacity else (amount - bucket.level) / bucket.per_s
-            if wait > worst_wait or worst is None:
-                worst_wait, worst = wait, (what, limit)
-    reason["model_class"] = limits.name
-    if worst is None:
-        for _what, bucket, amount, _limit in needs:
-            if bucket is not None:
-                bucket.level -= amount
-        reason["buckets"] = _levels(kb)
-        return None, kb
-    reason["buckets"] = _levels(kb)
-    what, limit = worst
-    reason["source"] = "rate_limit"
-    reason["limit"] = what
-    reason["wait_s"] = worst_wait if math.isfinite(worst_wait) else None
-    err_headers: dict[str, str] = {}
-    if math.isfinite(worst_wait):
-        message = (
-            f"This request would exceed your rate limit of {limit} {what} per minute "
-            f"(model class {limits.name}). Please retry after the time in the retry-after header."
-        )
-        err_headers["retry-after"] = str(max(1, math.ceil(worst_wait)))
-        if state.scenario.rate_limits is not None and state.scenario.rate_limits.retry_after_ms:
-            err_headers["retry-after-ms"] = format_seconds(round(worst_wait * 1000.0, 3))
-    else:
-        message = (
-            f"This request needs more {what} than your rate limit of {limit} {what} per minute allows "
-            f"(model class {limits.name})."
-        )
-    reason["fault"] = "429"
-    error = HttpError(429, "rate_limit_error", message, err_headers)
-    return Decision(error=error, reason=reason), kb
-
-
-def _levels(kb: KeyBuckets) -> dict[str, float]:
-    levels: dict[str, float] = {}
-    if kb.requests is not None:
-        levels["requests"] = kb.requests.level
-    if kb.input_tokens is not None:
-        levels["input"] = kb.input_tokens.level
-    if kb.output_tokens is not None:
-        levels["output"] = kb.output_tokens.level
-    return levels
 
 
 # ---------------------------------------------------------------- rules
@@ -464,8 +329,8 @@ def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
     if rl is not None and facts.path in rl.paths:
         limits = rl.limits_for(facts.model)
         if limits is not None:
-            refused, kb = _rate_limit(facts, now, state, limits, reason)
-            headers = _ratelimit_headers(kb, now, state.wall_offset)
+            refused, kb = rate_limit(facts, now, state.buckets, rl, limits, reason)
+            headers = ratelimit_headers(kb, now, state.wall_offset)
             if refused is not None:
                 return Decision(error=refused.error, headers=headers, reason=reason)
 
@@ -619,6 +484,10 @@ class ScenarioEngine:
 
     def restart(self, now: float) -> None:
         self.state = EngineState.fresh(self.compiled, now, self._wall_clock() - now)
+
+    def elapsed(self, now: float) -> float | None:
+        """Scenario seconds at engine time ``now`` (None before the clock first starts)."""
+        return None if self.state is None else now - self.state.start
 
     def quiet_reason(
         self,

@@ -20,6 +20,11 @@ _KNOWN: dict[int, tuple[str, str]] = {
     529: ("overloaded_error", "Overloaded"),
 }
 
+# retry-after of a 429 whose scenario names none: the smallest whole second, since the SDKs sleep
+# as long as retry-after says (reference section 10, point 4); a scenario says `retry_after_s: null`
+# for a 429 without it. The spend-limit 429 carries none, as the real one does.
+DEFAULT_RETRY_AFTER_S = 1.0
+
 SPEND_LIMIT_MESSAGE = (
     "You have reached your specified API usage limits. You will regain access on the first day of next month."
 )

@@ -5,7 +5,8 @@ of reset, hang, close_after_headers, truncated_body, garbage, stream_error_event
 stream_cut, spend_limit. Parameters: ``retry-after`` (s), ``retry-after-ms``, ``should-retry``
 (true|false), ``type``, ``message`` (error type and message, for statuses and
 stream_error_event), ``after`` (SSE events before a stream fault), ``stall`` (s), ``hang`` (s).
-Example: ``529;retry-after-ms=20``, ``stream_error_event;after=2;type=api_error``.
+Example: ``529;retry-after-ms=20``, ``stream_error_event;after=2;type=api_error``. A 429 carries
+``retry-after: 1`` unless the header gives one, or ``retry-after=none`` for a 429 without it.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def parse_override(value: str) -> CompiledFault | None:
             )
         field, conv = table[name]
         raw = raw.strip()
-        if conv is None:
+        if name == "retry-after" and raw.lower() == "none":
+            body[field] = None  # a 429 without retry-after (by default a 429 sends one)
+        elif conv is None:
             if raw.lower() not in ("true", "false"):
                 raise OverrideError(f"{name} must be true or false, not {raw!r}")
             body[field] = raw.lower() == "true"

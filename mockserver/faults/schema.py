@@ -51,7 +51,11 @@ class ErrorFault(_Model):
         default=None, description="error.type; default from the status (529: overloaded_error)"
     )
     message: str | None = Field(default=None, description="error.message; default from the status")
-    retry_after_s: float | None = Field(default=None, ge=0, description="send `retry-after` (seconds)")
+    retry_after_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="send `retry-after` (seconds); a 429 sends 1 unless given; null: a 429 without it",
+    )
     retry_after_ms: float | None = Field(
         default=None, ge=0, description="send `retry-after-ms` (SDKs prefer it)"
     )
@@ -118,6 +122,7 @@ def expand_fault(value: Any) -> Any:
                     "type": "rate_limit_error",
                     "message": SPEND_LIMIT_MESSAGE,
                     "should_retry": False,
+                    "retry_after_s": None,  # the spend-cap 429 says no time: it will not pass soon
                 }
             }
         raise ValueError(
@@ -329,6 +334,9 @@ class RateLimits(Limits):
 
     classes: dict[str, ModelClassLimits] = Field(default_factory=dict)
     paths: list[str] = Field(default_factory=lambda: ["/v1/messages"])
+    retry_after: bool = Field(
+        default=True, description="send retry-after (whole seconds until it fits) with a refused request"
+    )
     retry_after_ms: bool = Field(default=False, description="also send the exact wait as retry-after-ms")
 
 
