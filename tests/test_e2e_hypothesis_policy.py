@@ -41,7 +41,8 @@ ITEMS: dict[str, tuple[Any, tuple[int | None, str | None], bool]] = {
         (429, "http_error"),
         True,
     ),
-    "429": (429, (429, "http_error"), True),
+    # a 429 without retry-after (the mock's 429 says retry-after: 1 unless told otherwise)
+    "429": ({"error": {"status": 429, "retry_after_s": None}}, (429, "http_error"), True),
     "500": (500, (500, "http_error"), True),
     "502": (502, (502, "http_error"), True),
     "503": (503, (503, "http_error"), True),
