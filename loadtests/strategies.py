@@ -35,6 +35,8 @@ from typing import Any, Protocol
 import anthropic
 import httpx2
 
+from loadtests.strategy_names import STRATEGIES
+
 __all__ = [
     "STRATEGIES",
     "AttemptRecord",
@@ -45,15 +47,6 @@ __all__ = [
     "build_strategy",
     "recording_http_client",
 ]
-
-STRATEGIES: tuple[str, ...] = (
-    "no-retry",
-    "immediate-retry",
-    "sdk-defaults",
-    "article-recipe",
-    "bundled",
-    "bundled-adaptive",
-)
 
 IMMEDIATE_RETRY_ATTEMPTS = 3
 
