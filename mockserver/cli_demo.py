@@ -12,35 +12,51 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from mockserver.clients import (
-    article_recipe_fast,
-    bundled_policy,
-    fallback_loop,
-    sdk_defaults,
-    sdk_max_retries_5,
-)
+import mockserver.clients
 from mockserver.conformance.outcomes import Outcome, outcome
 from mockserver.conformance.probes import probes
 from mockserver.conformance.report import attempts_timeline, markdown_report, write_chart, write_journal
 from mockserver.conformance.runner import ClientFactory, Verification, verify
 from mockserver.conformance.scorecard import render_outcomes, render_scorecard
 from mockserver.conformance.workload import Workload, WorkloadRun, run_workload
+from mockserver.extras import require
 
 DEFAULT_SCENARIO = "one-model-overloaded"
-DEMO_CLIENTS: dict[str, ClientFactory] = {
-    "sdk-defaults": sdk_defaults,
-    "sdk-max-retries-5": sdk_max_retries_5,
-    "article-recipe": article_recipe_fast,
-    "fallback-loop": fallback_loop,
-    "bundled-policy": bundled_policy,
-}
+
+
+class _ReferenceClients(Mapping[str, ClientFactory]):
+    """Demo name -> factory of :mod:`mockserver.clients`, imported when first looked up (the
+    factories import the SDK and tenacity, which ``busysignal --help`` must not wait for)."""
+
+    def __init__(self, attrs: Mapping[str, str]) -> None:
+        self._attrs = dict(attrs)
+
+    def __getitem__(self, name: str) -> ClientFactory:
+        return cast(ClientFactory, getattr(mockserver.clients, self._attrs[name]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._attrs)
+
+    def __len__(self) -> int:
+        return len(self._attrs)
+
+
+DEMO_CLIENTS: Mapping[str, ClientFactory] = _ReferenceClients(
+    {
+        "sdk-defaults": "sdk_defaults",
+        "sdk-max-retries-5": "sdk_max_retries_5",
+        "article-recipe": "article_recipe_fast",
+        "fallback-loop": "fallback_loop",
+        "bundled-policy": "bundled_policy",
+    }
+)
 # Quick mode leaves out the two slowest probes (a permanent outage, the twelve-client burst).
 QUICK_SKIPS = ("outage", "burst")
 NOTES = (
@@ -96,7 +112,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--quick", action="store_true", help=f"a short run: fewer calls, no {' / '.join(QUICK_SKIPS)} probes"
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run_with_extras)
+
+
+def run_with_extras(args: argparse.Namespace) -> int:
+    """:func:`run`, once the ``demo`` extra is known to be there (the chart, the tenacity recipe):
+    a missing one is named before any server starts, not after a minute of probes."""
+    require("matplotlib", "tenacity")
+    return run(args)
 
 
 def _describe(scenario: str) -> str:
