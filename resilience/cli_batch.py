@@ -11,16 +11,15 @@ input or options, 130 when interrupted (the state is intact; run again to resume
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from resilience.alerts import ErrorRateMonitor
-from resilience.runner_core import DocumentError, RequeuePolicy
-from resilience.runner_store import StateLockedError
+# the runner's modules (asyncio, SQLite, the SDK) are imported when the verb runs, not for --help
+if TYPE_CHECKING:
+    from resilience.runner_core import RequeuePolicy
 
 __all__ = ["register"]
 
@@ -202,6 +201,8 @@ _PRESETS: dict[str, dict[str, float]] = {
 
 
 def policy_from_args(args: argparse.Namespace) -> RequeuePolicy:
+    from resilience.runner_core import RequeuePolicy
+
     preset = dict(_PRESETS[args.policy])
     if args.max_attempts is not None:
         preset["max_attempts"] = args.max_attempts
@@ -222,7 +223,12 @@ def policy_from_args(args: argparse.Namespace) -> RequeuePolicy:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from resilience.alerts import ErrorRateMonitor
     from resilience.runner import run_file, summary_json
+    from resilience.runner_core import DocumentError
+    from resilience.runner_store import StateLockedError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.via == "celery":
