@@ -19,6 +19,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 
 from mockserver.extras import installed_extras, missing_message
 
@@ -29,9 +30,24 @@ Command = Callable[[argparse.Namespace], int]
 def registrars() -> list[EntryPoint]:
     """The entry points of :data:`GROUP`, one per name (the first found wins), by name."""
     found: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=GROUP):
+    for ep in entry_points(group=GROUP) or source_tree_registrars():
         found.setdefault(ep.name, ep)
     return [found[name] for name in sorted(found)]
+
+
+def source_tree_registrars() -> list[EntryPoint]:
+    """The group as the checkout's ``pyproject.toml`` declares it: for a source tree whose
+    installed metadata predates the group (an editable install made before it existed)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: reinstall instead
+        return []
+    try:
+        data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    group = data.get("project", {}).get("entry-points", {}).get(GROUP, {})
+    return [EntryPoint(name, value, GROUP) for name, value in group.items()]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -176,6 +176,16 @@ def test_every_verb_is_registered_by_its_own_package_through_the_entry_point_gro
     assert all(f"    {verb}" in listing for verb in VERBS), listing
 
 
+def test_a_checkout_whose_installed_metadata_predates_the_group_reads_it_from_pyproject(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mockserver.cli
+
+    installed = [(ep.name, ep.value) for ep in mockserver.cli.registrars()]
+    monkeypatch.setattr(mockserver.cli, "entry_points", lambda group: [])
+    assert [(ep.name, ep.value) for ep in mockserver.cli.registrars()] == installed
+
+
 def test_the_smallest_extra_that_brings_a_module_is_named() -> None:
     found = extras.parse_extras(
         [
