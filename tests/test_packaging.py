@@ -9,6 +9,7 @@ extras are found.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -16,7 +17,6 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -58,17 +58,35 @@ def test_the_assert_helpers_judge(mock_api, anthropic_client):
 """
 
 
-def _run(cmd: list[str], *, cwd: Path, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+def _run(
+    cmd: list[str], *, cwd: Path, timeout: float = RUN_TIMEOUT_S, pythonpath: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``bin/`` of a fresh virtual environment holding busysignal and its runtime dependencies."""
-    base = tmp_path_factory.mktemp("runtime-install")
+def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``bin/`` of a fresh virtual environment holding busysignal and its runtime dependencies,
+    built once per session: xdist workers share it (the first one builds it, under a lock)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this session's folder, above the workers' own
+    base = shared / "runtime-install"
+    with (shared / "runtime-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "complete").exists():
+            shutil.rmtree(base, ignore_errors=True)
+            _build_runtime_venv(base)
+            (base / "complete").touch()
+    return base / "venv" / "bin"
+
+
+def _build_runtime_venv(base: Path) -> None:
     src = base / "src"  # a copy: an in-tree build would leave build/ and *.egg-info in the repository
-    src.mkdir()
+    src.mkdir(parents=True)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
     for package in PACKAGES:
@@ -76,13 +94,9 @@ def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=RUN_TIMEOUT_S)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    done = _run(
-        [*pip, "-c", str(ROOT / "requirements" / "constraints.txt"), str(src)],
-        cwd=base,
-        timeout=INSTALL_TIMEOUT_S,
-    )
+    constraints = str(ROOT / "requirements" / "constraints.txt")
+    done = _run([*pip, "-c", constraints, str(src)], cwd=base, timeout=INSTALL_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
-    yield venv / "bin"
 
 
 @pytest.mark.packaging
@@ -142,13 +156,20 @@ def test_a_verb_that_needs_an_extra_names_it(
 
 @pytest.mark.packaging
 def test_the_pytest_plugin_fixtures_work_on_a_runtime_install(runtime_venv: Path, tmp_path: Path) -> None:
+    # pytest goes beside the environment (--target), which stays runtime-only for the other tests
+    site = tmp_path / "pytest-site"
     constraints = str(ROOT / "requirements" / "constraints.txt")
     pip = [str(runtime_venv / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    installed = _run([*pip, "-c", constraints, "pytest"], cwd=tmp_path, timeout=INSTALL_TIMEOUT_S)
+    installed = _run(
+        [*pip, "-c", constraints, "--target", str(site), "pytest"], cwd=tmp_path, timeout=INSTALL_TIMEOUT_S
+    )
     assert installed.returncode == 0, installed.stderr[-2000:]
-    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
-    (tmp_path / "test_tiny.py").write_text(PLUGIN_TEST)
-    done = _run([str(runtime_venv / "python"), "-m", "pytest", "-q", "test_tiny.py"], cwd=tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    (project / "test_tiny.py").write_text(PLUGIN_TEST)
+    pytest_cmd = [str(runtime_venv / "python"), "-m", "pytest", "-q", "test_tiny.py"]
+    done = _run(pytest_cmd, cwd=project, pythonpath=site)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "2 passed" in done.stdout
 
