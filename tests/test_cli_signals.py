@@ -92,20 +92,32 @@ def port_is_closed(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of the live processes (not zombies) that contain ``text``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(cmdline)
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state first), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid``: {child pid: start time, to tell a reused pid apart}."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields and int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = fields[19]
     return found
+
+
+def still_running(procs: dict[int, str]) -> list[int]:
+    """Those of ``procs`` that are still there (same pid, same start time, not a zombie)."""
+    running = []
+    for pid, started in procs.items():
+        fields = _stat(pid)
+        if fields and fields[19] == started and fields[0] != "Z":
+            running.append(pid)
+    return running
 
 
 def test_serve_stops_on_ctrl_c_with_a_stream_in_flight(tmp_path: Path) -> None:
@@ -156,13 +168,14 @@ def test_loadtest_stops_its_mock_and_locust_on_ctrl_c(tmp_path: Path) -> None:
     mock = verb.wait_for(lambda s: "mock up on port" in s)
     port = int(mock.split("mock up on port", 1)[1].split()[0])
     verb.wait_for(lambda s: "load started" in s)
-    assert processes_mentioning(str(out)), "Locust should be running"
+    started = children(verb.proc.pid)
+    assert len(started) == 3, started  # the mock, the Locust master and its worker
 
     assert verb.interrupt() == 130
     text = verb.output()
     assert "Traceback" not in text and "busysignal: interrupted" in text
     assert port_is_closed(port)
-    assert processes_mentioning(str(out)) == []  # master and worker (their --csv is under out)
+    assert still_running(started) == []
 
 
 HANG_SCENARIO = """\

@@ -143,6 +143,7 @@ def test_a_runtime_install_serves_and_stops_on_ctrl_c(runtime_venv: Path) -> Non
         (["loadtest", "--strategy", "no-retry", "--rate", "1", "--duration", "1"], "load"),
         (["demo", "--quick"], "demo"),
         (["verify", "--client", "article-recipe"], "demo"),
+        (["batch", "run", "in.jsonl", "--out", "out.jsonl", "--via", "celery"], "redis"),
     ],
 )
 def test_a_verb_that_needs_an_extra_names_it(
