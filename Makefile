@@ -1,8 +1,12 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (the whole suite).
-# Each creates the local virtual environment .venv when it is missing or out of date.
+# Each creates the local virtual environment .venv when it is missing or out of date: `make demo`
+# installs only what the demo needs (the runtime dependencies and the `demo` extra), `make test`
+# the whole dev toolchain (which includes all the demo needs).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
 SDK1_VENV ?= .venv-sdk1
@@ -12,8 +16,17 @@ SDK1_STAMP := $(SDK1_VENV)/.installed
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,load,redis]'
-	touch $(STAMP)
+	$(PIP_INSTALL) -q -e '.[dev,load,redis]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+# The demo's own, smaller install; pip's progress is shown (a first run downloads for a while).
+$(DEMO_STAMP): pyproject.toml requirements/constraints.txt
+	@echo "make demo: installing busysignal and what the demo needs (aiohttp, pydantic, PyYAML, the"
+	@echo "  anthropic SDK; matplotlib for the chart, tenacity for the article recipe) into $(VENV) ..."
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[demo]'
+	touch $(DEMO_STAMP)
+	@echo "make demo: installed; starting the demo"
 
 # A second, small environment with the newest 1.x SDK: users run both majors, so the
 # status -> exception mapping tests run against both.
@@ -27,10 +40,10 @@ tests/ts/node_modules/.installed: tests/ts/package.json tests/ts/package-lock.js
 	cd tests/ts && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/busysignal demo
 
-serve: $(STAMP)
+serve: $(DEMO_STAMP)
 	$(VENV)/bin/busysignal serve
 
 lint: $(STAMP)

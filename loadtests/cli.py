@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.durations import FORMS, duration_arg, parse_duration
-from loadtests.experiment import Experiment, run_experiment, write_report
 from loadtests.report import Window
-from loadtests.runner import RunError
 from loadtests.shapes import SHAPE_DEFAULTS, ShapeError, parse_shape
-from loadtests.strategies import STRATEGIES
+from mockserver.clients.names import STRATEGY_NAMES as STRATEGIES
+from mockserver.cli import naming_missing_extras
+from mockserver.extras import require
 
 __all__ = ["main", "register"]
 
@@ -106,11 +106,11 @@ def _strategies(args: argparse.Namespace) -> tuple[str, ...]:
     if args.compare:
         names += [n.strip() for n in args.compare.split(",") if n.strip()]
     if not names:
-        raise RunError("give --strategy X or --compare X,Y,Z (or --headline)")
+        raise ValueError("give --strategy X or --compare X,Y,Z (or --headline)")
     known = (*STRATEGIES, "raw")
     for n in names:
         if n not in known:
-            raise RunError(f"unknown strategy {n!r}; known: {', '.join(known)}")
+            raise ValueError(f"unknown strategy {n!r}; known: {', '.join(known)}")
     return tuple(dict.fromkeys(names))
 
 
@@ -131,6 +131,12 @@ def out_problem(out: Path) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Locust runs in subprocesses, the report draws charts: both come with the 'load' extra,
+    # and are named before anything starts (the runner, the SDK: imported here, not for --help)
+    require("locust", "matplotlib")
+    from loadtests.experiment import Experiment, run_experiment, write_report
+    from loadtests.runner import RunError
+
     out: Path = args.out or Path("out") / f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}"
     problem = out_problem(out)
     if problem is not None:
@@ -147,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         strategies = _strategies(args)
         if args.rate is None and args.users is None:
-            raise RunError("give --rate R (open loop) or --users U (closed loop)")
+            raise ValueError("give --rate R (open loop) or --users U (closed loop)")
         if args.rate is not None:
             parse_shape(
                 args.shape, rate=args.rate, duration=args.duration
@@ -187,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="busysignal loadtest", description=__doc__)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return naming_missing_extras(run, "loadtest")(parser.parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,10 +34,12 @@ from typing import IO, Any
 
 from loadtests.config import CLOSE_GRACE_S, USER_CLASSES, LoadConfig, Mode
 from loadtests.report import Attempt, LocustRow, attempts_from_journal, read_locust_json
+from mockserver.extras import require
 
 __all__ = ["MockControl", "RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locust_clients.py"
+INTERRUPT_GRACE_S = 1.0  # on Ctrl-C or an error, the subprocesses get this long after SIGTERM
 Progress = Callable[[str], None]
 
 
@@ -214,16 +216,59 @@ def _spawn(cmd: Sequence[str], env: dict[str, str], log: IO[bytes]) -> subproces
 
 
 def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int | None:
-    if proc.poll() is None:
+    _stop_all([proc], grace)
+    return proc.returncode
+
+
+def _stop_all(procs: Sequence[subprocess.Popen[bytes]], grace: float) -> None:
+    """SIGTERM to every process still running, then SIGKILL to those that outlive ``grace``."""
+    alive = [p for p in procs if p.poll() is None]
+    for p in alive:
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in alive:
         try:
-            proc.wait(timeout=grace)
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(timeout=grace)
-    return proc.returncode
+                p.kill()
+            p.wait()
+
+
+def _sample_cpu(cpu: dict[str, float], procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Record each live process's CPU seconds so far under its role."""
+    for role, proc in procs.items():
+        c = _cpu_seconds(proc.pid)
+        if c is not None:
+            cpu[role] = c
+
+
+def _log_tail(paths: Sequence[Path], lines: int = 12) -> str:
+    """The last lines of each non-empty log, for an error message."""
+    parts = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            text = path.read_text(errors="replace").strip()
+            if text:
+                parts.append(f"--- {path} ---\n" + "\n".join(text.splitlines()[-lines:]))
+    return "\n".join(parts)
+
+
+def _await_start(procs: Sequence[subprocess.Popen[bytes]], t0: float, logs: Sequence[Path]) -> None:
+    """Until the schedule starts (just before ``t0``), only watch that every Locust process stays up."""
+    while time.time() < t0 - 0.02:
+        if any(p.poll() is not None for p in procs):
+            tail = _log_tail(logs)
+            raise RunError(
+                "Locust exited before the load started"
+                + (
+                    f"; its output:\n{tail}"
+                    if tail
+                    else f" without output (logs: {', '.join(map(str, logs))})"
+                )
+            )
+        time.sleep(min(0.2, max(0.0, t0 - 0.02 - time.time())))
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -322,6 +367,7 @@ def run_strategy(
 ) -> RunResult:
     """Carry out one run and return what it measured (files are left in ``spec.out``)."""
     say: Progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    require("locust")  # it runs as a subprocess (never imported here): look it up first
     out = spec.out
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -335,7 +381,8 @@ def run_strategy(
         env.update(spec.load_config(t0).to_env())
         env["PYTHONUNBUFFERED"] = "1"
         cmds = _locust_commands(spec, host, out / "locust", run_time)
-        logs = [(out / f"locust-{i}.log").open("wb") for i in range(len(cmds))]
+        log_paths = [out / f"locust-{i}.log" for i in range(len(cmds))]
+        logs = [path.open("wb") for path in log_paths]
         procs: list[subprocess.Popen[bytes]] = []
         journal_path = out / "journal.jsonl"
         journal = _JournalMirror(control)
@@ -346,12 +393,9 @@ def run_strategy(
             say(f"[{spec.strategy}] locust: {len(procs)} process(es); load starts in {spec.startup:.0f} s")
             deadline = time.monotonic() + bound
             last_print = 0.0
-            # until the schedule starts, only watch that Locust comes up; reset the mock just
-            # before t0, so that the journal and the scenario clock start with the load
-            while time.time() < t0 - 0.02:
-                if any(p.poll() is not None for p in procs):
-                    raise RunError(f"Locust exited before the load started; see {out}/locust-*.log")
-                time.sleep(min(0.2, max(0.0, t0 - 0.02 - time.time())))
+            # reset the mock just before t0, so that the journal and the scenario clock start
+            # with the load
+            _await_start(procs, t0, log_paths)
             control.reset()
             say(f"[{spec.strategy}] load started")
             while True:
@@ -375,14 +419,11 @@ def run_strategy(
                 if time.monotonic() > deadline:
                     say(f"[{spec.strategy}] Locust outlived its bound of {bound} s: stopping it")
                     break
-                for i, p in enumerate(procs):
-                    c = _cpu_seconds(p.pid)
-                    if c is not None:
-                        cpu[f"locust-{i}"] = c
-                c = _cpu_seconds(mock_proc.pid)
-                if c is not None:
-                    cpu["mock"] = c
+                _sample_cpu(cpu, {**{f"locust-{i}": p for i, p in enumerate(procs)}, "mock": mock_proc})
                 time.sleep(1.0)
+        except BaseException:  # failed or interrupted (Ctrl-C): stop Locust and the mock at once
+            _stop_all([*procs, mock_proc], INTERRUPT_GRACE_S)
+            raise
         finally:
             codes = [_stop(p) for p in procs]
             for log in logs:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from mockserver.clients.names import BY_NAME, canonical
 from mockserver.conformance.outcomes import Outcome, outcome
@@ -26,6 +26,7 @@ from mockserver.conformance.report import attempts_timeline, markdown_report, wr
 from mockserver.conformance.runner import ClientFactory, Verification, as_finished, verify
 from mockserver.conformance.scorecard import render_outcomes, render_scorecard
 from mockserver.conformance.workload import Workload, WorkloadRun, run_workload
+from mockserver.extras import require
 
 DEFAULT_SCENARIO = "one-model-overloaded"
 # The default clients; any name of the catalogue (mockserver/clients/names.py) may be asked for.
@@ -91,7 +92,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--quick", action="store_true", help=f"a short run: fewer calls, no {' / '.join(QUICK_SKIPS)} probes"
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run_with_extras)
+
+
+def run_with_extras(args: argparse.Namespace) -> int:
+    """:func:`run`, once the ``demo`` extra is known to be there (the chart, the tenacity recipe):
+    a missing one is named before any server starts, not after a minute of probes."""
+    require("matplotlib", "tenacity")
+    return run(args)
 
 
 def _describe(scenario: str) -> str:

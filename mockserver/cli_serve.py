@@ -12,7 +12,9 @@ from typing import Any, TextIO
 from mockserver.config import SERVE_BATCH_PROCESSING_S, SERVE_TOKENS_PER_S, SERVE_TTFT_S, ServerConfig
 from mockserver.journal import DEFAULT_JOURNAL_SIZE, JournalEntry
 
-SHUTDOWN_GRACE_S = 2.0  # in-flight requests (streams, hanging faults) get this long on SIGINT/SIGTERM
+# in-flight requests (streams, hanging faults) get this long on SIGINT/SIGTERM, and aiohttp as
+# long again to cancel them: a Ctrl-C stops the server within about a second
+SHUTDOWN_GRACE_S = 0.5
 
 
 def register(subparsers: Any) -> None:
@@ -22,7 +24,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Serve the mock Messages API. Defaults are realistic but short: "
             f"{SERVE_TTFT_S}s to the first token, then {SERVE_TOKENS_PER_S:g} tokens/s; "
-            f"batches end {SERVE_BATCH_PROCESSING_S:g}s after creation."
+            f"batches end {SERVE_BATCH_PROCESSING_S:g}s after creation. Ctrl-C stops it (exit 130, "
+            f"SIGTERM: exit 0), giving requests in flight {SHUTDOWN_GRACE_S:g} s."
         ),
     )
     add_arguments(parser)
@@ -119,9 +122,10 @@ async def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     )
     await server.start()
     stop = asyncio.Event()
+    received: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, _on_signal, sig, received, stop)
     print(f"busysignal mock listening on {server.url}", file=out)
     print(f"export ANTHROPIC_BASE_URL={server.url}", file=out)
     if config.auth and config.api_keys is None:
@@ -140,7 +144,12 @@ async def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             loop.remove_signal_handler(sig)
         print("shutting down", file=out, flush=True)
         await server.stop()
-    return 0
+    return 130 if received[:1] == [signal.SIGINT] else 0
+
+
+def _on_signal(sig: signal.Signals, received: list[signal.Signals], stop: asyncio.Event) -> None:
+    received.append(sig)
+    stop.set()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,4 +170,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mockserver", description="Serve the mock Messages API.")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    try:
+        return run(parser.parse_args(argv))
+    except KeyboardInterrupt:  # before the server's own SIGINT handler is in place
+        print("busysignal serve: interrupted", file=sys.stderr)
+        return 130

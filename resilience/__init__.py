@@ -12,38 +12,49 @@ attempt (see :mod:`resilience.policy`). Every piece is usable alone.
 
 from __future__ import annotations
 
-from resilience.backoff import Decorrelated, EqualJitter, FullJitter, NoJitter, SdkBackoff, parse_retry_after
-from resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakers
-from resilience.budget import RetryBudget
-from resilience.classify import (
-    CircuitOpenError,
-    Failure,
-    IncompleteStreamError,
-    Kind,
-    classify_exception,
-    classify_status,
-)
-from resilience.client import (
-    AsyncResilientAnthropic,
-    AsyncResilientStream,
-    ResilientAnthropic,
-    ResilientStream,
-    outcome_of,
-)
-from resilience.events import (
-    AttemptFinished,
-    BreakerChanged,
-    CallFinished,
-    Event,
-    FallbackTaken,
-    GaveUp,
-    RetryScheduled,
-    StreamInterrupted,
-)
-from resilience.fallback import FallbackChain
-from resilience.policy import Attempt, CallOutcome, Policy, Retry
-from resilience.testing import FakeClock, no_waits, set_testing
-from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resilience.backoff import (
+        Decorrelated,
+        EqualJitter,
+        FullJitter,
+        NoJitter,
+        SdkBackoff,
+        parse_retry_after,
+    )
+    from resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakers
+    from resilience.budget import RetryBudget
+    from resilience.classify import (
+        CircuitOpenError,
+        Failure,
+        IncompleteStreamError,
+        Kind,
+        classify_exception,
+        classify_status,
+    )
+    from resilience.client import (
+        AsyncResilientAnthropic,
+        AsyncResilientStream,
+        ResilientAnthropic,
+        ResilientStream,
+        outcome_of,
+    )
+    from resilience.events import (
+        AttemptFinished,
+        BreakerChanged,
+        CallFinished,
+        Event,
+        FallbackTaken,
+        GaveUp,
+        RetryScheduled,
+        StreamInterrupted,
+    )
+    from resilience.fallback import FallbackChain
+    from resilience.policy import Attempt, CallOutcome, Policy, Retry
+    from resilience.testing import FakeClock, no_waits, set_testing
+    from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
 
 __all__ = [
     "AIMDLimit",
@@ -89,3 +100,63 @@ __all__ = [
     "parse_retry_after",
     "set_testing",
 ]
+
+# Each name is imported when first used, so that importing one module of the package (the
+# `batch` verb's registrar, ``resilience.backoff``) does not import the SDK with all the rest.
+_WHERE = {
+    "Decorrelated": "resilience.backoff",
+    "EqualJitter": "resilience.backoff",
+    "FullJitter": "resilience.backoff",
+    "NoJitter": "resilience.backoff",
+    "SdkBackoff": "resilience.backoff",
+    "parse_retry_after": "resilience.backoff",
+    "BreakerState": "resilience.breaker",
+    "CircuitBreaker": "resilience.breaker",
+    "CircuitBreakers": "resilience.breaker",
+    "RetryBudget": "resilience.budget",
+    "CircuitOpenError": "resilience.classify",
+    "Failure": "resilience.classify",
+    "IncompleteStreamError": "resilience.classify",
+    "Kind": "resilience.classify",
+    "classify_exception": "resilience.classify",
+    "classify_status": "resilience.classify",
+    "AsyncResilientAnthropic": "resilience.client",
+    "AsyncResilientStream": "resilience.client",
+    "ResilientAnthropic": "resilience.client",
+    "ResilientStream": "resilience.client",
+    "outcome_of": "resilience.client",
+    "AttemptFinished": "resilience.events",
+    "BreakerChanged": "resilience.events",
+    "CallFinished": "resilience.events",
+    "Event": "resilience.events",
+    "FallbackTaken": "resilience.events",
+    "GaveUp": "resilience.events",
+    "RetryScheduled": "resilience.events",
+    "StreamInterrupted": "resilience.events",
+    "FallbackChain": "resilience.fallback",
+    "Attempt": "resilience.policy",
+    "CallOutcome": "resilience.policy",
+    "Policy": "resilience.policy",
+    "Retry": "resilience.policy",
+    "FakeClock": "resilience.testing",
+    "no_waits": "resilience.testing",
+    "set_testing": "resilience.testing",
+    "AIMDLimit": "resilience.throttle",
+    "ConcurrencyLimit": "resilience.throttle",
+    "LimiterTimeout": "resilience.throttle",
+    "ModelLimits": "resilience.throttle",
+    "RateLimitPacer": "resilience.throttle",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'resilience' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -11,18 +11,19 @@ input or options, 130 when interrupted (the state is intact; run again to resume
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from resilience.alerts import ErrorRateMonitor
-from resilience.runner_core import SLOW_START_INITIAL, DocumentError, RequeuePolicy
-from resilience.runner_store import StateLockedError
+from resilience.runner_core import SLOW_START_INITIAL
+
+# the runner's modules (asyncio, SQLite, the SDK) are imported when the verb runs, not for --help
+if TYPE_CHECKING:
+    from resilience.runner_core import RequeuePolicy
 
 __all__ = ["register"]
 
@@ -214,6 +215,8 @@ _PRESETS: dict[str, dict[str, float]] = {
 
 
 def policy_from_args(args: argparse.Namespace) -> RequeuePolicy:
+    from resilience.runner_core import RequeuePolicy
+
     preset = dict(_PRESETS[args.policy])
     if args.max_attempts is not None:
         preset["max_attempts"] = args.max_attempts
@@ -295,7 +298,12 @@ def _cache_problem(cache: str | None) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from resilience.alerts import ErrorRateMonitor
     from resilience.runner import run_file, summary_json
+    from resilience.runner_core import DocumentError
+    from resilience.runner_store import StateLockedError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     problem = output_problem(args.out, args.state, args.via) or _cache_problem(args.cache)

@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from mockserver.faults.decision import ScenarioError
 from scenarios import library
 
 
@@ -33,6 +32,9 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    # the scenario language (pydantic models) is imported only when a file is validated, so
+    # that `busysignal --help` does not wait for it
+    from mockserver.faults.decision import ScenarioError
     from mockserver.faults.loader import load_file
 
     failed = 0

@@ -73,4 +73,10 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'mockserver.clients' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"mockserver.clients.{home}"), name)
+    value = getattr(importlib.import_module(f"mockserver.clients.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
