@@ -19,8 +19,8 @@ from typing import Any
 from loadtests.durations import FORMS, duration_arg, parse_duration
 from loadtests.report import Window
 from loadtests.shapes import SHAPE_DEFAULTS, ShapeError, parse_shape
-from mockserver.clients.names import STRATEGY_NAMES as STRATEGIES
 from mockserver.cli import naming_missing_extras
+from mockserver.clients.names import STRATEGY_NAMES as STRATEGIES
 from mockserver.extras import require
 
 __all__ = ["main", "register"]

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from mockserver.clients.names import BY_NAME, canonical
 from mockserver.conformance.outcomes import Outcome, outcome

@@ -116,6 +116,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
             print(f"verifying {spec} …", file=err, flush=True)
         try:
             v = verify(factory, seed=args.seed, timeout_s=args.timeout, progress=progress, only=args.probe)
+        except ModuleNotFoundError:
+            raise  # an optional dependency the client needs: the command line names its extra
         except Exception as exc:
             print(
                 f"busysignal verify: client {spec!r} could not be run: {type(exc).__name__}: {exc}", file=err

@@ -13,7 +13,7 @@ from mockserver.conformance.probes import probes
 from mockserver.conformance.raised import client_error, is_api_error
 from mockserver.conformance.runner import ProbeRun, judge
 from mockserver.conformance.verdicts import Score, result
-from tests.test_conformance_checks import Journal
+from test_conformance_checks import Journal
 
 
 def _lost(n: int, status: int = 529) -> Journal:

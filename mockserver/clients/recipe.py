@@ -31,6 +31,7 @@ import anthropic
 
 from mockserver.clients.base import TEST_API_KEY, ClientUnderTest
 from mockserver.clients.sdk import TEST_TIMEOUT
+from mockserver.extras import require
 
 if TYPE_CHECKING:
     from tenacity import Retrying
@@ -53,10 +54,7 @@ def article_recipe(base_url: str, *, time_scale: float = 1.0) -> ClientUnderTest
     """The recipe at its real timing (``time_scale=1``) or scaled (see the module docstring)."""
     if not time_scale > 0:
         raise ValueError(f"time_scale must be > 0, got {time_scale}")
-    try:
-        import tenacity  # noqa: F401  (the recipe is tenacity's)
-    except ModuleNotFoundError:
-        raise ValueError("the article-recipe client needs tenacity: pip install tenacity") from None
+    require("tenacity")  # the recipe is tenacity's: a missing one is named with its extra
     sdk = anthropic.Anthropic(base_url=base_url, api_key=TEST_API_KEY, timeout=TEST_TIMEOUT)
 
     def create(**params: Any) -> Any:
