@@ -5,7 +5,9 @@ Re-running the same command after a crash (or ``kill -9``) resumes from the stat
 and RESULTS.jsonl ends with exactly one line per document, in input order.
 
 Exit status: 0 when every document succeeded, 1 when all finished but some failed, 2 for bad
-input or options, 130 when interrupted (the state is intact; run again to resume).
+input or options, 3 when the state file or the output cannot be used (a damaged state, a full
+disk, a state that lost work the output shows: the message says how to go on), 130 when
+interrupted (the state is intact; run again to resume).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from resilience.alerts import ErrorRateMonitor
 from resilience.runner_core import DocumentError, RequeuePolicy
-from resilience.runner_store import StateLockedError
+from resilience.runner_store import EXIT_STORAGE, StateLockedError, storage_failure
 
 __all__ = ["register"]
 
@@ -35,7 +37,9 @@ RESULTS.jsonl ends with exactly one line per document, in input order:
   {"id": ..., "status": "failed", "attempts": N, "error": {"status": ..., "type": ..., "message": ...}}
 
 Exit status: 0 when every document succeeded, 1 when all finished but some failed, 2 for bad
-input or options, 130 when interrupted (the state is intact; run again to resume).
+input or options, 3 when the state file or the output cannot be used (a damaged state, a full
+disk, a state that lost work the output shows: the message says how to go on), 130 when
+interrupted (the state is intact; run again to resume).
 """
 
 
@@ -88,6 +92,11 @@ def register(subparsers: Any) -> None:
     run.add_argument("--out", required=True, metavar="RESULTS.jsonl", help="one result line per document")
     run.add_argument(
         "--state", metavar="PATH", help="SQLite state file (default: RESULTS.jsonl.state.sqlite)"
+    )
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the state file and start over: every document is sent again and OUT is rewritten",
     )
     run.add_argument(
         "--via",
@@ -222,7 +231,7 @@ def policy_from_args(args: argparse.Namespace) -> RequeuePolicy:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from resilience.runner import run_file, summary_json
+    from resilience.runner import default_state_path, run_file, summary_json
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.via == "celery":
@@ -308,6 +317,7 @@ def _run(args: argparse.Namespace) -> int:
                 show_progress=args.progress,
                 observers=observers,
                 monitor=monitor,
+                restart=args.restart,
             )
         finally:
             await sdk.close()
@@ -320,6 +330,12 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nbusysignal batch run: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # the state file or the output failed (a damaged file, a full disk)
+        message = storage_failure(exc, args.state or default_state_path(args.out))
+        if message is None:
+            raise
+        print(f"busysignal batch run: {message}", file=sys.stderr)
+        return EXIT_STORAGE
     finally:
         if exporter is not None:
             exporter.stop()
