@@ -354,6 +354,9 @@ def _run_celery(args: argparse.Namespace) -> int:
     from resilience import distributed
     from resilience.runner import Progress, load_documents, summary_json
 
+    if args.restart:
+        print("busysignal batch run: --restart has no state to discard with --via celery", file=sys.stderr)
+        return 2
     try:
         policy = policy_from_args(args)
         docs = load_documents(args.input, model=args.model, max_tokens=args.max_tokens, system=args.system)

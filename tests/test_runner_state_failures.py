@@ -212,3 +212,12 @@ def test_storage_failure_names_only_storage_failures(tmp_path: Path) -> None:
     other = storage_failure(OSError(errno.EIO, "Input/output error", "out.jsonl"), state)
     assert other is not None and "could not write out.jsonl: Input/output error" in other
     assert storage_failure(StateError("said so"), state) == "said so"
+
+
+def test_restart_is_refused_where_there_is_no_state_to_discard(
+    files: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("celery")
+    inp, out, _ = files
+    assert run_cli(inp, out, "http://127.0.0.1:9", "--via", "celery", "--restart") == 2
+    assert "--restart has no state to discard with --via celery" in capsys.readouterr().err
