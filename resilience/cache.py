@@ -254,7 +254,8 @@ class RedisCache:
     ``timeout_s`` as their connect and read timeouts and no retries of their own. By default
     a Redis failure (an error, or no answer within ``timeout_s``) is logged and treated as a
     miss (``get``) or skipped (``set``): an unavailable cache must not turn into an
-    unavailable client. ``fail_open=False`` raises instead.
+    unavailable client. ``fail_open=False`` raises instead. The first failure of each kind is
+    logged at once, later ones at most every ``log_every_s`` (on ``clock``), with their count.
 
     ``aget``/``aset`` are the async paths: ``redis.asyncio`` under an overall ``timeout_s``,
     so a hung Redis costs a caller ``timeout_s`` and never blocks the event loop. Given only
@@ -270,6 +271,8 @@ class RedisCache:
         prefix: str = "busysignal:cache:",
         fail_open: bool = True,
         timeout_s: float = DEFAULT_REDIS_TIMEOUT_S,
+        log_every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if (client is None) == (url is None):
             raise ValueError("RedisCache needs exactly one of client= or url=")
@@ -287,6 +290,9 @@ class RedisCache:
         self._async: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
         self._prefix = prefix
         self._fail_open = fail_open
+        self._log_every_s = log_every_s
+        self._clock = clock
+        self._unlogged: dict[str, tuple[float, int]] = {}  # kind -> (next log at, failures since)
 
     def _client_options(self, retry_type: Any) -> dict[str, Any]:
         from redis.backoff import NoBackoff
@@ -308,8 +314,15 @@ class RedisCache:
     def _failed(self, what: str, exc: BaseException) -> None:
         if not self._fail_open:
             raise exc
+        now = self._clock()
+        next_at, count = self._unlogged.get(what, (-math.inf, 0))
+        if now < next_at:
+            self._unlogged[what] = (next_at, count + 1)
+            return
+        self._unlogged[what] = (now + self._log_every_s, 0)
         detail = str(exc) or f"no answer within {self._timeout_s:g}s"
-        log.warning("busysignal cache: redis %s failed, %s: %s", what, _FAIL_OPEN[what], detail)
+        more = f" ({count} more since the last report)" if count else ""
+        log.warning("busysignal cache: redis %s failed, %s: %s%s", what, _FAIL_OPEN[what], detail, more)
 
     def get(self, key: str) -> dict[str, Any] | None:
         import redis as redis_module

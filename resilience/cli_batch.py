@@ -321,6 +321,8 @@ def _run(args: argparse.Namespace) -> int:
             )
         finally:
             await sdk.close()
+            if isinstance(cache, RedisCache):
+                await cache.aclose()  # its redis.asyncio connections belong to this event loop
 
     try:
         summary = asyncio.run(main())

@@ -220,3 +220,24 @@ def test_sync_get_on_a_hung_redis_is_a_miss_after_the_timeout(hung_redis: HungRe
 def test_a_bad_timeout_is_refused() -> None:
     with pytest.raises(ValueError, match="timeout_s must be a positive number"):
         RedisCache(url="redis://127.0.0.1:1/0", timeout_s=0)
+
+
+def test_fail_open_warnings_are_rate_limited_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    from conftest import FakeClock, free_port
+
+    clock = FakeClock(0.0)
+    cache = RedisCache(url=f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2, log_every_s=60.0, clock=clock)
+    caplog.set_level(logging.WARNING, logger="resilience.cache")
+    try:
+        for _ in range(3):
+            assert cache.get("k") is None  # refused: a miss each time
+        cache.set("k", message(), 60)
+        clock.advance(61.0)
+        assert cache.get("k") is None
+    finally:
+        cache.client.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert "redis get failed, treating as a miss" in lines[0] and "more since" not in lines[0]
+    assert "redis set failed, entry not stored" in lines[1]
+    assert lines[2].endswith("(2 more since the last report)")
