@@ -333,7 +333,7 @@ def _run(args: argparse.Namespace) -> int:
         print("\nbusysignal batch run: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except Exception as exc:  # the state file or the output failed (a damaged file, a full disk)
-        message = storage_failure(exc, args.state or default_state_path(args.out))
+        message = storage_failure(exc, args.state or default_state_path(args.out), args.out)
         if message is None:
             raise
         print(f"busysignal batch run: {message}", file=sys.stderr)

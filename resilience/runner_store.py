@@ -336,7 +336,9 @@ _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _RESUME = "run the same command again to resume (documents that finished are not sent again)"
 
 
-def storage_failure(exc: BaseException, state_path: str | os.PathLike[str]) -> str | None:
+def storage_failure(
+    exc: BaseException, state_path: str | os.PathLike[str], out_path: str | os.PathLike[str]
+) -> str | None:
     """What a failure of the state file or the output means, and how to go on; None when
     ``exc`` is not one (it is then a bug, and should be seen as one)."""
     if isinstance(exc, StateError):
@@ -352,8 +354,8 @@ def storage_failure(exc: BaseException, state_path: str | os.PathLike[str]) -> s
             return f"the state file {state_path} is damaged ({exc}). Restore it from a copy, or {_RESTART}."
         return f"the state file {state_path} could not be used ({exc}). Once that is fixed, {_RESUME}."
     if isinstance(exc, OSError):
-        where = exc.filename or "the output"
+        where = exc.filename or out_path
         if exc.errno in _FULL:
             return f"could not write {where}: no space left on the device. Free some space and {_RESUME}."
-        return f"could not write {where}: {exc.strerror or exc}. Once that is fixed, {_RESUME}."
+        return f"could not use {where}: {exc.strerror or exc}. Once that is fixed, {_RESUME}."
     return None

@@ -132,7 +132,7 @@ def test_a_full_disk_under_the_output_is_exit_3_and_the_rerun_resumes_exactly(
 
     def append_until_the_disk_fills(self: OutputFile, job: Any) -> None:
         if len(appended) == 10:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+            raise OSError(errno.ENOSPC, "No space left on device")  # as a write() raises it: no filename
         real_append(self, job)
         appended.append(1)
 
@@ -204,14 +204,16 @@ def test_an_empty_state_file_without_results_starts_with_a_warning(
 
 
 def test_storage_failure_names_only_storage_failures(tmp_path: Path) -> None:
-    state = tmp_path / "s.sqlite"
-    assert storage_failure(ValueError("a bug"), state) is None
-    assert storage_failure(KeyError("x"), state) is None
-    full = storage_failure(sqlite3.OperationalError("database or disk is full"), state)
+    state, out = tmp_path / "s.sqlite", tmp_path / "out.jsonl"
+    assert storage_failure(ValueError("a bug"), state, out) is None
+    assert storage_failure(KeyError("x"), state, out) is None
+    full = storage_failure(sqlite3.OperationalError("database or disk is full"), state, out)
     assert full is not None and "disk is full" in full and str(state) in full
-    other = storage_failure(OSError(errno.EIO, "Input/output error", "out.jsonl"), state)
-    assert other is not None and "could not write out.jsonl: Input/output error" in other
-    assert storage_failure(StateError("said so"), state) == "said so"
+    other = storage_failure(OSError(errno.EIO, "Input/output error", "elsewhere.jsonl"), state, out)
+    assert other is not None and "could not use elsewhere.jsonl: Input/output error" in other
+    unnamed = storage_failure(OSError(errno.ENOSPC, "No space left on device"), state, out)
+    assert unnamed is not None and f"could not write {out}: no space left on the device" in unnamed
+    assert storage_failure(StateError("said so"), state, out) == "said so"
 
 
 def test_restart_is_refused_where_there_is_no_state_to_discard(
