@@ -14,10 +14,9 @@ Backends: :class:`MemoryCache` (LRU with TTL and an injectable clock) and :class
 (``SET ... PX``; Redis expires the entries itself). Both keep JSON data only and hand out
 copies, so a caller that mutates a returned message cannot corrupt the cache.
 
-Async callers go through :func:`get_async` and :func:`store_if_cacheable_async`: a
-backend with ``aget``/``aset`` (:class:`AsyncResponseCache`, as :class:`RedisCache` is, over
-``redis.asyncio``) is awaited, so a slow or hung Redis never holds the event loop; any other
-backend is called directly (it must be fast, as :class:`MemoryCache` is).
+Async callers use :func:`get_async` and :func:`store_if_cacheable_async`: a backend with
+``aget``/``aset`` (:class:`AsyncResponseCache`: :class:`RedisCache`, over ``redis.asyncio``) is
+awaited, so a hung Redis never holds the event loop; others must be fast (:class:`MemoryCache`).
 """
 
 from __future__ import annotations
@@ -368,7 +367,8 @@ class RedisCache:
 
         client = self._async_client()
         if client is None:
-            return _decoded_json(await self._in_thread(self.get, key))
+            hit = await self._in_thread(self.get, key)
+            return hit if isinstance(hit, dict) else None
         try:
             raw = await asyncio.wait_for(client.get(self._name(key)), self._timeout_s)
         except (redis_module.RedisError, asyncio.TimeoutError) as exc:
@@ -412,10 +412,6 @@ _FAIL_OPEN = {"get": "treating as a miss", "set": "entry not stored"}
 
 def _decoded(raw: object) -> dict[str, Any] | None:
     return _decode(raw) if isinstance(raw, (str, bytes)) else None
-
-
-def _decoded_json(value: object) -> dict[str, Any] | None:
-    return value if isinstance(value, dict) else None
 
 
 async def get_async(cache: ResponseCache, key: str) -> dict[str, Any] | None:
