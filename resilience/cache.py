@@ -13,10 +13,15 @@ glue a wrapper uses: look up, call on a miss, store the result, with a per-reque
 Backends: :class:`MemoryCache` (LRU with TTL and an injectable clock) and :class:`RedisCache`
 (``SET ... PX``; Redis expires the entries itself). Both keep JSON data only and hand out
 copies, so a caller that mutates a returned message cannot corrupt the cache.
+
+Async callers use :func:`get_async` and :func:`store_if_cacheable_async`: a backend with
+``aget``/``aset`` (:class:`AsyncResponseCache`: :class:`RedisCache`, over ``redis.asyncio``) is
+awaited, so a hung Redis never holds the event loop; others must be fast (:class:`MemoryCache`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -29,23 +34,31 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis
+    import redis.asyncio
 
 __all__ = [
+    "DEFAULT_REDIS_TIMEOUT_S",
     "DEFAULT_TTL_S",
     "KEY_FIELDS_IGNORED",
+    "AsyncResponseCache",
     "MemoryCache",
     "RedisCache",
     "ResponseCache",
     "cached_call",
     "cached_call_async",
+    "get_async",
     "is_cacheable",
     "request_key",
     "store_if_cacheable",
+    "store_if_cacheable_async",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 24 * 60 * 60.0
+# How long one Redis call of the cache may take before it counts as a failure (a miss, or an
+# entry not stored): a cache is only worth asking when it answers much faster than the API.
+DEFAULT_REDIS_TIMEOUT_S = 0.5
 
 # Request fields that change how a response travels, never what it says. Everything else in
 # the parameters (including fields this module has never heard of) is part of the key: a
@@ -78,6 +91,15 @@ class ResponseCache(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
     def set(self, key: str, message: dict[str, Any], ttl_s: float) -> None: ...
+
+
+@runtime_checkable
+class AsyncResponseCache(Protocol):
+    """A backend that can also be asked without blocking an event loop."""
+
+    async def aget(self, key: str) -> dict[str, Any] | None: ...
+
+    async def aset(self, key: str, message: dict[str, Any], ttl_s: float) -> None: ...
 
 
 def _is_sentinel(value: object) -> bool:
@@ -226,9 +248,17 @@ class MemoryCache:
 class RedisCache:
     """Cache in Redis: one string per entry under ``prefix + key``, expiry by Redis (``PX``).
 
-    Pass a ``redis.Redis`` client or a ``url``. By default a Redis failure is logged and
-    treated as a miss (``get``) or skipped (``set``): an unavailable cache must not turn into
-    an unavailable client. ``fail_open=False`` raises instead.
+    Pass a ``url``, or a ``redis.Redis`` client (and, for async callers, a
+    ``redis.asyncio.Redis`` as ``async_client``). From a ``url``, both clients are built with
+    ``timeout_s`` as their connect and read timeouts and no retries of their own. By default
+    a Redis failure (an error, or no answer within ``timeout_s``) is logged and treated as a
+    miss (``get``) or skipped (``set``): an unavailable cache must not turn into an
+    unavailable client. ``fail_open=False`` raises instead. The first failure of each kind is
+    logged at once, later ones at most every ``log_every_s`` (on ``clock``), with their count.
+
+    ``aget``/``aset`` are the async paths: ``redis.asyncio`` under an overall ``timeout_s``,
+    so a hung Redis costs a caller ``timeout_s`` and never blocks the event loop. Given only
+    a synchronous ``client``, they run its calls in a worker thread under the same bound.
     """
 
     def __init__(
@@ -236,19 +266,42 @@ class RedisCache:
         client: redis.Redis | None = None,
         *,
         url: str | None = None,
+        async_client: redis.asyncio.Redis | None = None,
         prefix: str = "busysignal:cache:",
         fail_open: bool = True,
+        timeout_s: float = DEFAULT_REDIS_TIMEOUT_S,
+        log_every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if (client is None) == (url is None):
             raise ValueError("RedisCache needs exactly one of client= or url=")
+        if not (isinstance(timeout_s, (int, float)) and math.isfinite(timeout_s) and timeout_s > 0):
+            raise ValueError(f"RedisCache timeout_s must be a positive number of seconds, got {timeout_s!r}")
+        self._url = url
+        self._timeout_s = float(timeout_s)
         if client is None:
             import redis as redis_module
 
             assert url is not None
-            client = redis_module.Redis.from_url(url)
+            client = redis_module.Redis.from_url(url, **self._client_options(redis_module.retry.Retry))
         self._client = client
+        self._async_given = async_client
+        self._async: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
         self._prefix = prefix
         self._fail_open = fail_open
+        self._log_every_s = log_every_s
+        self._clock = clock
+        self._unlogged: dict[str, tuple[float, int]] = {}  # kind -> (next log at, failures since)
+
+    def _client_options(self, retry_type: Any) -> dict[str, Any]:
+        from redis.backoff import NoBackoff
+
+        timeout = self._timeout_s
+        return {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": retry_type(NoBackoff(), 0),
+        }
 
     @property
     def client(self) -> redis.Redis:
@@ -257,21 +310,28 @@ class RedisCache:
     def _name(self, key: str) -> str:
         return self._prefix + key
 
+    def _failed(self, what: str, exc: BaseException) -> None:
+        if not self._fail_open:
+            raise exc
+        now = self._clock()
+        next_at, count = self._unlogged.get(what, (-math.inf, 0))
+        if now < next_at:
+            self._unlogged[what] = (next_at, count + 1)
+            return
+        self._unlogged[what] = (now + self._log_every_s, 0)
+        detail = str(exc) or f"no answer within {self._timeout_s:g}s"
+        more = f" ({count} more since the last report)" if count else ""
+        log.warning("busysignal cache: redis %s failed, %s: %s%s", what, _FAIL_OPEN[what], detail, more)
+
     def get(self, key: str) -> dict[str, Any] | None:
         import redis as redis_module
 
         try:
             raw = self._client.get(self._name(key))
         except redis_module.RedisError as exc:
-            if not self._fail_open:
-                raise
-            log.warning("busysignal cache: redis get failed, treating as a miss: %s", exc)
+            self._failed("get", exc)
             return None
-        if raw is None:
-            return None
-        if not isinstance(raw, (str, bytes)):
-            return None
-        return _decode(raw)
+        return _decoded(raw)
 
     def set(self, key: str, message: dict[str, Any], ttl_s: float) -> None:
         import redis as redis_module
@@ -281,12 +341,84 @@ class RedisCache:
         try:
             self._client.set(self._name(key), text, px=max(1, round(ttl_s * 1000)))
         except redis_module.RedisError as exc:
-            if not self._fail_open:
-                raise
-            log.warning("busysignal cache: redis set failed, entry not stored: %s", exc)
+            self._failed("set", exc)
 
     def delete(self, key: str) -> None:
         self._client.delete(self._name(key))
+
+    def _async_client(self) -> redis.asyncio.Redis | None:
+        """The ``redis.asyncio`` client of the running loop (its connections belong to one
+        loop), built from the url on first use in that loop; None without a url or one given."""
+        if self._async_given is not None:
+            return self._async_given
+        if self._url is None:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            import redis.asyncio as redis_asyncio
+
+            options = self._client_options(redis_asyncio.retry.Retry)
+            self._async = (loop, redis_asyncio.Redis.from_url(self._url, **options))
+        return self._async[1]
+
+    async def aget(self, key: str) -> dict[str, Any] | None:
+        """:meth:`get` without blocking the event loop."""
+        import redis as redis_module
+
+        client = self._async_client()
+        if client is None:
+            hit = await self._in_thread(self.get, key)
+            return hit if isinstance(hit, dict) else None
+        try:
+            raw = await asyncio.wait_for(client.get(self._name(key)), self._timeout_s)
+        except (redis_module.RedisError, asyncio.TimeoutError) as exc:
+            self._failed("get", exc)
+            return None
+        return _decoded(raw)
+
+    async def aset(self, key: str, message: dict[str, Any], ttl_s: float) -> None:
+        """:meth:`set` without blocking the event loop."""
+        import redis as redis_module
+
+        _check_ttl(ttl_s)
+        text = _encode(message)
+        client = self._async_client()
+        if client is None:
+            await self._in_thread(self.set, key, message, ttl_s)
+            return
+        try:
+            await asyncio.wait_for(
+                client.set(self._name(key), text, px=max(1, round(ttl_s * 1000))), self._timeout_s
+            )
+        except (redis_module.RedisError, asyncio.TimeoutError) as exc:
+            self._failed("set", exc)
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(fn, *args), self._timeout_s)
+        except asyncio.TimeoutError as exc:
+            self._failed(fn.__name__, exc)
+            return None
+
+    async def aclose(self) -> None:
+        """Close the async client built from the url (the sync one: ``client.close()``)."""
+        if self._async is not None:
+            await self._async[1].aclose()
+            self._async = None
+
+
+_FAIL_OPEN = {"get": "treating as a miss", "set": "entry not stored"}
+
+
+def _decoded(raw: object) -> dict[str, Any] | None:
+    return _decode(raw) if isinstance(raw, (str, bytes)) else None
+
+
+async def get_async(cache: ResponseCache, key: str) -> dict[str, Any] | None:
+    """``cache.get(key)`` for a coroutine: awaited when the backend has ``aget``."""
+    if isinstance(cache, AsyncResponseCache):
+        return await cache.aget(key)
+    return cache.get(key)
 
 
 def _lookup(
@@ -307,6 +439,18 @@ def store_if_cacheable(
     """Store ``message`` under ``key`` if it is a complete success; return it."""
     if is_cacheable(message):
         cache.set(key, message, ttl_s)
+    return message
+
+
+async def store_if_cacheable_async(
+    cache: ResponseCache, key: str, message: dict[str, Any], ttl_s: float
+) -> dict[str, Any]:
+    """:func:`store_if_cacheable` for a coroutine: awaited when the backend has ``aset``."""
+    if is_cacheable(message):
+        if isinstance(cache, AsyncResponseCache):
+            await cache.aset(key, message, ttl_s)
+        else:
+            cache.set(key, message, ttl_s)
     return message
 
 
@@ -340,11 +484,15 @@ async def cached_call_async(
     use_cache: bool = True,
     on_lookup: Callable[[bool], None] | None = None,
 ) -> dict[str, Any]:
-    """:func:`cached_call` for a coroutine ``call``. The backends are synchronous and fast
-    (memory, or one Redis round trip on loopback/LAN), so they are called directly."""
+    """:func:`cached_call` for a coroutine ``call``: a backend with ``aget``/``aset`` (Redis)
+    is awaited, never blocking the event loop; others (memory) are called directly."""
     if cache is None or not use_cache:
         return await call()
-    key, hit = _lookup(cache, params, ttl_s, on_lookup)
+    _check_ttl(ttl_s)
+    key = request_key(params)
+    hit = await get_async(cache, key)
+    if on_lookup is not None:
+        on_lookup(hit is not None)
     if hit is not None:
         return hit
-    return store_if_cacheable(cache, key, await call(), ttl_s)
+    return await store_if_cacheable_async(cache, key, await call(), ttl_s)

@@ -5,7 +5,9 @@ Re-running the same command after a crash (or ``kill -9``) resumes from the stat
 and RESULTS.jsonl ends with exactly one line per document, in input order.
 
 Exit status: 0 when every document succeeded, 1 when all finished but some failed, 2 for bad
-input or options, 130 when interrupted (the state is intact; run again to resume).
+input or options, 3 when the state file or the output cannot be used (a damaged state, a full
+disk, a state that lost work the output shows: the message says how to go on), 130 when
+interrupted (the state is intact; run again to resume).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ sent again, and RESULTS.jsonl ends with exactly one line per document, in input 
   {"id": ..., "status": "failed", "attempts": N, "error": {"status": ..., "type": ..., "message": ...}}
 
 Exit status: 0 when every document succeeded, 1 when all finished but some failed, 2 for bad
-input or options, 130 when interrupted (the state is intact; run again to resume).
+input or options, 3 when the state file or the output cannot be used (a damaged state, a full
+disk, a state that lost work the output shows: the message says how to go on), 130 when
+interrupted (the state is intact; run again to resume).
 """
 
 
@@ -97,6 +101,11 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument(
         "--state", metavar="PATH", help="SQLite state file (default: RESULTS.jsonl.state.sqlite)"
+    )
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the state file and start over: every document is sent again and OUT is rewritten",
     )
     run.add_argument(
         "--via",
@@ -301,9 +310,9 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from resilience.alerts import ErrorRateMonitor
-    from resilience.runner import run_file, summary_json
+    from resilience.runner import default_state_path, run_file, summary_json
     from resilience.runner_core import DocumentError
-    from resilience.runner_store import StateLockedError
+    from resilience.runner_store import EXIT_STORAGE, StateLockedError, storage_failure
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     problem = output_problem(args.out, args.state, args.via) or _cache_problem(args.cache)
@@ -387,9 +396,12 @@ def _run(args: argparse.Namespace) -> int:
                 show_progress=args.progress,
                 observers=observers,
                 monitor=monitor,
+                restart=args.restart,
             )
         finally:
             await sdk.close()
+            if isinstance(cache, RedisCache):
+                await cache.aclose()  # its redis.asyncio connections belong to this event loop
 
     try:
         summary = asyncio.run(main())
@@ -399,6 +411,12 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nbusysignal batch run: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # the state file or the output failed (a damaged file, a full disk)
+        message = storage_failure(exc, args.state or default_state_path(args.out), args.out)
+        if message is None:
+            raise
+        print(f"busysignal batch run: {message}", file=sys.stderr)
+        return EXIT_STORAGE
     finally:
         if exporter is not None:
             exporter.stop()
@@ -417,6 +435,9 @@ def _run_celery(args: argparse.Namespace) -> int:
     from resilience import distributed
     from resilience.runner import Progress, load_documents, summary_json
 
+    if args.restart:
+        print("busysignal batch run: --restart has no state to discard with --via celery", file=sys.stderr)
+        return 2
     try:
         policy = policy_from_args(args)
         docs = load_documents(args.input, model=args.model, max_tokens=args.max_tokens, system=args.system)

@@ -40,10 +40,12 @@ from anthropic import AsyncStream, Stream
 from anthropic.lib.streaming import AsyncMessageStreamManager, MessageStreamManager
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
-from resilience.cache import ResponseCache, request_key, store_if_cacheable
+from resilience.answers import answered, answered_async, cache_hit, cache_key, outcome_of
+from resilience.answers import attach_outcome as _attach
+from resilience.cache import get_async
 from resilience.classify import IncompleteStreamError, classify_exception
-from resilience.events import CallFinished, StreamInterrupted
-from resilience.policy import Attempt, CallOutcome, Policy, StreamRetry
+from resilience.events import StreamInterrupted
+from resilience.policy import Attempt, Policy, StreamRetry
 
 __all__ = [
     "AsyncResilientAnthropic",
@@ -55,7 +57,6 @@ __all__ = [
 
 log = logging.getLogger("busysignal.resilience")
 
-_OUTCOME_ATTR = "_busysignal_outcome"
 # The SDK's stream managers keep the request they will make in a private attribute; calling it
 # is how each attempt sends exactly what `messages.stream(...)` would (helper headers,
 # output_format). Pinned by a test against the installed SDK.
@@ -63,21 +64,6 @@ _SYNC_API_REQUEST = "_MessageStreamManager__api_request"
 _ASYNC_API_REQUEST = "_AsyncMessageStreamManager__api_request"
 # Events that hand output to the caller; everything before the first of them is the preamble.
 _OUTPUT_EVENTS = frozenset({"content_block_delta", "message_delta", "message_stop"})
-
-
-def outcome_of(obj: object) -> CallOutcome | None:
-    """The :class:`CallOutcome` of a message or stream returned by a resilient client (which
-    model answered, attempts, models tried, whether the cache answered); None for anything
-    else."""
-    outcome = getattr(obj, _OUTCOME_ATTR, None)
-    if outcome is None:
-        raw = getattr(obj, "_raw_stream", None)  # a MessageStream from messages.stream()
-        outcome = getattr(raw, _OUTCOME_ATTR, None)
-    return outcome if isinstance(outcome, CallOutcome) else None
-
-
-def _attach(obj: object, outcome: CallOutcome) -> None:
-    object.__setattr__(obj, _OUTCOME_ATTR, outcome)
 
 
 def _no_retries(client: Any, kind: str) -> Any:
@@ -154,29 +140,6 @@ def _materialize(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _cache_lookup(
-    policy: Policy, cache: ResponseCache | None, params: Mapping[str, Any], model: str
-) -> tuple[str | None, Message | None]:
-    """(key, cached message) for a non-streaming create; (None, None) when the cache is off or
-    the request cannot be keyed (a parameter that is not JSON data: then it is not cached)."""
-    if cache is None:
-        return None, None
-    try:
-        key = request_key(params)
-    except (TypeError, ValueError) as exc:
-        log.debug("busysignal.cache_skipped reason=%s", exc)
-        return None, None
-    hit = cache.get(key)
-    if hit is None:
-        return key, None
-    message = Message.model_validate(hit)
-    outcome = CallOutcome(model, message.model or model, 0, (), 0.0, cached=True)
-    _attach(message, outcome)
-    policy.counters.add("cache_hits")
-    policy.emit(CallFinished(model, outcome.model, True, 0, 0.0, cached=True))
-    return key, message
-
-
 def _adopt(client: Any, options: dict[str, Any], sdk_type: type[Any], wrapper: str) -> Any:
     """The SDK client a wrapper uses: built from ``options`` (retries off), or ``client``
     checked and with its retries switched off."""
@@ -201,17 +164,6 @@ def _message(response: httpx2.Response, parsed: object) -> Message:
     if not isinstance(parsed, Message):
         raise _not_a_message(response, f"parsed as {type(parsed).__name__}")
     return parsed
-
-
-def _answered(
-    policy: Policy, cache: ResponseCache | None, key: str | None, message: Message, outcome: CallOutcome
-) -> Message:
-    """Attach how ``message`` was answered; store it when it may be cached (complete, and
-    from the model asked: never a fallback's answer)."""
-    _attach(message, outcome)
-    if cache is not None and key is not None and not outcome.fell_back:
-        store_if_cacheable(cache, key, message.to_dict(), policy.cache_ttl_s)
-    return message
 
 
 class _StreamAttempts:
@@ -503,8 +455,9 @@ class ResilientMessages:
             return self._owner._open_stream(model, params, open_stream)
         policy = self._owner.policy
         cache = policy.cache if use_cache else None
-        key, cached = _cache_lookup(policy, cache, params, model)
-        if cached is not None:
+        key = cache_key(cache, params)
+        hit = cache.get(key) if cache is not None and key is not None else None
+        if (cached := cache_hit(policy, hit, model)) is not None:
             return cached
         client_timeout = _timeouts(self._owner._timeout_s, self._owner.policy)
 
@@ -518,7 +471,7 @@ class ResilientMessages:
             return _message(raw.http_response, parsed)
 
         message, outcome = policy.call_with_outcome(attempt, model=model, params=params)
-        return _answered(policy, cache, key, message, outcome)
+        return answered(policy, cache, key, message, outcome)
 
     def stream(self, **params: Any) -> MessageStreamManager[Any]:
         """``messages.stream(...)``: the SDK's stream manager, opened under the policy."""
@@ -724,8 +677,9 @@ class AsyncResilientMessages:
             return await self._owner._open_stream(model, params, open_stream)
         policy = self._owner.policy
         cache = policy.cache if use_cache else None
-        key, cached = _cache_lookup(policy, cache, params, model)
-        if cached is not None:
+        key = cache_key(cache, params)  # awaited: a hung Redis never holds the event loop
+        hit = await get_async(cache, key) if cache is not None and key is not None else None
+        if (cached := cache_hit(policy, hit, model)) is not None:
             return cached
         client_timeout = _timeouts(self._owner._timeout_s, self._owner.policy)
 
@@ -741,7 +695,7 @@ class AsyncResilientMessages:
             return _message(raw.http_response, parsed)
 
         message, outcome = await policy.acall_with_outcome(attempt, model=model, params=params)
-        return _answered(policy, cache, key, message, outcome)
+        return await answered_async(policy, cache, key, message, outcome)
 
     def stream(self, **params: Any) -> AsyncMessageStreamManager[Any]:
         """Async ``messages.stream(...)`` opened under the policy (use ``async with``)."""

@@ -30,26 +30,31 @@ out a second time (the results hash still keeps one result).
 
 One window is not covered: a message a worker has just popped from the queue but not yet
 recorded as unacknowledged (a short window, longer on a loaded machine) is lost if the
-worker is killed (SIGKILL, the OOM killer) in that window. Such a document never gets a
-result; ``busysignal batch run ... --via celery --resubmit`` queues every document of the run
-that has no result again (a duplicate still yields one result).
+worker is killed (SIGKILL, the OOM killer) in that window. Such a document would never get a
+result: the follower (:func:`run_via_celery`, what ``busysignal batch run ... --via celery``
+runs) calls a document lost once it has had no result and no task in the broker for longer
+than the visibility timeout (plus a minute), warns, and queues it again once (a duplicate
+still yields one result; :mod:`resilience.distributed_watch`). ``--resubmit`` queues every
+document of the run that has no result again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from celery import Celery
 
+from resilience.distributed_watch import LostVerdict, LostWatch, broker_doc_ids
 from resilience.runner import Progress, RunSummary
 from resilience.runner_core import (
     AttemptOutcome,
@@ -66,12 +71,15 @@ __all__ = [
     "app",
     "collect_results",
     "configure",
+    "lost_after_default_s",
     "process_document",
     "results_key",
     "run_via_celery",
     "submit_documents",
     "submitted_key",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
@@ -249,6 +257,13 @@ def submit_documents(
     return n
 
 
+def lost_after_default_s() -> float:
+    """How long a document may have no result and no task in the broker before the follower
+    calls it lost: the visibility timeout (after which the broker would have handed out again
+    anything it still held) and a minute for the workers' sweep to act."""
+    return float(app.conf.broker_transport_options.get("visibility_timeout", 3600)) + 60.0
+
+
 def run_via_celery(
     docs: Sequence[Document],
     out_path: str | os.PathLike[str],
@@ -259,71 +274,121 @@ def run_via_celery(
     poll_interval_s: float = 1.0,
     progress: Progress | None = None,
     timeout_s: float | None = None,
+    lost_after_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> RunSummary:
     """Submit the documents of a run that have no result yet and follow their results into
     ``out_path`` until every document has one (workers do the work: start them with
     ``celery -A resilience.distributed worker``). The results hash is the truth: OUT is
     rebuilt from it when following starts and rewritten in input order at the end. Running
     it again resumes; documents already queued are not queued again unless ``resubmit``
-    (for a broker that lost its queue). Raises TimeoutError after ``timeout_s``."""
-    start = time.monotonic()
+    (for a broker that lost its queue). A document with no result and no task in the broker
+    for ``lost_after_s`` (default :func:`lost_after_default_s`) was lost by a worker: it is
+    queued again once, with a warning (:mod:`resilience.distributed_watch`). Raises
+    TimeoutError after ``timeout_s``."""
+    start = clock()
     order = [d.id for d in docs]
+    by_id = {d.id: d for d in docs}
     out = Path(out_path)
     submit_documents(run_id, docs, policy=policy, skip_submitted=not resubmit)
-
-    def write_all(results: Mapping[str, dict[str, Any]]) -> None:
-        tmp = out.with_name(out.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for doc_id in order:
-                if doc_id in results:
-                    fh.write(json.dumps(results[doc_id], ensure_ascii=False, separators=(",", ":")) + "\n")
-        os.replace(tmp, out)
-
-    seen: dict[str, dict[str, Any]] = {}
-    wanted = set(order)
-    first = True
-    with contextlib.ExitStack() as stack:
-        fh = None
-        while True:
-            current = {r["id"]: r for r in collect_results(run_id) if r["id"] in wanted}
-            if first:
-                write_all(current)
-                fh = stack.enter_context(out.open("a", encoding="utf-8"))
-                if progress is not None:
-                    progress.done = len(current)
-                    progress.failed = sum(1 for r in current.values() if r["status"] == "failed")
-                seen = dict(current)
-                first = False
-            else:
-                assert fh is not None
-                for doc_id, result in current.items():
-                    if doc_id in seen:
-                        continue
-                    seen[doc_id] = result
-                    fh.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
-                    if progress is not None:
-                        progress.finished(_finished_job(result))
-                fh.flush()
-            if len(seen) == len(wanted):
-                break
-            if timeout_s is not None and time.monotonic() - start > timeout_s:
-                raise TimeoutError(
-                    f"run {run_id}: {len(wanted) - len(seen)} documents still without a result"
+    lost_after_s = lost_after_default_s() if lost_after_s is None else lost_after_s
+    watch = LostWatch.start(order, start, lost_after_s=lost_after_s)
+    scan_every_s = min(60.0, watch.lost_after_s / 4)
+    next_scan = start + scan_every_s
+    seen = {r["id"]: r for r in collect_results(run_id) if r["id"] in by_id}
+    _write_all(out, order, seen)
+    if progress is not None:
+        progress.done = len(seen)
+        progress.failed = sum(1 for r in seen.values() if r["status"] == "failed")
+    with out.open("a", encoding="utf-8") as fh, contextlib.closing(_broker_redis()) as broker:
+        while len(seen) < len(by_id):
+            now = clock()
+            if timeout_s is not None and now - start > timeout_s:
+                raise TimeoutError(f"run {run_id}: {len(by_id) - len(seen)} documents still without a result")
+            if now >= next_scan:
+                verdict = watch.observe(done=seen, in_broker=broker_doc_ids(broker, run_id), now=now)
+                _act_on_lost(
+                    run_id, verdict, [by_id[d] for d in verdict.resubmit], policy, watch.lost_after_s
                 )
+                next_scan = now + scan_every_s
             if progress is not None:
                 progress.draw()
-            time.sleep(poll_interval_s)
-    write_all(seen)
+            sleep(poll_interval_s)
+            _append_new(fh, collect_results(run_id), seen, by_id, progress)
+    _write_all(out, order, seen)
     attempts = sum(int(r.get("attempts", 0)) for r in seen.values())
     failed = sum(1 for r in seen.values() if r["status"] == "failed")
     return RunSummary(
-        total=len(wanted),
+        total=len(by_id),
         succeeded=len(seen) - failed,
         failed=failed,
         attempts=attempts,
         attempts_total=attempts,
-        elapsed_s=time.monotonic() - start,
+        elapsed_s=clock() - start,
     )
+
+
+def _write_all(out: Path, order: Sequence[str], results: Mapping[str, dict[str, Any]]) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for doc_id in order:
+            if doc_id in results:
+                fh.write(json.dumps(results[doc_id], ensure_ascii=False, separators=(",", ":")) + "\n")
+    os.replace(tmp, out)
+
+
+def _append_new(
+    fh: TextIO,
+    current: Iterable[dict[str, Any]],
+    seen: dict[str, dict[str, Any]],
+    wanted: Mapping[str, Document],
+    progress: Progress | None,
+) -> None:
+    """Append the results that came in since the last look (each document once)."""
+    for result in current:
+        doc_id = result["id"]
+        if doc_id in seen or doc_id not in wanted:
+            continue
+        seen[doc_id] = result
+        fh.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
+        if progress is not None:
+            progress.finished(_finished_job(result))
+    fh.flush()
+
+
+def _broker_redis() -> Any:
+    import redis
+
+    return redis.Redis.from_url(app.conf.broker_url)
+
+
+def _act_on_lost(
+    run_id: str,
+    verdict: LostVerdict,
+    lost: Sequence[Document],
+    policy: RequeuePolicy | None,
+    lost_after_s: float,
+) -> None:
+    for doc in lost:
+        log.warning(
+            "run %s: document %r has had no result and no task in the broker for %.0fs (a worker "
+            "lost it between taking it from the queue and recording it); queueing it again, once",
+            run_id,
+            doc.id,
+            lost_after_s,
+        )
+    if lost:
+        submit_documents(run_id, lost, policy=policy)  # skips any that got a result meanwhile
+    for doc_id in verdict.given_up:
+        log.warning(
+            "run %s: document %r is still without a result or a task %.0fs after it was queued again; "
+            "not queueing it a third time. Are workers running (celery -A resilience.distributed "
+            "worker)? Their logs say more; --resubmit queues every document without a result again",
+            run_id,
+            doc_id,
+            lost_after_s,
+        )
 
 
 def _finished_job(result: Mapping[str, Any]) -> FinishedJob:

@@ -53,7 +53,7 @@ from resilience.runner_core import (
     result_line,
 )
 from resilience.runner_progress import Progress
-from resilience.runner_store import FinishedJob, JobStore, PendingJob
+from resilience.runner_store import FinishedJob, JobStore, PendingJob, open_store
 from resilience.throttle import RateLimitPacer
 
 __all__ = [
@@ -608,13 +608,13 @@ async def run_file(
     progress_stream: TextIO | None = None,
     observers: Sequence[AttemptObserver] = (),
     monitor: ErrorRateMonitor | None = None,
+    restart: bool = False,
 ) -> RunSummary:
-    """Load INPUT, resume or start the state next to OUT, run, and leave OUT holding exactly
-    one line per document in input order (once every document has finished)."""
+    """Load INPUT, resume (or, ``restart``, discard) the state next to OUT, run, and leave OUT
+    holding exactly one line per document in input order (once every document has finished)."""
     docs = load_documents(input_path, model=model, max_tokens=max_tokens, system=system)
     output = OutputFile(out_path)
-    with JobStore(state_path or default_state_path(out_path)) as store:
-        store.load(docs, time.time())
+    with open_store(state_path or default_state_path(out_path), out_path, docs, restart=restart) as store:
         output.rebuild(store)  # whatever a crash left in OUT is replaced by what the state says
         counts = store.counts()
         progress = Progress(

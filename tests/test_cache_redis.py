@@ -167,3 +167,23 @@ def test_a_failed_response_is_not_cached(cache: RedisCache) -> None:
             client.messages.create(**params)
         sdk.close()
     assert cache.get(request_key(params)) is None
+
+
+async def test_redis_cache_async_paths_share_entries_with_the_sync_ones(cache: RedisCache) -> None:
+    from resilience.cache import cached_call_async, get_async
+
+    async def network() -> dict[str, Any]:
+        return message("async")
+
+    try:
+        assert await cache.aget("absent") is None
+        await cache.aset("k", message("a"), ttl_s=60)
+        assert cache.get("k") == message("a")  # written by redis.asyncio, read by the sync client
+        cache.set("s", message("s"), ttl_s=60)
+        assert await get_async(cache, "s") == message("s")
+        lookups: list[bool] = []
+        first = await cached_call_async(cache, PARAMS, network, on_lookup=lookups.append)
+        again = await cached_call_async(cache, PARAMS, network, on_lookup=lookups.append)
+        assert first == again == message("async") and lookups == [False, True]
+    finally:
+        await cache.aclose()
