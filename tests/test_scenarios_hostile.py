@@ -17,6 +17,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mockserver.faults import ScenarioError, build_engine, load_scenario
 from mockserver.faults.loader import load_file, load_text
@@ -241,3 +243,51 @@ def test_validate_cli_reports_a_billion_laughs_file_and_goes_on(
     assert f"{bad}:3:5: a0: YAML anchors and aliases" in captured.err
     assert f"{nul}:2:15: description: control character U+0000" in captured.err
     assert f"{good}: ok" in captured.out and "Traceback" not in captured.err
+
+
+# any text, and any mutation of a real scenario: a Scenario or a ScenarioError, never anything else
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=20),
+    st.sampled_from([".inf", ".nan"]),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _loads_or_refuses(text: str) -> None:
+    try:
+        build_engine(load_text(text, "fuzz.yaml"))  # what loads must also compile
+    except ScenarioError as exc:
+        assert str(exc).startswith("fuzz.yaml"), str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_loads_or_is_a_scenario_error(text: str) -> None:
+    _loads_or_refuses(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["flaky-5xx", "rate-limited", "capacity-overload"]), st.data())
+def test_a_builtin_with_any_field_replaced_loads_or_is_a_scenario_error(
+    name: str, data: st.DataObject
+) -> None:
+    scenario: Any = yaml.safe_load(library.text(name))
+    node = scenario
+    while True:  # walk down to a random mapping or list and replace one of its values
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        key = data.draw(st.sampled_from(keys))
+        if isinstance(node[key], (dict, list)) and node[key] and data.draw(st.booleans()):
+            node = node[key]
+            continue
+        node[key] = data.draw(_VALUES)
+        break
+    for text in (yaml.safe_dump(scenario), json.dumps(scenario, allow_nan=True)):
+        _loads_or_refuses(text)
