@@ -92,6 +92,11 @@ def test_a_control_character_after_non_ascii_text_is_placed_right() -> None:
     assert message.startswith("f.yaml:2:17: description: control character U+0000"), message
 
 
+def test_a_lone_surrogate_from_python_is_a_scenario_error() -> None:
+    message = refusal("name: x\ndescription: a\ud800\n")
+    assert message == "f.yaml:2:15: description: lone surrogate U+D800 is not allowed in a scenario"
+
+
 def test_a_list_where_a_scenario_belongs_is_refused_in_every_form() -> None:
     assert refusal("[1, 2, 3]").startswith("f.yaml:1:1: a scenario must be a mapping")
     for spec in ("[1, 2, 3]", '[{"name": "x"}]'):

@@ -13,6 +13,7 @@ nests at most ``MAX_DEPTH`` levels, and may not use YAML anchors or aliases (``&
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -133,25 +134,37 @@ def too_large(source: str) -> ScenarioError:
 
 
 def check_size(text: str, source: str) -> None:
-    """ScenarioError when ``text`` is over :data:`MAX_SCENARIO_BYTES` (UTF-8)."""
+    """ScenarioError when ``text`` is over :data:`MAX_SCENARIO_BYTES` (UTF-8) or is not valid
+    Unicode (a lone surrogate, which only a Python caller can pass)."""
     if len(text) > MAX_SCENARIO_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SCENARIO_BYTES:
         raise too_large(source)
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:
+        raise _char_error(text, surrogate.start(), source, "lone surrogate")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _char_error(text: str, pos: int, source: str, what: str) -> ScenarioError:
+    """``what`` at character ``pos`` of ``text``, by line, column and field."""
+    pos = max(0, min(pos, len(text) - 1))
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    field = field_at(text[:pos] + " " + text[pos + 1 :], line, col)
+    hint = " (write it as an escape in a double-quoted string)" if what == "control character" else ""
+    return ScenarioError(
+        f"{source}:{line}:{col}: {field + ': ' if field else ''}{what} U+{ord(text[pos]):04X} "
+        f"is not allowed in a scenario{hint}"
+    )
 
 
 def _reader_error(exc: yaml.reader.ReaderError, text: str, source: str) -> ScenarioError:
-    """A character YAML refuses (NUL, other control characters), by line, column and field."""
+    """A character YAML refuses (NUL, other control characters)."""
     pos = exc.position
     if _Loader is not yaml.SafeLoader:  # libyaml counts bytes of the UTF-8 text
-        pos = len(text.encode("utf-8", "surrogatepass")[:pos].decode("utf-8", "ignore"))
-    pos = max(0, min(pos, len(text)))
-    line = text.count("\n", 0, pos) + 1
-    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-    char = exc.character if isinstance(exc.character, str) else chr(exc.character)
-    field = field_at(text[:pos] + " " + text[pos + 1 :], line, col)
-    return ScenarioError(
-        f"{source}:{line}:{col}: {field + ': ' if field else ''}control character U+{ord(char):04X} "
-        "is not allowed in a scenario (write it as an escape in a double-quoted string)"
-    )
+        pos = len(text.encode("utf-8")[:pos].decode("utf-8", "ignore"))
+    return _char_error(text, pos, source, "control character")
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, SourceMap]:
