@@ -133,6 +133,8 @@ def test_files_are_read_only_when_regular_and_within_the_cap(tmp_path: Path) -> 
         os.mkfifo(fifo)
         with pytest.raises(ScenarioError, match="not a regular file"):
             load_file(fifo)  # before: blocked forever waiting for a writer
+    with pytest.raises(ScenarioError, match="not a file path"):
+        load_file("scen\0ario.yaml")
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"name: x\ndescription: caf\xe9\n")
     with pytest.raises(ScenarioError, match=r"latin.yaml: not UTF-8 text \(byte 24"):

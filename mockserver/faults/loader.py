@@ -124,6 +124,8 @@ def read_scenario_file(path: str | Path) -> str:
         raise ScenarioError(f"{p}: no such scenario file") from None
     except OSError as exc:
         raise ScenarioError(f"{p}: cannot read the scenario file: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path (only a Python caller can pass one)
+        raise ScenarioError(f"{str(p)[:200]!r}: not a file path") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ScenarioError(f"{p}: not a regular file; a scenario is a YAML or JSON file")
