@@ -298,3 +298,17 @@ def test_a_builtin_with_any_field_replaced_loads_or_is_a_scenario_error(
         break
     for text in (yaml.safe_dump(scenario), json.dumps(scenario, allow_nan=True)):
         _loads_or_refuses(text)
+
+
+def test_the_pure_python_yaml_loader_gives_the_same_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyYAML without libyaml: positions of refused characters are counted in characters, not bytes
+    from mockserver.faults import yamlsource
+
+    monkeypatch.setattr(yamlsource, "_Loader", yaml.SafeLoader)
+    assert refusal("name: x\ndescription: ééé\x00\n").startswith(
+        "f.yaml:2:17: description: control character"
+    )
+    assert refusal("name: x\ndescription: &d why\n").startswith("f.yaml:2:14: description: YAML anchors")
+    deep = HEAD + "rules:\n  - match: {headers: {a: " + "[" * 40 + "]" * 40 + "}}\n"
+    assert f"deeper than {MAX_DEPTH} levels" in refusal(deep)
+    assert load_text(library.text("launch-day")).name == "launch-day"
