@@ -87,6 +87,16 @@ def test_a_body_over_the_cap_is_a_413_naming_the_limit(server: MockServer) -> No
     assert "more than the 1000 allowed" in error_of(put(server, many))["message"]
 
 
+def test_a_chunked_body_is_cut_off_at_the_cap(server: MockServer) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the server counts as it reads
+        yield b"name: x\ndescription: d\n# "
+        for _ in range(64):
+            yield b"x" * (64 * 1024)
+
+    r = httpx2.put(f"{server.url}/_busysignal/scenario", content=chunks(), timeout=30)
+    assert r.status_code == 413 and error_of(r)["type"] == "request_too_large"
+
+
 def test_a_billion_laughs_put_is_refused_promptly_and_health_answers(server: MockServer) -> None:
     r = put(server, LAUGHS)
     assert r.status_code == 400
