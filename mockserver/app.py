@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
+from mockserver import control_guard
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
@@ -189,6 +191,7 @@ class MockState:
         self.refresh_headers(self._wall_clock())
         self._journal_add = self.journal.add
         self._request_id = self.ids.request_id
+        self.bind_host: str | None = None  # set by the server that binds the app (control_guard)
 
     def refresh_headers(self, wall: float) -> None:
         """Every response's headers (base), a 200's and an error's templates, for wall time ``wall``."""
@@ -1093,6 +1096,10 @@ async def handle_not_found(request: web.Request) -> web.StreamResponse:
 def _control(inner: Callable[[web.Request, MockState], Awaitable[web.StreamResponse]]) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
+        if state.config.control_token is None:  # nothing proves who asks: Host must be ours (rebinding)
+            refused = control_guard.host_refusal(request, state.config.public_url, state.bind_host)
+            if refused is not None:
+                return _control_error(refused.status, refused.error_type, refused.message)
         token = state.config.control_token
         if token is not None:
             given = request.headers.get("x-busysignal-token")
@@ -1195,37 +1202,20 @@ async def control_scenario_get(request: web.Request, state: MockState) -> web.St
     return _control_json(scenario_status(state.engine, state.scenario, seed=seed, index=index, now=now))
 
 
-def scenario_spec_from_text(text: str) -> Spec:
-    """A PUT body: ``{"name": "<built-in>"}``, a JSON scenario, or YAML text."""
-    if not text.strip():
-        raise invalid('scenario: empty body; send YAML or JSON scenario text, or {"name": "<built-in>"}')
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(data, dict) and set(data) == {"name"}:
-        name = data["name"]
-        if name is not None and not isinstance(name, str):
-            raise invalid("scenario: 'name' must be a string")
-        return name
-    return data
-
-
 async def control_scenario_put(request: web.Request, state: MockState) -> web.StreamResponse:
-    try:
-        text = (await request.read()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise invalid("scenario: body is not valid UTF-8") from None
-    spec = scenario_spec_from_text(text)
+    text = control_guard.decode_body(
+        await control_guard.read_capped(request, control_guard.SCENARIO_BODY_LIMIT)
+    )
     raw_seed = request.query.get("seed")
     try:
         seed = state.config.seed if raw_seed is None else int(raw_seed)
     except ValueError:
         raise invalid(f"seed: expected an integer, got {raw_seed!r}") from None
-    try:
-        engine = build_engine(spec, seed=seed)
+    load = functools.partial(control_guard.scenario_from_body, text, seed)
+    try:  # parsed, validated and compiled in a worker thread: the loop keeps serving meanwhile
+        spec, engine = await asyncio.get_running_loop().run_in_executor(None, load)
     except ScenarioError as exc:
-        raise invalid(str(exc)) from None
+        raise invalid(f"scenario: {exc}") from None
     state.set_engine(engine, spec, seed=seed)
     return _control_json({"status": "ok", "name": scenario_name(engine, spec)})
 

@@ -75,6 +75,7 @@ class AsyncMockServer:
         self.port = port
         self.app = create_app(self.config, scenario=scenario, engine=engine)
         self.state: MockState = self.app[STATE]
+        self.state.bind_host = host
         self._runner: web.AppRunner | None = None
 
     @property

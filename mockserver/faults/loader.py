@@ -2,12 +2,21 @@
 
 ``build_engine(spec, seed=...)`` accepts ``None`` or ``"steady"`` (no scenario faults), a built-in
 scenario name, a path to a YAML (or JSON) file, YAML/JSON text, ``{"name": NAME}`` (as text or
-mapping, for ``PUT /_busysignal/scenario``), or an already parsed scenario mapping. Anything
-that cannot be loaded raises :class:`ScenarioError` naming the file, the line and the field.
+mapping), or an already parsed scenario mapping. Anything that cannot be loaded raises
+:class:`ScenarioError` naming the file, the line and the field.
+
+File paths are for the command line and Python only: ``load_scenario(spec, allow_paths=False)``
+(what the control plane's ``PUT /_busysignal/scenario`` uses) loads built-in names and scenario
+text, and never opens a file named by its input. Files are read only when they are regular files
+of at most ``MAX_SCENARIO_BYTES`` (never a FIFO or a device), and a scenario has at most
+``MAX_RULES`` rules.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,8 +27,19 @@ from pydantic import ValidationError
 from mockserver.faults.compiled import compile_scenario
 from mockserver.faults.decision import FaultEngine, ScenarioError
 from mockserver.faults.engine import ScenarioEngine
-from mockserver.faults.schema import Scenario
-from mockserver.faults.yamlsource import SourceMap, format_validation_error, parse_yaml
+from mockserver.faults.schema import MAX_RULES, Scenario
+from mockserver.faults.yamlsource import (
+    LIMITS_DOC,
+    MAX_SCENARIO_BYTES,
+    SourceMap,
+    format_validation_error,
+    parse_yaml,
+    too_large,
+)
+
+NO_PATHS = (
+    "file paths are not accepted here; send the scenario's YAML or JSON text, or the name of a built-in"
+)
 
 
 def builtin_dir() -> Path:
@@ -33,6 +53,17 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
 
 
+def _check_rule_count(data: Mapping[Any, Any], smap: SourceMap | None) -> None:
+    rules = data.get("rules")
+    if isinstance(rules, list) and len(rules) > MAX_RULES:
+        line, col, _ = smap.locate(["rules"], missing=False) if smap is not None else (None, None, "")
+        source = smap.source if smap is not None else "<mapping>"
+        where = f"{source}:{line}:{col}" if line is not None else source
+        raise ScenarioError(
+            f"{where}: rules: {len(rules)} rules, more than the {MAX_RULES} allowed ({LIMITS_DOC})"
+        )
+
+
 def validate_mapping(data: Any, smap: SourceMap | None) -> Scenario:
     source = smap.source if smap is not None else "<mapping>"
     if not isinstance(data, Mapping):
@@ -43,53 +74,116 @@ def validate_mapping(data: Any, smap: SourceMap | None) -> Scenario:
         raise ScenarioError(
             f"{where}: a scenario must be a mapping (name, description, rules ...), not a {kind}"
         )
+    _check_rule_count(data, smap)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc, smap, Scenario)) from None
 
 
-def load_text(text: str, source: str = "<text>") -> Scenario:
-    data, smap = parse_yaml(text, source)
+def parse_text(text: str, source: str) -> tuple[Any, SourceMap]:
+    """YAML (JSON is YAML); JSON that YAML refuses (tab indentation) is read as JSON, without lines."""
+    try:
+        return parse_yaml(text, source)
+    except ScenarioError as yaml_error:
+        if not text.lstrip().startswith(("{", "[")) or "syntax error" not in str(yaml_error):
+            raise
+        try:
+            return json.loads(text), SourceMap(source, None)
+        except (ValueError, RecursionError):
+            raise yaml_error from None
+
+
+def load_text(text: str, source: str = "<text>", *, allow_paths: bool = False) -> Scenario:
+    """A Scenario from YAML/JSON text; ``{name: NAME}`` alone names a built-in (or, with
+    ``allow_paths``, a file)."""
+    data, smap = parse_text(text, source)
     if isinstance(data, Mapping) and set(data) == {"name"} and isinstance(data["name"], str):
-        return load_scenario(data["name"])
+        return load_scenario(data["name"], allow_paths=allow_paths)
     return validate_mapping(data, smap)
 
 
-def load_file(path: str | Path) -> Scenario:
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit and (chunk := os.read(fd, min(limit - size, 1 << 16))):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def read_scenario_file(path: str | Path) -> str:
+    """The text of a scenario file: a regular file of at most MAX_SCENARIO_BYTES, in UTF-8.
+
+    Opened without blocking (a FIFO never stalls the caller) and read no further than the cap
+    (``/dev/zero`` is refused, not read until memory runs out). Errors never quote the file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ScenarioError(f"{p}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{p}: cannot read the scenario file: {exc}") from None
-    return load_text(text, str(p))
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read the scenario file: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path (only a Python caller can pass one)
+        raise ScenarioError(f"{str(p)[:200]!r}: not a file path") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ScenarioError(f"{p}: not a regular file; a scenario is a YAML or JSON file")
+        data = _read_at_most(fd, MAX_SCENARIO_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read the scenario file: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise too_large(str(p))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{p}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
 
 
-def _looks_like_path(spec: str) -> bool:
-    return "\n" not in spec and (
-        spec.endswith((".yaml", ".yml", ".json")) or "/" in spec or Path(spec).is_file()
-    )
+def load_file(path: str | Path) -> Scenario:
+    return load_text(read_scenario_file(path), str(path), allow_paths=True)
 
 
-def load_scenario(spec: str | Mapping[str, Any]) -> Scenario:
-    """A validated Scenario from a built-in name, a path, YAML/JSON text or a mapping."""
+def _path_like(spec: str) -> bool:
+    """Written as a path (decided from the text alone, without looking at the file system)."""
+    return "\n" not in spec and (spec.endswith((".yaml", ".yml", ".json")) or "/" in spec or "\\" in spec)
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):  # a name too long for a path, or with a NUL in it
+        return False
+
+
+def load_scenario(spec: str | Mapping[str, Any], *, allow_paths: bool = True) -> Scenario:
+    """A validated Scenario from a built-in name, a path, YAML/JSON text or a mapping.
+
+    With ``allow_paths=False`` (the control plane) a path is refused without being looked at."""
     if isinstance(spec, Mapping):
         if set(spec) == {"name"} and isinstance(spec["name"], str):
-            return load_scenario(spec["name"])
+            return load_scenario(spec["name"], allow_paths=allow_paths)
         return validate_mapping(spec, None)
+    if not isinstance(spec, str):
+        raise ScenarioError(
+            f"a scenario is a built-in name, YAML or JSON text or a mapping, not a {type(spec).__name__}"
+        )
     name = spec.strip()
-    if name and "\n" not in name and (builtin_dir() / f"{name}.yaml").is_file():
+    if name in builtin_names():
         return load_file(builtin_dir() / f"{name}.yaml")
-    if "\n" in name or name.startswith("{"):
-        return load_text(spec)
-    if _looks_like_path(name):
+    if "\n" in name or name.startswith(("{", "[")):
+        return load_text(spec, allow_paths=allow_paths)
+    if allow_paths and (_path_like(name) or _is_file(name)):
         return load_file(name)
     if ":" in name:
-        return load_text(spec)
+        return load_text(spec, allow_paths=allow_paths)
+    if not allow_paths and _path_like(name):
+        raise ScenarioError(f"scenario {name[:200]!r}: {NO_PATHS}")
     raise ScenarioError(
-        f"unknown scenario {spec!r}: not a built-in ({', '.join(builtin_names())}) nor a file"
+        f"unknown scenario {name[:200]!r}: not a built-in ({', '.join(builtin_names())})"
+        + (" nor a file" if allow_paths else "")
     )
 
 
@@ -98,6 +192,7 @@ def build_engine(
     *,
     seed: int = 0,
     wall_clock: Callable[[], float] = time.time,
+    allow_paths: bool = True,
 ) -> FaultEngine:
     """The engine for ``spec`` (see the module docstring). ``seed`` makes the run reproducible.
 
@@ -106,5 +201,5 @@ def build_engine(
     """
     if spec is None or (isinstance(spec, str) and spec.strip() == ""):
         spec = "steady"
-    scenario = spec if isinstance(spec, Scenario) else load_scenario(spec)
+    scenario = spec if isinstance(spec, Scenario) else load_scenario(spec, allow_paths=allow_paths)
     return ScenarioEngine(compile_scenario(scenario, seed), wall_clock=wall_clock, source=scenario)

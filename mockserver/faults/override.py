@@ -82,6 +82,7 @@ def parse_override(value: str) -> CompiledFault | None:
         fault = FaultSpec.model_validate({kind: body})
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        params_by_field = {field: name for name, (field, _) in table.items()}
+        where = params_by_field.get(str(first["loc"][-1]), ".".join(str(p) for p in first["loc"]))
         raise OverrideError(f"{where}: {first['msg']}") from None
     return compile_fault(fault)

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from mockserver.faults.errors import SPEND_LIMIT_MESSAGE
+from mockserver.faults.headers import HEADER_NAMES_SCHEMA, HeaderValue, check_fault_headers
 
 CONNECTION_FAULT_NAMES = ("reset", "hang", "close_after_headers", "truncated_body", "garbage")
 STREAM_FAULT_NAMES = {"stream_error_event": "error_event", "stream_stall": "stall", "stream_cut": "cut"}
@@ -37,10 +38,13 @@ FaultName = Literal[
     "spend_limit",
 ]
 StatusCode = Annotated[int, Field(ge=400, le=599, description="an HTTP error status")]
+MAX_RULES = 1000  # rules in one scenario (scenarios/README.md, "Limits")
+MAX_RETRY_AFTER_S = 86_400.0  # a day: longer is no retry hint any client would follow
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no .inf / .nan anywhere: a non-finite duration or rate is a mistake, never a setting
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ErrorFault(_Model):
@@ -54,13 +58,20 @@ class ErrorFault(_Model):
     retry_after_s: float | None = Field(
         default=None,
         ge=0,
+        le=MAX_RETRY_AFTER_S,
         description="send `retry-after` (seconds); a 429 sends 1 unless given; null: a 429 without it",
     )
     retry_after_ms: float | None = Field(
-        default=None, ge=0, description="send `retry-after-ms` (SDKs prefer it)"
+        default=None, ge=0, le=MAX_RETRY_AFTER_S * 1000, description="send `retry-after-ms` (SDKs prefer it)"
     )
     should_retry: bool | None = Field(default=None, description="send `x-should-retry: true|false`")
-    headers: dict[str, str] = Field(default_factory=dict, description="extra response headers")
+    headers: dict[str, HeaderValue] = Field(
+        default_factory=dict,
+        description="extra response headers (not framing or hop-by-hop ones such as content-length)",
+        json_schema_extra=HEADER_NAMES_SCHEMA,
+    )
+
+    _settable_headers = field_validator("headers", mode="before")(check_fault_headers)
 
 
 class ConnectionFaultSpec(_Model):
@@ -76,7 +87,7 @@ class StreamFaultSpec(_Model):
     """A failure after a 200 streamed response has started (only applies to stream: true requests)."""
 
     kind: Literal["error_event", "stall", "cut"]
-    after_events: int = Field(default=3, ge=0, description="SSE events sent before the fault")
+    after_events: int = Field(default=3, ge=0, strict=True, description="SSE events sent before the fault")
     error_type: str = Field(default="overloaded_error", description="for error_event: the error.type")
     message: str = Field(default="Overloaded", description="for error_event: the error.message")
     stall_s: float = Field(default=0.0, ge=0, description="for stall: seconds without any byte")
@@ -228,10 +239,10 @@ class Trigger(_Model):
     repeat: bool = Field(default=False, description="start the sequence again after its last item")
     probability: float | None = Field(default=None, ge=0, le=1)
     every: int | None = Field(
-        default=None, ge=1, description="the every-th matching request (every: 3 → 3rd, 6th ...)"
+        default=None, ge=1, strict=True, description="the every-th matching request (every: 3 → 3rd, 6th ...)"
     )
     after: int | None = Field(
-        default=None, ge=0, description="only after this many matching requests have passed"
+        default=None, ge=0, strict=True, description="only after this many matching requests have passed"
     )
     scope: Literal["global", "api_key", "logical"] = "global"
 
@@ -316,9 +327,9 @@ class Rule(_Model):
 
 
 class Limits(_Model):
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    input_tokens_per_minute: int | None = Field(default=None, ge=1)
-    output_tokens_per_minute: int | None = Field(default=None, ge=1)
+    requests_per_minute: int | None = Field(default=None, ge=1, strict=True)
+    input_tokens_per_minute: int | None = Field(default=None, ge=1, strict=True)
+    output_tokens_per_minute: int | None = Field(default=None, ge=1, strict=True)
 
 
 class ModelClassLimits(Limits):
@@ -344,7 +355,7 @@ class CapacityPool(_Model):
     """How much generation the servers for some models can run at once."""
 
     models: Patterns = "*"
-    concurrency: int = Field(ge=1, description="requests generating at once at full capacity")
+    concurrency: int = Field(ge=1, strict=True, description="requests generating at once at full capacity")
     tokens_per_s: float | None = Field(
         default=None, gt=0, description="aggregate output tokens/s of the pool"
     )
@@ -353,9 +364,12 @@ class CapacityPool(_Model):
     )
     ttft_s: float = Field(default=0.2, ge=0, description="time to first token when idle")
     expected_output_tokens: int | None = Field(
-        default=None, ge=1, description="output length assumed for a request (default: its max_tokens)"
+        default=None,
+        ge=1,
+        strict=True,
+        description="output length assumed for a request (default: its max_tokens)",
     )
-    queue_size: int = Field(default=0, ge=0, description="requests that may wait for a slot")
+    queue_size: int = Field(default=0, ge=0, strict=True, description="requests that may wait for a slot")
     max_wait_s: float = Field(default=0.0, ge=0, description="longest wait in the queue; longer → shed")
     slowdown: float = Field(
         default=1.0, ge=0, description="at full utilisation ttft × (1+slowdown), speed ÷ (1+slowdown)"
@@ -419,7 +433,7 @@ class Scenario(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = Field(min_length=1, description="the real situation this scenario models")
     override: Override = Field(default_factory=lambda: Override())
-    rules: list[Rule] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list, max_length=MAX_RULES)
     rate_limits: RateLimits | None = None
     capacity: Capacity | None = None
 
@@ -444,6 +458,8 @@ def json_schema() -> dict[str, Any]:
 
 
 __all__ = [
+    "MAX_RETRY_AFTER_S",
+    "MAX_RULES",
     "Capacity",
     "CapacityChange",
     "CapacityPool",
