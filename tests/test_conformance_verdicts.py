@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 import anthropic
+from test_conformance_checks import Journal
 
 from mockserver.conformance import RetryAfterCase, Verdict
 from mockserver.conformance.checks import check_backs_off, check_caps, check_honours_retry_after, check_jitter
@@ -13,7 +14,6 @@ from mockserver.conformance.probes import probes
 from mockserver.conformance.raised import client_error, is_api_error
 from mockserver.conformance.runner import ProbeRun, judge
 from mockserver.conformance.verdicts import Score, result
-from test_conformance_checks import Journal
 
 
 def _lost(n: int, status: int = 529) -> Journal:
