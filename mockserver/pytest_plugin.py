@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import pytest
 
 from mockserver.conformance import assertions
-from mockserver.conformance.checks import CheckResult
+from mockserver.conformance.checks import CheckResult, Verdict
 from mockserver.conformance.journal import (
     AttemptTrace,
     Call,
@@ -341,17 +341,21 @@ class Conformance:
     def assert_conforms(
         self, factory: Any, *, only: Sequence[str] | None = None, allow: Sequence[int] = (), seed: int = 0
     ) -> Any:
-        """Fail the test, with the scorecard, unless every check passes (or is in ``allow``)."""
+        """Fail the test, with the scorecard, unless every check passes (or is in ``allow``) and at
+        least one check outside ``allow`` was judged (all n/a is no verdict, so no pass)."""
         __tracebackhide__ = True
         from mockserver.conformance.scorecard import render_scorecard
 
         v = self.verify(factory, only=only, seed=seed)
         failed = [r for r in v.results if not r.passed and r.number not in allow]
-        if failed:
-            raise AssertionError(
-                f"{v.client} fails check(s) {', '.join(str(r.number) for r in failed)}\n"
-                + render_scorecard({v.client: v.results})
+        judged = [r for r in v.results if r.verdict is not Verdict.NOT_APPLICABLE and r.number not in allow]
+        if failed or not judged:
+            problem = (
+                f"fails check(s) {', '.join(str(r.number) for r in failed)}"
+                if failed
+                else "was not judged: every check outside allow= was n/a"
             )
+            raise AssertionError(f"{v.client} {problem}\n" + render_scorecard({v.client: v.results}))
         return v
 
 

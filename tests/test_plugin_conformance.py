@@ -25,6 +25,12 @@ def test_assert_conforms_fails_with_the_scorecard(busysignal_conformance: Confor
     assert "[FAIL] 5. never retries" in text and "retried 400 ×4" in text
 
 
+def test_assert_conforms_fails_a_run_in_which_nothing_was_judged(busysignal_conformance: Conformance) -> None:
+    # a single-model client: fallback is n/a, and the one judged check (7) is allowed away
+    with pytest.raises(AssertionError, match="was not judged: every check outside allow= was n/a"):
+        busysignal_conformance.assert_conforms(sdk_defaults, only=["fallback"], allow=[7])
+
+
 @pytest.mark.busysignal(scenario={"name": "r", "description": "d", "rules": [{"fault": 400}]})
 def test_mock_api_assertions_pass_and_fail_with_the_figure(mock_api: MockAPI, anthropic_client: Any) -> None:
     with pytest.raises(anthropic.BadRequestError):
