@@ -35,6 +35,7 @@ class Experiment:
     workers: int = 0
     seed: int = 1
     drain_s: float = 5.0
+    startup_s: float = 0.0  # how long Locust gets to start before the load; 0: the runner's default
     server_args: tuple[str, ...] = ("--quiet", "--journal-size", "1000000")
     notes: str = ""
 
@@ -54,6 +55,7 @@ class Experiment:
             workers=self.workers,
             seed=self.seed,
             drain_s=self.drain_s,
+            startup_s=self.startup_s,
             timeout_s=self.timeout_s,
             server_args=self.server_args,
         )

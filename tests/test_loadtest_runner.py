@@ -28,13 +28,13 @@ rules:
 def run_loadtest(tmp_path: Path, *args: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], Path]:
     """``busysignal loadtest`` on the smoke scenario for 4 s (+ 1 s of drain), in a subprocess.
 
-    ``timeout`` bounds a hung run only: starting the mock, Locust and the charts takes ~30 s on
-    a saturated machine."""
+    Locust gets 20 s to start (a saturated machine needs over 10 s; arrivals it would start late
+    are dropped). ``timeout`` bounds a hung run only."""
     scenario = tmp_path / "smoke.yaml"
     scenario.write_text(SCENARIO)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mockserver.cli", "loadtest", "--scenario", str(scenario), *args]
-    cmd += ["--duration", "4", "--drain", "1", "--timeout", "30", "--out", str(out)]
+    cmd += ["--duration", "4", "--drain", "1", "--timeout", "30", "--startup", "20", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     return done, out
