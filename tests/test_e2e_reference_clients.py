@@ -3,6 +3,10 @@ is wrong with the article recipe and the hand-written fallback loop, and pass th
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+
 import pytest
 
 from mockserver.cli import main
@@ -16,18 +20,39 @@ def by_number(results: list[CheckResult]) -> dict[int, CheckResult]:
     return {r.number: r for r in results}
 
 
-def test_the_article_recipe_retries_a_400_has_no_jitter_and_stacks_five_by_three() -> None:
-    v = verify(article_recipe_fast, only=["refusal-400", "burst", "outage"])
+def tenacity_waits(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[float]]:
+    """The waits tenacity asks for, per client thread (it still sleeps them)."""
+    asked: dict[int, list[float]] = {}
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("tenacity"):
+            asked.setdefault(threading.get_ident(), []).append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    return asked
+
+
+def test_the_article_recipe_retries_a_400_has_no_jitter_and_stacks_five_by_three(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    v = verify(article_recipe_fast, only=["refusal-400", "outage"])
     r = by_number(v.results)
-    assert set(r) == {3, 4, 5, 6, 7}
+    assert set(r) == {4, 5, 6, 7}
     assert r[5].verdict is Verdict.FAIL and r[5].measured == "retried 400 ×4"
-    assert r[3].verdict is Verdict.FAIL
-    assert (
-        "retry 3: all 12 clients waited" in r[3].explanation and "no jitter at this step" in r[3].explanation
-    )
     assert r[7].verdict is Verdict.FAIL
     assert "5 outer × 3 SDK attempts" in r[7].measured and "claimed 5" in r[7].measured
     assert r[4].verdict is Verdict.FAIL and "15 attempts (cap 10)" in r[4].explanation
+
+    # No jitter: after the shared burst, each of the 12 clients asks tenacity for the same wait.
+    # That is what the recipe decides; the journal's waits also hold this machine's speed (a
+    # saturated machine serialises twelve simultaneous retries over hundreds of ms), so the
+    # jitter check's verdict on them is judged on given waits in tests/test_conformance_checks.py.
+    waits = tenacity_waits(monkeypatch)
+    burst = by_number(verify(article_recipe_fast, only=["burst"]).results)
+    assert burst[3].verdict is not Verdict.NOT_APPLICABLE and burst[3].details["clients"] == 12
+    assert sorted(waits.values()) == [pytest.approx([0.4])] * 12
 
 
 def test_sdk_defaults_do_not_retry_refusals_but_lose_a_mid_stream_overload() -> None:
