@@ -143,8 +143,8 @@ def test_one_model_overloaded_spares_the_small_model(serve: Any) -> None:
     assert small == ["ok"] * 12
 
 
-def test_rate_limited_refuses_the_51st_request_with_true_headers(serve: Any) -> None:
-    srv = serve("rate-limited")
+def test_rate_limited_refuses_the_51st_request_with_true_headers(serve: Any, still_clock: ShiftClock) -> None:
+    srv = serve("rate-limited", scenario_clock=still_clock)  # no refill, however slow the 50 calls
     c = client(srv)
     raw = c.messages.with_raw_response.create(
         model="claude-opus-5", max_tokens=8, messages=[{"role": "user", "content": "first"}]
