@@ -140,7 +140,10 @@ def _call(server: MockServer, stream: bool) -> list[float]:
         clock=clock,
     )
     client = ResilientAnthropic(
-        base_url=server.url, api_key="sk-ant-e2e", timeout=anthropic.Timeout(10.0, connect=5.0), policy=policy
+        base_url=server.url,
+        api_key="sk-ant-e2e",
+        timeout=anthropic.Timeout(60.0, connect=30.0),
+        policy=policy,
     )
     params: dict[str, Any] = {
         "model": PRIMARY,
