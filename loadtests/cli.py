@@ -97,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--drain", type=duration_arg(), default=5.0, help="how long open calls may finish after the load"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--startup",
+        type=float,
+        default=0.0,
+        help="seconds Locust gets to start before the load begins (default 4 + 1 per worker; "
+        "raise it on a busy machine, where late arrivals are dropped and counted)",
+    )
 
 
 def _strategies(args: argparse.Namespace) -> tuple[str, ...]:
@@ -174,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             seed=args.seed,
             drain_s=args.drain,
+            startup_s=args.startup,
         )
         result = run_experiment(exp, out)
         path = write_report([result], out)

@@ -93,6 +93,11 @@ class LoadConfig:
             return []
         return sorted(t for worker in range(self.arrival_users) for t in self.arrivals(worker))
 
+    def lag_ms(self, t: float, started: float) -> float:
+        """How far behind its schedule the arrival due ``t`` s after ``t0`` started, at epoch
+        ``started`` (ms; 0 when on time): the harness's own health, reported as ``LAG``."""
+        return max(0.0, (started - self.t0 - t) * 1000)
+
     @property
     def closes_at(self) -> float:
         """When the schedule and its drain are over (epoch seconds): no new attempt starts after."""

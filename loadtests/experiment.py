@@ -12,7 +12,7 @@ from loadtests.render import Target, draw_charts, markdown_table, targets_table
 from loadtests.report import Series, StrategySummary, Window, series, summarize
 from loadtests.runner import Progress, RunResult, RunSpec, run_strategy
 
-__all__ = ["Experiment", "ExperimentResult", "run_experiment", "write_report"]
+__all__ = ["Experiment", "ExperimentResult", "harness_problems", "run_experiment", "write_report"]
 
 LAG_WARN_MS = 100.0  # an open loop further behind its schedule than this no longer offers the load it claims
 
@@ -35,6 +35,7 @@ class Experiment:
     workers: int = 0
     seed: int = 1
     drain_s: float = 5.0
+    startup_s: float = 0.0  # how long Locust gets to start before the load; 0: the runner's default
     server_args: tuple[str, ...] = ("--quiet", "--journal-size", "1000000")
     notes: str = ""
 
@@ -54,6 +55,7 @@ class Experiment:
             workers=self.workers,
             seed=self.seed,
             drain_s=self.drain_s,
+            startup_s=self.startup_s,
             timeout_s=self.timeout_s,
             server_args=self.server_args,
         )
@@ -109,6 +111,28 @@ def run_experiment(exp: Experiment, out: Path, *, progress: Progress | None = No
     return result
 
 
+def harness_problems(row: StrategySummary, journal_gaps: int) -> list[str]:
+    """What made a strategy's run measure less than it claims: Locust and the journal disagree,
+    the journal lost entries, the open loop fell more than ``LAG_WARN_MS`` behind its schedule
+    (p99), or arrivals were dropped. Empty when the run is sound."""
+    problems = []
+    if row.locust_attempts is not None and row.locust_attempts != row.attempts:
+        problems.append(
+            f"{row.strategy}: Locust counted {row.locust_attempts} attempts, the journal {row.attempts}"
+        )
+    if journal_gaps:
+        problems.append(f"{row.strategy}: {journal_gaps} journal entries lost (ring buffer)")
+    if row.arrival_lag_p99_ms is not None and row.arrival_lag_p99_ms > LAG_WARN_MS:
+        problems.append(
+            f"{row.strategy}: arrivals ran up to {row.arrival_lag_p99_ms:.0f} ms behind schedule (p99)"
+        )
+    if row.harness_dropped:
+        problems.append(
+            f"{row.strategy}: the harness dropped {row.harness_dropped} arrivals (cap or late start)"
+        )
+    return problems
+
+
 def _load_text(exp: Experiment) -> str:
     if exp.rate > 0:
         return f"open loop, Poisson arrivals, shape `{exp.shape}` at {exp.rate:g} calls/s"
@@ -136,22 +160,11 @@ def experiment_markdown(res: ExperimentResult, *, relative_to: Path) -> str:
     lines.append("")
     after = (exp.duration + exp.drain_s - exp.trigger.end) if exp.trigger else None
     lines.append(markdown_table(res.rows, run_end_after_trigger=after))
-    problems = []
-    for run, row in zip(res.runs, res.rows, strict=True):
-        if row.locust_attempts is not None and row.locust_attempts != row.attempts:
-            problems.append(
-                f"{row.strategy}: Locust counted {row.locust_attempts} attempts, the journal {row.attempts}"
-            )
-        if run.journal_gaps:
-            problems.append(f"{row.strategy}: {run.journal_gaps} journal entries lost (ring buffer)")
-        if row.arrival_lag_p99_ms is not None and row.arrival_lag_p99_ms > LAG_WARN_MS:
-            problems.append(
-                f"{row.strategy}: arrivals ran up to {row.arrival_lag_p99_ms:.0f} ms behind schedule (p99)"
-            )
-        if row.harness_dropped:
-            problems.append(
-                f"{row.strategy}: the harness dropped {row.harness_dropped} arrivals (cap or late start)"
-            )
+    problems = [
+        p
+        for run, row in zip(res.runs, res.rows, strict=True)
+        for p in harness_problems(row, run.journal_gaps)
+    ]
     if problems:
         lines += ["", "**Check the harness:** " + "; ".join(problems), ""]
     for chart in res.charts:

@@ -160,7 +160,7 @@ class _Driver:
                     )
                     continue
                 _sleep_until(cfg.t0 + t)
-                lag_ms = max(0.0, (time.time() - cfg.t0 - t) * 1000)
+                lag_ms = cfg.lag_ms(t, time.time())
                 self._fire(LAG_TYPE, LAG_NAME, lag_ms, 0, None)
                 if pool.full():
                     self._fire(DROP_TYPE, DROP_NAME, 0, 0, CallInterrupted("harness in-flight cap reached"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -168,6 +169,8 @@ class RunSpec:
             raise RunError("the raw FastHttpUser runs closed-loop only: give users")
         if self.workers < 0:
             raise RunError(f"workers must be >= 0, got {self.workers}")
+        if not (math.isfinite(self.startup_s) and self.startup_s >= 0):
+            raise RunError(f"startup must be a finite number of seconds >= 0, got {self.startup_s}")
         if self.users and self.workers and self.users < self.workers:
             raise RunError(f"{self.users} users cannot be spread over {self.workers} workers")
 

@@ -1,9 +1,10 @@
 """Hypothesis, end to end: generated per-model fault scripts against the bundled client on the
 mock; the journal must show exactly the attempts, waits and model choices the policy promises.
 
-The policy under test has millisecond-scale equal-jitter backoff (so every wait has a lower and
-an upper bound), a two-model fallback chain and nothing stateful across calls (no budget,
-breaker or throttle), so that each generated call can be predicted exactly.
+The policy under test has millisecond-scale equal-jitter backoff (so every wait it asks for has a
+lower and an upper bound; the journal's gaps, which also hold this machine's speed, only a lower
+one), a two-model fallback chain and nothing stateful across calls (no budget, breaker or
+throttle), so that each generated call can be predicted exactly.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ from mockserver.conformance.journal import JournalEntry
 from mockserver.server import MockServer
 from resilience import EqualJitter, Policy, ResilientAnthropic
 from resilience.policy import Retry
+from resilience.testing import SystemClock
 
 PRIMARY, FALLBACK = "claude-opus-5-5", "claude-haiku-5-5"
 MAX_ATTEMPTS = 3
 BASE_S, MULTIPLIER, CAP_S = 0.05, 2.0, 0.2
 RETRY_AFTER_MS = 40.0
-# what a loaded machine may add to a wait on top of the policy's delay (thread wake-up, the
-# client reading the response); lower bounds need no slack: a client cannot be early
-SLACK_S = 0.25
 
 # item → (scenario form, expected (status, fault) in the journal, retryable)
 ITEMS: dict[str, tuple[Any, tuple[int | None, str | None], bool]] = {
@@ -115,7 +114,21 @@ def server() -> Iterator[MockServer]:
         yield srv
 
 
-def _call(server: MockServer, stream: bool) -> None:
+class RecordingClock(SystemClock):
+    """The real clock, remembering every wait the policy asks for: what the policy decided,
+    where the journal's gaps also hold this machine's speed."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        super().sleep(seconds)
+
+
+def _call(server: MockServer, stream: bool) -> list[float]:
+    """One call through the policy; the waits it asked for."""
+    clock = RecordingClock()
     policy = Policy(
         retry=Retry(
             max_attempts=MAX_ATTEMPTS,
@@ -125,9 +138,13 @@ def _call(server: MockServer, stream: bool) -> None:
         fallback=[PRIMARY, FALLBACK],
         log_events=False,
         seed=0,
+        clock=clock,
     )
     client = ResilientAnthropic(
-        base_url=server.url, api_key="sk-ant-e2e", timeout=anthropic.Timeout(10.0, connect=5.0), policy=policy
+        base_url=server.url,
+        api_key="sk-ant-e2e",
+        timeout=anthropic.Timeout(60.0, connect=30.0),
+        policy=policy,
     )
     params: dict[str, Any] = {
         "model": PRIMARY,
@@ -144,28 +161,31 @@ def _call(server: MockServer, stream: bool) -> None:
         pass  # an exhausted chain raises; the journal is what is judged
     finally:
         client.close()
+    return clock.sleeps
 
 
-def _judge(entries: list[JournalEntry], expected: list[Expected]) -> None:
+def _judge(entries: list[JournalEntry], expected: list[Expected], sleeps: list[float]) -> None:
     observed = [(e.model, e.status, e.fault) for e in entries]
     wanted = [(x.model, *ITEMS[x.item][1]) for x in expected]
     assert observed == wanted
     # one logical request per model, one call overall
     assert len({e.prompt_digest for e in entries}) == 1
     attempts_on_model = 0
+    asked = iter(sleeps)
     for prev, nxt, x in zip(entries, entries[1:], expected, strict=False):
         if prev.model != nxt.model:  # a fallback: immediate, no backoff between models
             attempts_on_model = 0
             continue
         attempts_on_model += 1
         low, high = delay_bounds(x.item, attempts_on_model)
-        gap = nxt.start - prev.start
-        assert prev.end is not None
-        wait = nxt.start - prev.end
-        assert gap >= low - 0.001, (
-            f"retry {attempts_on_model} on {prev.model} after {x.item}: {gap:.4f} < {low}"
+        wait = next(asked, None)  # what the policy asked for before this retry
+        assert wait is not None, f"retry {attempts_on_model} on {prev.model} after {x.item}: no wait"
+        assert low - 1e-9 <= wait <= high + 1e-9, (
+            f"retry {attempts_on_model} after {x.item}: asked {wait:.4f}, not in [{low}, {high}]"
         )
-        assert wait <= high + SLACK_S, f"retry {attempts_on_model} after {x.item}: waited {wait:.4f} > {high}"
+        # and the server saw the client wait it (a lower bound: a client cannot be early)
+        assert nxt.start - prev.start >= wait - 0.001, f"retry {attempts_on_model} came early"
+    assert next(asked, None) is None  # no wait without a retry on the same model (a fallback is immediate)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,11 +196,11 @@ def test_attempts_waits_and_models_are_what_the_policy_promises(
     stream, scripts = case
     server.set_scenario(scenario_for(scripts))
     server.journal.clear()
-    _call(server, stream)
+    sleeps = _call(server, stream)
     entries = parse_entries(e.to_dict() for e in server.journal.entries())
     expected = predict(scripts)
     event(f"attempts={len(expected)}, fell back={expected[-1].model == FALLBACK}, stream={stream}")
-    _judge(entries, expected)
+    _judge(entries, expected, sleeps)
 
 
 def test_prediction_falls_back_only_after_retryable_failures_run_out() -> None:

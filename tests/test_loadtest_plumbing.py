@@ -3,6 +3,7 @@ the report's Markdown and charts, the headline's scenarios and targets."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from loadtests.config import ENV_PREFIX, USER_CLASSES, ConfigError, LoadConfig
+from loadtests.experiment import Experiment
 from loadtests.headline import (
     CAPACITY,
     SCENARIO_DIR,
@@ -87,6 +89,14 @@ def test_run_spec_refuses_ambiguous_or_impossible_loads(tmp_path: Path) -> None:
         RunSpec(scenario="steady", strategy="raw", duration=5, out=tmp_path, rate=5)
     with pytest.raises(RunError, match="cannot be spread"):
         RunSpec(scenario="steady", strategy="no-retry", duration=5, out=tmp_path, users=2, workers=3)
+    with pytest.raises(RunError, match="startup must be a finite number of seconds >= 0, got -1"):
+        RunSpec(scenario="steady", strategy="no-retry", duration=5, out=tmp_path, rate=5, startup_s=-1)
+
+
+def test_the_startup_time_is_the_runners_default_unless_given(tmp_path: Path) -> None:
+    exp = Experiment("e", "t", "steady", ("no-retry",), duration=5, rate=5, workers=2)
+    assert exp.spec("no-retry", tmp_path).startup == 4.0 + 2
+    assert replace(exp, startup_s=20).spec("no-retry", tmp_path).startup == 20
 
 
 def test_a_single_process_run_is_one_headless_locust_with_the_strategy_user(tmp_path: Path) -> None:

@@ -104,11 +104,11 @@ def test_exporter_serves_metrics_on_loopback() -> None:
     reg = Registry()
     reg.counter("demo_total", "x").inc()
     with MetricsExporter(reg, port=0) as exporter:
-        with urllib.request.urlopen(exporter.url, timeout=5) as resp:
+        with urllib.request.urlopen(exporter.url, timeout=60) as resp:
             assert resp.headers["Content-Type"] == CONTENT_TYPE
             assert "demo_total 1" in resp.read().decode()
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(exporter.url.replace("/metrics", "/other"), timeout=5)
+            urllib.request.urlopen(exporter.url.replace("/metrics", "/other"), timeout=60)
         assert err.value.code == 404
     with pytest.raises(ValueError, match="loopback"):
         MetricsExporter(reg, host="0.0.0.0")
@@ -136,7 +136,7 @@ def test_policy_metrics_count_a_real_call_through_the_resilient_client() -> None
         )
         sdk.close()
         assert len(server.journal.entries()) == 3
-    with MetricsExporter(reg) as exporter, urllib.request.urlopen(exporter.url, timeout=5) as resp:
+    with MetricsExporter(reg) as exporter, urllib.request.urlopen(exporter.url, timeout=60) as resp:
         text = resp.read().decode()
     assert 'busysignal_client_attempts_total{model="claude-haiku-5-5",status="529"} 2' in text
     assert 'busysignal_client_attempts_total{model="claude-haiku-5-5",status="200"} 1' in text

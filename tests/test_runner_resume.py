@@ -71,7 +71,7 @@ def test_runner_killed_mid_run_resumes_with_exactly_one_result_per_document(tmp_
     with MockServer(scenario="launch-day", seed=7, clock=fast_clock(), journal_size=100_000) as server:
         first = subprocess.Popen(runner_cmd(inp, out, server.url), env=env1, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE)  # fmt: skip
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 300  # bounds a stuck runner only: a saturated machine is slow
         while count_lines(out) < N_DOCS // 4 and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)  # polling another process, not waiting for time
         assert first.poll() is None, f"the runner ended before it could be killed: {first.communicate()}"
@@ -82,7 +82,7 @@ def test_runner_killed_mid_run_resumes_with_exactly_one_result_per_document(tmp_
         assert 0 < lines_at_kill < N_DOCS
 
         second = subprocess.run(runner_cmd(inp, out, server.url), env=env2, capture_output=True, text=True,
-                                timeout=60)  # fmt: skip
+                                timeout=600)  # fmt: skip
         assert second.returncode in (0, 1), second.stderr
         summary = json.loads(second.stdout)
         entries = [e.to_dict() for e in server.journal.entries()]

@@ -37,7 +37,7 @@ def sdk(server: MockServer, **kw: Any) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=server.url, api_key=TEST_KEY, _strict_response_validation=True, **kw)
 
 
-def finished(server: MockServer, n: int = 1, timeout: float = 10.0) -> list[JournalEntry]:
+def finished(server: MockServer, n: int = 1, timeout: float = 60.0) -> list[JournalEntry]:
     """The journal once ``n`` entries have ended (the server may finish just after the client)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -137,13 +137,14 @@ def test_reset_drops_the_connection_before_any_byte(server: MockServer, engine: 
 
 
 def test_hang_holds_until_the_client_gives_up(server: MockServer, engine: ScriptedEngine) -> None:
-    engine.push([Decision(connection_fault=ConnectionFault("hang", hang_s=30.0))])
+    engine.push([Decision(connection_fault=ConnectionFault("hang", hang_s=600.0))])
     start = time.monotonic()
     with pytest.raises(anthropic.APITimeoutError):
         sdk(server, timeout=0.2).messages.create(model=MODEL, max_tokens=5, messages=user())
     [entry] = finished(server)
     assert entry.fault == "hang" and entry.status is None and entry.client_gone
-    assert entry.end is not None and entry.end - entry.start < 5.0 and time.monotonic() - start < 5.0
+    # it ended when the client left, not after hang_s (the bound is generous: a busy machine)
+    assert entry.end is not None and entry.end - entry.start < 60 and time.monotonic() - start < 60
     [done] = engine.completed
     assert done.client_gone and done.status == 0
 

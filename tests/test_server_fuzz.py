@@ -155,7 +155,7 @@ def server() -> Iterator[MockServer]:
 
 @pytest.fixture(scope="module")
 def http(server: MockServer) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=server.url, timeout=10.0) as client:
+    with httpx2.Client(base_url=server.url, timeout=60.0) as client:
         yield client
 
 

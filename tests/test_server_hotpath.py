@@ -161,7 +161,7 @@ def test_messages_route_journals_the_decoded_path_it_matched() -> None:
     with MockServer() as server:
         statuses = []
         for target in ("/v1/messages", "/v1/%6Dessages", "/v1/messages?beta=true", "/v1//messages"):
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
             conn.request("POST", target, body=body, headers=headers)
             statuses.append(conn.getresponse().status)
             conn.close()
@@ -187,7 +187,7 @@ def test_answers_carry_their_headers_in_the_order_the_plain_code_gave() -> None:
     with MockServer(wall_clock=lambda: 1_800_000_000.5) as server:
         got = []
         for headers in (base, {**base, "x-busysignal-fault": "529"}):
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
             conn.request("POST", "/v1/messages", body=body, headers=headers)
             resp = conn.getresponse()
             resp.read()

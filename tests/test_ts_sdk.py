@@ -31,7 +31,7 @@ def test_typescript_sdk_creates_and_streams_a_message() -> None:
             env={**os.environ, "BUSYSIGNAL_URL": server.url},
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=300,
         )
         assert proc.returncode == 0, proc.stderr
         seen = json.loads(proc.stdout.strip().splitlines()[-1])
