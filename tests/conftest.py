@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -193,3 +194,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _locust_stays_out_of_the_test_process(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Locust patches the whole interpreter with gevent when imported, and every later test in the
+    same worker then runs on patched threads: name the test that imported it, where it happened."""
+    yield
+    if "locust" in sys.modules or "gevent.monkey" in sys.modules:
+        pytest.fail(f"{request.node.nodeid} imported Locust (or gevent) into the test process", pytrace=False)
