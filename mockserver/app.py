@@ -388,7 +388,8 @@ def _bearer(headers: Mapping[str, str]) -> str | None:
 
 
 def _is_loopback(remote: str | None) -> bool:
-    return remote is None or remote.startswith("127.") or remote in ("::1", "localhost")
+    """Whether the peer is a loopback address; an unknown peer (None) is not (fail closed)."""
+    return remote is not None and (remote.startswith("127.") or remote in ("::1", "localhost"))
 
 
 async def _send(request: web.Request, entry: JournalEntry, resp: web.Response) -> web.Response:
@@ -996,6 +997,7 @@ def _process_item(
             input_tokens=req.input_tokens,
             max_tokens=req.max_tokens,
             retry_count=None,
+            loopback=batch.loopback,  # the create call's peer: the override header is gated by it
         )
         engine = state.engine
         decision = engine.decide(facts, now)
@@ -1038,6 +1040,7 @@ async def handle_batch_create(request: web.Request, state: MockState, entry: Jou
         state.config.wall_clock(),
         headers={k.lower(): v for k, v in request.headers.items()},
         api_key_id=entry.api_key_id,
+        loopback=_is_loopback(request.remote),
     )
     _advance(state, batch)
     return batch.to_dict(_results_url(request, state, batch))
