@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import control_guard
+from mockserver import control_guard, control_head
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
@@ -1258,22 +1258,23 @@ def create_app(
     r = app.router
     r.add_post(MESSAGES_PATH, handle_messages(state))
     r.add_post("/v1/messages/count_tokens", handle_count_tokens(state))
-    r.add_get("/v1/models", handle_models_list(state), allow_head=False)
-    r.add_get("/v1/models/{model_id}", handle_models_get(state), allow_head=False)
+    r.add_get("/v1/models", handle_models_list(state), allow_head=True)
+    r.add_get("/v1/models/{model_id}", handle_models_get(state), allow_head=True)
     r.add_post("/v1/messages/batches", handle_batch_create(state))
-    r.add_get("/v1/messages/batches", handle_batch_list(state), allow_head=False)
-    r.add_get("/v1/messages/batches/{batch_id}", handle_batch_get(state), allow_head=False)
+    r.add_get("/v1/messages/batches", handle_batch_list(state), allow_head=True)
+    r.add_get("/v1/messages/batches/{batch_id}", handle_batch_get(state), allow_head=True)
     r.add_post("/v1/messages/batches/{batch_id}/cancel", handle_batch_cancel(state))
     r.add_delete("/v1/messages/batches/{batch_id}", handle_batch_delete(state))
-    r.add_get("/v1/messages/batches/{batch_id}/results", handle_batch_results(state), allow_head=False)
-    r.add_get(f"{CONTROL_PREFIX}/health", _control(control_health), allow_head=False)
+    r.add_get("/v1/messages/batches/{batch_id}/results", handle_batch_results(state), allow_head=True)
+    r.add_get(f"{CONTROL_PREFIX}/health", _control(control_health), allow_head=True)
     r.add_get(f"{CONTROL_PREFIX}/journal", _control(control_journal), allow_head=False)
+    r.add_route("HEAD", f"{CONTROL_PREFIX}/journal", _control(control_head.journal_head(_journal_filter)))
     r.add_delete(f"{CONTROL_PREFIX}/journal", _control(control_journal_clear))
-    r.add_get(f"{CONTROL_PREFIX}/stats", _control(control_stats), allow_head=False)
+    r.add_get(f"{CONTROL_PREFIX}/stats", _control(control_stats), allow_head=True)
     r.add_post(f"{CONTROL_PREFIX}/reset", _control(control_reset))
-    r.add_get(f"{CONTROL_PREFIX}/scenario", _control(control_scenario_get), allow_head=False)
+    r.add_get(f"{CONTROL_PREFIX}/scenario", _control(control_scenario_get), allow_head=True)
     r.add_put(f"{CONTROL_PREFIX}/scenario", _control(control_scenario_put))
-    r.add_get("/metrics", _control(control_metrics), allow_head=False)
+    r.add_get("/metrics", _control(control_metrics), allow_head=True)
     r.add_route("*", "/{tail:.*}", handle_not_found)
     return app
 

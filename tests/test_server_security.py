@@ -76,3 +76,41 @@ async def test_a_batch_from_loopback_still_obeys_the_override_header() -> None:
     async with AsyncMockServer() as server:
         result = await _batch_result(server, {**API, **OVERRIDE})
     assert result["type"] == "errored" and result["error"]["error"]["type"] == "overloaded_error", result
+
+
+# ---------------------------------------------------------------- HEAD on every GET route
+
+
+async def test_head_answers_every_get_route_with_the_get_headers_and_no_body() -> None:
+    async with AsyncMockServer() as server, aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/v1/messages/batches", json=_batch_body(), headers=API) as r:
+            batch_id = (await r.json())["id"]
+        paths = [
+            "/_busysignal/health",
+            "/_busysignal/journal",
+            "/_busysignal/stats",
+            "/_busysignal/scenario",
+            "/metrics",
+            "/v1/models",
+            f"/v1/models/{MODEL}",
+            "/v1/messages/batches",
+            f"/v1/messages/batches/{batch_id}",
+            f"/v1/messages/batches/{batch_id}/results",
+        ]
+        for path in paths:
+            async with http.get(f"{server.url}{path}", headers=API) as got:
+                assert got.status == 200, (path, await got.text())
+                get_type, get_length = got.headers["content-type"], got.headers.get("content-length")
+            async with http.head(f"{server.url}{path}", headers=API) as head:
+                assert head.status == 200, path
+                assert head.headers["content-type"] == get_type, path
+                # the length a GET would send (none for the streamed journal), and no body
+                assert ("content-length" in head.headers) == (get_length is not None), path
+                assert "transfer-encoding" not in head.headers, path
+                assert await head.read() == b"", path
+        async with http.head(f"{server.url}/_busysignal/journal?format=csv") as bad:
+            assert bad.status == 400  # as its GET
+        async with http.head(f"{server.url}/v1/models") as unauthenticated:
+            assert unauthenticated.status == 401  # HEAD is checked as GET is
+        heads = [e for e in server.journal.entries() if e.method == "HEAD"]
+        assert {e.path for e in heads} >= {"/v1/models", f"/v1/messages/batches/{batch_id}"}
