@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import control_guard, control_head
+from mockserver import control_guard, control_head, control_token
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
@@ -1108,7 +1108,7 @@ def _control(inner: Callable[[web.Request, MockState], Awaitable[web.StreamRespo
             given = request.headers.get("x-busysignal-token")
             if given is None:
                 given = _bearer(request.headers)
-            if given != token:
+            if not control_token.token_matches(given, token):  # constant time
                 return _control_error(
                     401, "authentication_error", "control plane: x-busysignal-token is required"
                 )

@@ -3,16 +3,32 @@ control token's hygiene, salted API key ids, and HEAD on every GET route."""
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from conftest import TEST_KEY, user
 
-from mockserver import AsyncMockServer
+from mockserver import AsyncMockServer, MockServer
 from mockserver.app import _is_loopback
+from mockserver.control_token import (
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    ControlTokenError,
+    resolve_token,
+    token_for_serve_args,
+)
 
 MODEL = "claude-haiku-4-5"
 API = {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"}
@@ -114,3 +130,121 @@ async def test_head_answers_every_get_route_with_the_get_headers_and_no_body() -
             assert unauthenticated.status == 401  # HEAD is checked as GET is
         heads = [e for e in server.journal.entries() if e.method == "HEAD"]
         assert {e.path for e in heads} >= {"/v1/models", f"/v1/messages/batches/{batch_id}"}
+
+
+# ---------------------------------------------------------------- control token hygiene
+
+
+async def test_the_control_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[object, object]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    async with AsyncMockServer(control_token="s3cret") as server, aiohttp.ClientSession() as http:
+        health = f"{server.url}/_busysignal/health"
+        async with http.get(health, headers={"x-busysignal-token": "s3creX"}) as wrong:
+            assert wrong.status == 401
+        async with http.get(health, headers={"authorization": "Bearer s3cret"}) as right:
+            assert right.status == 200
+        async with http.get(health, headers={"x-busysignal-token": "s\u00e9cret"}) as odd:
+            assert odd.status == 401  # a header that is not ASCII is refused, not a 500
+    assert (b"s3creX", b"s3cret") in compared and (b"s3cret", b"s3cret") in compared
+
+
+def test_token_lookup_order_and_errors(tmp_path: Path) -> None:
+    f = tmp_path / "token"
+    f.write_text("from-file\n")
+    env = {TOKEN_ENV: "from-env", TOKEN_FILE_ENV: str(f)}
+    assert resolve_token("given", env=env) == "given"
+    assert resolve_token(token_file=f, env=env) == "from-file"  # the line end is not part of it
+    assert resolve_token(env=env) == "from-env"
+    assert resolve_token(env={TOKEN_FILE_ENV: str(f)}) == "from-file"
+    assert resolve_token(env={}) is None
+    assert token_for_serve_args(["--seed", "1", "--control-token-file", str(f)], env={}) == "from-file"
+    assert token_for_serve_args(["--quiet"], env={TOKEN_ENV: "e"}) == "e"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ControlTokenError, match="not both"):
+        resolve_token("a", f, env={})
+    with pytest.raises(ControlTokenError, match="empty"):
+        resolve_token(token_file=tmp_path / "empty", env={})
+    with pytest.raises(ControlTokenError, match="missing"):
+        resolve_token(token_file=tmp_path / "missing", env={})
+
+
+def test_remote_server_and_mock_control_find_the_token_as_serve_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loadtests.runner import MockControl
+    from mockserver.pytest_plugin import RemoteServer
+
+    f = tmp_path / "token"
+    f.write_text("t0ken\n")
+    monkeypatch.setenv(TOKEN_FILE_ENV, str(f))
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with MockServer(control_token="t0ken") as server:
+        assert RemoteServer(server.url).raw_entries() == []
+        assert MockControl(server.url, token=token_for_serve_args([], env=os.environ)).healthy()
+        assert not MockControl(server.url).healthy()  # no token: refused
+        monkeypatch.delenv(TOKEN_FILE_ENV)
+        with pytest.raises(RuntimeError, match="401"):
+            RemoteServer(server.url).raw_entries()
+
+
+def _serve(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """``busysignal serve`` on a free port of 127.0.0.1, and its URL once it listens."""
+    cmd = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", "--quiet", *args]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # ends at EOF if the server exits
+        if "listening on " in line:
+            return proc, line.split("listening on ", 1)[1].strip()
+    _, err = proc.communicate(timeout=30)
+    raise AssertionError(f"serve exited with {proc.returncode}: {err}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("source", ["env", "file"])
+def test_a_token_from_env_or_file_never_shows_in_the_server_argv(source: str, tmp_path: Path) -> None:
+    secret = "tok-" + os.urandom(8).hex()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUSYSIGNAL_CONTROL_TOKEN")}
+    args: list[str] = []
+    if source == "env":
+        env[TOKEN_ENV] = secret
+    else:
+        (tmp_path / "token").write_text(secret + "\n")
+        args = ["--control-token-file", str(tmp_path / "token")]
+    proc, url = _serve(args, env)
+    try:
+        argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert not any(secret.encode() in arg for arg in argv), argv
+        health = f"{url}/_busysignal/health"
+        assert urllib_status(health, {}) == 401
+        assert urllib_status(health, {"x-busysignal-token": secret}) == 200
+    finally:
+        _stop(proc)
+
+
+def urllib_status(url: str, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_serve_refuses_an_unusable_token_file_clearly(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0"]
+    cmd += ["--control-token-file", str(tmp_path / "nope")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "control token file" in done.stderr and "nope" in done.stderr
