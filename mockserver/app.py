@@ -42,8 +42,6 @@ from mockserver.journal import (
     Journal,
     JournalEntry,
     JournalFilter,
-    _key_ids,
-    api_key_id,
     body_digest,
     entries_to_jsonl,
     entry_json,
@@ -51,6 +49,7 @@ from mockserver.journal import (
     logical_id,
     parse_retry_count,
 )
+from mockserver.keyids import KeyIds, salt_bytes
 from mockserver.metrics import Metrics, Stats
 from mockserver.response_headers import JSON_TYPE, header_templates
 from mockserver.scenario_status import scenario_name, scenario_status
@@ -190,6 +189,7 @@ class MockState:
         self._on_done = config.on_request_done
         self.refresh_headers(self._wall_clock())
         self._journal_add = self.journal.add
+        self.key_ids = KeyIds(salt_bytes(config.key_salt))
         self._request_id = self.ids.request_id
         self.bind_host: str | None = None  # set by the server that binds the app (control_guard)
 
@@ -250,7 +250,7 @@ class MockState:
             path,
             wall,
             self.clock(),
-            (_key_ids.get(key) or api_key_id(key)) if key else "",
+            self.key_ids[key] if key else "",  # salted per server (keyids)
             None if retry is None else parse_retry_count(retry),
             kept,
         )

@@ -75,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="read the control token from this file (its text, without the line end); with neither "
         "option, the token is $BUSYSIGNAL_CONTROL_TOKEN, else the file $BUSYSIGNAL_CONTROL_TOKEN_FILE names",
     )
+    parser.add_argument(
+        "--key-salt",
+        default=None,
+        metavar="TEXT",
+        help="salt of the journal's api_key_id (default: random per server); give servers whose "
+        "journals must be correlated the same one (see mockserver/JOURNAL.md)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
 
 
@@ -121,6 +128,7 @@ def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
         control_token=resolve_token(args.control_token, args.control_token_file, env=os.environ),
         catalogue=load_catalogue(args.models) if args.models else default_catalogue(),
         batch_processing_s=args.batch_seconds,
+        key_salt=args.key_salt,
         on_request_done=None if args.quiet else on_done,
     )
 

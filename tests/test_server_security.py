@@ -3,6 +3,7 @@ control token's hygiene, salted API key ids, and HEAD on every GET route."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
@@ -248,3 +249,50 @@ def test_serve_refuses_an_unusable_token_file_clearly(tmp_path: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "control token file" in done.stderr and "nope" in done.stderr
+
+
+# ---------------------------------------------------------------- salted api_key_id
+
+
+def _ids(server: MockServer, key: str, n: int = 2) -> list[str]:
+    body = {"model": MODEL, "max_tokens": 5, "messages": user("hi")}
+    for _ in range(n):
+        r = urllib.request.Request(
+            f"{server.url}/v1/messages",
+            data=json.dumps(body).encode(),
+            headers={"x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json"},
+        )
+        with urllib.request.urlopen(r, timeout=30) as resp:
+            assert resp.status == 200
+    return [e.api_key_id for e in server.journal.entries()]
+
+
+def test_api_key_ids_are_salted_per_server_and_fixed_by_a_shared_salt() -> None:
+    key = "sk-ant-test-0001"
+    unsalted = hashlib.blake2b(key.encode(), digest_size=6, person=b"bsig-key").hexdigest()
+    with MockServer() as a, MockServer() as b:
+        ids_a, ids_b = _ids(a, key), _ids(b, key)
+        assert len(set(ids_a)) == 1 and len(set(ids_b)) == 1  # one id per key within a server
+        assert ids_a[0] != ids_b[0]  # another server, another id
+        assert a.key_id(key) == ids_a[0] and len(ids_a[0]) == 12
+        logical = {e.logical_id for e in a.journal.entries()}
+        assert len(logical) == 1  # the same call twice is one logical request
+        a.reset()
+        assert _ids(a, key, 1) == ids_a[:1]  # the salt lives as long as the server
+    with MockServer(key_salt="fleet") as c, MockServer(key_salt="fleet") as d:
+        assert _ids(c, key) == _ids(d, key)
+        assert c.key_id(key) != unsalted and c.key_id("sk-other") != c.key_id(key)
+    assert unsalted not in ids_a + ids_b
+
+
+def test_serve_takes_a_fixed_key_salt() -> None:
+    import argparse
+
+    from mockserver.cli_serve import add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert build_config(parser.parse_args(["--key-salt", "fleet"]), sys.stdout).key_salt == "fleet"
+    assert build_config(parser.parse_args([]), sys.stdout).key_salt is None
+    with pytest.raises(ValueError, match="key_salt"):
+        build_config(parser.parse_args(["--key-salt", ""]), sys.stdout)
