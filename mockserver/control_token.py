@@ -80,8 +80,11 @@ def resolve_token(
 def token_for_serve_args(args: Sequence[str], *, env: Mapping[str, str]) -> str | None:
     """The token a ``busysignal serve`` started with ``args`` (and environment ``env``) demands:
     what a client that spawned it should send."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     parser.add_argument("--control-token", default=None)
     parser.add_argument("--control-token-file", default=None)
-    known, _ = parser.parse_known_args(list(args))
+    try:
+        known, _ = parser.parse_known_args(list(args))
+    except argparse.ArgumentError as exc:
+        raise ControlTokenError(f"serve arguments: {exc}") from None
     return resolve_token(known.control_token, known.control_token_file, env=env)

@@ -168,6 +168,8 @@ def test_token_lookup_order_and_errors(tmp_path: Path) -> None:
     assert token_for_serve_args(["--seed", "1", "--control-token-file", str(f)], env={}) == "from-file"
     assert token_for_serve_args(["--quiet"], env={TOKEN_ENV: "e"}) == "e"
     (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ControlTokenError, match="expected one argument"):
+        token_for_serve_args(["--control-token"], env={})
     with pytest.raises(ControlTokenError, match="not both"):
         resolve_token("a", f, env={})
     with pytest.raises(ControlTokenError, match="empty"):
