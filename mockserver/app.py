@@ -22,9 +22,11 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import control_guard, control_head, control_token
+from mockserver import control_guard
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
+from mockserver.control_head import journal_head
+from mockserver.control_token import token_matches
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
 from mockserver.faults import (
     Decision,
@@ -1108,7 +1110,7 @@ def _control(inner: Callable[[web.Request, MockState], Awaitable[web.StreamRespo
             given = request.headers.get("x-busysignal-token")
             if given is None:
                 given = _bearer(request.headers)
-            if not control_token.token_matches(given, token):  # constant time
+            if not token_matches(given, token):  # constant time
                 return _control_error(
                     401, "authentication_error", "control plane: x-busysignal-token is required"
                 )
@@ -1268,7 +1270,7 @@ def create_app(
     r.add_get("/v1/messages/batches/{batch_id}/results", handle_batch_results(state), allow_head=True)
     r.add_get(f"{CONTROL_PREFIX}/health", _control(control_health), allow_head=True)
     r.add_get(f"{CONTROL_PREFIX}/journal", _control(control_journal), allow_head=False)
-    r.add_route("HEAD", f"{CONTROL_PREFIX}/journal", _control(control_head.journal_head(_journal_filter)))
+    r.add_route("HEAD", f"{CONTROL_PREFIX}/journal", _control(journal_head(_journal_filter)))
     r.add_delete(f"{CONTROL_PREFIX}/journal", _control(control_journal_clear))
     r.add_get(f"{CONTROL_PREFIX}/stats", _control(control_stats), allow_head=True)
     r.add_post(f"{CONTROL_PREFIX}/reset", _control(control_reset))

@@ -126,9 +126,9 @@ def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
         auth=not args.no_auth,
         api_keys=frozenset(args.api_key) if args.api_key else None,
         control_token=resolve_token(args.control_token, args.control_token_file, env=os.environ),
+        key_salt=args.key_salt,
         catalogue=load_catalogue(args.models) if args.models else default_catalogue(),
         batch_processing_s=args.batch_seconds,
-        key_salt=args.key_salt,
         on_request_done=None if args.quiet else on_done,
     )
 

@@ -61,7 +61,7 @@ class ServerConfig:
             raise ValueError(f"tokens_per_s must be >= 0, got {self.tokens_per_s}")
         if self.journal_size < 1:
             raise ValueError(f"journal_size must be >= 1, got {self.journal_size}")
-        if self.batch_processing_s < 0 or self.batch_cancel_s < 0:
-            raise ValueError("batch times must be >= 0")
         if self.key_salt is not None and not self.key_salt:
             raise ValueError("key_salt must not be empty (None gives a random salt)")
+        if self.batch_processing_s < 0 or self.batch_cancel_s < 0:
+            raise ValueError("batch times must be >= 0")
