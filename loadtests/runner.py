@@ -35,6 +35,7 @@ from typing import IO, Any
 
 from loadtests.config import CLOSE_GRACE_S, USER_CLASSES, LoadConfig, Mode
 from loadtests.report import Attempt, LocustRow, attempts_from_journal, read_locust_json
+from mockserver.control_token import ControlTokenError, token_for_serve_args
 from mockserver.extras import require
 
 __all__ = ["MockControl", "RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
@@ -58,9 +59,10 @@ def free_port() -> int:
 class MockControl:
     """The mock's control plane, over plain HTTP on 127.0.0.1."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token  # the control token the mock demands (None: none)
 
     def _request(
         self, method: str, path: str, body: bytes | None = None, ctype: str = ""
@@ -68,6 +70,8 @@ class MockControl:
         req = urllib.request.Request(self.base_url + path, data=body, method=method)
         if ctype:
             req.add_header("content-type", ctype)
+        if self.token:
+            req.add_header("authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return int(resp.status), bytes(resp.read())
@@ -302,9 +306,13 @@ def _mock(
         str(spec.seed),
         *spec.server_args,
     ]
+    try:  # the control token the mock will demand, found as it finds it
+        token = token_for_serve_args(spec.server_args, env=os.environ)
+    except ControlTokenError as exc:
+        raise RunError(f"the mock's control token: {exc}") from None
     log = (out / "mock.log").open("wb")
     proc = _spawn(cmd, dict(os.environ), log)
-    control = MockControl(f"http://127.0.0.1:{port}")
+    control = MockControl(f"http://127.0.0.1:{port}", token=token)
     try:
         deadline = time.monotonic() + 20
         while not control.healthy():

@@ -25,6 +25,8 @@ from aiohttp import StreamReader, web
 from mockserver import control_guard
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
+from mockserver.control_head import journal_head
+from mockserver.control_token import token_matches
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
 from mockserver.faults import (
     Decision,
@@ -42,8 +44,6 @@ from mockserver.journal import (
     Journal,
     JournalEntry,
     JournalFilter,
-    _key_ids,
-    api_key_id,
     body_digest,
     entries_to_jsonl,
     entry_json,
@@ -51,6 +51,7 @@ from mockserver.journal import (
     logical_id,
     parse_retry_count,
 )
+from mockserver.keyids import KeyIds, salt_bytes
 from mockserver.metrics import Metrics, Stats
 from mockserver.response_headers import JSON_TYPE, header_templates
 from mockserver.scenario_status import scenario_name, scenario_status
@@ -190,6 +191,7 @@ class MockState:
         self._on_done = config.on_request_done
         self.refresh_headers(self._wall_clock())
         self._journal_add = self.journal.add
+        self.key_ids = KeyIds(salt_bytes(config.key_salt))
         self._request_id = self.ids.request_id
         self.bind_host: str | None = None  # set by the server that binds the app (control_guard)
 
@@ -250,7 +252,7 @@ class MockState:
             path,
             wall,
             self.clock(),
-            (_key_ids.get(key) or api_key_id(key)) if key else "",
+            self.key_ids[key] if key else "",  # salted per server (keyids)
             None if retry is None else parse_retry_count(retry),
             kept,
         )
@@ -388,7 +390,8 @@ def _bearer(headers: Mapping[str, str]) -> str | None:
 
 
 def _is_loopback(remote: str | None) -> bool:
-    return remote is None or remote.startswith("127.") or remote in ("::1", "localhost")
+    """Whether the peer is a loopback address; an unknown peer (None) is not (fail closed)."""
+    return remote is not None and (remote.startswith("127.") or remote in ("::1", "localhost"))
 
 
 async def _send(request: web.Request, entry: JournalEntry, resp: web.Response) -> web.Response:
@@ -996,6 +999,7 @@ def _process_item(
             input_tokens=req.input_tokens,
             max_tokens=req.max_tokens,
             retry_count=None,
+            loopback=batch.loopback,  # the create call's peer: the override header is gated by it
         )
         engine = state.engine
         decision = engine.decide(facts, now)
@@ -1038,6 +1042,7 @@ async def handle_batch_create(request: web.Request, state: MockState, entry: Jou
         state.config.wall_clock(),
         headers={k.lower(): v for k, v in request.headers.items()},
         api_key_id=entry.api_key_id,
+        loopback=_is_loopback(request.remote),
     )
     _advance(state, batch)
     return batch.to_dict(_results_url(request, state, batch))
@@ -1105,7 +1110,7 @@ def _control(inner: Callable[[web.Request, MockState], Awaitable[web.StreamRespo
             given = request.headers.get("x-busysignal-token")
             if given is None:
                 given = _bearer(request.headers)
-            if given != token:
+            if not token_matches(given, token):  # constant time
                 return _control_error(
                     401, "authentication_error", "control plane: x-busysignal-token is required"
                 )
@@ -1255,22 +1260,23 @@ def create_app(
     r = app.router
     r.add_post(MESSAGES_PATH, handle_messages(state))
     r.add_post("/v1/messages/count_tokens", handle_count_tokens(state))
-    r.add_get("/v1/models", handle_models_list(state), allow_head=False)
-    r.add_get("/v1/models/{model_id}", handle_models_get(state), allow_head=False)
+    r.add_get("/v1/models", handle_models_list(state), allow_head=True)
+    r.add_get("/v1/models/{model_id}", handle_models_get(state), allow_head=True)
     r.add_post("/v1/messages/batches", handle_batch_create(state))
-    r.add_get("/v1/messages/batches", handle_batch_list(state), allow_head=False)
-    r.add_get("/v1/messages/batches/{batch_id}", handle_batch_get(state), allow_head=False)
+    r.add_get("/v1/messages/batches", handle_batch_list(state), allow_head=True)
+    r.add_get("/v1/messages/batches/{batch_id}", handle_batch_get(state), allow_head=True)
     r.add_post("/v1/messages/batches/{batch_id}/cancel", handle_batch_cancel(state))
     r.add_delete("/v1/messages/batches/{batch_id}", handle_batch_delete(state))
-    r.add_get("/v1/messages/batches/{batch_id}/results", handle_batch_results(state), allow_head=False)
-    r.add_get(f"{CONTROL_PREFIX}/health", _control(control_health), allow_head=False)
+    r.add_get("/v1/messages/batches/{batch_id}/results", handle_batch_results(state), allow_head=True)
+    r.add_get(f"{CONTROL_PREFIX}/health", _control(control_health), allow_head=True)
     r.add_get(f"{CONTROL_PREFIX}/journal", _control(control_journal), allow_head=False)
+    r.add_route("HEAD", f"{CONTROL_PREFIX}/journal", _control(journal_head(_journal_filter)))
     r.add_delete(f"{CONTROL_PREFIX}/journal", _control(control_journal_clear))
-    r.add_get(f"{CONTROL_PREFIX}/stats", _control(control_stats), allow_head=False)
+    r.add_get(f"{CONTROL_PREFIX}/stats", _control(control_stats), allow_head=True)
     r.add_post(f"{CONTROL_PREFIX}/reset", _control(control_reset))
-    r.add_get(f"{CONTROL_PREFIX}/scenario", _control(control_scenario_get), allow_head=False)
+    r.add_get(f"{CONTROL_PREFIX}/scenario", _control(control_scenario_get), allow_head=True)
     r.add_put(f"{CONTROL_PREFIX}/scenario", _control(control_scenario_put))
-    r.add_get("/metrics", _control(control_metrics), allow_head=False)
+    r.add_get("/metrics", _control(control_metrics), allow_head=True)
     r.add_route("*", "/{tail:.*}", handle_not_found)
     return app
 

@@ -44,6 +44,7 @@ class Batch:
     items: list[BatchItem]
     headers: dict[str, str] = field(default_factory=dict)  # request headers of the create call
     api_key_id: str = ""
+    loopback: bool = False  # the create call came from a loopback peer (the override header's gate)
     status: str = "in_progress"
     cancel_at: float | None = None  # monotonic time of the cancel request
     ended_at: float | None = None  # monotonic
@@ -132,13 +133,16 @@ class BatchStore:
         *,
         headers: dict[str, str] | None = None,
         api_key_id: str = "",
+        loopback: bool = False,
     ) -> Batch:
         n = len(requests)
         items = [
             BatchItem(cid, params, now + self.processing_s * (i + 1) / n)
             for i, (cid, params) in enumerate(requests)
         ]
-        batch = Batch(batch_id, now, wall, self.processing_s, items, dict(headers or {}), api_key_id)
+        batch = Batch(
+            batch_id, now, wall, self.processing_s, items, dict(headers or {}), api_key_id, loopback=loopback
+        )
         self._batches[batch_id] = batch
         return batch
 

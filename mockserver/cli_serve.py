@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -62,7 +63,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key", action="append", default=None, metavar="K", help="accept only this key (repeatable)"
     )
     parser.add_argument(
-        "--control-token", default=None, help="token the control plane demands (required off loopback)"
+        "--control-token",
+        default=None,
+        help="token the control plane demands (required off loopback); visible in ps, so prefer "
+        "--control-token-file or $BUSYSIGNAL_CONTROL_TOKEN",
+    )
+    parser.add_argument(
+        "--control-token-file",
+        default=None,
+        metavar="PATH",
+        help="read the control token from this file (its text, without the line end); with neither "
+        "option, the token is $BUSYSIGNAL_CONTROL_TOKEN, else the file $BUSYSIGNAL_CONTROL_TOKEN_FILE names",
+    )
+    parser.add_argument(
+        "--key-salt",
+        default=None,
+        metavar="TEXT",
+        help="salt of the journal's api_key_id (default: random per server); give servers whose "
+        "journals must be correlated the same one (see mockserver/JOURNAL.md)",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
 
@@ -95,6 +113,7 @@ def log_line(entry: JournalEntry) -> str:
 
 def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
     from mockserver.catalogue import default_catalogue, load_catalogue
+    from mockserver.control_token import resolve_token
 
     def on_done(entry: JournalEntry) -> None:
         print(log_line(entry), file=out, flush=True)
@@ -106,7 +125,8 @@ def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
         journal_size=args.journal_size,
         auth=not args.no_auth,
         api_keys=frozenset(args.api_key) if args.api_key else None,
-        control_token=args.control_token,
+        control_token=resolve_token(args.control_token, args.control_token_file, env=os.environ),
+        key_salt=args.key_salt,
         catalogue=load_catalogue(args.models) if args.models else default_catalogue(),
         batch_processing_s=args.batch_seconds,
         on_request_done=None if args.quiet else on_done,

@@ -48,6 +48,9 @@ class ServerConfig:
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
     on_request_done: Callable[[JournalEntry], None] | None = None  # e.g. the serve command's log line
+    # salt of the journal's api_key_id: None, a random one per server; a fixed text makes servers'
+    # ids of a key equal (journals to correlate, scenario rules matching api_key_id)
+    key_salt: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.api_keys, str):  # one key, not a collection of characters
@@ -58,5 +61,7 @@ class ServerConfig:
             raise ValueError(f"tokens_per_s must be >= 0, got {self.tokens_per_s}")
         if self.journal_size < 1:
             raise ValueError(f"journal_size must be >= 1, got {self.journal_size}")
+        if self.key_salt is not None and not self.key_salt:
+            raise ValueError("key_salt must not be empty (None gives a random salt)")
         if self.batch_processing_s < 0 or self.batch_cancel_s < 0:
             raise ValueError("batch times must be >= 0")

@@ -28,7 +28,6 @@ KEPT_HEADERS: tuple[str, ...] = (
     "x-stainless-package-version",
 )
 
-_key_ids: dict[str, str] = {}
 _shared_values: dict[str, str] = {}
 
 
@@ -68,18 +67,6 @@ def kept_header_values(headers: Mapping[str, str]) -> tuple[str | None, ...]:
         if len(_kept_tuples) < 4096:
             _kept_tuples[shared] = shared
     return shared
-
-
-def api_key_id(key: str | None) -> str:
-    """A short non-reversible id of an API key ("" when there is none)."""
-    if not key:
-        return ""
-    cached = _key_ids.get(key)
-    if cached is None:
-        cached = hashlib.blake2b(key.encode(), digest_size=6, person=b"bsig-key").hexdigest()
-        if len(_key_ids) < 4096:
-            _key_ids[key] = cached
-    return cached
 
 
 def body_digest(raw: bytes) -> str:

@@ -93,9 +93,13 @@ class LocalServer:
 class RemoteServer:
     """A busysignal server running elsewhere, driven through its ``/_busysignal/`` control plane."""
 
-    def __init__(self, url: str, *, token: str | None = None) -> None:
+    def __init__(self, url: str, *, token: str | None = None, token_file: str | None = None) -> None:
+        """``token`` (or ``token_file``) as ``serve`` takes it; by default the token is found
+        as ``serve`` finds it: ``$BUSYSIGNAL_CONTROL_TOKEN`` or ``$BUSYSIGNAL_CONTROL_TOKEN_FILE``."""
+        from mockserver.control_token import resolve_token
+
         self.url = url.rstrip("/")
-        self._token = token
+        self._token = resolve_token(token, token_file, env=os.environ)
 
     def _request(self, method: str, path: str, body: bytes | None = None, ctype: str = "") -> bytes:
         req = urllib.request.Request(self.url + path, data=body, method=method)

@@ -113,6 +113,10 @@ class AsyncMockServer:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
+    def key_id(self, api_key: str) -> str:
+        """The journal's ``api_key_id`` of ``api_key`` on this server (salted: see keyids)."""
+        return self.state.key_ids[api_key] if api_key else ""
+
     def set_scenario(self, spec: Spec, *, seed: int | None = None) -> None:
         """Load a scenario (raises ScenarioError); restarts the engine clock and the index.
 
@@ -269,6 +273,10 @@ class MockServer:
 
     def set_engine(self, engine: FaultEngine) -> None:
         self._on_loop(lambda: self._server.set_engine(engine))
+
+    def key_id(self, api_key: str) -> str:
+        """The journal's ``api_key_id`` of ``api_key`` on this server (salted: see keyids)."""
+        return self._server.key_id(api_key)
 
     def scenario_status(self) -> dict[str, Any]:
         """See :meth:`AsyncMockServer.scenario_status` (read on the server loop)."""

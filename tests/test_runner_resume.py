@@ -24,7 +24,6 @@ from resilience.runner_core import parse_documents
 mockserver = pytest.importorskip("mockserver")
 from mockserver import MockServer  # noqa: E402
 from mockserver.app import prompt_digest_of  # noqa: E402
-from mockserver.journal import api_key_id  # noqa: E402
 
 N_DOCS = 2000
 CONCURRENCY = 32
@@ -96,8 +95,8 @@ def test_runner_killed_mid_run_resumes_with_exactly_one_result_per_document(tmp_
     # finished documents were not sent again: the resumed run made exactly the attempts the
     # journal holds under its key
     keys = collections.Counter(e["api_key_id"] for e in entries)
-    resumed_key = api_key_id(env2["ANTHROPIC_API_KEY"])
-    assert set(keys) == {api_key_id(env1["ANTHROPIC_API_KEY"]), resumed_key}
+    first_key, resumed_key = (server.key_id(env["ANTHROPIC_API_KEY"]) for env in (env1, env2))
+    assert set(keys) == {first_key, resumed_key}
     assert keys[resumed_key] == summary["attempts_this_run"]
     assert summary["attempts_this_run"] < summary["attempts_total"]
     per_doc: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
@@ -108,7 +107,7 @@ def test_runner_killed_mid_run_resumes_with_exactly_one_result_per_document(tmp_
     for e in entries:
         assert e["path"] == "/v1/messages"
         if e["body_digest"] == "":
-            assert e["api_key_id"] == api_key_id(env1["ANTHROPIC_API_KEY"]), e
+            assert e["api_key_id"] == first_key, e
             assert e["prompt_digest"] == "", e
             cut_at_kill += 1
             continue

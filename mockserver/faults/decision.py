@@ -46,7 +46,7 @@ class RequestFacts:
     input_tokens: int = 0  # estimated input tokens (0 for non-generation routes)
     max_tokens: int = 0  # requested max_tokens (0 for non-generation routes)
     retry_count: int | None = None  # x-stainless-retry-count, when sent
-    loopback: bool = True  # the request came from a loopback address
+    loopback: bool = False  # the request came from a loopback address (unknown: no, fail closed)
 
     @property
     def logical_key(self) -> str:
