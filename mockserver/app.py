@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import control_guard
+from mockserver import bodies, control_guard
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
@@ -282,11 +282,7 @@ class MockState:
         if content.is_eof():  # the whole body has arrived (the usual case): no read loop
             raw = _whole_body(content)
             return _within(content.read_nowait(-1) if raw is None else raw, limit)
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise _too_large() from None
-        return _within(raw, limit)
+        return await bodies.read_limited(request, limit)  # 413 as soon as past the limit
 
     def prepare_messages(self, raw: bytes, *, cache: bool = True) -> Prepared:
         if cache and self._cache_size:
@@ -370,7 +366,7 @@ def _whole_body(content: StreamReader) -> bytes | None:
 
 
 def _too_large() -> ApiError:
-    return ApiError(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
+    return bodies.too_large()
 
 
 def _within(raw: bytes, limit: int) -> bytes:
