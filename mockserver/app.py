@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import bodies, control_guard
+from mockserver import bodies, control_guard, request_text
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
@@ -117,8 +117,9 @@ def _reject_constant(name: str) -> Any:
 
 
 def _parse_json(raw: bytes) -> Any:
+    request_text.check_json_bytes(raw)  # UTF-16/32, a BOM: 400
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise invalid(f"The request body is not valid UTF-8: {exc.reason}") from None
     except json.JSONDecodeError as exc:
@@ -129,6 +130,8 @@ def _parse_json(raw: bytes) -> Any:
         raise invalid(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise invalid("The request body is not valid JSON: nesting too deep") from None
+    request_text.check_parsed(raw, body)  # lone surrogates: 400
+    return body
 
 
 def _client_gone(request: web.BaseRequest) -> bool:
@@ -239,6 +242,8 @@ class MockState:
         key = headers.get("x-api-key")
         if key is None:
             key = _bearer(headers)
+        if key is not None and not key.isascii():
+            key = request_text.key_text(key)  # bytes that were not UTF-8: hashable, refused by check_auth
         kept = kept_header_values(headers)
         retry = kept[RETRY_COUNT_AT]  # x-stainless-retry-count
         wall = self._wall_clock()
@@ -269,6 +274,8 @@ class MockState:
         if self.config.auth:
             if not key:
                 raise ApiError(401, "authentication_error", "x-api-key header is required")
+            if not key.isascii():
+                raise request_text.key_refusal()
             if self._api_keys is not None and key not in self._api_keys:
                 raise ApiError(401, "authentication_error", "invalid x-api-key")
         version = request.headers.get("anthropic-version")
@@ -724,7 +731,7 @@ def handle_messages(state: MockState) -> Handler:
         try:
             try:
                 # state.check_auth(request, key), written out
-                if auth and (not key or (api_keys is not None and key not in api_keys)):
+                if auth and (not key or (api_keys is not None and key not in api_keys) or not key.isascii()):
                     state.check_auth(request, key)  # raises the right 401
                 if entry.kept_values[VERSION_AT] not in API_VERSIONS:  # headers.get("anthropic-version")
                     state.check_auth(request, key)  # raises the right 400
