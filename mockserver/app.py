@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import bodies, control_guard, request_text
+from mockserver import bodies, control_guard, protocol_errors, request_text
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
@@ -1192,7 +1192,7 @@ async def control_journal_clear(request: web.Request, state: MockState) -> web.S
 
 
 async def control_stats(request: web.Request, state: MockState) -> web.StreamResponse:
-    return _control_json(state.stats.to_dict(state.in_flight))
+    return _control_json({**state.stats.to_dict(state.in_flight), **protocol_errors.refused_stats()})
 
 
 async def control_reset(request: web.Request, state: MockState) -> web.StreamResponse:

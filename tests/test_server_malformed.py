@@ -1,15 +1,19 @@
-"""Malformed requests get Anthropic-shaped 4xx, journalled, never a 500: header bytes that are not
-UTF-8 in ``x-api-key``, and JSON bodies that are not UTF-8 text (UTF-16/32, a BOM, lone
-surrogates)."""
+"""Malformed requests get Anthropic-shaped 4xx, never a 500 nor aiohttp's plain text: header bytes
+that are not UTF-8 in ``x-api-key`` (journalled), JSON bodies that are not UTF-8 text (UTF-16/32, a
+BOM, lone surrogates), and requests aiohttp cannot parse (counted, nothing of them echoed, no
+traceback each)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import socket
 from collections.abc import Iterator
 
+import httpx2
 import pytest
 from conftest import TEST_KEY
-from test_server_bodies import raw_exchange, status_and_json
+from test_server_bodies import raw_exchange, read_answer, status_and_json
 
 from mockserver import MockServer
 
@@ -81,3 +85,99 @@ def test_a_surrogate_pair_escape_is_a_character(server: MockServer) -> None:
     assert "\\ud83d\\ude00" in text  # the escaped pair, as ensure_ascii writes it
     status, data = status_and_json(post(server, text.encode()))
     assert status == 200 and data["type"] == "message", data
+
+
+MARK = "Zq9SECRETq9Z"  # must never come back in an answer
+MALFORMED = [
+    ("bad method", f"F({MARK} /v1/messages HTTP/1.1\r\nHost: x\r\n\r\n", 400, "method"),
+    ("request line", f"{MARK}\r\n\r\n", 400, "method"),
+    ("version", f"GET /{MARK} HTTP/9.9\r\n\r\n", 400, "request line"),
+    (
+        "bad Content-Length",
+        f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: {MARK}\r\n\r\n",
+        400,
+        "Content-Length",
+    ),
+    (
+        "two Content-Lengths",
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        400,
+        "Content-Length",
+    ),
+    (
+        "too many headers",
+        "GET / HTTP/1.1\r\nHost: x\r\n" + "".join(f"X-{MARK}-{i}: v\r\n" for i in range(200)) + "\r\n",
+        400,
+        "too many headers",
+    ),
+    ("header too long", f"GET / HTTP/1.1\r\nHost: x\r\nX-Long: {MARK * 2000}\r\n\r\n", 400, "too long"),
+    (
+        "bad chunk",
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        f"{MARK}\r\nab\r\n0\r\n\r\n",
+        400,
+        "chunked",
+    ),
+    (
+        "zstd body",
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Encoding: zstd\r\nContent-Length: 2\r\n\r\n{}",
+        415,
+        "Content-Encoding",
+    ),
+]
+
+
+def send_raw(server: MockServer, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(data)
+        return read_answer(sock)
+
+
+def malformed_total(server: MockServer) -> int:
+    total: int = httpx2.get(f"{server.url}/_busysignal/stats", timeout=30).json()["malformed_requests"][
+        "total"
+    ]
+    return total
+
+
+@pytest.mark.parametrize(
+    ("name", "request_text", "status", "words"), MALFORMED, ids=[m[0] for m in MALFORMED]
+)
+def test_a_malformed_request_is_an_anthropic_shaped_error_that_echoes_nothing(
+    server: MockServer, name: str, request_text: str, status: int, words: str
+) -> None:
+    before = malformed_total(server)
+    answer = send_raw(server, request_text.encode("latin-1"))
+    assert MARK.encode() not in answer and MARK.lower().encode() not in answer.lower(), answer[:400]
+    head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert b"content-type: application/json" in head, answer[:400]
+    got, data = status_and_json(answer)
+    assert got == status, data
+    assert set(data) == {"type", "error", "request_id"} and data["type"] == "error"
+    assert data["error"]["type"] == "invalid_request_error"
+    assert words.lower() in data["error"]["message"].lower(), data
+    assert data["request_id"].startswith("req_")
+    assert malformed_total(server) == before + 1
+
+
+def test_malformed_requests_are_counted_without_a_traceback_each(
+    server: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = malformed_total(server)
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(5):
+            assert send_raw(server, b"F(O / HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.0 400")
+            assert send_raw(server, b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n").startswith(
+                b"HTTP/1.0 400"
+            )
+    assert malformed_total(server) == before + 10
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 2  # once per kind at most
+    stats = httpx2.get(f"{server.url}/_busysignal/stats", timeout=30).json()["malformed_requests"]
+    assert stats["bad_method"] >= 5 and stats["bad_content_length"] >= 5
+
+
+def test_an_unknown_method_on_a_route_is_a_shaped_404(server: MockServer) -> None:
+    answer = send_raw(server, b"PATCH /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    status, data = status_and_json(answer)
+    assert status == 404 and data["error"]["type"] == "not_found_error", data
