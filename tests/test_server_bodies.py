@@ -149,7 +149,7 @@ def test_a_body_at_the_limit_is_read(server: MockServer) -> None:
     assert status == 200 and data["type"] == "message", data
 
 
-@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
 def test_a_body_that_is_not_its_content_encoding_is_a_400(server: MockServer, coding: str) -> None:
     body = json.dumps(BODY).encode()
     head = head_for(
@@ -161,3 +161,26 @@ def test_a_body_that_is_not_its_content_encoding_is_a_400(server: MockServer, co
     assert coding in data["error"]["message"]
     entry = server.journal.entries()[-1]
     assert (entry.status, entry.error_type) == (400, "invalid_request_error")
+
+
+def brotli_bomb(inflated_mib: int) -> bytes:
+    brotli = pytest.importorskip(
+        "brotli"
+    )  # aiohttp decodes br only with it (a dependency of aiohttp[speedups])
+    comp = brotli.Compressor(quality=1)
+    zeros = bytes(MiB)
+    return b"".join([comp.process(zeros) for _ in range(inflated_mib)] + [comp.finish()])
+
+
+def test_a_brotli_body_is_read_and_a_brotli_bomb_is_bounded(server: MockServer) -> None:
+    brotli = pytest.importorskip("brotli")
+    packed = brotli.compress(json.dumps(BODY).encode())
+    head = head_for("/v1/messages", server.port, "Content-Encoding: br", f"Content-Length: {len(packed)}")
+    status, data = status_and_json(raw_exchange(server, head, packed))
+    assert status == 200 and data["type"] == "message", data
+    bomb = brotli_bomb(128)
+    BODY_STATS.largest_refused_read = 0
+    head = head_for("/v1/messages", server.port, "Content-Encoding: br", f"Content-Length: {len(bomb)}")
+    assert_too_large(raw_exchange(server, head, bomb))
+    limit = server.config.max_body_bytes
+    assert limit < BODY_STATS.largest_refused_read <= limit + MiB
