@@ -1227,6 +1227,7 @@ async def control_metrics(request: web.Request, state: MockState) -> web.StreamR
     text = state.metrics.render(
         in_flight=state.in_flight, journal_len=len(state.journal), journal_size=state.journal.size
     )
+    text += protocol_errors.refused_metrics()
     return web.Response(
         text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
     )

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from mockserver.bodies import BODY_STATS
 from mockserver.errors import ERROR_TYPE_FOR_STATUS, IdFactory, error_body
+from mockserver.metrics import render_refused
 
 log = logging.getLogger("mockserver.protocol")
 
@@ -135,3 +136,8 @@ def refused_stats() -> dict[str, dict[str, int]]:
     never reaches the app, a refused body may reach no journal entry's JSON)."""
     malformed = {"total": sum(MALFORMED.values()), **dict(sorted(MALFORMED.items()))}
     return {"malformed_requests": malformed, "bodies_refused": BODY_STATS.to_dict()}
+
+
+def refused_metrics() -> str:
+    """The Prometheus text of :func:`refused_stats` (appended to ``/metrics``)."""
+    return render_refused(MALFORMED, BODY_STATS.too_large, BODY_STATS.bad_encoding)

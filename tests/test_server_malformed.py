@@ -175,6 +175,13 @@ def test_malformed_requests_are_counted_without_a_traceback_each(
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 2  # once per kind at most
     stats = httpx2.get(f"{server.url}/_busysignal/stats", timeout=30).json()["malformed_requests"]
     assert stats["bad_method"] >= 5 and stats["bad_content_length"] >= 5
+    metrics = httpx2.get(f"{server.url}/metrics", timeout=30).text
+    counted = dict(
+        line.rsplit(" ", 1)
+        for line in metrics.splitlines()
+        if line.startswith("busysignal_malformed_requests_total")
+    )
+    assert int(counted['busysignal_malformed_requests_total{kind="bad_method"}']) == stats["bad_method"]
 
 
 def test_an_unknown_method_on_a_route_is_a_shaped_404(server: MockServer) -> None:
