@@ -130,8 +130,7 @@ def _parse_json(raw: bytes) -> Any:
         raise invalid(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise invalid("The request body is not valid JSON: nesting too deep") from None
-    request_text.check_parsed(raw, body)  # lone surrogates: 400
-    return body
+    return request_text.check_parsed(raw, body)  # lone surrogates: 400
 
 
 def _client_gone(request: web.BaseRequest) -> bool:
@@ -274,9 +273,7 @@ class MockState:
         if self.config.auth:
             if not key:
                 raise ApiError(401, "authentication_error", "x-api-key header is required")
-            if not key.isascii():
-                raise request_text.key_refusal()
-            if self._api_keys is not None and key not in self._api_keys:
+            if (self._api_keys is not None and key not in self._api_keys) or not key.isascii():
                 raise ApiError(401, "authentication_error", "invalid x-api-key")
         version = request.headers.get("anthropic-version")
         if version is None:
@@ -372,8 +369,7 @@ def _whole_body(content: StreamReader) -> bytes | None:
     return None
 
 
-def _too_large() -> ApiError:
-    return bodies.too_large()
+_too_large = bodies.too_large
 
 
 def _within(raw: bytes, limit: int) -> bytes:

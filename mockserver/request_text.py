@@ -6,8 +6,8 @@
   ``invalid_request_error`` here. An ordinary body (it starts with ``{`` and has no surrogate
   escape) costs two byte searches.
 - **API keys** are ASCII. aiohttp hands header bytes that are not UTF-8 over as lone surrogates;
-  :func:`key_text` makes such a key hashable (for the journal) and :func:`key_refusal` answers it
-  with the 401 any unknown key gets.
+  :func:`key_text` makes such a key hashable (for the journal), and ``check_auth`` answers a key
+  that is not ASCII with the 401 any unknown key gets.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from mockserver.errors import ApiError, invalid
+from mockserver.errors import invalid
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
@@ -32,10 +32,10 @@ def check_json_bytes(raw: bytes) -> None:
         raise invalid("The request body is not UTF-8 (it looks like UTF-16 or UTF-32); send UTF-8 JSON")
 
 
-def check_parsed(raw: bytes, body: Any) -> None:
-    """Refuse a parsed body holding a lone surrogate (only looked for when ``raw`` escapes one)."""
+def check_parsed(raw: bytes, body: Any) -> Any:
+    """``body``, or a 400 if it holds a lone surrogate (only looked for when ``raw`` escapes one)."""
     if b"\\u" not in raw or _SURROGATE_ESCAPE.search(raw) is None:
-        return
+        return body
     try:
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -45,7 +45,8 @@ def check_parsed(raw: bytes, body: Any) -> None:
             "is not a Unicode character"
         ) from None
     except (TypeError, ValueError, RecursionError):
-        return  # not this check's to judge: the validator names what is wrong
+        pass  # not this check's to judge: the validator names what is wrong
+    return body
 
 
 def key_text(key: str) -> str:
@@ -55,7 +56,3 @@ def key_text(key: str) -> str:
     except UnicodeEncodeError:
         return key.encode("utf-8", "surrogateescape").decode("latin-1")
     return key
-
-
-def key_refusal() -> ApiError:
-    return ApiError(401, "authentication_error", "invalid x-api-key")
