@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import control_guard
+from mockserver import bodies, control_guard, protocol_errors, request_text
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.control_head import journal_head
@@ -118,8 +118,9 @@ def _reject_constant(name: str) -> Any:
 
 
 def _parse_json(raw: bytes) -> Any:
+    request_text.check_json_bytes(raw)  # UTF-16/32, a BOM: 400
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise invalid(f"The request body is not valid UTF-8: {exc.reason}") from None
     except json.JSONDecodeError as exc:
@@ -130,6 +131,7 @@ def _parse_json(raw: bytes) -> Any:
         raise invalid(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise invalid("The request body is not valid JSON: nesting too deep") from None
+    return request_text.check_parsed(raw, body)  # lone surrogates: 400
 
 
 def _client_gone(request: web.BaseRequest) -> bool:
@@ -241,6 +243,8 @@ class MockState:
         key = headers.get("x-api-key")
         if key is None:
             key = _bearer(headers)
+        if key is not None and not key.isascii():
+            key = request_text.key_text(key)  # bytes that were not UTF-8: hashable, refused by check_auth
         kept = kept_header_values(headers)
         retry = kept[RETRY_COUNT_AT]  # x-stainless-retry-count
         wall = self._wall_clock()
@@ -271,7 +275,7 @@ class MockState:
         if self.config.auth:
             if not key:
                 raise ApiError(401, "authentication_error", "x-api-key header is required")
-            if self._api_keys is not None and key not in self._api_keys:
+            if (self._api_keys is not None and key not in self._api_keys) or not key.isascii():
                 raise ApiError(401, "authentication_error", "invalid x-api-key")
         version = request.headers.get("anthropic-version")
         if version is None:
@@ -284,11 +288,7 @@ class MockState:
         if content.is_eof():  # the whole body has arrived (the usual case): no read loop
             raw = _whole_body(content)
             return _within(content.read_nowait(-1) if raw is None else raw, limit)
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise _too_large() from None
-        return _within(raw, limit)
+        return await bodies.read_limited(request, limit)  # 413 as soon as past the limit
 
     def prepare_messages(self, raw: bytes, *, cache: bool = True) -> Prepared:
         if cache and self._cache_size:
@@ -371,8 +371,7 @@ def _whole_body(content: StreamReader) -> bytes | None:
     return None
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
+_too_large = bodies.too_large
 
 
 def _within(raw: bytes, limit: int) -> bytes:
@@ -731,7 +730,7 @@ def handle_messages(state: MockState) -> Handler:
         try:
             try:
                 # state.check_auth(request, key), written out
-                if auth and (not key or (api_keys is not None and key not in api_keys)):
+                if auth and (not key or (api_keys is not None and key not in api_keys) or not key.isascii()):
                     state.check_auth(request, key)  # raises the right 401
                 if entry.kept_values[VERSION_AT] not in API_VERSIONS:  # headers.get("anthropic-version")
                     state.check_auth(request, key)  # raises the right 400
@@ -1194,7 +1193,7 @@ async def control_journal_clear(request: web.Request, state: MockState) -> web.S
 
 
 async def control_stats(request: web.Request, state: MockState) -> web.StreamResponse:
-    return _control_json(state.stats.to_dict(state.in_flight))
+    return _control_json({**state.stats.to_dict(state.in_flight), **protocol_errors.refused_stats()})
 
 
 async def control_reset(request: web.Request, state: MockState) -> web.StreamResponse:
@@ -1229,6 +1228,7 @@ async def control_metrics(request: web.Request, state: MockState) -> web.StreamR
     text = state.metrics.render(
         in_flight=state.in_flight, journal_len=len(state.journal), journal_size=state.journal.size
     )
+    text += protocol_errors.refused_metrics()
     return web.Response(
         text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from mockserver.journal import JournalEntry
@@ -172,3 +173,22 @@ class Stats:
             "by_path": _sum(counts, 1),
             "client_gone": sum(n for k, n in counts.items() if k[6]),
         }
+
+
+def render_refused(malformed: Mapping[str, int], too_large: int, bad_encoding: int) -> str:
+    """The counters of requests refused before they reach a route (see mockserver.protocol_errors and
+    mockserver.bodies): malformed HTTP by kind, and bodies over their limit or not their coding."""
+    lines = [
+        "# HELP busysignal_malformed_requests_total Requests that were not valid HTTP, by kind.",
+        "# TYPE busysignal_malformed_requests_total counter",
+    ]
+    lines += [
+        f'busysignal_malformed_requests_total{{kind="{_label(k)}"}} {n}' for k, n in sorted(malformed.items())
+    ]
+    lines += [
+        "# HELP busysignal_bodies_refused_total Bodies refused: over the route's limit, or not their coding.",
+        "# TYPE busysignal_bodies_refused_total counter",
+        f'busysignal_bodies_refused_total{{reason="too_large"}} {too_large}',
+        f'busysignal_bodies_refused_total{{reason="bad_encoding"}} {bad_encoding}',
+    ]
+    return "\n".join(lines) + "\n"

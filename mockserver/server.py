@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 from aiohttp import web
 
+from mockserver import protocol_errors
 from mockserver.app import STATE, MockState, Spec, create_app
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
@@ -102,6 +103,7 @@ class AsyncMockServer:
             self.app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout
         )
         await runner.setup()
+        protocol_errors.install(runner)  # malformed requests: Anthropic-shaped JSON, counted
         site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
         await site.start()
         self.port = int(runner.addresses[0][1])
