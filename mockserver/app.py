@@ -173,7 +173,12 @@ class MockState:
         self.ids = IdFactory()
         self.metrics = Metrics()
         self.stats = Stats(self.metrics)
-        self.batches = BatchStore(processing_s=config.batch_processing_s, cancel_s=config.batch_cancel_s)
+        self.batches = BatchStore(
+            processing_s=config.batch_processing_s,
+            cancel_s=config.batch_cancel_s,
+            clock=config.clock,
+            max_batches=config.max_batches,
+        )
         self.in_flight = 0
         self.engine: FaultEngine = engine
         self.scenario: Spec = scenario

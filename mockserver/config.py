@@ -41,6 +41,7 @@ class ServerConfig:
     catalogue: Catalogue = field(default_factory=default_catalogue)
     batch_processing_s: float = 0.0  # time from create to ended (items finish spread over it)
     batch_cancel_s: float = 0.0  # time a cancel stays in "canceling"
+    max_batches: int = 10_000  # batches kept at most (the oldest ended go first); see batches.py
     max_body_bytes: int = MAX_BODY_BYTES
     max_batch_body_bytes: int = MAX_BATCH_BODY_BYTES
     public_url: str | None = None  # base of results_url; default: from the request's Host
@@ -60,3 +61,5 @@ class ServerConfig:
             raise ValueError(f"journal_size must be >= 1, got {self.journal_size}")
         if self.batch_processing_s < 0 or self.batch_cancel_s < 0:
             raise ValueError("batch times must be >= 0")
+        if self.max_batches < 1:
+            raise ValueError(f"max_batches must be >= 1, got {self.max_batches}")
