@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import bodies, control_guard, protocol_errors, request_text
+from mockserver import bodies, control_guard, journal_export, protocol_errors, request_text
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.control_head import journal_head
@@ -45,8 +45,6 @@ from mockserver.journal import (
     JournalEntry,
     JournalFilter,
     body_digest,
-    entries_to_jsonl,
-    entry_json,
     kept_header_values,
     logical_id,
     parse_retry_count,
@@ -178,7 +176,12 @@ class MockState:
         self.ids = IdFactory()
         self.metrics = Metrics()
         self.stats = Stats(self.metrics)
-        self.batches = BatchStore(processing_s=config.batch_processing_s, cancel_s=config.batch_cancel_s)
+        self.batches = BatchStore(
+            processing_s=config.batch_processing_s,
+            cancel_s=config.batch_cancel_s,
+            clock=config.clock,
+            max_batches=config.max_batches,
+        )
         self.in_flight = 0
         self.engine: FaultEngine = engine
         self.scenario: Spec = scenario
@@ -1163,27 +1166,12 @@ async def control_health(request: web.Request, state: MockState) -> web.StreamRe
     )
 
 
-JOURNAL_CHUNK = 1000  # entries per write: a million-entry journal is streamed, never built in memory
-
-
 async def control_journal(request: web.Request, state: MockState) -> web.StreamResponse:
     flt = _journal_filter(request.query)
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "jsonl"):
         raise invalid(f"format: expected 'json' or 'jsonl', got {fmt!r}")
-    entries = state.journal.entries(flt)
-    jsonl = fmt == "jsonl"
-    resp = web.StreamResponse(headers={"content-type": "application/x-jsonl" if jsonl else JSON_TYPE})
-    await resp.prepare(request)
-    await resp.write(b"" if jsonl else b'{"entries":[')
-    for i in range(0, len(entries), JOURNAL_CHUNK):
-        chunk = entries[i : i + JOURNAL_CHUNK]
-        text = entries_to_jsonl(chunk) if jsonl else ("," if i else "") + ",".join(map(entry_json, chunk))
-        await resp.write(text.encode())
-    if not jsonl:
-        await resp.write(b"]}")
-    await resp.write_eof()
-    return resp
+    return await journal_export.stream_journal(request, state.journal, flt, fmt)
 
 
 async def control_journal_clear(request: web.Request, state: MockState) -> web.StreamResponse:

@@ -4,11 +4,17 @@ Pure bookkeeping: the server passes ``now`` (monotonic seconds) and a ``process`
 that turns one item into its result line (generation + the fault engine's decision), so
 tests drive time explicitly. Items finish spread evenly over ``processing_s``; a cancel
 stops the ones not finished yet, which end as ``canceled``.
+
+As the API does, a batch not ended 24 h after its creation ends with its unfinished items
+``expired``, and an ended batch is gone (404) 29 days after it ended. The store reads the time for
+that from its ``clock`` (the server's injected clock, so tests scale time), and keeps at most
+``max_batches``, dropping the oldest ended ones (then the oldest) when a new one comes.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +22,9 @@ from typing import Any
 
 from mockserver.errors import ApiError, invalid, not_found
 
-BATCH_TTL_S = 24 * 3600.0
+BATCH_TTL_S = 24 * 3600.0  # a batch not ended this long after its creation expires
+RESULTS_KEPT_S = 29 * 24 * 3600.0  # an ended batch (and its results) is kept this long, then gone
+MAX_BATCHES = 10_000  # kept at most; past it the oldest ended batches go first
 MAX_BATCH_REQUESTS = 100_000
 _CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
@@ -119,10 +127,41 @@ def parse_create_body(body: Any) -> list[tuple[str, Any]]:
 class BatchStore:
     """Batches by id, newest first in listings."""
 
-    def __init__(self, *, processing_s: float = 0.0, cancel_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        processing_s: float = 0.0,
+        cancel_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_batches: int = MAX_BATCHES,
+    ) -> None:
+        if max_batches < 1:
+            raise ValueError(f"max_batches must be >= 1, got {max_batches}")
         self.processing_s = processing_s
         self.cancel_s = cancel_s
+        self.clock = clock
+        self.max_batches = max_batches
         self._batches: dict[str, Batch] = {}
+
+    def purge(self, now: float) -> int:
+        """Forget the batches ended more than RESULTS_KEPT_S ago; returns how many went."""
+        gone = [
+            b.id
+            for b in self._batches.values()
+            if b.ended_at is not None and now - b.ended_at >= RESULTS_KEPT_S
+        ]
+        for batch_id in gone:
+            del self._batches[batch_id]
+        return len(gone)
+
+    def _make_room(self, now: float) -> None:
+        self.purge(now)
+        excess = len(self._batches) - self.max_batches + 1
+        if excess > 0:  # the oldest ended ones first, then the oldest (dicts keep creation order)
+            ended = [b.id for b in self._batches.values() if b.status == "ended"]
+            others = [b.id for b in self._batches.values() if b.status != "ended"]
+            for batch_id in (ended + others)[:excess]:
+                del self._batches[batch_id]
 
     def create(
         self,
@@ -135,6 +174,7 @@ class BatchStore:
         api_key_id: str = "",
         loopback: bool = False,
     ) -> Batch:
+        self._make_room(now)
         n = len(requests)
         items = [
             BatchItem(cid, params, now + self.processing_s * (i + 1) / n)
@@ -148,6 +188,13 @@ class BatchStore:
 
     def get(self, batch_id: str) -> Batch:
         batch = self._batches.get(batch_id)
+        if (
+            batch is not None
+            and batch.ended_at is not None
+            and self.clock() - batch.ended_at >= RESULTS_KEPT_S
+        ):
+            del self._batches[batch_id]
+            batch = None
         if batch is None:
             raise not_found(f"message_batch: {batch_id} not found")
         return batch
@@ -156,22 +203,26 @@ class BatchStore:
         """Bring ``batch`` up to ``now``: finish due items, end the batch when all are done."""
         if batch.status == "ended":
             return batch
-        horizon = now if batch.cancel_at is None else min(now, batch.cancel_at)
+        expires = batch.created + BATCH_TTL_S
+        horizon = min(now, expires) if batch.cancel_at is None else min(now, expires, batch.cancel_at)
         for item in batch.items:
             if item.result is None and item.finish_at <= horizon:
                 item.result = process(batch, item, item.finish_at)
+        cancel_done = None if batch.cancel_at is None else batch.cancel_at + self.cancel_s
         if batch.status == "in_progress" and all(item.result is not None for item in batch.items):
             self._end(batch, max(batch.created + batch.processing_s, batch.created))
-        elif (
-            batch.status == "canceling"
-            and batch.cancel_at is not None
-            and now >= batch.cancel_at + self.cancel_s
-        ):
-            for item in batch.items:
-                if item.result is None:
-                    item.result = {"type": "canceled"}
-            self._end(batch, batch.cancel_at + self.cancel_s)
+        elif cancel_done is not None and now >= cancel_done and cancel_done <= expires:
+            self._end_rest(batch, "canceled", cancel_done)
+        elif now >= expires:  # not ended within 24 h: what is left expires
+            self._end_rest(batch, "expired", expires)
         return batch
+
+    def _end_rest(self, batch: Batch, kind: str, at: float) -> None:
+        """End ``batch`` at ``at``, its unfinished items ending as ``kind`` (canceled, expired)."""
+        for item in batch.items:
+            if item.result is None:
+                item.result = {"type": kind}
+        self._end(batch, at)
 
     def _end(self, batch: Batch, at: float) -> None:
         batch.status = "ended"
@@ -198,6 +249,7 @@ class BatchStore:
         del self._batches[batch.id]
 
     def listing(self) -> list[Batch]:
+        self.purge(self.clock())
         return sorted(self._batches.values(), key=lambda b: (b.created, b.id), reverse=True)
 
     def results_lines(self, batch: Batch) -> list[dict[str, Any]]:

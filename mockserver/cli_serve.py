@@ -10,7 +10,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from mockserver.config import SERVE_BATCH_PROCESSING_S, SERVE_TOKENS_PER_S, SERVE_TTFT_S, ServerConfig
+from mockserver.config import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    SERVE_BATCH_PROCESSING_S,
+    SERVE_TOKENS_PER_S,
+    SERVE_TTFT_S,
+    ServerConfig,
+)
 from mockserver.journal import DEFAULT_JOURNAL_SIZE, JournalEntry
 
 # in-flight requests (streams, hanging faults) get this long on SIGINT/SIGTERM, and aiohttp as
@@ -82,6 +89,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="salt of the journal's api_key_id (default: random per server); give servers whose "
         "journals must be correlated the same one (see mockserver/JOURNAL.md)",
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        metavar="S",
+        help="close a connection whose request headers take longer (default %(default)s s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        metavar="S",
+        help="close a connection whose request body pauses longer (default %(default)s s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
 
 
@@ -129,6 +150,8 @@ def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
         key_salt=args.key_salt,
         catalogue=load_catalogue(args.models) if args.models else default_catalogue(),
         batch_processing_s=args.batch_seconds,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
         on_request_done=None if args.quiet else on_done,
     )
 
@@ -174,9 +197,11 @@ def _on_signal(sig: signal.Signals, received: list[signal.Signals], stop: asynci
 
 def run(args: argparse.Namespace) -> int:
     from mockserver.catalogue import CatalogueError
+    from mockserver.conn_guard import raise_fd_limit
     from mockserver.faults import ScenarioError
     from mockserver.server import UnsafeBindError
 
+    raise_fd_limit()  # thousands of connections need thousands of fds: soft limit up to the hard one
     try:
         return asyncio.run(serve(args))
     except (ScenarioError, CatalogueError, UnsafeBindError, ValueError) as exc:

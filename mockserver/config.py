@@ -21,6 +21,10 @@ SERVE_TTFT_S = 0.4
 SERVE_TOKENS_PER_S = 100.0
 SERVE_BATCH_PROCESSING_S = 10.0
 
+# read timeouts (mockserver/conn_guard.py): they bound reading a request, never writing a response
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -41,6 +45,13 @@ class ServerConfig:
     catalogue: Catalogue = field(default_factory=default_catalogue)
     batch_processing_s: float = 0.0  # time from create to ended (items finish spread over it)
     batch_cancel_s: float = 0.0  # time a cancel stays in "canceling"
+    header_timeout_s: float = (
+        DEFAULT_HEADER_TIMEOUT_S  # a request's headers must arrive within this (see conn_guard.py)
+    )
+    body_timeout_s: float = (
+        DEFAULT_BODY_TIMEOUT_S  # and its body must not pause longer than this between chunks
+    )
+    max_batches: int = 10_000  # batches kept at most (the oldest ended go first); see batches.py
     max_body_bytes: int = MAX_BODY_BYTES
     max_batch_body_bytes: int = MAX_BATCH_BODY_BYTES
     public_url: str | None = None  # base of results_url; default: from the request's Host
@@ -65,3 +76,9 @@ class ServerConfig:
             raise ValueError("key_salt must not be empty (None gives a random salt)")
         if self.batch_processing_s < 0 or self.batch_cancel_s < 0:
             raise ValueError("batch times must be >= 0")
+        if not (self.header_timeout_s > 0 and self.body_timeout_s > 0):
+            raise ValueError(
+                f"read timeouts must be > 0 s, got {self.header_timeout_s} and {self.body_timeout_s}"
+            )
+        if self.max_batches < 1:
+            raise ValueError(f"max_batches must be >= 1, got {self.max_batches}")

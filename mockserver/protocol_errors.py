@@ -9,9 +9,8 @@ fault (nothing of the request in it), each kind is logged once without a traceba
 malformed request is counted in :data:`MALFORMED` (shown in ``/_busysignal/stats``). A 500 there is
 a bug of the mock or of aiohttp: it keeps its traceback.
 
-:func:`install` puts the handler in place on a set-up ``web.AppRunner`` through its public
-``server`` (the connection factory): the factory and each handler it makes get the subclass, which
-adds no state of its own.
+The mock's connections are made by :mod:`mockserver.conn_guard`, whose handler (read deadlines
+against slowloris) is this one's subclass: one handler class serves both.
 
 An unsupported ``Content-Encoding`` (``zstd`` without its codec) is a 415: RFC 9110 section
 15.5.16 names 415 for a content coding the server does not accept; the real API's edge does not
@@ -113,22 +112,6 @@ class JsonErrorHandler(web.RequestHandler):
         if request.writer.output_size > 0:  # an answer has begun: the connection can only be closed
             raise ConnectionError("a response was already being sent")
         return shaped_response(status, kind, text)
-
-
-class _JsonErrorServer(web.Server):
-    __slots__ = ()
-
-    def __call__(self) -> web.RequestHandler:
-        handler = super().__call__()
-        handler.__class__ = JsonErrorHandler  # adds no state: the same layout
-        return handler
-
-
-def install(runner: web.BaseRunner) -> None:
-    """Answer malformed requests on ``runner``'s connections as :class:`JsonErrorHandler` does."""
-    server = runner.server
-    if server is not None and type(server) is web.Server:
-        server.__class__ = _JsonErrorServer
 
 
 def refused_stats() -> dict[str, dict[str, int]]:

@@ -13,9 +13,9 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 from aiohttp import web
 
-from mockserver import protocol_errors
 from mockserver.app import STATE, MockState, Spec, create_app
 from mockserver.config import ServerConfig
+from mockserver.conn_guard import AcceptErrors, GuardedRunner, ReadTimeouts, install_accept_error_handler
 from mockserver.faults import FaultEngine, build_engine
 from mockserver.journal import Journal
 from mockserver.scenario_status import scenario_status
@@ -78,6 +78,7 @@ class AsyncMockServer:
         self.state: MockState = self.app[STATE]
         self.state.bind_host = host
         self._runner: web.AppRunner | None = None
+        self.accept_errors: AcceptErrors | None = None  # EMFILE on accept(), counted (conn_guard)
 
     @property
     def url(self) -> str:
@@ -99,11 +100,13 @@ class AsyncMockServer:
 
     async def start(self) -> AsyncMockServer:
         # in-flight requests (a hanging fault, a slow stream) get this long to finish on stop
-        runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout
+        if self.accept_errors is None:
+            self.accept_errors = install_accept_error_handler(asyncio.get_running_loop())
+        timeouts = ReadTimeouts(self.config.header_timeout_s, self.config.body_timeout_s)
+        runner = GuardedRunner(
+            self.app, timeouts, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout
         )
         await runner.setup()
-        protocol_errors.install(runner)  # malformed requests: Anthropic-shaped JSON, counted
         site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
         await site.start()
         self.port = int(runner.addresses[0][1])

@@ -277,9 +277,9 @@ def test_model_catalogue_can_be_replaced_from_a_file(tmp_path: Any) -> None:
 
 
 def test_journal_is_streamed_in_chunks(server: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mockserver.app
+    import mockserver.journal_export
 
-    monkeypatch.setattr(mockserver.app, "JOURNAL_CHUNK", 2)
+    monkeypatch.setattr(mockserver.journal_export, "JOURNAL_CHUNK", 2)
     for i in range(5):
         post(server, msg(text=str(i)))
     url = f"{server.url}/_busysignal/journal"

@@ -8,6 +8,7 @@ the RFC 3339 reset times). A scenario without ``rate_limits`` still answers with
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -59,12 +60,47 @@ class KeyBuckets:
         self.rows = tuple(rows)
 
 
+# At most this many (API key, model class) bucket sets are kept. A set whose buckets are all
+# full again holds nothing a fresh one would not, so it is dropped first; past the cap the oldest
+# sets go too (their key starts again with full buckets), down to EVICT_TO of the cap, so that a
+# sweep is paid once per tenth of the cap of new keys, not on every request.
+MAX_KEY_BUCKETS = 10_000
+EVICT_TO = 0.9
+
+
+def is_full(kb: KeyBuckets, now: float) -> bool:
+    """Whether every bucket of ``kb`` is full at ``now`` (a fresh set would behave the same)."""
+    for bucket in (kb.requests, kb.input_tokens, kb.output_tokens):
+        if bucket is not None and bucket.available(now) < bucket.capacity:
+            return False
+    return True
+
+
+def evict(buckets: dict[tuple[str, str], KeyBuckets], now: float, cap: int = MAX_KEY_BUCKETS) -> int:
+    """Drop the full bucket sets, then the oldest ones while more than ``EVICT_TO`` of ``cap``
+    remain; returns how many went."""
+    before = len(buckets)
+    for key in [k for k, kb in buckets.items() if is_full(kb, now)]:
+        del buckets[key]
+    keep = int(cap * EVICT_TO)
+    if len(buckets) > keep:
+        for key in list(itertools.islice(buckets, len(buckets) - keep)):  # insertion order: oldest first
+            del buckets[key]
+    return before - len(buckets)
+
+
 def key_buckets(
-    buckets: dict[tuple[str, str], KeyBuckets], facts: RequestFacts, limits: CompiledLimits, now: float
+    buckets: dict[tuple[str, str], KeyBuckets],
+    facts: RequestFacts,
+    limits: CompiledLimits,
+    now: float,
+    cap: int = MAX_KEY_BUCKETS,
 ) -> KeyBuckets:
     key = (facts.api_key_id, limits.name)
     kb = buckets.get(key)
     if kb is None:
+        if len(buckets) >= cap:
+            evict(buckets, now, cap)
         kb = KeyBuckets(
             limits,
             TokenBucket.per_minute(limits.requests, now) if limits.requests else None,
