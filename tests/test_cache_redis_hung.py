@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from test_cache_memory import message
 
 from resilience.cache import RedisCache, cached_call_async
 
@@ -119,18 +120,6 @@ async def _close(cache: RedisCache) -> None:
     if aclose is not None:
         await aclose()
     cache.client.close()
-
-
-def message(text: str = "hi") -> dict[str, Any]:
-    return {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-x",
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
-        "usage": {"input_tokens": 3, "output_tokens": 1},
-    }
 
 
 def assert_every_call_timed_out_without_blocking(hung: HungRedis) -> None:
