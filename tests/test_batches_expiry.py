@@ -6,7 +6,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from conftest import TEST_KEY, FakeClock, user
+from tests.support import TEST_KEY, FakeClock, user
 
 from mockserver import MockServer, ServerConfig
 from mockserver.batches import BATCH_TTL_S, RESULTS_KEPT_S, Batch, BatchItem, BatchStore

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import free_port
+from tests.support import free_port
 
 from resilience.cache import RedisCache, ResponseCache, cached_call, request_key
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from test_cache_memory import message
+from tests.test_cache_memory import message
 
 from resilience.cache import RedisCache, cached_call_async
 
@@ -212,7 +212,7 @@ def test_a_bad_timeout_is_refused() -> None:
 
 
 def test_fail_open_warnings_are_rate_limited_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
-    from conftest import FakeClock, free_port
+    from tests.support import FakeClock, free_port
 
     clock = FakeClock(0.0)
     cache = RedisCache(url=f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2, log_every_s=60.0, clock=clock)

@@ -21,7 +21,7 @@ import pytest
 redis = pytest.importorskip("redis")
 pytest.importorskip("celery")
 
-from conftest import FakeClock  # noqa: E402
+from tests.support import FakeClock  # noqa: E402
 
 from resilience.distributed_watch import task_doc  # noqa: E402
 from resilience.runner_core import parse_documents, result_line  # noqa: E402
@@ -143,7 +143,7 @@ def test_a_document_lost_twice_is_queued_again_only_once_and_the_follower_says_s
 def test_a_real_worker_answers_a_document_the_follower_queued_again_after_it_was_lost(
     broker: Any, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from test_celery_distributed import start_worker, stop_worker
+    from tests.test_celery_distributed import start_worker, stop_worker
 
     from mockserver import MockServer
     from resilience import distributed

@@ -6,9 +6,9 @@ from __future__ import annotations
 import anthropic
 import httpx2
 import pytest
-from conftest import sdk_status_error as sdk_error
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.support import sdk_status_error as sdk_error
 
 from resilience.classify import (
     NEVER_RETRY,

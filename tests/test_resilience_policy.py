@@ -17,10 +17,10 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from conftest import sdk_status_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
+from tests.support import sdk_status_error
 
 from resilience import (
     AIMDLimit,

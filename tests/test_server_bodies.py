@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import TEST_KEY
+from tests.support import TEST_KEY
 
 from mockserver import MockServer
 from mockserver.bodies import BODY_STATS

@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from conftest import TEST_KEY, ScriptedEngine, user
+from tests.support import TEST_KEY, ScriptedEngine, user
 
 from mockserver import AsyncMockServer, MockServer, UnsafeBindError
 from mockserver.faults import Decision, HttpError

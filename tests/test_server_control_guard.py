@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import TEST_KEY
+from tests.support import TEST_KEY
 
 from mockserver import MockServer, control_guard
 from mockserver.control_guard import host_allowed, split_host

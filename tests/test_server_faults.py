@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from conftest import TEST_KEY, ScriptedEngine, user
+from tests.support import TEST_KEY, ScriptedEngine, user
 
 from mockserver import MockServer
 from mockserver.faults import ConnectionFault, Decision, HttpError, ScenarioError, StreamFault

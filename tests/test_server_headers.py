@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from conftest import TEST_KEY, user
+from tests.support import TEST_KEY, user
 
 from mockserver import MockServer, ServerConfig
 from mockserver.faults import ScenarioError, build_engine

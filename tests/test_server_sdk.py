@@ -8,7 +8,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from conftest import TEST_KEY, FakeClock, user
+from tests.support import TEST_KEY, FakeClock, user
 
 from mockserver import AsyncMockServer, MockServer, ServerConfig
 

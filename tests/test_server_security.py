@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import TEST_KEY, user
+from tests.support import TEST_KEY, user
 
 from mockserver import AsyncMockServer, MockServer
 from mockserver.app import _is_loopback

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from conftest import TEST_KEY, FakeClock, ScriptedEngine, user
+from tests.support import TEST_KEY, FakeClock, ScriptedEngine, user
 
 from mockserver import MockServer, ServerConfig
 from mockserver.cli_serve import log_line

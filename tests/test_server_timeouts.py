@@ -8,7 +8,7 @@ import resource
 import socket
 
 import pytest
-from conftest import TEST_KEY
+from tests.support import TEST_KEY
 
 from mockserver import MockServer, ServerConfig
 from mockserver.conn_guard import AcceptErrors, install_accept_error_handler, raise_fd_limit

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import free_port
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent  # benchmarks/ is not installed: run it from here
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
