@@ -36,8 +36,8 @@ $(SDK1_STAMP): pyproject.toml requirements/sdk1.txt requirements/constraints.txt
 	$(SDK1_VENV)/bin/python -m pip install -q --disable-pip-version-check -c $(SDK1_VENV)/constraints.txt -r requirements/sdk1.txt -e .
 	touch $(SDK1_STAMP)
 
-tests/ts/node_modules/.installed: tests/ts/package.json tests/ts/package-lock.json
-	cd tests/ts && npm ci --no-audit --no-fund --loglevel=error
+tests/mockserver/ts/node_modules/.installed: tests/mockserver/ts/package.json tests/mockserver/ts/package-lock.json
+	cd tests/mockserver/ts && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: $(DEMO_STAMP)
@@ -66,20 +66,20 @@ services:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng >/dev/null; \
 	  else echo "the stressed stage needs stress-ng: sudo apt-get install stress-ng" >&2; exit 1; fi; }
 
-unit: $(STAMP) tests/ts/node_modules/.installed services
+unit: $(STAMP) tests/mockserver/ts/node_modules/.installed services
 	$(VENV)/bin/pytest -n 2 --benchmark-disable $(PYTEST_ARGS)
 
 # The whole suite a second time with both CPUs saturated: a test that judges this machine's speed
 # instead of what the code decides fails here. stress-ng is stopped when the tests end, pass or
 # fail (trap); its --timeout is a fuse should make itself be killed.
-stressed: $(STAMP) tests/ts/node_modules/.installed services
+stressed: $(STAMP) tests/mockserver/ts/node_modules/.installed services
 	@echo "stressed: the suite again under stress-ng --cpu 2"
 	@stress-ng --cpu 2 --timeout 30m --quiet & stress=$$!; \
 	  trap 'kill $$stress 2>/dev/null; wait $$stress 2>/dev/null' EXIT INT TERM; \
 	  $(VENV)/bin/pytest -n 2 --benchmark-disable $(PYTEST_ARGS)
 
 sdk1: $(SDK1_STAMP)
-	$(SDK1_VENV)/bin/pytest -q tests/test_sdk_mapping*.py
+	$(SDK1_VENV)/bin/pytest -q tests/mockserver/test_sdk_mapping*.py
 
 test: lint typecheck unit sdk1 stressed
 
@@ -88,4 +88,4 @@ bench: $(STAMP)
 	$(VENV)/bin/pytest benchmarks --benchmark-only -p no:xdist
 
 clean:
-	rm -rf $(VENV) $(SDK1_VENV) tests/ts/node_modules
+	rm -rf $(VENV) $(SDK1_VENV) tests/mockserver/ts/node_modules

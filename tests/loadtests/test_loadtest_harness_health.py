@@ -1,6 +1,6 @@
 """The report's "Check the harness" line, judged from given arrival times and counts: what the
 code decides about a run, not how fast this machine ran one (the end-to-end run in
-tests/test_loadtest_runner.py only checks that its report agrees with its own measurements)."""
+tests/loadtests/test_loadtest_runner.py only checks that its report agrees with its own measurements)."""
 
 from __future__ import annotations
 

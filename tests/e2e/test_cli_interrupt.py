@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Generous: a full run of either command takes longer than this, and the interrupted one must
 # exit well within it even on a saturated machine (the product's target is 2 s).
 BOUND_S = 15.0

@@ -13,7 +13,7 @@ from mockserver.pytest_plugin import MockAPI
 
 pytest_plugins = ["pytester"]
 
-README = Path(__file__).resolve().parents[1] / "mockserver" / "conformance" / "README.md"
+README = Path(__file__).resolve().parents[2] / "mockserver" / "conformance" / "README.md"
 
 
 def blocks(lang: str) -> dict[str, str]:

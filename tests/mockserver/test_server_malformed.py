@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+from tests.mockserver.test_server_bodies import raw_exchange, read_answer, status_and_json
 from tests.support import TEST_KEY
-from tests.test_server_bodies import raw_exchange, read_answer, status_and_json
 
 from mockserver import MockServer
 

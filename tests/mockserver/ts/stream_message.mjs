@@ -1,4 +1,4 @@
-// Run by tests/test_ts_sdk.py: the official TypeScript SDK against the busysignal mock.
+// Run by tests/mockserver/test_ts_sdk.py: the official TypeScript SDK against the busysignal mock.
 // Creates a message, streams one, counts tokens, and prints what it saw as one JSON line.
 import Anthropic from "@anthropic-ai/sdk";
 

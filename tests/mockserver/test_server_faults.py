@@ -1,6 +1,6 @@
 """Every Decision field, applied by the server, seen through the SDK and in the journal.
 
-A scripted engine (tests/conftest.py) stands in for the scenario engine.
+A scripted engine (tests/support.py) stands in for the scenario engine.
 """
 
 from __future__ import annotations

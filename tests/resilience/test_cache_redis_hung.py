@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from tests.test_cache_memory import message
+from tests.resilience.test_cache_memory import message
 
 from resilience.cache import RedisCache, cached_call_async
 

@@ -1,6 +1,6 @@
 """`busysignal verify` on the reference clients, on real mock servers: the scorecard, its score
 and exit status, --quiet, --probe and bad factories. The check-by-check verdicts of the reference
-clients are in tests/test_conformance_every_check.py."""
+clients are in tests/mockserver/conformance/test_conformance_every_check.py."""
 
 from __future__ import annotations
 

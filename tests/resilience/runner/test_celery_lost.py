@@ -143,7 +143,7 @@ def test_a_document_lost_twice_is_queued_again_only_once_and_the_follower_says_s
 def test_a_real_worker_answers_a_document_the_follower_queued_again_after_it_was_lost(
     broker: Any, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.test_celery_distributed import start_worker, stop_worker
+    from tests.resilience.runner.test_celery_distributed import start_worker, stop_worker
 
     from mockserver import MockServer
     from resilience import distributed

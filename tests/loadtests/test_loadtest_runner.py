@@ -67,7 +67,7 @@ def test_a_short_run_writes_a_complete_report_and_locust_counts_every_attempt_th
     lag = rows[("LAG", "arrival behind schedule")]
     assert lag.count == calls.count  # the harness timed each arrival
     # how late the harness ran is this machine's speed; the report must say what it measured
-    # (tests/test_loadtest_harness_health.py judges the warnings themselves)
+    # (tests/loadtests/test_loadtest_harness_health.py judges the warnings themselves)
     assert lag.p99 is not None
     assert (f"arrivals ran up to {lag.p99:.0f} ms behind schedule" in report) == (lag.p99 > LAG_WARN_MS)
     dropped = sum(r.count for (kind, _), r in rows.items() if kind == "DROP")

@@ -1,4 +1,4 @@
-"""The official TypeScript SDK (@anthropic-ai/sdk, pinned in tests/ts/package.json) against the mock.
+"""The official TypeScript SDK (@anthropic-ai/sdk, pinned in ./ts/package.json) against the mock.
 
 Proof that any client can point at it. Skipped only when `node` is not installed.
 """
@@ -22,7 +22,7 @@ NODE = shutil.which("node")
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_typescript_sdk_creates_and_streams_a_message() -> None:
     if not (TS_DIR / "node_modules" / "@anthropic-ai" / "sdk").is_dir():
-        pytest.fail("tests/ts/node_modules is missing: run `npm ci` in tests/ts (the Makefile does)")
+        pytest.fail(f"{TS_DIR}/node_modules is missing: run `npm ci` in {TS_DIR} (the Makefile does)")
     assert NODE is not None
     with MockServer(seed=5) as server:
         proc = subprocess.run(

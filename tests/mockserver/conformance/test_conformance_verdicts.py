@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 import anthropic
-from tests.test_conformance_checks import Journal
+from tests.mockserver.conformance.test_conformance_checks import Journal
 
 from mockserver.conformance import RetryAfterCase, Verdict
 from mockserver.conformance.checks import check_backs_off, check_caps, check_honours_retry_after, check_jitter

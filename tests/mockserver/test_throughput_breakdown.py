@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.support import free_port
 
-ROOT = Path(__file__).resolve().parent.parent  # benchmarks/ is not installed: run it from here
+ROOT = Path(__file__).resolve().parents[2]  # benchmarks/ is not installed: run it from here
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
 HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
 

@@ -1,0 +1,2 @@
+"""Tests of the load tests: shapes, strategies, the runner, its report and charts (Locust runs in
+subprocesses only)."""

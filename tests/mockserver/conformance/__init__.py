@@ -1,0 +1,1 @@
+"""Tests of the conformance kit: the journal analysis, the checks, verdicts and scorecard."""

@@ -1,0 +1,1 @@
+"""Tests of the pure fault engine: decide(), rate limits and buckets, capacity, fault rates."""

@@ -1,0 +1,1 @@
+"""Tests of the document runner: its core, store, CLI, resume, and the Celery and batches paths."""
