@@ -33,7 +33,7 @@ import yaml
 
 from mockserver import MockServer
 from resilience.runner import resilient_client, run_file
-from resilience.runner_core import RequeuePolicy
+from resilience.runner.core import RequeuePolicy
 
 SCENARIO = "capacity-overload"
 MODEL = "claude-haiku-5-5"

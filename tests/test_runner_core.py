@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resilience.runner_core import (
-    AdaptiveLimit,
+from resilience import parse_retry_after
+from resilience.runner.core import (
     AttemptOutcome,
     Complete,
     DocumentError,
@@ -19,12 +19,11 @@ from resilience.runner_core import (
     Requeue,
     RequeuePolicy,
     decide,
-    format_duration,
-    format_progress,
     parse_documents,
-    parse_retry_after,
     result_line,
 )
+from resilience.runner.limit import AdaptiveLimit
+from resilience.runner.progress import format_duration, format_progress
 
 OK = {"type": "message", "role": "assistant", "content": [], "stop_reason": "end_turn"}
 
@@ -125,12 +124,16 @@ def test_decide_fails_fast_on_non_retryable_errors_and_keeps_the_last_error() ->
         random.Random(0),
     )
     assert action == Fail({"status": 400, "type": "invalid_request_error", "message": "bad", "attempts": 1})
-    # x-should-retry overrides the status in both directions
+    # the library's one rule: x-should-retry overrides the status, except that the caller's
+    # own mistakes (400, 401, 403, 404, 413) are never retried, whatever the headers say
     assert isinstance(
         decide(AttemptOutcome(529, should_retry=False), 1, RequeuePolicy(), random.Random(0)), Fail
     )
     assert isinstance(
-        decide(AttemptOutcome(400, should_retry=True), 1, RequeuePolicy(), random.Random(0)), Requeue
+        decide(AttemptOutcome(418, should_retry=True), 1, RequeuePolicy(), random.Random(0)), Requeue
+    )
+    assert isinstance(
+        decide(AttemptOutcome(400, should_retry=True), 1, RequeuePolicy(), random.Random(0)), Fail
     )
 
 
@@ -157,6 +160,8 @@ def test_requeue_policy_rejects_bad_settings() -> None:
         RequeuePolicy(base_delay_s=5, max_delay_s=1)
     with pytest.raises(ValueError, match="jitter"):
         RequeuePolicy(jitter=2)
+    with pytest.raises(ValueError, match="jitter"):
+        RequeuePolicy(jitter=1.0)  # the SDK formula shortens a delay by less than all of it
 
 
 @given(st.lists(st.booleans(), max_size=300), st.integers(1, 64))
