@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resilience import parse_retry_after
+from resilience import SdkBackoff, classify_status, parse_retry_after
 from resilience.runner.core import (
     AttemptOutcome,
     Complete,
@@ -19,6 +19,7 @@ from resilience.runner.core import (
     Requeue,
     RequeuePolicy,
     decide,
+    is_retryable,
     parse_documents,
     result_line,
 )
@@ -151,6 +152,29 @@ def test_backoff_stays_within_its_jittered_exponential_envelope(attempts: int, s
     assert isinstance(action, Requeue)
     cap = min(8.0, 0.5 * 2 ** (min(attempts, 7) - 1))
     assert 0.75 * cap <= action.delay_s <= cap
+
+
+def test_the_backoff_is_the_librarys_sdk_formula_with_the_policys_numbers() -> None:
+    policy = RequeuePolicy(max_attempts=99, base_delay_s=0.5, max_delay_s=8.0, jitter=0.25)
+    sdk = SdkBackoff(base=0.5, cap=8.0, reduction=0.25)
+    for attempts in range(1, 9):
+        action = decide(AttemptOutcome(503), attempts, policy, random.Random(attempts))
+        assert isinstance(action, Requeue)
+        assert action.delay_s == sdk.delay(attempts, None, random.Random(attempts))
+    assert RequeuePolicy(base_delay_s=0.0, max_delay_s=0.0).backoff(3, random.Random(0)) == 0.0
+
+
+@given(
+    st.integers(100, 599), st.sampled_from([None, True, False]), st.sampled_from([None, "overloaded_error"])
+)
+def test_what_the_runner_retries_is_the_librarys_one_rule(
+    status: int, should_retry: bool | None, error_type: str | None
+) -> None:
+    header = None if should_retry is None else str(should_retry).lower()
+    outcome = AttemptOutcome(status, error_type=error_type, should_retry=should_retry)
+    assert is_retryable(outcome) == classify_status(status, error_type, header)[1]
+    # no response at all is retried unless it was told not to be
+    assert is_retryable(AttemptOutcome(None, should_retry=should_retry)) is (should_retry is not False)
 
 
 def test_requeue_policy_rejects_bad_settings() -> None:

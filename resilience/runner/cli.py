@@ -460,14 +460,12 @@ def _run_celery(args: argparse.Namespace) -> int:
     from resilience.runner.progress import Progress
 
     if args.restart:
-        print("busysignal batch run: --restart has no state to discard with --via celery", file=sys.stderr)
-        return 2
+        return _fail("--restart has no state to discard with --via celery")
     try:
         policy = policy_from_args(args)
         docs = load_documents(args.input, model=args.model, max_tokens=args.max_tokens, system=args.system)
     except (ValueError, FileNotFoundError, IsADirectoryError) as exc:
-        print(f"busysignal batch run: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     if args.broker:
         via_celery.configure(broker_url=args.broker)
     run_id = args.run_id or default_run_id(args.out)
@@ -490,8 +488,7 @@ def _run_celery(args: argparse.Namespace) -> int:
         )
         return 130
     except Exception as exc:  # the broker or Redis is not reachable, most often
-        print(f"busysignal batch run: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"{type(exc).__name__}: {exc}")
     finally:
         progress.close()
     print(summary_json(summary))
