@@ -32,8 +32,7 @@ import anthropic
 import yaml
 
 from mockserver import MockServer
-from resilience.runner import resilient_client, run_file
-from resilience.runner_core import RequeuePolicy
+from resilience.runner import RequeuePolicy, resilient_client, run_file
 
 SCENARIO = "capacity-overload"
 MODEL = "claude-haiku-5-5"

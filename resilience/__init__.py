@@ -16,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from resilience.alerts import ErrorRateMonitor, SlidingWindowRate
     from resilience.backoff import (
         Decorrelated,
         EqualJitter,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     )
     from resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakers
     from resilience.budget import RetryBudget
+    from resilience.cache import MemoryCache, RedisCache, ResponseCache
     from resilience.classify import (
         CircuitOpenError,
         Failure,
@@ -46,12 +48,14 @@ if TYPE_CHECKING:
         BreakerChanged,
         CallFinished,
         Event,
+        EventHook,
         FallbackTaken,
         GaveUp,
         RetryScheduled,
         StreamInterrupted,
     )
     from resilience.fallback import FallbackChain
+    from resilience.metrics import MetricsExporter, PolicyMetrics, RunnerMetrics
     from resilience.policy import Attempt, CallOutcome, Policy, Retry
     from resilience.testing import FakeClock, no_waits, set_testing
     from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
@@ -72,7 +76,9 @@ __all__ = [
     "ConcurrencyLimit",
     "Decorrelated",
     "EqualJitter",
+    "ErrorRateMonitor",
     "Event",
+    "EventHook",
     "Failure",
     "FakeClock",
     "FallbackChain",
@@ -82,16 +88,23 @@ __all__ = [
     "IncompleteStreamError",
     "Kind",
     "LimiterTimeout",
+    "MemoryCache",
+    "MetricsExporter",
     "ModelLimits",
     "NoJitter",
     "Policy",
+    "PolicyMetrics",
     "RateLimitPacer",
+    "RedisCache",
     "ResilientAnthropic",
     "ResilientStream",
+    "ResponseCache",
     "Retry",
     "RetryBudget",
     "RetryScheduled",
+    "RunnerMetrics",
     "SdkBackoff",
+    "SlidingWindowRate",
     "StreamInterrupted",
     "classify_exception",
     "classify_status",
@@ -104,6 +117,8 @@ __all__ = [
 # Each name is imported when first used, so that importing one module of the package (the
 # `batch` verb's registrar, ``resilience.backoff``) does not import the SDK with all the rest.
 _WHERE = {
+    "ErrorRateMonitor": "resilience.alerts",
+    "SlidingWindowRate": "resilience.alerts",
     "Decorrelated": "resilience.backoff",
     "EqualJitter": "resilience.backoff",
     "FullJitter": "resilience.backoff",
@@ -114,6 +129,9 @@ _WHERE = {
     "CircuitBreaker": "resilience.breaker",
     "CircuitBreakers": "resilience.breaker",
     "RetryBudget": "resilience.budget",
+    "MemoryCache": "resilience.cache",
+    "RedisCache": "resilience.cache",
+    "ResponseCache": "resilience.cache",
     "CircuitOpenError": "resilience.classify",
     "Failure": "resilience.classify",
     "IncompleteStreamError": "resilience.classify",
@@ -129,11 +147,15 @@ _WHERE = {
     "BreakerChanged": "resilience.events",
     "CallFinished": "resilience.events",
     "Event": "resilience.events",
+    "EventHook": "resilience.events",
     "FallbackTaken": "resilience.events",
     "GaveUp": "resilience.events",
     "RetryScheduled": "resilience.events",
     "StreamInterrupted": "resilience.events",
     "FallbackChain": "resilience.fallback",
+    "MetricsExporter": "resilience.metrics",
+    "PolicyMetrics": "resilience.metrics",
+    "RunnerMetrics": "resilience.metrics",
     "Attempt": "resilience.policy",
     "CallOutcome": "resilience.policy",
     "Policy": "resilience.policy",

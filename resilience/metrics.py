@@ -21,13 +21,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from resilience.alerts import SlidingWindowRate
 
 if TYPE_CHECKING:  # pragma: no cover
     from resilience.events import Event
-    from resilience.runner_core import AttemptOutcome
 
 __all__ = [
     "CONTENT_TYPE",
@@ -36,6 +35,7 @@ __all__ = [
     "MetricsExporter",
     "PolicyMetrics",
     "Registry",
+    "RunnerAttempt",
     "RunnerMetrics",
 ]
 
@@ -312,6 +312,21 @@ class PolicyMetrics(_WindowedMetrics):
                 self.cache.inc(result="hit")
 
 
+class RunnerAttempt(Protocol):
+    """What :class:`RunnerMetrics` reads of one attempt's outcome (the document runner's
+    ``AttemptOutcome`` is one): its HTTP status (None: no response), whether it got a message,
+    and whether a request was sent at all."""
+
+    @property
+    def status(self) -> int | None: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def sent(self) -> bool: ...
+
+
 class RunnerMetrics(_WindowedMetrics):
     """Metrics of the document runner, fed with its attempt outcomes (names under ``prefix``,
     default ``busysignal_runner``)."""
@@ -326,7 +341,7 @@ class RunnerMetrics(_WindowedMetrics):
             f"{p}_requeues_total", "Documents put back in the queue after a failed attempt"
         )
 
-    def observe_attempt(self, outcome: AttemptOutcome) -> None:
+    def observe_attempt(self, outcome: RunnerAttempt) -> None:
         """One outcome for a document. Only one that sent a request counts as an attempt and
         in the 529 rate (a cache hit or a breaker's refusal sent none)."""
         if outcome.sent:

@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from resilience.metrics import CONTENT_TYPE, MetricsExporter, PolicyMetrics, Registry, RunnerMetrics
-from resilience.runner_core import AttemptOutcome
+from resilience.runner.core import AttemptOutcome
 
 
 class FakeClock:

@@ -26,7 +26,7 @@ pytest.importorskip("celery")
 
 from mockserver import MockServer  # noqa: E402
 from mockserver.app import prompt_digest_of  # noqa: E402
-from resilience.runner_core import RequeuePolicy, parse_documents  # noqa: E402
+from resilience.runner.core import RequeuePolicy, parse_documents  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
@@ -58,9 +58,9 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]
     error, say), instead of leaving a test to wait for results nobody will produce."""
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "resilience.distributed", "worker", "--pool", "threads",
-             "--concurrency", "4", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-             "--without-mingle"],
+            [sys.executable, "-m", "celery", "-A", "resilience.runner.via_celery", "worker",
+             "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO", "--without-heartbeat",
+             "--without-gossip", "--without-mingle"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -88,9 +88,9 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def worker(redis_url: str, server: MockServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real Celery worker subprocess on the test's Redis, talking to the mock; yields its log."""
-    from resilience import distributed
+    from resilience.runner import via_celery
 
-    distributed.configure(broker_url=redis_url)  # this process submits to the same broker
+    via_celery.configure(broker_url=redis_url)  # this process submits to the same broker
     env = {
         **os.environ,
         "BUSYSIGNAL_BROKER_URL": redis_url,
@@ -119,22 +119,22 @@ def journal_by_doc(server: MockServer, docs: list[Any]) -> dict[str, list[dict[s
 def test_celery_worker_requeues_overloaded_documents_with_a_countdown(
     server: MockServer, worker: Path
 ) -> None:
-    from resilience import distributed
+    from resilience.runner import via_celery
 
     docs = parse_documents(
         [f'{{"id": "doc-{i}", "text": "celery document {i}"}}' for i in range(40)], model=MODEL, max_tokens=16
     )
-    queued = distributed.submit_documents("run-1", docs, policy=RequeuePolicy(max_attempts=30))
+    queued = via_celery.submit_documents("run-1", docs, policy=RequeuePolicy(max_attempts=30))
     assert queued == 40
     deadline = time.monotonic() + 180  # bounds a stuck worker only
     results: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        results = distributed.collect_results("run-1", [d.id for d in docs])
+        results = via_celery.collect_results("run-1", [d.id for d in docs])
         if len(results) == 40:
             break
         time.sleep(0.05)  # polling the worker, not waiting for time
     # submitting again after the fact sends nothing: every document has its result
-    assert distributed.submit_documents("run-1", docs) == 0
+    assert via_celery.submit_documents("run-1", docs) == 0
     log = worker.read_text(errors="replace")
     assert len(results) == 40, log[-3000:]
     assert [r["id"] for r in results] == [d.id for d in docs]
@@ -217,11 +217,11 @@ def wait_until_stopped(pid: int) -> None:
 def test_tasks_held_by_a_killed_worker_are_delivered_again_and_each_document_gets_one_result(
     redis_url: str, server: MockServer, tmp_path: Path
 ) -> None:
-    from resilience import distributed
+    from resilience.runner import via_celery
 
     # a Redis database of its own, so the module's worker does not take these tasks
     url = redis_url.rsplit("/", 1)[0] + "/1"
-    distributed.configure(broker_url=url)
+    via_celery.configure(broker_url=url)
     env = {
         **os.environ,
         "BUSYSIGNAL_BROKER_URL": url,
@@ -239,20 +239,20 @@ def test_tasks_held_by_a_killed_worker_are_delivered_again_and_each_document_get
     second = None
     ids = {d.id for d in docs}
     try:
-        distributed.submit_documents("kill-run", docs, policy=RequeuePolicy(max_attempts=30))
+        via_celery.submit_documents("kill-run", docs, policy=RequeuePolicy(max_attempts=30))
         deadline = time.monotonic() + 180  # bounds a stuck worker only
-        while len(distributed.collect_results("kill-run")) < 10 and time.monotonic() < deadline:
+        while len(via_celery.collect_results("kill-run")) < 10 and time.monotonic() < deadline:
             time.sleep(0.01)  # polling the worker
         # Freeze the first worker at a moment it holds tasks it has not acknowledged (running, or
         # waiting out a countdown), then kill it: those tasks can only finish if redelivered.
         # Not at any moment, though: a message the worker has popped from the queue (BRPOP) but
         # not yet recorded as unacknowledged is in neither place, and the Redis transport loses
-        # it with the worker (a documented limit, see resilience/distributed.py). So freeze,
+        # it with the worker (a documented limit, see resilience/runner/via_celery.py). So freeze,
         # and kill only if every unfinished document is in the queue or in the unacked hash.
         while True:
             first.send_signal(signal.SIGSTOP)
             wait_until_stopped(first.pid)
-            unfinished = ids - {x["id"] for x in distributed.collect_results("kill-run")}
+            unfinished = ids - {x["id"] for x in via_celery.collect_results("kill-run")}
             if r.hlen("unacked") > 0 and unfinished <= docs_in_broker(r):
                 break
             first.send_signal(signal.SIGCONT)
@@ -262,7 +262,7 @@ def test_tasks_held_by_a_killed_worker_are_delivered_again_and_each_document_get
         first.wait(timeout=10)
         held = docs_in_unacked(r)
         assert held
-        done_at_kill = len(distributed.collect_results("kill-run"))
+        done_at_kill = len(via_celery.collect_results("kill-run"))
         assert done_at_kill < 60
         # Redis hands an unacknowledged message out again once it is older than the visibility
         # timeout, when a worker starts (and at each periodic sweep): wait out that second
@@ -274,7 +274,7 @@ def test_tasks_held_by_a_killed_worker_are_delivered_again_and_each_document_get
         deadline = time.monotonic() + 180  # bounds a stuck worker only
         results: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            results = distributed.collect_results("kill-run", [d.id for d in docs])
+            results = via_celery.collect_results("kill-run", [d.id for d in docs])
             if len(results) == 60:
                 break
             time.sleep(0.05)  # polling the worker
@@ -284,7 +284,7 @@ def test_tasks_held_by_a_killed_worker_are_delivered_again_and_each_document_get
         for proc in (first, second):
             if proc is not None:
                 stop_worker(proc)
-        distributed.configure(broker_url=redis_url)
+        via_celery.configure(broker_url=redis_url)
         r.close()
     assert len(results) == 60, state + "\n" + (tmp_path / "second.log").read_text(errors="replace")[-3000:]
     assert held <= {x["id"] for x in results}

@@ -23,8 +23,8 @@ pytest.importorskip("celery")
 
 from tests.support import FakeClock  # noqa: E402
 
-from resilience.distributed_watch import task_doc  # noqa: E402
-from resilience.runner_core import parse_documents, result_line  # noqa: E402
+from resilience.runner.core import parse_documents, result_line  # noqa: E402
+from resilience.runner.watch import task_doc  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
@@ -39,16 +39,16 @@ def answer(doc_id: str) -> str:
 @pytest.fixture
 def broker(redis_url: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A Redis database of this test's own as the broker (and results store) of this process."""
-    from resilience import distributed
+    from resilience.runner import via_celery
 
     url = redis_url.rsplit("/", 1)[0] + "/5"
     r = redis.Redis.from_url(url)
     r.flushdb()
-    distributed.configure(broker_url=url)
+    via_celery.configure(broker_url=url)
     try:
         yield r
     finally:
-        distributed.configure(broker_url=redis_url)
+        via_celery.configure(broker_url=redis_url)
         r.flushdb()
         r.close()
 
@@ -66,7 +66,7 @@ class Workers:
 
     def __call__(self, seconds: float) -> None:
         self.clock.advance(seconds)
-        from resilience.distributed import results_key
+        from resilience.runner.via_celery import results_key
 
         while (raw := self.r.rpop("celery")) is not None:
             item = task_doc(raw)
@@ -91,15 +91,15 @@ class Workers:
 def test_a_document_lost_by_a_worker_is_found_warned_about_and_queued_again_once(
     broker: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from resilience import distributed
+    from resilience.runner import via_celery
 
     ids = ["lost-1", "held-1", "ok-1", "ok-2"]
     docs = parse_documents([json.dumps({"id": i, "text": f"doc {i}"}) for i in ids], model=MODEL)
     clock = FakeClock(0.0)
     workers = Workers(broker, "lost-run", clock, lose={"lost-1"}, hold_until=500.0)
     out = tmp_path / "out.jsonl"
-    caplog.set_level(logging.WARNING, logger="resilience.distributed")
-    summary = distributed.run_via_celery(
+    caplog.set_level(logging.WARNING, logger="resilience.runner.via_celery")
+    summary = via_celery.run_via_celery(
         docs, out, run_id="lost-run", lost_after_s=100.0, poll_interval_s=1.0, clock=clock, sleep=workers,
         timeout_s=2000.0,
     )  # fmt: skip
@@ -116,7 +116,7 @@ def test_a_document_lost_by_a_worker_is_found_warned_about_and_queued_again_once
 def test_a_document_lost_twice_is_queued_again_only_once_and_the_follower_says_so(
     broker: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from resilience import distributed
+    from resilience.runner import via_celery
 
     docs = parse_documents([json.dumps({"id": "gone", "text": "doc gone"})], model=MODEL)
     clock = FakeClock(0.0)
@@ -126,9 +126,9 @@ def test_a_document_lost_twice_is_queued_again_only_once_and_the_follower_says_s
         workers.lose.add("gone")
         workers(seconds)
 
-    caplog.set_level(logging.WARNING, logger="resilience.distributed")
+    caplog.set_level(logging.WARNING, logger="resilience.runner.via_celery")
     with pytest.raises(TimeoutError, match="1 documents still without a result"):
-        distributed.run_via_celery(
+        via_celery.run_via_celery(
             docs, tmp_path / "out.jsonl", run_id="twice-run", lost_after_s=50.0, clock=clock,
             sleep=lose_every_delivery, timeout_s=1000.0,
         )  # fmt: skip
@@ -146,18 +146,18 @@ def test_a_real_worker_answers_a_document_the_follower_queued_again_after_it_was
     from tests.resilience.runner.test_celery_distributed import start_worker, stop_worker
 
     from mockserver import MockServer
-    from resilience import distributed
+    from resilience.runner import via_celery
 
     url = redis_url.rsplit("/", 1)[0] + "/5"
     docs = parse_documents(
         [json.dumps({"id": f"r{i}", "text": f"real lost {i}"}) for i in range(6)], model=MODEL
     )
-    distributed.submit_documents("real-lost", docs)
+    via_celery.submit_documents("real-lost", docs)
     raw = broker.rpop("celery")  # a worker took it and died before recording it
     assert raw is not None
     lost = task_doc(raw)
     assert lost is not None
-    caplog.set_level(logging.WARNING, logger="resilience.distributed")
+    caplog.set_level(logging.WARNING, logger="resilience.runner.via_celery")
     with MockServer(seed=2) as server:
         env = {
             **os.environ,
@@ -169,7 +169,7 @@ def test_a_real_worker_answers_a_document_the_follower_queued_again_after_it_was
         try:
             # the follower resumes the run (nothing is queued twice) and notices the lost one after
             # its bound: 1 s without a result or a task, on the real clock, with a 120 s cap
-            summary = distributed.run_via_celery(
+            summary = via_celery.run_via_celery(
                 docs, tmp_path / "out.jsonl", run_id="real-lost", lost_after_s=1.0, poll_interval_s=0.05,
                 timeout_s=120.0,
             )  # fmt: skip

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from resilience.distributed_watch import LostVerdict, LostWatch, task_doc
+from resilience.runner.watch import LostVerdict, LostWatch, task_doc
 
 
 def test_a_document_with_no_result_and_no_task_past_the_bound_is_resubmitted_once_then_given_up() -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from mockserver import MockServer
 from resilience.runner import OutputFile, run_batches
-from resilience.runner_core import parse_documents
-from resilience.runner_store import JobStore
+from resilience.runner.core import parse_documents
+from resilience.runner.store import JobStore
 
 
 class Crash(Exception):

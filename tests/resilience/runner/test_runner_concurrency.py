@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from mockserver.cli import build_parser
-from resilience.runner import OutputFile, run_documents
-from resilience.runner_core import SLOW_START_INITIAL, AttemptOutcome, parse_documents
-from resilience.runner_store import JobStore
+from resilience.runner import SLOW_START_INITIAL, OutputFile, run_documents
+from resilience.runner.core import AttemptOutcome, parse_documents
+from resilience.runner.store import JobStore
 
 OK = {"type": "message", "role": "assistant", "content": [], "stop_reason": "end_turn"}
 

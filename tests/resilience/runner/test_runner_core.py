@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resilience.runner_core import (
-    AdaptiveLimit,
+from resilience import SdkBackoff, classify_status, parse_retry_after
+from resilience.runner.core import (
     AttemptOutcome,
     Complete,
     DocumentError,
@@ -19,12 +19,12 @@ from resilience.runner_core import (
     Requeue,
     RequeuePolicy,
     decide,
-    format_duration,
-    format_progress,
+    is_retryable,
     parse_documents,
-    parse_retry_after,
     result_line,
 )
+from resilience.runner.limit import AdaptiveLimit
+from resilience.runner.progress import format_duration, format_progress
 
 OK = {"type": "message", "role": "assistant", "content": [], "stop_reason": "end_turn"}
 
@@ -125,12 +125,16 @@ def test_decide_fails_fast_on_non_retryable_errors_and_keeps_the_last_error() ->
         random.Random(0),
     )
     assert action == Fail({"status": 400, "type": "invalid_request_error", "message": "bad", "attempts": 1})
-    # x-should-retry overrides the status in both directions
+    # the library's one rule: x-should-retry overrides the status, except that the caller's
+    # own mistakes (400, 401, 403, 404, 413) are never retried, whatever the headers say
     assert isinstance(
         decide(AttemptOutcome(529, should_retry=False), 1, RequeuePolicy(), random.Random(0)), Fail
     )
     assert isinstance(
-        decide(AttemptOutcome(400, should_retry=True), 1, RequeuePolicy(), random.Random(0)), Requeue
+        decide(AttemptOutcome(418, should_retry=True), 1, RequeuePolicy(), random.Random(0)), Requeue
+    )
+    assert isinstance(
+        decide(AttemptOutcome(400, should_retry=True), 1, RequeuePolicy(), random.Random(0)), Fail
     )
 
 
@@ -150,6 +154,29 @@ def test_backoff_stays_within_its_jittered_exponential_envelope(attempts: int, s
     assert 0.75 * cap <= action.delay_s <= cap
 
 
+def test_the_backoff_is_the_librarys_sdk_formula_with_the_policys_numbers() -> None:
+    policy = RequeuePolicy(max_attempts=99, base_delay_s=0.5, max_delay_s=8.0, jitter=0.25)
+    sdk = SdkBackoff(base=0.5, cap=8.0, reduction=0.25)
+    for attempts in range(1, 9):
+        action = decide(AttemptOutcome(503), attempts, policy, random.Random(attempts))
+        assert isinstance(action, Requeue)
+        assert action.delay_s == sdk.delay(attempts, None, random.Random(attempts))
+    assert RequeuePolicy(base_delay_s=0.0, max_delay_s=0.0).backoff(3, random.Random(0)) == 0.0
+
+
+@given(
+    st.integers(100, 599), st.sampled_from([None, True, False]), st.sampled_from([None, "overloaded_error"])
+)
+def test_what_the_runner_retries_is_the_librarys_one_rule(
+    status: int, should_retry: bool | None, error_type: str | None
+) -> None:
+    header = None if should_retry is None else str(should_retry).lower()
+    outcome = AttemptOutcome(status, error_type=error_type, should_retry=should_retry)
+    assert is_retryable(outcome) == classify_status(status, error_type, header)[1]
+    # no response at all is retried unless it was told not to be
+    assert is_retryable(AttemptOutcome(None, should_retry=should_retry)) is (should_retry is not False)
+
+
 def test_requeue_policy_rejects_bad_settings() -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         RequeuePolicy(max_attempts=0)
@@ -157,6 +184,8 @@ def test_requeue_policy_rejects_bad_settings() -> None:
         RequeuePolicy(base_delay_s=5, max_delay_s=1)
     with pytest.raises(ValueError, match="jitter"):
         RequeuePolicy(jitter=2)
+    with pytest.raises(ValueError, match="jitter"):
+        RequeuePolicy(jitter=1.0)  # the SDK formula shortens a delay by less than all of it
 
 
 @given(st.lists(st.booleans(), max_size=300), st.integers(1, 64))

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resilience.runner import OutputFile
-from resilience.runner_core import Complete, Fail, Requeue, parse_documents
-from resilience.runner_store import FinishedJob, JobStore
+from resilience.runner.core import Complete, Fail, Requeue, parse_documents
+from resilience.runner.store import FinishedJob, JobStore
 
 N = 8
 DOCS = parse_documents([json.dumps({"id": f"d{i}", "text": f"t{i}"}) for i in range(N)], model="m")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from resilience.alerts import AlertEvent, ErrorRateMonitor
-from resilience.runner import monitor_observer
-from resilience.runner_core import AttemptOutcome
+from resilience.runner.core import AttemptOutcome
+from resilience.runner.output import monitor_observer
 
 
 def test_breaker_refusals_and_cache_hits_do_not_count_in_the_error_rate() -> None:

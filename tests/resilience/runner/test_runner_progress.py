@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from resilience.runner import Progress
-from resilience.runner_core import AttemptOutcome
-from resilience.runner_store import FinishedJob
+from resilience.runner.core import AttemptOutcome
+from resilience.runner.store import FinishedJob
 
 
 class FakeClock:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from resilience.runner_core import parse_documents
+from resilience.runner.core import parse_documents
 
 mockserver = pytest.importorskip("mockserver")
 from mockserver import MockServer  # noqa: E402

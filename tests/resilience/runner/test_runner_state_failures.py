@@ -20,8 +20,8 @@ from mockserver import MockServer
 from mockserver.app import prompt_digest_of
 from mockserver.cli import main
 from resilience.runner import OutputFile
-from resilience.runner_core import parse_documents
-from resilience.runner_store import EXIT_STORAGE, JobStore, StateError, storage_failure
+from resilience.runner.core import parse_documents
+from resilience.runner.store import EXIT_STORAGE, JobStore, StateError, storage_failure
 
 MODEL = "claude-haiku-5-5"
 N = 30

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from resilience.runner import OutputFile, run_documents
-from resilience.runner_core import (
+from resilience.runner.core import (
     AttemptOutcome,
     Complete,
     DocumentError,
@@ -20,7 +20,7 @@ from resilience.runner_core import (
     RequeuePolicy,
     parse_documents,
 )
-from resilience.runner_store import JobStore, StateLockedError
+from resilience.runner.store import JobStore, StateLockedError
 
 
 def message(text: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The Redis transport has one window it does not cover: a task message a worker has popped from
 the queue but not yet recorded as unacknowledged is lost if the worker dies in between (see
-:mod:`resilience.distributed`). Such a document has no result and no task anywhere, and a
+:mod:`resilience.runner.via_celery`). Such a document has no result and no task anywhere, and a
 follower would wait for it forever.
 
 :class:`LostWatch` is the pure core, on times the caller gives it: a document is *lost* once it

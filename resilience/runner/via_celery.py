@@ -4,7 +4,7 @@ One task per document, :func:`process_document`. It makes ONE attempt through th
 client (the resilience policy, with its breaker when asked; the SDK's retries off) and, when
 the service says "later" (529, 429, 5xx, no response, an open breaker), re-queues itself with
 a countdown (the Retry-After the server sent, else a jittered backoff) instead of sleeping in
-a worker. The decisions are the runner's (:func:`resilience.runner_core.decide`).
+a worker. The decisions are the runner's (:func:`resilience.runner.core.decide`).
 
 Each document's final result goes into one Redis hash per run, written with ``HSETNX``: the
 first final result wins, so a task delivered twice (``acks_late`` after a worker died) cannot
@@ -16,7 +16,7 @@ Configuration (environment of workers and submitters):
   go to the same Redis unless ``BUSYSIGNAL_RESULTS_URL`` says otherwise;
 * ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``: read by the workers' client.
 
-Start workers with ``celery -A resilience.distributed worker --pool threads --concurrency 8``,
+Start workers with ``celery -A resilience.runner.via_celery worker --pool threads --concurrency 8``,
 or follow a whole input file with ``busysignal batch run INPUT --out OUT --via celery``.
 
 Tasks are acknowledged late, so a task whose worker died is delivered again once it has been
@@ -34,7 +34,7 @@ worker is killed (SIGKILL, the OOM killer) in that window. Such a document would
 result: the follower (:func:`run_via_celery`, what ``busysignal batch run ... --via celery``
 runs) calls a document lost once it has had no result and no task in the broker for longer
 than the visibility timeout (plus a minute), warns, and queues it again once (a duplicate
-still yields one result; :mod:`resilience.distributed_watch`). ``--resubmit`` queues every
+still yields one result; :mod:`resilience.runner.watch`). ``--resubmit`` queues every
 document of the run that has no result again.
 """
 
@@ -54,9 +54,8 @@ from typing import Any, TextIO
 
 from celery import Celery
 
-from resilience.distributed_watch import LostVerdict, LostWatch, broker_doc_ids
-from resilience.runner import Progress, RunSummary
-from resilience.runner_core import (
+from resilience import CircuitBreakers, Policy, ResilientAnthropic, Retry
+from resilience.runner.core import (
     AttemptOutcome,
     Complete,
     Document,
@@ -65,7 +64,11 @@ from resilience.runner_core import (
     decide,
     result_line,
 )
-from resilience.runner_store import FinishedJob
+from resilience.runner.output import RunSummary
+from resilience.runner.progress import Progress
+from resilience.runner.sdk import message_outcome, outcome_from_exception, retry_count
+from resilience.runner.store import FinishedJob
+from resilience.runner.watch import LostVerdict, LostWatch, broker_doc_ids
 
 __all__ = [
     "app",
@@ -132,10 +135,6 @@ def _client() -> Any:
     if client is None:
         import anthropic
 
-        from resilience.breaker import CircuitBreakers
-        from resilience.client import ResilientAnthropic
-        from resilience.policy import Policy, Retry
-
         breaker = os.environ.get("BUSYSIGNAL_BREAKER", "") == "1"
         policy = Policy(
             retry=Retry(max_attempts=1),  # one attempt; overload re-queues the task instead
@@ -162,19 +161,11 @@ def results_key(run_id: str) -> str:
 
 
 def _attempt(params: dict[str, Any], attempt: int) -> AttemptOutcome:
-    from resilience.client import outcome_of
-    from resilience.runner import message_dict, outcome_from_exception
-
     try:
-        message = _client().messages.create(
-            **params, extra_headers={"x-stainless-retry-count": str(attempt - 1)}
-        )
+        message = _client().messages.create(**params, extra_headers=retry_count(attempt))
     except Exception as exc:
         return outcome_from_exception(exc, time.time())
-    call = outcome_of(message)
-    return AttemptOutcome(
-        status=200, message=message_dict(message), sent=not (call is not None and call.cached)
-    )
+    return message_outcome(message)
 
 
 @app.task(bind=True, name="busysignal.process_document", acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
@@ -280,12 +271,12 @@ def run_via_celery(
 ) -> RunSummary:
     """Submit the documents of a run that have no result yet and follow their results into
     ``out_path`` until every document has one (workers do the work: start them with
-    ``celery -A resilience.distributed worker``). The results hash is the truth: OUT is
+    ``celery -A resilience.runner.via_celery worker``). The results hash is the truth: OUT is
     rebuilt from it when following starts and rewritten in input order at the end. Running
     it again resumes; documents already queued are not queued again unless ``resubmit``
     (for a broker that lost its queue). A document with no result and no task in the broker
     for ``lost_after_s`` (default :func:`lost_after_default_s`) was lost by a worker: it is
-    queued again once, with a warning (:mod:`resilience.distributed_watch`). Raises
+    queued again once, with a warning (:mod:`resilience.runner.watch`). Raises
     TimeoutError after ``timeout_s``."""
     start = clock()
     order = [d.id for d in docs]
@@ -383,7 +374,7 @@ def _act_on_lost(
     for doc_id in verdict.given_up:
         log.warning(
             "run %s: document %r is still without a result or a task %.0fs after it was queued again; "
-            "not queueing it a third time. Are workers running (celery -A resilience.distributed "
+            "not queueing it a third time. Are workers running (celery -A resilience.runner.via_celery "
             "worker)? Their logs say more; --resubmit queues every document without a result again",
             run_id,
             doc_id,

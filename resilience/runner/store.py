@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resilience.runner_core import Complete, Document, DocumentError, Fail, Requeue
+from resilience.runner.core import Complete, Document, DocumentError, Fail, Requeue
 
 __all__ = [
     "EXIT_STORAGE",

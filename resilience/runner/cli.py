@@ -1,4 +1,4 @@
-"""``busysignal batch run INPUT.jsonl --out RESULTS.jsonl``: the durable document runner.
+"""``busysignal batch run INPUT.jsonl --out RESULTS.jsonl``: the durable document runner's verb.
 
 Re-running the same command after a crash (or ``kill -9``) resumes from the state file
 (``RESULTS.jsonl.state.sqlite`` unless ``--state``): finished documents are not sent again,
@@ -18,14 +18,17 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resilience.runner_core import SLOW_START_INITIAL
+from resilience.runner import SLOW_START_INITIAL
 
 # the runner's modules (asyncio, SQLite, the SDK) are imported when the verb runs, not for --help
 if TYPE_CHECKING:
-    from resilience.runner_core import RequeuePolicy
+    from resilience import MetricsExporter, ResponseCache
+    from resilience.runner.core import RequeuePolicy
+    from resilience.runner.output import AttemptObserver, RunSummary
 
 __all__ = ["register"]
 
@@ -112,7 +115,7 @@ def register(subparsers: Any) -> None:
         choices=("messages", "batches", "celery"),
         default="messages",
         help="one Messages call per document (default), the Message Batches API, or Celery workers "
-        "(one task per document; start workers with: celery -A resilience.distributed worker)",
+        "(one task per document; start workers with: celery -A resilience.runner.via_celery worker)",
     )
     run.add_argument(
         "--broker",
@@ -224,7 +227,7 @@ _PRESETS: dict[str, dict[str, float]] = {
 
 
 def policy_from_args(args: argparse.Namespace) -> RequeuePolicy:
-    from resilience.runner_core import RequeuePolicy
+    from resilience.runner.core import RequeuePolicy
 
     preset = dict(_PRESETS[args.policy])
     if args.max_attempts is not None:
@@ -277,7 +280,7 @@ def output_problem(out: str, state: str | None, via: str) -> str | None:
     (another run's, whose state is gone, or not ours at all) and would be overwritten. With
     ``--via celery`` the run's state is in Redis, named after --out: the same --out follows the
     same run again."""
-    from resilience.runner import default_state_path
+    from resilience.runner.files import default_state_path
 
     out_path = Path(out)
     problem = _path_problem("--out", out_path)
@@ -306,61 +309,65 @@ def _cache_problem(cache: str | None) -> str | None:
     return f"--cache must be 'memory' or a redis:// URL, got {cache!r}"
 
 
+def _fail(message: str, status: int = 2) -> int:
+    print(f"busysignal batch run: {message}", file=sys.stderr)
+    return status
+
+
 def _run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from resilience.alerts import ErrorRateMonitor
-    from resilience.runner import default_state_path, run_file, summary_json
-    from resilience.runner_core import DocumentError
-    from resilience.runner_store import EXIT_STORAGE, StateLockedError, storage_failure
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     problem = output_problem(args.out, args.state, args.via) or _cache_problem(args.cache)
     if problem is not None:
-        print(f"busysignal batch run: {problem}", file=sys.stderr)
-        return 2
+        return _fail(problem)
     if args.via == "celery":
         return _run_celery(args)
     api_key = args.api_key or os.environ.get("ANTHROPIC_API_KEY")
     if not api_key:
-        print("busysignal batch run: no API key: set ANTHROPIC_API_KEY or pass --api-key", file=sys.stderr)
-        return 2
+        return _fail("no API key: set ANTHROPIC_API_KEY or pass --api-key")
     try:
         policy = policy_from_args(args)
     except ValueError as exc:
-        print(f"busysignal batch run: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    return _run_here(args, api_key, policy)
 
+
+def _cache_of(args: argparse.Namespace) -> ResponseCache | None:
+    from resilience import MemoryCache, RedisCache
+
+    if args.cache == "memory":
+        return MemoryCache()
+    return RedisCache(url=args.cache) if args.cache else None
+
+
+def _metrics_of(args: argparse.Namespace) -> tuple[MetricsExporter | None, list[AttemptObserver], list[Any]]:
+    """With --metrics-port, the exporter (started), the runner's observers and the policy's hooks."""
+    if args.metrics_port is None:
+        return None, [], []
+    from resilience import MetricsExporter, PolicyMetrics, RunnerMetrics
+
+    metrics = RunnerMetrics()
+    exporter = MetricsExporter(metrics.registry, port=args.metrics_port)
+    exporter.start()
+    print(f"busysignal batch run: metrics on {exporter.url}", file=sys.stderr)
+    return exporter, [metrics.observe_attempt], [PolicyMetrics(metrics.registry)]
+
+
+def _run_here(args: argparse.Namespace, api_key: str, policy: RequeuePolicy) -> int:
+    """--via messages or --via batches: the run in this process, on its state file."""
     import anthropic
 
-    from resilience.cache import MemoryCache, RedisCache, ResponseCache
-    from resilience.runner import resilient_client
+    from resilience import ErrorRateMonitor, RedisCache
+    from resilience.runner.sdk import resilient_client
 
-    cache: ResponseCache | None = None
-    if args.cache == "memory":
-        cache = MemoryCache()
-    elif args.cache:
-        cache = RedisCache(url=args.cache)
+    cache = _cache_of(args)
     fallback = [m.strip() for m in args.fallback.split(",") if m.strip()] if args.fallback else None
-
     sdk = anthropic.AsyncAnthropic(
         api_key=api_key, base_url=args.base_url, max_retries=0, timeout=args.timeout or None
     )
     monitor = ErrorRateMonitor(
         window_s=args.alert_window or 60.0, fire_above=args.alert_above, name="batch run"
     )
-    exporter = None
-    observers: list[Any] = []
-    hooks: list[Any] = []
-    if args.metrics_port is not None:
-        from resilience.metrics import MetricsExporter, PolicyMetrics, RunnerMetrics
-
-        metrics = RunnerMetrics()
-        observers.append(metrics.observe_attempt)
-        hooks.append(PolicyMetrics(metrics.registry))
-        exporter = MetricsExporter(metrics.registry, port=args.metrics_port)
-        exporter.start()
-        print(f"busysignal batch run: metrics on {exporter.url}", file=sys.stderr)
+    exporter, observers, hooks = _metrics_of(args)
     try:
         client = resilient_client(
             sdk,
@@ -372,10 +379,11 @@ def _run(args: argparse.Namespace) -> int:
             on_event=hooks,
         )
     except (TypeError, ValueError) as exc:
-        print(f"busysignal batch run: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
 
-    async def main() -> Any:
+    async def main() -> RunSummary:
+        from resilience.runner.files import run_file
+
         try:
             return await run_file(
                 args.input,
@@ -403,11 +411,26 @@ def _run(args: argparse.Namespace) -> int:
             if isinstance(cache, RedisCache):
                 await cache.aclose()  # its redis.asyncio connections belong to this event loop
 
+    return _finish(args, main, exporter)
+
+
+def _finish(
+    args: argparse.Namespace,
+    main: Callable[[], Coroutine[Any, Any, RunSummary]],
+    exporter: MetricsExporter | None,
+) -> int:
+    """Run ``main`` to its summary and the exit status: 0, 1 (some failed), 2, 3 (storage), 130."""
+    import asyncio
+
+    from resilience.runner.core import DocumentError
+    from resilience.runner.files import default_state_path
+    from resilience.runner.output import summary_json
+    from resilience.runner.store import EXIT_STORAGE, StateLockedError, storage_failure
+
     try:
         summary = asyncio.run(main())
     except (DocumentError, StateLockedError, FileNotFoundError, IsADirectoryError) as exc:
-        print(f"busysignal batch run: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print("\nbusysignal batch run: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
@@ -415,8 +438,7 @@ def _run(args: argparse.Namespace) -> int:
         message = storage_failure(exc, args.state or default_state_path(args.out), args.out)
         if message is None:
             raise
-        print(f"busysignal batch run: {message}", file=sys.stderr)
-        return EXIT_STORAGE
+        return _fail(message, EXIT_STORAGE)
     finally:
         if exporter is not None:
             exporter.stop()
@@ -432,24 +454,24 @@ def default_run_id(out: str) -> str:
 
 
 def _run_celery(args: argparse.Namespace) -> int:
-    from resilience import distributed
-    from resilience.runner import Progress, load_documents, summary_json
+    from resilience.runner import via_celery
+    from resilience.runner.files import load_documents
+    from resilience.runner.output import summary_json
+    from resilience.runner.progress import Progress
 
     if args.restart:
-        print("busysignal batch run: --restart has no state to discard with --via celery", file=sys.stderr)
-        return 2
+        return _fail("--restart has no state to discard with --via celery")
     try:
         policy = policy_from_args(args)
         docs = load_documents(args.input, model=args.model, max_tokens=args.max_tokens, system=args.system)
     except (ValueError, FileNotFoundError, IsADirectoryError) as exc:
-        print(f"busysignal batch run: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     if args.broker:
-        distributed.configure(broker_url=args.broker)
+        via_celery.configure(broker_url=args.broker)
     run_id = args.run_id or default_run_id(args.out)
     progress = Progress(len(docs), enabled=args.progress)
     try:
-        summary = distributed.run_via_celery(
+        summary = via_celery.run_via_celery(
             docs,
             args.out,
             run_id=run_id,
@@ -466,8 +488,7 @@ def _run_celery(args: argparse.Namespace) -> int:
         )
         return 130
     except Exception as exc:  # the broker or Redis is not reachable, most often
-        print(f"busysignal batch run: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"{type(exc).__name__}: {exc}")
     finally:
         progress.close()
     print(summary_json(summary))

@@ -1,11 +1,14 @@
-"""The document runner's pure core: documents, attempt outcomes, what to do next, the
-adaptive concurrency limit and the progress line. No clock, no I/O, no global random.
+"""The document runner's pure core: documents, attempt outcomes and what to do next. No clock,
+no I/O, no global random.
 
 A job is one document. After each attempt, :func:`decide` says whether it is done
 (:class:`Complete`), goes back to the queue for later (:class:`Requeue`, with the delay the
 server asked for in Retry-After, or a jittered backoff) or has failed for good
 (:class:`Fail`, with its last error). Requeueing instead of sleeping is the point: a worker
 is never held by a document that the server asked to come back later.
+
+What may be retried is the library's one rule (:func:`resilience.classify_status`), and the
+backoff between attempts is the library's SDK formula (:class:`resilience.SdkBackoff`).
 """
 
 from __future__ import annotations
@@ -18,11 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from resilience.backoff import parse_retry_after
+from resilience import SdkBackoff, classify_status
 
 __all__ = [
-    "SLOW_START_INITIAL",
-    "AdaptiveLimit",
+    "Action",
     "AttemptOutcome",
     "Complete",
     "Document",
@@ -31,11 +33,8 @@ __all__ = [
     "Requeue",
     "RequeuePolicy",
     "decide",
-    "format_duration",
-    "format_progress",
     "is_retryable",
     "parse_documents",
-    "parse_retry_after",
     "result_line",
 ]
 
@@ -158,8 +157,9 @@ class RequeuePolicy:
     """How patient the runner is with one document.
 
     ``max_attempts`` attempts in all; between them the Retry-After the server sent (capped
-    at ``retry_after_cap_s``) or, without one, ``base_delay_s * 2**(n-1)`` capped at
-    ``max_delay_s``, shortened by up to ``jitter`` (a fraction) at random."""
+    at ``retry_after_cap_s``) or, without one, the library's SDK backoff
+    (:class:`resilience.SdkBackoff`): ``base_delay_s * 2**(n-1)`` capped at ``max_delay_s``,
+    shortened by up to ``jitter`` (a fraction below 1) at random."""
 
     max_attempts: int = 8
     base_delay_s: float = 1.0
@@ -178,12 +178,14 @@ class RequeuePolicy:
             raise ValueError(
                 f"max_delay_s ({self.max_delay_s}) must be >= base_delay_s ({self.base_delay_s})"
             )
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError(f"jitter must be in [0, 1], got {self.jitter!r}")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ValueError(f"jitter must be in [0, 1), got {self.jitter!r}")
 
     def backoff(self, attempts: int, rng: random.Random) -> float:
-        base = min(self.max_delay_s, self.base_delay_s * 2.0 ** min(attempts - 1, 62))
-        return base * (1.0 - self.jitter * rng.random())
+        if self.base_delay_s == 0:
+            return 0.0  # every step of a zero envelope is zero
+        sdk = SdkBackoff(base=self.base_delay_s, cap=self.max_delay_s, reduction=self.jitter)
+        return sdk.delay(attempts, None, rng)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,16 +206,18 @@ class Fail:
 
 Action = Complete | Requeue | Fail
 
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
-
 
 def is_retryable(outcome: AttemptOutcome) -> bool:
-    """The SDKs' rule: x-should-retry wins; then 408/409/429/5xx and no response retry."""
-    if outcome.should_retry is not None:
-        return outcome.should_retry
+    """The library's rule (:func:`resilience.classify_status`) on the status, the error type and
+    x-should-retry. No response at all (a connection error, a timeout, a batch request that
+    expired) is retried unless x-should-retry (or the runner, for a bug of ours) said no."""
     if outcome.status is None:
-        return True
-    return outcome.status in _RETRYABLE_STATUS or outcome.status >= 500
+        return outcome.should_retry is not False
+    header = None if outcome.should_retry is None else ("true" if outcome.should_retry else "false")
+    try:
+        return classify_status(outcome.status, outcome.error_type, header)[1]
+    except ValueError:  # not an HTTP status at all: nothing the rule knows to retry
+        return False
 
 
 def decide(outcome: AttemptOutcome, attempts: int, policy: RequeuePolicy, rng: random.Random) -> Action:
@@ -235,113 +239,6 @@ def decide(outcome: AttemptOutcome, attempts: int, policy: RequeuePolicy, rng: r
     else:
         delay = policy.backoff(attempts, rng)
     return Requeue(delay, error)
-
-
-# where the adaptive limit starts (slow start): the API also limits sharp increases in usage
-# (429 ramp_limit_exceeded), and a run that opens at its ceiling meets an overloaded service
-# with a full burst; doubling per round of successes reaches 16 after two rounds
-SLOW_START_INITIAL = 4
-
-
-class AdaptiveLimit:
-    """Additive-increase, multiplicative-decrease limit on requests in flight, with slow start.
-
-    It starts at ``initial`` (default: :data:`SLOW_START_INITIAL`, or ``max_limit`` if smaller)
-    and, until the first overload, each success adds one (the limit doubles every round of
-    requests: slow start).
-    After that each success adds ``1/limit`` (about one per round). Each overload signal
-    (529/429) from a request sent after the last decrease multiplies the limit by
-    ``decrease``; signals from requests that were already in flight when we cut are the same
-    congestion and are ignored. The limit stays within ``[min_limit, max_limit]``.
-    Dispatches are numbered by the caller (:meth:`dispatched`), so no clock is needed.
-    """
-
-    def __init__(
-        self,
-        max_limit: int,
-        *,
-        min_limit: int = 1,
-        decrease: float = 0.8,
-        initial: int | None = None,
-        slow_start: bool = True,
-    ):
-        if max_limit < 1 or min_limit < 1 or min_limit > max_limit:
-            raise ValueError(f"need 1 <= min_limit <= max_limit, got {min_limit}, {max_limit}")
-        if not 0.0 < decrease < 1.0:
-            raise ValueError(f"decrease must be in (0, 1), got {decrease!r}")
-        self.max_limit = max_limit
-        self.min_limit = min_limit
-        self.decrease = decrease
-        start = min(SLOW_START_INITIAL, max_limit) if initial is None else initial
-        self._limit = float(max(min_limit, min(start, max_limit)))
-        self._slow_start = slow_start
-        self._seq = 0
-        self._cut_after = -1  # overloads of dispatches numbered <= this are already accounted for
-
-    @property
-    def limit(self) -> int:
-        return max(self.min_limit, math.floor(self._limit))
-
-    @property
-    def in_slow_start(self) -> bool:
-        return self._slow_start
-
-    def dispatched(self) -> int:
-        """Number the next dispatch; pass the number back to :meth:`on_result`."""
-        self._seq += 1
-        return self._seq
-
-    def on_result(self, seq: int, overloaded: bool) -> None:
-        if overloaded:
-            self._slow_start = False
-            if seq > self._cut_after:
-                self._limit = max(float(self.min_limit), self._limit * self.decrease)
-                self._cut_after = self._seq
-        elif self._slow_start:
-            self._limit = min(float(self.max_limit), self._limit + 1.0)
-        else:
-            self._limit = min(float(self.max_limit), self._limit + 1.0 / max(self._limit, 1.0))
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    s = max(0, round(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
-
-
-def format_progress(
-    *,
-    done: int,
-    total: int,
-    failed: int,
-    processed: int,
-    elapsed_s: float,
-    recent_rate: float | None,
-    overload_rate: float,
-    in_flight: int,
-    limit: int,
-    width: int = 24,
-) -> str:
-    """One progress line: bar, done/total, docs/s, ETA, current 529 rate, concurrency.
-
-    ``done`` counts every finished document, those a resumed run found finished too;
-    ``processed`` only those this run finished in its ``elapsed_s``, which is what a rate
-    (and an ETA) may count. ``recent_rate``, when known, is this run's rate of late."""
-    frac = done / total if total else 1.0
-    filled = min(width, math.floor(frac * width))
-    bar = "#" * filled + "." * (width - filled)
-    rate = recent_rate if recent_rate is not None else (processed / elapsed_s if elapsed_s > 0 else 0.0)
-    remaining = total - done
-    eta = 0.0 if remaining == 0 else (remaining / rate if rate > 0 else None)
-    failed_txt = f" ({failed} failed)" if failed else ""
-    flight_txt = f" | in flight {in_flight}/{limit}" if limit > 0 else ""  # limit 0: no dispatcher (batches)
-    return (
-        f"[{bar}] {done}/{total}{failed_txt} {100 * frac:5.1f}% | {rate:7.1f} doc/s | "
-        f"ETA {format_duration(eta)} | 529 {100 * overload_rate:4.1f}%{flight_txt}"
-    )
 
 
 def result_line(doc_id: str, state: str, attempts: int, payload: dict[str, Any]) -> str:

@@ -1,20 +1,62 @@
 """The document runner's progress line on a stream (stderr): done/total, this run's rate,
-ETA, the current 529 rate and the requests in flight (formatted by
-:func:`resilience.runner_core.format_progress`)."""
+ETA, the current 529 rate and the requests in flight (:func:`format_progress`, pure, formats
+it; :class:`Progress` keeps the counts and draws it)."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import TextIO
 
-from resilience.alerts import SlidingWindowRate
-from resilience.runner_core import AttemptOutcome, format_progress
-from resilience.runner_store import FinishedJob
+from resilience import SlidingWindowRate
+from resilience.runner.core import AttemptOutcome
+from resilience.runner.store import FinishedJob
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "format_duration", "format_progress"]
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    s = max(0, round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+def format_progress(
+    *,
+    done: int,
+    total: int,
+    failed: int,
+    processed: int,
+    elapsed_s: float,
+    recent_rate: float | None,
+    overload_rate: float,
+    in_flight: int,
+    limit: int,
+    width: int = 24,
+) -> str:
+    """One progress line: bar, done/total, docs/s, ETA, current 529 rate, concurrency.
+
+    ``done`` counts every finished document, those a resumed run found finished too;
+    ``processed`` only those this run finished in its ``elapsed_s``, which is what a rate
+    (and an ETA) may count. ``recent_rate``, when known, is this run's rate of late."""
+    frac = done / total if total else 1.0
+    filled = min(width, math.floor(frac * width))
+    bar = "#" * filled + "." * (width - filled)
+    rate = recent_rate if recent_rate is not None else (processed / elapsed_s if elapsed_s > 0 else 0.0)
+    remaining = total - done
+    eta = 0.0 if remaining == 0 else (remaining / rate if rate > 0 else None)
+    failed_txt = f" ({failed} failed)" if failed else ""
+    flight_txt = f" | in flight {in_flight}/{limit}" if limit > 0 else ""  # limit 0: no dispatcher (batches)
+    return (
+        f"[{bar}] {done}/{total}{failed_txt} {100 * frac:5.1f}% | {rate:7.1f} doc/s | "
+        f"ETA {format_duration(eta)} | 529 {100 * overload_rate:4.1f}%{flight_txt}"
+    )
 
 
 class Progress:
