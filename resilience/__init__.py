@@ -41,7 +41,8 @@ if TYPE_CHECKING:
         ResilientStream,
         outcome_of,
     )
-    from resilience.events import (
+    from resilience.fallback import FallbackChain
+    from resilience.instrumentation.events import (
         AttemptFinished,
         BreakerChanged,
         CallFinished,
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
         RetryScheduled,
         StreamInterrupted,
     )
-    from resilience.fallback import FallbackChain
     from resilience.policy import Attempt, CallOutcome, Policy, Retry
     from resilience.testing import FakeClock, no_waits, set_testing
     from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
@@ -125,14 +125,14 @@ _WHERE = {
     "ResilientAnthropic": "resilience.client",
     "ResilientStream": "resilience.client",
     "outcome_of": "resilience.client",
-    "AttemptFinished": "resilience.events",
-    "BreakerChanged": "resilience.events",
-    "CallFinished": "resilience.events",
-    "Event": "resilience.events",
-    "FallbackTaken": "resilience.events",
-    "GaveUp": "resilience.events",
-    "RetryScheduled": "resilience.events",
-    "StreamInterrupted": "resilience.events",
+    "AttemptFinished": "resilience.instrumentation.events",
+    "BreakerChanged": "resilience.instrumentation.events",
+    "CallFinished": "resilience.instrumentation.events",
+    "Event": "resilience.instrumentation.events",
+    "FallbackTaken": "resilience.instrumentation.events",
+    "GaveUp": "resilience.instrumentation.events",
+    "RetryScheduled": "resilience.instrumentation.events",
+    "StreamInterrupted": "resilience.instrumentation.events",
     "FallbackChain": "resilience.fallback",
     "Attempt": "resilience.policy",
     "CallOutcome": "resilience.policy",

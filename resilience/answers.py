@@ -18,7 +18,7 @@ from typing import Any
 from anthropic.types import Message
 
 from resilience.cache import ResponseCache, request_key, store_if_cacheable, store_if_cacheable_async
-from resilience.events import CallFinished
+from resilience.instrumentation.events import CallFinished
 from resilience.policy import CallOutcome, Policy
 
 __all__ = ["answered", "answered_async", "attach_outcome", "cache_hit", "cache_key", "outcome_of"]

@@ -309,7 +309,7 @@ def _cache_problem(cache: str | None) -> str | None:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from resilience.alerts import ErrorRateMonitor
+    from resilience.instrumentation.alerts import ErrorRateMonitor
     from resilience.runner import default_state_path, run_file, summary_json
     from resilience.runner_core import DocumentError
     from resilience.runner_store import EXIT_STORAGE, StateLockedError, storage_failure
@@ -353,7 +353,7 @@ def _run(args: argparse.Namespace) -> int:
     observers: list[Any] = []
     hooks: list[Any] = []
     if args.metrics_port is not None:
-        from resilience.metrics import MetricsExporter, PolicyMetrics, RunnerMetrics
+        from resilience.instrumentation.metrics import MetricsExporter, PolicyMetrics, RunnerMetrics
 
         metrics = RunnerMetrics()
         observers.append(metrics.observe_attempt)

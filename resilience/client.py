@@ -44,7 +44,7 @@ from resilience.answers import answered, answered_async, cache_hit, cache_key, o
 from resilience.answers import attach_outcome as _attach
 from resilience.cache import get_async
 from resilience.classify import IncompleteStreamError, classify_exception
-from resilience.events import StreamInterrupted
+from resilience.instrumentation.events import StreamInterrupted
 from resilience.policy import Attempt, Policy, StreamRetry
 
 __all__ = [

@@ -37,7 +37,8 @@ from resilience.breaker import BreakerState, CircuitBreakers
 from resilience.budget import RetryBudget
 from resilience.cache import DEFAULT_TTL_S, ResponseCache
 from resilience.classify import CircuitOpenError, Failure, Kind, classify_exception
-from resilience.events import (
+from resilience.fallback import FallbackChain
+from resilience.instrumentation.events import (
     AttemptFinished,
     BreakerChanged,
     CallFinished,
@@ -50,7 +51,6 @@ from resilience.events import (
     log,
     log_event,
 )
-from resilience.fallback import FallbackChain
 from resilience.testing import Clock, SystemClock
 from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
 
@@ -259,7 +259,7 @@ class Policy:
     * ``cache``, ``cache_ttl_s``: a :class:`~resilience.cache.ResponseCache`, used by the SDK
       wrappers as the outermost layer;
     * ``stream_retry``, ``stream_resume``: see :data:`StreamRetry`;
-    * ``on_event``: one hook or a list (see :mod:`resilience.events`); ``log_events``: the
+    * ``on_event``: one hook or a list (see :mod:`resilience.instrumentation.events`); ``log_events``: the
       default log lines;
     * ``clock``: a :class:`~resilience.testing.Clock` (monotonic, wall, sleep, async sleep);
       ``seed``: the seed of the policy's own random generator (jitter).
@@ -358,7 +358,7 @@ class Policy:
 
     # --- events ----------------------------------------------------------------------------
     def subscribe(self, hook: EventHook) -> None:
-        """Call ``hook(event)`` for every event (see :mod:`resilience.events`)."""
+        """Call ``hook(event)`` for every event (see :mod:`resilience.instrumentation.events`)."""
         if not callable(hook):
             raise TypeError(f"Policy.subscribe: hook must be callable, got {hook!r}")
         self._hooks.append(hook)

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from resilience.alerts import ErrorRateMonitor
 from resilience.breaker import CircuitBreakers
 from resilience.cache import DEFAULT_TTL_S, ResponseCache
 from resilience.classify import CircuitOpenError
 from resilience.client import AsyncResilientAnthropic, outcome_of
-from resilience.events import EventHook
+from resilience.instrumentation.alerts import ErrorRateMonitor
+from resilience.instrumentation.events import EventHook
 from resilience.policy import Policy, Retry
 from resilience.runner_core import (
     AdaptiveLimit,

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TextIO
 
-from resilience.alerts import SlidingWindowRate
+from resilience.instrumentation.alerts import SlidingWindowRate
 from resilience.runner_core import AttemptOutcome, format_progress
 from resilience.runner_store import FinishedJob
 

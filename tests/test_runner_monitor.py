@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilience.alerts import AlertEvent, ErrorRateMonitor
+from resilience.instrumentation.alerts import AlertEvent, ErrorRateMonitor
 from resilience.runner import monitor_observer
 from resilience.runner_core import AttemptOutcome
 
