@@ -34,13 +34,7 @@ if TYPE_CHECKING:
         classify_exception,
         classify_status,
     )
-    from resilience.client import (
-        AsyncResilientAnthropic,
-        AsyncResilientStream,
-        ResilientAnthropic,
-        ResilientStream,
-        outcome_of,
-    )
+    from resilience.client import AsyncResilientAnthropic, ResilientAnthropic, outcome_of
     from resilience.fallback import FallbackChain
     from resilience.instrumentation.events import (
         AttemptFinished,
@@ -53,6 +47,7 @@ if TYPE_CHECKING:
         StreamInterrupted,
     )
     from resilience.policy import Attempt, CallOutcome, Policy, Retry
+    from resilience.streams import AsyncResilientStream, ResilientStream
     from resilience.testing import FakeClock, no_waits, set_testing
     from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
 
@@ -121,9 +116,9 @@ _WHERE = {
     "classify_exception": "resilience.classify",
     "classify_status": "resilience.classify",
     "AsyncResilientAnthropic": "resilience.client",
-    "AsyncResilientStream": "resilience.client",
+    "AsyncResilientStream": "resilience.streams",
     "ResilientAnthropic": "resilience.client",
-    "ResilientStream": "resilience.client",
+    "ResilientStream": "resilience.streams",
     "outcome_of": "resilience.client",
     "AttemptFinished": "resilience.instrumentation.events",
     "BreakerChanged": "resilience.instrumentation.events",

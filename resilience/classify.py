@@ -115,24 +115,22 @@ def classify_status(
     return kind, False
 
 
+def _error_field(body: object, *path: str) -> str | None:
+    """``body["error"][path...]`` when every step is a mapping and the value is a string."""
+    value: object = body
+    for key in ("error", *path):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, str) else None
+
+
 def _error_code(body: object) -> str | None:
-    if isinstance(body, Mapping):
-        error = body.get("error")
-        if isinstance(error, Mapping):
-            details = error.get("details")
-            if isinstance(details, Mapping):
-                code = details.get("error_code")
-                return code if isinstance(code, str) else None
-    return None
+    return _error_field(body, "details", "error_code")
 
 
 def _error_type(body: object) -> str | None:
-    if isinstance(body, Mapping):
-        error = body.get("error")
-        if isinstance(error, Mapping):
-            value = error.get("type")
-            return value if isinstance(value, str) else None
-    return None
+    return _error_field(body, "type")
 
 
 def _transport_kind(exc: BaseException) -> Kind | None:
