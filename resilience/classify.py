@@ -96,7 +96,10 @@ def classify_status(
     error_code: str | None = None,
 ) -> tuple[Kind, bool]:
     """``(kind, retryable)`` for an HTTP status (200 = an error event inside a stream), the
-    body's ``error.type``, the ``x-should-retry`` header value and ``error.details.error_code``."""
+    body's ``error.type``, the ``x-should-retry`` header value and ``error.details.error_code``.
+
+    This is the house's one retryable rule: the policy, the document runner and the load
+    tests' reference clients all ask it (``classify_status(status)[1]`` for a bare status)."""
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"classify_status: status must be an HTTP status code 100-599, got {status!r}")
     kind = _kind_for(status, error_type)

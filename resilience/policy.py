@@ -320,7 +320,7 @@ class Policy:
     def _breaker_changed(self, model: str, old: BreakerState, new: BreakerState, now: float) -> None:
         if new is BreakerState.OPEN:
             self.counters.add("breaker_opens")
-        self.emit(BreakerChanged(model, old, new))
+        self.emit(BreakerChanged(model=model, old=old, new=new))
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0 and not testing.is_testing():

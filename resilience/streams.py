@@ -89,7 +89,9 @@ class _Resumer:
         failure = classify_exception(exc, now_wall=self.policy.clock.wall())
         self.policy.counters.add("stream_interruptions")
         kind = failure.kind.value if failure else None
-        self.policy.emit(StreamInterrupted(self.model, self.count, kind, resumed))
+        self.policy.emit(
+            StreamInterrupted(model=self.model, events_delivered=self.count, kind=kind, resumed=resumed)
+        )
 
     def behind(self) -> bool:
         """Replaying, and not yet caught up with what the caller already has."""
