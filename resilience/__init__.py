@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from resilience.alerts import ErrorRateMonitor, SlidingWindowRate
+    from resilience.instrumentation.alerts import ErrorRateMonitor, SlidingWindowRate
     from resilience.backoff import (
         Decorrelated,
         EqualJitter,
@@ -36,14 +36,9 @@ if TYPE_CHECKING:
         classify_exception,
         classify_status,
     )
-    from resilience.client import (
-        AsyncResilientAnthropic,
-        AsyncResilientStream,
-        ResilientAnthropic,
-        ResilientStream,
-        outcome_of,
-    )
-    from resilience.events import (
+    from resilience.client import AsyncResilientAnthropic, ResilientAnthropic, outcome_of
+    from resilience.fallback import FallbackChain
+    from resilience.instrumentation.events import (
         AttemptFinished,
         BreakerChanged,
         CallFinished,
@@ -55,8 +50,9 @@ if TYPE_CHECKING:
         StreamInterrupted,
     )
     from resilience.fallback import FallbackChain
-    from resilience.metrics import MetricsExporter, PolicyMetrics, RunnerMetrics
+    from resilience.instrumentation.metrics import MetricsExporter, PolicyMetrics, RunnerMetrics
     from resilience.policy import Attempt, CallOutcome, Policy, Retry
+    from resilience.streams import AsyncResilientStream, ResilientStream
     from resilience.testing import FakeClock, no_waits, set_testing
     from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
 
@@ -117,8 +113,8 @@ __all__ = [
 # Each name is imported when first used, so that importing one module of the package (the
 # `batch` verb's registrar, ``resilience.backoff``) does not import the SDK with all the rest.
 _WHERE = {
-    "ErrorRateMonitor": "resilience.alerts",
-    "SlidingWindowRate": "resilience.alerts",
+    "ErrorRateMonitor": "resilience.instrumentation.alerts",
+    "SlidingWindowRate": "resilience.instrumentation.alerts",
     "Decorrelated": "resilience.backoff",
     "EqualJitter": "resilience.backoff",
     "FullJitter": "resilience.backoff",
@@ -139,23 +135,23 @@ _WHERE = {
     "classify_exception": "resilience.classify",
     "classify_status": "resilience.classify",
     "AsyncResilientAnthropic": "resilience.client",
-    "AsyncResilientStream": "resilience.client",
+    "AsyncResilientStream": "resilience.streams",
     "ResilientAnthropic": "resilience.client",
-    "ResilientStream": "resilience.client",
+    "ResilientStream": "resilience.streams",
     "outcome_of": "resilience.client",
-    "AttemptFinished": "resilience.events",
-    "BreakerChanged": "resilience.events",
-    "CallFinished": "resilience.events",
-    "Event": "resilience.events",
-    "EventHook": "resilience.events",
-    "FallbackTaken": "resilience.events",
-    "GaveUp": "resilience.events",
-    "RetryScheduled": "resilience.events",
-    "StreamInterrupted": "resilience.events",
+    "AttemptFinished": "resilience.instrumentation.events",
+    "BreakerChanged": "resilience.instrumentation.events",
+    "CallFinished": "resilience.instrumentation.events",
+    "Event": "resilience.instrumentation.events",
+    "EventHook": "resilience.instrumentation.events",
+    "FallbackTaken": "resilience.instrumentation.events",
+    "GaveUp": "resilience.instrumentation.events",
+    "RetryScheduled": "resilience.instrumentation.events",
+    "StreamInterrupted": "resilience.instrumentation.events",
     "FallbackChain": "resilience.fallback",
-    "MetricsExporter": "resilience.metrics",
-    "PolicyMetrics": "resilience.metrics",
-    "RunnerMetrics": "resilience.metrics",
+    "MetricsExporter": "resilience.instrumentation.metrics",
+    "PolicyMetrics": "resilience.instrumentation.metrics",
+    "RunnerMetrics": "resilience.instrumentation.metrics",
     "Attempt": "resilience.policy",
     "CallOutcome": "resilience.policy",
     "Policy": "resilience.policy",

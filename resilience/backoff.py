@@ -14,6 +14,11 @@ exponential envelope is ``min(cap, base * multiplier ** (attempt - 1))``.
 
 :func:`parse_retry_after` reads ``retry-after-ms`` (milliseconds), then ``retry-after`` (seconds
 or an HTTP date), in the order the SDKs use.
+
+The retry decision is a type: :func:`retry_decision` answers, for one failed attempt and the
+:class:`Retry` settings, either :class:`Delay` (wait that long, then retry) or :class:`GiveUp`
+with a :data:`GiveUpReason` (the same names :class:`~resilience.instrumentation.events.GaveUp`
+carries). The policy may still turn a delay into a give-up (budget, breaker, fallback).
 """
 
 from __future__ import annotations
@@ -22,18 +27,26 @@ import email.utils
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from resilience.classify import Failure
 
 __all__ = [
     "Backoff",
     "Decorrelated",
+    "Delay",
     "EqualJitter",
     "FullJitter",
+    "GiveUp",
+    "GiveUpReason",
     "NoJitter",
+    "Retry",
     "SdkBackoff",
     "envelope",
     "parse_retry_after",
+    "retry_decision",
 ]
 
 
@@ -182,3 +195,108 @@ def parse_retry_after(headers: Mapping[str, str], *, now_wall: float) -> float |
     if not math.isfinite(seconds) or seconds <= 0:
         return None
     return seconds
+
+
+GiveUpReason = Literal[
+    "not_retryable",
+    "attempts",
+    "retry_after_over_ceiling",
+    "deadline",
+    "overload_fallback",
+    "circuit_open",
+    "budget",
+    "throttled",
+]
+"""Why no more attempts are made on a model, as :class:`GiveUp` and the
+:class:`~resilience.instrumentation.events.GaveUp` event both say it:
+
+* ``not_retryable``: the failure is not worth retrying (a 400, a spend limit ...);
+* ``attempts``: ``Retry.max_attempts`` made on this model;
+* ``retry_after_over_ceiling``: the server asked for a wait above ``Retry.retry_after_ceiling_s``;
+* ``deadline``: the next attempt would start after the call's deadline;
+* ``overload_fallback``: a 529 after ``FallbackChain(overload_attempts=...)`` attempts, with a
+  next model to try;
+* ``circuit_open``: refused by the model's breaker, or it opened while this call was retrying;
+* ``budget``: the retry budget has no token left;
+* ``throttled``: no concurrency slot before the deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """Retry after ``seconds``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """Make no more attempts on this model, for ``reason``."""
+
+    reason: GiveUpReason
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Retry settings. ``max_attempts`` counts the first attempt (4 = 1 + 3 retries, per model).
+    ``deadline_s`` bounds the whole call, every model and wait included (None: no deadline).
+    A Retry-After above ``retry_after_ceiling_s`` makes the policy give up on that model
+    instead of sleeping for minutes (the fallback chain may then move on)."""
+
+    max_attempts: int = 4
+    backoff: Backoff = field(default_factory=lambda: FullJitter(base=1.0, multiplier=2.0, cap=20.0))
+    deadline_s: float | None = 600.0
+    retry_after_ceiling_s: float = 60.0
+    retry_after_jitter: float = 0.0
+    """0 (default): wait exactly what Retry-After says. ``j > 0``: wait ``ra * (1 + U(0, j))``,
+    never earlier than asked, so that clients told the same instant do not return in one wave,
+    and never longer than ``retry_after_ceiling_s``."""
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.max_attempts, bool)
+            or not isinstance(self.max_attempts, int)
+            or self.max_attempts < 1
+        ):
+            raise ValueError(f"Retry: max_attempts must be an int >= 1, got {self.max_attempts!r}")
+        if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
+            raise ValueError(
+                f"Retry: deadline_s must be a finite number > 0 or None, got {self.deadline_s!r}"
+            )
+        if not self.retry_after_ceiling_s >= 0:
+            raise ValueError(f"Retry: retry_after_ceiling_s must be >= 0, got {self.retry_after_ceiling_s!r}")
+        if not 0.0 <= self.retry_after_jitter <= 10.0:
+            raise ValueError(f"Retry: retry_after_jitter must be in [0, 10], got {self.retry_after_jitter!r}")
+        if not isinstance(self.backoff, Backoff):
+            raise TypeError(f"Retry: backoff must be a backoff strategy, got {self.backoff!r}")
+
+
+def retry_decision(
+    failure: Failure,
+    attempt: int,
+    *,
+    retry: Retry,
+    previous_delay: float | None,
+    rng: random.Random,
+    now: float,
+    deadline: float,
+) -> Delay | GiveUp:
+    """Pure: the :class:`Delay` before the next attempt, or :class:`GiveUp` saying why there is
+    none (``not_retryable``, ``attempts``, ``retry_after_over_ceiling``, ``deadline``). The
+    budget, the breaker and the fallback chain are asked after, by the policy."""
+    if not failure.retryable:
+        return GiveUp("not_retryable")
+    if attempt >= retry.max_attempts:
+        return GiveUp("attempts")
+    if failure.retry_after_s is not None:
+        if failure.retry_after_s > retry.retry_after_ceiling_s:
+            return GiveUp("retry_after_over_ceiling")
+        delay = failure.retry_after_s
+        if retry.retry_after_jitter > 0.0:  # later than asked, but never past the ceiling
+            delay = min(
+                delay + rng.uniform(0.0, retry.retry_after_jitter * delay), retry.retry_after_ceiling_s
+            )
+    else:
+        delay = retry.backoff.delay(attempt, previous_delay, rng)
+    if now + delay >= deadline:
+        return GiveUp("deadline")
+    return Delay(delay)

@@ -96,7 +96,10 @@ def classify_status(
     error_code: str | None = None,
 ) -> tuple[Kind, bool]:
     """``(kind, retryable)`` for an HTTP status (200 = an error event inside a stream), the
-    body's ``error.type``, the ``x-should-retry`` header value and ``error.details.error_code``."""
+    body's ``error.type``, the ``x-should-retry`` header value and ``error.details.error_code``.
+
+    This is the house's one retryable rule: the policy, the document runner and the load
+    tests' reference clients all ask it (``classify_status(status)[1]`` for a bare status)."""
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"classify_status: status must be an HTTP status code 100-599, got {status!r}")
     kind = _kind_for(status, error_type)
@@ -115,24 +118,22 @@ def classify_status(
     return kind, False
 
 
+def _error_field(body: object, *path: str) -> str | None:
+    """``body["error"][path...]`` when every step is a mapping and the value is a string."""
+    value: object = body
+    for key in ("error", *path):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, str) else None
+
+
 def _error_code(body: object) -> str | None:
-    if isinstance(body, Mapping):
-        error = body.get("error")
-        if isinstance(error, Mapping):
-            details = error.get("details")
-            if isinstance(details, Mapping):
-                code = details.get("error_code")
-                return code if isinstance(code, str) else None
-    return None
+    return _error_field(body, "details", "error_code")
 
 
 def _error_type(body: object) -> str | None:
-    if isinstance(body, Mapping):
-        error = body.get("error")
-        if isinstance(error, Mapping):
-            value = error.get("type")
-            return value if isinstance(value, str) else None
-    return None
+    return _error_field(body, "type")
 
 
 def _transport_kind(exc: BaseException) -> Kind | None:

@@ -1,10 +1,11 @@
 """``Policy``: the pieces composed in one fixed order, outermost first::
 
-    [cache →] fallback chain → circuit breaker (per model) → concurrency limit / adaptive
-    throttle → retry (backoff, Retry-After, retry budget, deadline; pacer before each attempt)
-    → one attempt
+    cache → fallback chain (per model) → circuit breaker (per model) → concurrency limit /
+    adaptive throttle → retry (backoff with jitter, Retry-After, retry budget) → one attempt
 
-* The **fallback chain** walks the models for the requested one; for each model
+* The **cache** answers a repeated non-streaming ``create`` before anything else runs
+  (:func:`through_cache`, called by the SDK wrappers);
+* the **fallback chain** walks the models for the requested one; for each model
 * the **breaker** may refuse at once (then the chain moves on with no request sent);
 * a **concurrency slot** is held for the whole retry loop on that model (a retrying call keeps
   its place; new calls queue behind it instead of piling onto an overloaded service, or, when
@@ -12,15 +13,16 @@
 * the **retry loop** makes attempts until success, a failure that is not retryable, the
   attempt limit, the overall deadline, a Retry-After above the ceiling or an empty budget, or
   until a model that has a next one has answered 529 ``overload_attempts`` times;
+* **one attempt** is paced (before the 429, not after) and sent with the SDK's own retries off;
 * when it gives up on a model with a failure the chain falls back on, the next model is tried
   with the same parameters (``max_tokens`` clamped); otherwise the last error is raised.
 
-The **cache** sits outside all of this in the SDK wrapper (non-streaming ``create`` only).
-
-The logic lives once, in a generator (:meth:`Policy._steps`) that yields what to do next
-(attempt, sleep, wait for a slot) and is driven by a sync shell (:meth:`Policy.call`) and an
-async one (:meth:`Policy.acall`). Every decision in it is a pure function or a state machine
-with time passed in; the clock, the sleep and the random generator are injected.
+Each layer below the cache is one function, in that order, in :mod:`resilience._layers`:
+generators that yield what to do next (attempt, sleep, wait for a slot), driven by a sync
+shell (:meth:`Policy.call`) and an async one (:meth:`Policy.acall`). The retry decision is a
+type, :class:`~resilience.backoff.Delay` or :class:`~resilience.backoff.GiveUp` (see
+:func:`~resilience.backoff.retry_decision`). Every decision is a pure function or a state
+machine with time passed in; the clock, the sleep and the random generator are injected.
 """
 
 from __future__ import annotations
@@ -28,33 +30,59 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from anthropic.types import Message
+
 from resilience import testing
-from resilience.backoff import Backoff, FullJitter
+from resilience._layers import (
+    _ACQUIRE,
+    _INVOKE,
+    _SLEEP,
+    Attempt,
+    CallOutcome,
+    _Call,
+    _Step,
+    attach_outcome,
+    fallback_layer,
+)
+from resilience.backoff import Delay, GiveUp, GiveUpReason, Retry, retry_decision
 from resilience.breaker import BreakerState, CircuitBreakers
 from resilience.budget import RetryBudget
-from resilience.cache import DEFAULT_TTL_S, ResponseCache
-from resilience.classify import CircuitOpenError, Failure, Kind, classify_exception
-from resilience.events import (
-    AttemptFinished,
+from resilience.cache import (
+    DEFAULT_TTL_S,
+    ResponseCache,
+    get_async,
+    request_key,
+    store_if_cacheable,
+    store_if_cacheable_async,
+)
+from resilience.fallback import FallbackChain
+from resilience.instrumentation.events import (
     BreakerChanged,
     CallFinished,
     Counters,
     Event,
     EventHook,
-    FallbackTaken,
-    GaveUp,
-    RetryScheduled,
     log,
     log_event,
 )
-from resilience.fallback import FallbackChain
 from resilience.testing import Clock, SystemClock
 from resilience.throttle import AIMDLimit, ConcurrencyLimit, LimiterTimeout, ModelLimits, RateLimitPacer
 
-__all__ = ["Attempt", "CallOutcome", "Policy", "Retry", "StreamRetry", "retry_decision"]
+__all__ = [
+    "Attempt",
+    "CallOutcome",
+    "Delay",
+    "GiveUp",
+    "GiveUpReason",
+    "Policy",
+    "Retry",
+    "StreamRetry",
+    "retry_decision",
+    "through_cache",
+    "through_cache_async",
+]
 
 T = TypeVar("T")
 
@@ -73,158 +101,6 @@ diverges raises the original failure. Worth it with deterministic output (``temp
 test double); with sampled output the replay rarely matches and costs one extra request.
 Either way a failure after output is reported as :class:`StreamInterrupted`."""
 
-# Failures that say something about a model's health (the breaker counts these).
-BREAKER_FAILURES: frozenset[Kind] = frozenset(
-    {Kind.OVERLOADED, Kind.SERVER, Kind.TIMEOUT, Kind.CONNECTION, Kind.RATE_LIMITED}
-)
-
-# Failures that say a model is congested, which cut its adaptive concurrency limit: a 529, and an
-# attempt that timed out (the answer took longer than the caller allows, so the work in flight
-# is more than the service gets through in time; work that timed out is usually still done by
-# the server, for nobody, so sending as much again only lengthens its queue). With an adaptive
-# limit, the breaker counts them only once that limit is at its floor: until then sending less
-# is the answer, and opening the breaker would turn a client's own excess into an outage.
-CONGESTION: frozenset[Kind] = frozenset({Kind.OVERLOADED, Kind.TIMEOUT})
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """Retry settings. ``max_attempts`` counts the first attempt (4 = 1 + 3 retries, per model).
-    ``deadline_s`` bounds the whole call, every model and wait included (None: no deadline).
-    A Retry-After above ``retry_after_ceiling_s`` makes the policy give up on that model
-    instead of sleeping for minutes (the fallback chain may then move on)."""
-
-    max_attempts: int = 4
-    backoff: Backoff = field(default_factory=lambda: FullJitter(base=1.0, multiplier=2.0, cap=20.0))
-    deadline_s: float | None = 600.0
-    retry_after_ceiling_s: float = 60.0
-    retry_after_jitter: float = 0.0
-    """0 (default): wait exactly what Retry-After says. ``j > 0``: wait ``ra * (1 + U(0, j))``,
-    never earlier than asked, so that clients told the same instant do not return in one wave,
-    and never longer than ``retry_after_ceiling_s``."""
-
-    def __post_init__(self) -> None:
-        if (
-            isinstance(self.max_attempts, bool)
-            or not isinstance(self.max_attempts, int)
-            or self.max_attempts < 1
-        ):
-            raise ValueError(f"Retry: max_attempts must be an int >= 1, got {self.max_attempts!r}")
-        if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
-            raise ValueError(
-                f"Retry: deadline_s must be a finite number > 0 or None, got {self.deadline_s!r}"
-            )
-        if not self.retry_after_ceiling_s >= 0:
-            raise ValueError(f"Retry: retry_after_ceiling_s must be >= 0, got {self.retry_after_ceiling_s!r}")
-        if not 0.0 <= self.retry_after_jitter <= 10.0:
-            raise ValueError(f"Retry: retry_after_jitter must be in [0, 10], got {self.retry_after_jitter!r}")
-        if not isinstance(self.backoff, Backoff):
-            raise TypeError(f"Retry: backoff must be a backoff strategy, got {self.backoff!r}")
-
-
-def retry_decision(
-    failure: Failure,
-    attempt: int,
-    *,
-    retry: Retry,
-    previous_delay: float | None,
-    rng: random.Random,
-    now: float,
-    deadline: float,
-) -> float | str:
-    """Pure: the delay before the next attempt, or why there is none (``not_retryable``,
-    ``attempts``, ``retry_after_over_ceiling``, ``deadline``). The budget is checked after."""
-    if not failure.retryable:
-        return "not_retryable"
-    if attempt >= retry.max_attempts:
-        return "attempts"
-    if failure.retry_after_s is not None:
-        if failure.retry_after_s > retry.retry_after_ceiling_s:
-            return "retry_after_over_ceiling"
-        delay = failure.retry_after_s
-        if retry.retry_after_jitter > 0.0:  # later than asked, but never past the ceiling
-            delay = min(
-                delay + rng.uniform(0.0, retry.retry_after_jitter * delay), retry.retry_after_ceiling_s
-            )
-    else:
-        delay = retry.backoff.delay(attempt, previous_delay, rng)
-    if now + delay >= deadline:
-        return "deadline"
-    return delay
-
-
-class Attempt:
-    """What one attempt gets: the model and parameters to use, its number on this model
-    (``number``) and in the whole call, every model included (``number_in_call``), and the
-    time left.
-    An attempt that has response headers on success sets :attr:`response_headers` (the pacer
-    reads the ``anthropic-ratelimit-*`` ones)."""
-
-    __slots__ = (
-        "_clock",
-        "deadline",
-        "max_attempts",
-        "model",
-        "number",
-        "number_in_call",
-        "params",
-        "response_headers",
-    )
-
-    def __init__(
-        self,
-        model: str,
-        params: Mapping[str, Any] | None,
-        number: int,
-        max_attempts: int,
-        deadline: float,
-        clock: Callable[[], float],
-        number_in_call: int | None = None,
-    ) -> None:
-        self.model = model
-        self.params = params
-        self.number = number
-        self.number_in_call = number if number_in_call is None else number_in_call
-        self.max_attempts = max_attempts
-        self.deadline = deadline
-        self._clock = clock
-        self.response_headers: Mapping[str, str] | None = None
-
-    @property
-    def timeout_s(self) -> float | None:
-        """Seconds left before the call's deadline (None without a deadline)."""
-        if self.deadline == math.inf:
-            return None
-        return max(0.001, self.deadline - self._clock())
-
-    def __repr__(self) -> str:
-        return f"Attempt(model={self.model!r}, number={self.number}/{self.max_attempts})"
-
-
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
-    """How a call was answered: by ``model`` (``requested_model`` unless it fell back), after
-    ``attempts`` attempts over ``models_tried``, in ``elapsed_s``; ``cached`` when the response
-    cache answered."""
-
-    requested_model: str
-    model: str
-    attempts: int
-    models_tried: tuple[str, ...]
-    elapsed_s: float
-    cached: bool = False
-
-    @property
-    def fell_back(self) -> bool:
-        return self.model != self.requested_model
-
-
-_INVOKE = 0
-_SLEEP = 1
-_ACQUIRE = 2
-
-_Step = tuple[int, Any]
-
 
 def _resume(steps: Generator[_Step, Any, Any], kind: int, ok: bool, value: Any) -> _Step:
     """Feed what a shell did for one step back into the core: an attempt's result or error;
@@ -237,6 +113,75 @@ def _resume(steps: Generator[_Step, Any, Any], kind: int, ok: bool, value: Any) 
     if kind == _ACQUIRE and isinstance(value, LimiterTimeout):
         return steps.throw(value)
     raise value
+
+
+# --- the cache, outermost layer (non-streaming create, called by the SDK wrappers) ----------
+_Answer = tuple[Message, CallOutcome]
+
+
+def through_cache(
+    policy: Policy, params: Mapping[str, Any], *, use_cache: bool, call: Callable[[], _Answer]
+) -> Message:
+    """The cache's answer to a create with ``params``, or ``call()``'s (stored when it may be)."""
+    cache, key = _keyed(policy, params, use_cache)
+    hit = cache.get(key) if cache is not None and key is not None else None
+    if (cached := _cache_hit(policy, hit, params)) is not None:
+        return cached
+    message, outcome = call()
+    attach_outcome(message, outcome)
+    if cache is not None and key is not None and not outcome.fell_back:
+        store_if_cacheable(cache, key, message.to_dict(), policy.cache_ttl_s)
+    return message
+
+
+async def through_cache_async(
+    policy: Policy, params: Mapping[str, Any], *, use_cache: bool, call: Callable[[], Awaitable[_Answer]]
+) -> Message:
+    """:func:`through_cache` for the async client: the backend is awaited when it can be
+    (Redis, over ``redis.asyncio``), so a hung cache never holds the event loop."""
+    cache, key = _keyed(policy, params, use_cache)
+    hit = await get_async(cache, key) if cache is not None and key is not None else None
+    if (cached := _cache_hit(policy, hit, params)) is not None:
+        return cached
+    message, outcome = await call()
+    attach_outcome(message, outcome)
+    if cache is not None and key is not None and not outcome.fell_back:
+        await store_if_cacheable_async(cache, key, message.to_dict(), policy.cache_ttl_s)
+    return message
+
+
+def _keyed(
+    policy: Policy, params: Mapping[str, Any], use_cache: bool
+) -> tuple[ResponseCache | None, str | None]:
+    """The cache and the key of a non-streaming create; no key when the cache is off or the
+    request cannot be keyed (a parameter that is not JSON data: then it is not cached). Only
+    complete messages from the model asked are stored: never a fallback's answer, which would
+    keep serving the degraded model after the primary recovered."""
+    cache = policy.cache if use_cache else None
+    if cache is None:
+        return None, None
+    try:
+        return cache, request_key(params)
+    except (TypeError, ValueError) as exc:
+        log.debug("busysignal.cache_skipped reason=%s", exc)
+        return cache, None
+
+
+def _cache_hit(policy: Policy, hit: dict[str, Any] | None, params: Mapping[str, Any]) -> Message | None:
+    """What the cache held as the call's answer (counted and reported); None on a miss."""
+    if hit is None:
+        return None
+    model = str(params["model"])
+    message = Message.model_validate(hit)
+    outcome = CallOutcome(model, message.model or model, 0, (), 0.0, cached=True)
+    attach_outcome(message, outcome)
+    policy.counters.add("cache_hits")
+    policy.emit(
+        CallFinished(
+            requested_model=model, model=outcome.model, ok=True, attempts=0, elapsed_s=0.0, cached=True
+        )
+    )
+    return message
 
 
 class Policy:
@@ -259,7 +204,7 @@ class Policy:
     * ``cache``, ``cache_ttl_s``: a :class:`~resilience.cache.ResponseCache`, used by the SDK
       wrappers as the outermost layer;
     * ``stream_retry``, ``stream_resume``: see :data:`StreamRetry`;
-    * ``on_event``: one hook or a list (see :mod:`resilience.events`); ``log_events``: the
+    * ``on_event``: one hook or a list (see :mod:`resilience.instrumentation.events`); ``log_events``: the
       default log lines;
     * ``clock``: a :class:`~resilience.testing.Clock` (monotonic, wall, sleep, async sleep);
       ``seed``: the seed of the policy's own random generator (jitter).
@@ -358,7 +303,7 @@ class Policy:
 
     # --- events ----------------------------------------------------------------------------
     def subscribe(self, hook: EventHook) -> None:
-        """Call ``hook(event)`` for every event (see :mod:`resilience.events`)."""
+        """Call ``hook(event)`` for every event (see :mod:`resilience.instrumentation.events`)."""
         if not callable(hook):
             raise TypeError(f"Policy.subscribe: hook must be callable, got {hook!r}")
         self._hooks.append(hook)
@@ -375,7 +320,7 @@ class Policy:
     def _breaker_changed(self, model: str, old: BreakerState, new: BreakerState, now: float) -> None:
         if new is BreakerState.OPEN:
             self.counters.add("breaker_opens")
-        self.emit(BreakerChanged(model, old, new))
+        self.emit(BreakerChanged(model=model, old=old, new=new))
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0 and not testing.is_testing():
@@ -384,247 +329,6 @@ class Policy:
     async def _async_sleep(self, seconds: float) -> None:
         if seconds > 0 and not testing.is_testing():
             await self.clock.async_sleep(seconds)
-
-    # --- the core ------------------------------------------------------------------------
-    def _steps(
-        self,
-        model: str,
-        params: Mapping[str, Any] | None,
-        use_fallback: bool,
-        use_breaker: bool,
-        resumption: bool = False,
-    ) -> Generator[_Step, Any, tuple[Any, CallOutcome]]:
-        monotonic = self.clock.monotonic
-        start = monotonic()
-        retry = self.retry
-        deadline = start + retry.deadline_s if retry.deadline_s is not None else math.inf
-        chain = self.fallback.plan(model) if use_fallback and self.fallback is not None else (model,)
-        breakers = self.breakers if use_breaker else None
-        limit = self.limit
-        pacer = self.pacer
-        budget = self.budget
-        hooks = self._hooks
-        attempts = 0
-        tried: list[str] = []
-        last_exc: BaseException | None = None
-        last_failure: Failure | None = None
-        skipped: CircuitOpenError | None = None
-        deposited = resumption  # a resumption's request was counted when it was first made
-
-        for index, current in enumerate(chain):
-            mparams = params
-            if index > 0 and params is not None and self.fallback is not None:
-                mparams = self.fallback.params_for(current, params)
-            breaker = breakers.for_model(current) if breakers is not None else None
-            ticket = breaker.admit(monotonic()) if breaker is not None else None
-            if breaker is not None and ticket is None:
-                now = monotonic()
-                skipped = skipped or CircuitOpenError(current, breaker.retry_in(now))
-                self.counters.add("give_ups")
-                self.emit(
-                    GaveUp(current, 0, "circuit_open", Kind.CIRCUIT_OPEN.value, None, None, None, now - start)
-                )
-                if index + 1 < len(chain) and now < deadline:
-                    self.counters.add("fallbacks")
-                    self.emit(FallbackTaken(current, chain[index + 1], Kind.CIRCUIT_OPEN.value))
-                    continue
-                break
-            mlimit = limit.for_model(current) if isinstance(limit, ModelLimits) else limit
-            preacquired = False
-            if (
-                mlimit is not None
-                and isinstance(limit, ModelLimits)
-                and limit.shed_to_fallback
-                and index + 1 < len(chain)
-                and mlimit.overloaded
-                and monotonic() < deadline
-            ):
-                preacquired = mlimit.try_acquire()
-                if not preacquired:
-                    # No slot on a model that is shedding load, and another model is left: move
-                    # on now rather than queue for the overloaded one (no request was sent).
-                    if breaker is not None:
-                        breaker.record("ignored", monotonic(), ticket)
-                    self.counters.add("fallbacks")
-                    self.emit(FallbackTaken(current, chain[index + 1], "throttled"))
-                    continue
-            tried.append(current)
-            outcome: Literal["success", "failure", "ignored"] = "ignored"
-            acquired = False
-            try:
-                if mlimit is not None:
-                    if not preacquired and not mlimit.try_acquire():
-                        try:
-                            yield (
-                                _ACQUIRE,
-                                (mlimit, None if deadline == math.inf else deadline - monotonic()),
-                            )
-                        except LimiterTimeout:
-                            self.counters.add("give_ups")
-                            self.counters.add("calls_failed")
-                            self.emit(
-                                GaveUp(
-                                    current,
-                                    0,
-                                    "throttled",
-                                    "throttled",
-                                    None,
-                                    None,
-                                    None,
-                                    monotonic() - start,
-                                )
-                            )
-                            raise
-                    acquired = True
-                number = 0
-                previous: float | None = None
-                while True:
-                    number += 1
-                    attempts += 1
-                    if not deposited and budget is not None:
-                        budget.on_request()  # once per call: a fallback model's attempt is no new request
-                        deposited = True
-                    if pacer is not None:
-                        wait = pacer.reserve(self.clock.wall())
-                        if wait > 0:
-                            wait = min(wait, max(0.0, deadline - monotonic()))
-                            yield (_SLEEP, wait)
-                    attempt = Attempt(
-                        current, mparams, number, retry.max_attempts, deadline, monotonic, attempts
-                    )
-                    began = monotonic()
-                    ok, value = yield (_INVOKE, attempt)
-                    now = monotonic()
-                    if ok:
-                        outcome = "success"
-                        if mlimit is not None and mlimit.adaptive is not None:
-                            mlimit.adaptive.on_success(now - began)
-                        if pacer is not None and attempt.response_headers is not None:
-                            pacer.observe(attempt.response_headers, self.clock.wall())
-                        result = CallOutcome(model, current, attempts, tuple(tried), now - start)
-                        self.counters.add("calls_ok")
-                        self.counters.add("attempts", attempts)
-                        if hooks:
-                            self.emit(AttemptFinished(current, number, True, None, None, now - began))
-                            self.emit(CallFinished(model, current, True, attempts, now - start))
-                        return value, result
-                    failure = classify_exception(value, now_wall=self.clock.wall())
-                    if failure is None:  # not ours to judge: let it through untouched
-                        self.counters.add("calls_failed")
-                        self.counters.add("attempts", attempts)
-                        if hooks:
-                            self.emit(AttemptFinished(current, number, False, None, None, now - began))
-                            self.emit(CallFinished(model, None, False, attempts, now - start))
-                        raise value
-                    last_exc, last_failure = value, failure
-                    if hooks:
-                        self.emit(
-                            AttemptFinished(
-                                current, number, False, failure.kind.value, failure.status, now - began
-                            )
-                        )
-                    if failure.kind in CONGESTION and mlimit is not None and mlimit.adaptive is not None:
-                        mlimit.adaptive.on_overload(began, now)
-                    if pacer is not None and failure.headers:
-                        pacer.observe(failure.headers, self.clock.wall())
-                    decision = retry_decision(
-                        failure,
-                        number,
-                        retry=retry,
-                        previous_delay=previous,
-                        rng=self.rng,
-                        now=now,
-                        deadline=deadline,
-                    )
-                    if (
-                        not isinstance(decision, str)
-                        and use_fallback
-                        and self.fallback is not None
-                        and index + 1 < len(chain)
-                        and number >= self.fallback.attempts_on(current, failure, retry.max_attempts)
-                    ):
-                        decision = "overload_fallback"  # out of capacity: the next model answers sooner
-                    if (
-                        not isinstance(decision, str)
-                        and breaker is not None
-                        and breaker.state is BreakerState.OPEN
-                    ):
-                        decision = (
-                            "circuit_open"  # other calls opened it meanwhile: stop hammering this model
-                        )
-                    if not isinstance(decision, str) and budget is not None and not budget.try_retry():
-                        self.counters.add("budget_refusals")
-                        decision = "budget"
-                    if isinstance(decision, str):
-                        if failure.kind in BREAKER_FAILURES and not (
-                            failure.kind in CONGESTION
-                            and mlimit is not None
-                            and mlimit.adaptive is not None
-                            and not mlimit.adaptive.floored
-                        ):
-                            # Congestion is the adaptive limit's to handle while it can still cut:
-                            # the breaker counts it once the limit is at its floor and the model
-                            # still fails, so sending less did not help (an outage).
-                            outcome = "failure"
-                        self.counters.add("give_ups")
-                        self.emit(
-                            GaveUp(
-                                current,
-                                number,
-                                decision,
-                                failure.kind.value,
-                                failure.status,
-                                failure.error_type,
-                                failure.request_id,
-                                now - start,
-                            )
-                        )
-                        break
-                    self.counters.add("retries")
-                    self.emit(
-                        RetryScheduled(
-                            current,
-                            number,
-                            retry.max_attempts,
-                            decision,
-                            failure.kind.value,
-                            failure.status,
-                            failure.error_type,
-                            failure.request_id,
-                            failure.retry_after_s,
-                        )
-                    )
-                    yield (_SLEEP, decision)
-                    previous = decision
-            finally:
-                if acquired and mlimit is not None:
-                    mlimit.release()
-                if breaker is not None:
-                    breaker.record(outcome, monotonic(), ticket)
-            assert last_failure is not None
-            if (
-                self.fallback is not None
-                and index + 1 < len(chain)
-                and self.fallback.should_fall_back(last_failure)
-                and monotonic() < deadline
-            ):
-                self.counters.add("fallbacks")
-                self.emit(FallbackTaken(current, chain[index + 1], last_failure.kind.value))
-                continue
-            break
-
-        self.counters.add("calls_failed")
-        self.counters.add("attempts", attempts)
-        if hooks:
-            self.emit(CallFinished(model, None, False, attempts, monotonic() - start))
-        error = last_exc if last_exc is not None else skipped
-        assert error is not None
-        if hasattr(error, "add_note"):
-            error.add_note(
-                f"busysignal: gave up on {model!r} after {attempts} attempt(s) over {tried or [model]} "
-                f"({last_failure.kind.value if last_failure else 'circuit_open'})"
-            )
-        raise error
 
     # --- shells --------------------------------------------------------------------------
     def call(
@@ -756,7 +460,19 @@ class Policy:
         if not isinstance(model, str) or not model:
             raise ValueError(f"Policy.{where}: model must be a non-empty string, got {model!r}")
         self.counters.add("calls")
-        return self._steps(model, params, use_fallback, use_breaker, resumption)
+        start = self.clock.monotonic()
+        deadline_s = self.retry.deadline_s
+        call = _Call(
+            policy=self,
+            model=model,
+            params=params,
+            chain=self.fallback.plan(model) if use_fallback and self.fallback is not None else (model,),
+            breakers=self.breakers if use_breaker else None,
+            start=start,
+            deadline=start + deadline_s if deadline_s is not None else math.inf,
+            deposited=resumption,  # a resumption's request was counted when it was first made
+        )
+        return fallback_layer(call)
 
     def __repr__(self) -> str:
         parts = [f"retry={self.retry!r}"]

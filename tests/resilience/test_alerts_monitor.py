@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resilience.alerts import AlertEvent, AlertState, ErrorRateMonitor, SlidingWindowRate, is_server_error
+from resilience.instrumentation.alerts import (
+    AlertEvent,
+    AlertState,
+    ErrorRateMonitor,
+    SlidingWindowRate,
+    is_server_error,
+)
 
 # (gap since the previous outcome in seconds, error?)
 steps = st.lists(
@@ -126,7 +132,7 @@ def test_monitor_default_alerts_above_five_percent_over_sixty_seconds_once_per_e
         monitor.observe_status(529 if i % 20 == 19 else 200)
     assert events == []
     # a burst of overload: the 6th error in the window fires, the rest of the burst does not
-    with caplog.at_level(logging.WARNING, logger="resilience.alerts"):
+    with caplog.at_level(logging.WARNING, logger="resilience.instrumentation.alerts"):
         for i in range(10):
             clock.now = 50 + i * 0.1
             monitor.observe_status(529)
@@ -173,7 +179,7 @@ def test_alert_state_rejects_inconsistent_thresholds() -> None:
 
 
 def test_monitor_subscribes_to_the_resilience_policys_attempt_events() -> None:
-    from resilience.events import AttemptFinished, RetryScheduled
+    from resilience.instrumentation.events import AttemptFinished, RetryScheduled
 
     clock = FakeClock()
     events: list[AlertEvent] = []
@@ -191,7 +197,7 @@ def test_monitor_subscribes_to_the_resilience_policys_attempt_events() -> None:
 
 
 def test_monitor_counts_a_failure_inside_a_200_stream_by_its_kind() -> None:
-    from resilience.events import AttemptFinished
+    from resilience.instrumentation.events import AttemptFinished
 
     events: list[AlertEvent] = []
     monitor = ErrorRateMonitor(min_requests=2, fire_above=0.3, clock=FakeClock(), on_alert=events.append)
@@ -203,7 +209,7 @@ def test_monitor_counts_a_failure_inside_a_200_stream_by_its_kind() -> None:
 
 
 def test_monitor_ignores_errors_the_policy_could_not_classify() -> None:
-    from resilience.events import AttemptFinished
+    from resilience.instrumentation.events import AttemptFinished
 
     monitor = ErrorRateMonitor(min_requests=1, clock=FakeClock())
     monitor.on_policy_event(AttemptFinished("m", 1, False, None, None, 0.01))  # a bug in the caller's fn
@@ -214,7 +220,7 @@ def test_monitor_ignores_errors_the_policy_could_not_classify() -> None:
 
 def test_monitor_attached_to_a_policy_fires_on_its_attempts() -> None:
     from resilience import Policy
-    from resilience.events import AttemptFinished
+    from resilience.instrumentation.events import AttemptFinished
 
     events: list[AlertEvent] = []
     policy = Policy(log_events=False)

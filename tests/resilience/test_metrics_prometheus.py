@@ -6,7 +6,13 @@ import urllib.request
 
 import pytest
 
-from resilience.metrics import CONTENT_TYPE, MetricsExporter, PolicyMetrics, Registry, RunnerMetrics
+from resilience.instrumentation.metrics import (
+    CONTENT_TYPE,
+    MetricsExporter,
+    PolicyMetrics,
+    Registry,
+    RunnerMetrics,
+)
 from resilience.runner.core import AttemptOutcome
 
 
@@ -53,7 +59,7 @@ def test_registry_rejects_bad_names_labels_and_decrements() -> None:
 
 def test_policy_metrics_count_each_event_kind() -> None:
     from resilience.breaker import BreakerState
-    from resilience.events import (
+    from resilience.instrumentation.events import (
         AttemptFinished,
         BreakerChanged,
         CallFinished,
@@ -146,7 +152,7 @@ def test_policy_metrics_count_a_real_call_through_the_resilient_client() -> None
 
 
 def test_an_overloaded_error_inside_a_200_stream_counts_in_the_overload_rate() -> None:
-    from resilience.events import AttemptFinished
+    from resilience.instrumentation.events import AttemptFinished
 
     m = PolicyMetrics(clock=FakeClock())
     m(AttemptFinished("big", 1, True, None, 200, 0.01))

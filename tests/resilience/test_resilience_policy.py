@@ -44,7 +44,7 @@ from resilience import (
     no_waits,
 )
 from resilience.classify import NEVER_RETRY, classify_exception
-from resilience.policy import retry_decision
+from resilience.policy import Delay, retry_decision
 
 _REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/messages")
 _TYPES = {529: "overloaded_error", 429: "rate_limit_error", 500: "api_error", 400: "invalid_request_error"}
@@ -159,10 +159,11 @@ def test_retry_after_jitter_never_comes_back_earlier_than_asked(ra: float, jitte
     failure = classify_exception(sdk_error(529, {"retry-after-ms": repr(ra * 1000)}), now_wall=0.0)
     assert failure is not None
     retry = Retry(retry_after_jitter=jitter, retry_after_ceiling_s=30.0, deadline_s=None)
-    delay = retry_decision(
+    decision = retry_decision(
         failure, 1, retry=retry, previous_delay=None, rng=random.Random(seed), now=0.0, deadline=math.inf
     )
-    assert isinstance(delay, float)
+    assert isinstance(decision, Delay)
+    delay = decision.seconds
     assert failure.retry_after_s is not None
     assert failure.retry_after_s <= delay <= failure.retry_after_s * (1 + jitter)
 
@@ -174,10 +175,11 @@ def test_retry_after_jitter_never_waits_past_the_ceiling(ra: float, jitter: floa
     failure = classify_exception(sdk_error(529, {"retry-after-ms": repr(ra * 1000)}), now_wall=0.0)
     assert failure is not None and failure.retry_after_s is not None
     retry = Retry(retry_after_jitter=jitter, retry_after_ceiling_s=30.0, deadline_s=None)
-    delay = retry_decision(
+    decision = retry_decision(
         failure, 1, retry=retry, previous_delay=None, rng=random.Random(seed), now=0.0, deadline=math.inf
     )
-    assert isinstance(delay, float)
+    assert isinstance(decision, Delay)
+    delay = decision.seconds
     assert failure.retry_after_s <= delay <= 30.0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilience.alerts import AlertEvent, ErrorRateMonitor
+from resilience.instrumentation.alerts import AlertEvent, ErrorRateMonitor
 from resilience.runner.core import AttemptOutcome
 from resilience.runner.output import monitor_observer
 

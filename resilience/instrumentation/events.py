@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Union
 
+from resilience.backoff import GiveUpReason
 from resilience.breaker import BreakerState
 
 __all__ = [
@@ -62,16 +63,14 @@ class RetryScheduled:
 
 @dataclass(frozen=True, slots=True)
 class GaveUp:
-    """No more attempts on ``model``. ``reason``: ``not_retryable``, ``attempts``, ``deadline``,
-    ``budget``, ``retry_after_over_ceiling``, ``overload_fallback`` (a 529 after
-    ``FallbackChain(overload_attempts=...)`` attempts, with a next model to try),
-    ``circuit_open`` (refused by the breaker, or it
-    opened while this call was retrying), ``throttled`` (no concurrency slot before the
-    deadline: :class:`~resilience.throttle.LimiterTimeout` is raised)."""
+    """No more attempts on ``model``, for ``reason`` (a :data:`~resilience.backoff.GiveUpReason`,
+    the same value the policy's :class:`~resilience.backoff.GiveUp` decision held): with
+    ``throttled`` (no concurrency slot before the deadline)
+    :class:`~resilience.throttle.LimiterTimeout` is raised."""
 
     model: str
     attempts: int
-    reason: str
+    reason: GiveUpReason
     kind: str
     status: int | None
     error_type: str | None

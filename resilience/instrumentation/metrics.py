@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
 
-from resilience.alerts import SlidingWindowRate
+from resilience.instrumentation.alerts import SlidingWindowRate
 
 if TYPE_CHECKING:  # pragma: no cover
-    from resilience.events import Event
+    from resilience.instrumentation.events import Event
 
 __all__ = [
     "CONTENT_TYPE",
@@ -289,7 +289,7 @@ class PolicyMetrics(_WindowedMetrics):
         self.cache.inc(result="hit" if hit else "miss")
 
     def __call__(self, event: Event) -> None:
-        from resilience import events as ev
+        from resilience.instrumentation import events as ev
 
         if isinstance(event, ev.AttemptFinished):
             self.attempts.inc(model=event.model, status=_status_label(event.status if not event.ok else 200))

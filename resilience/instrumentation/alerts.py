@@ -35,7 +35,7 @@ __all__ = [
     "is_server_error",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("resilience.alerts")  # the name users filter on, kept from before the move
 
 
 def is_server_error(status: int | None) -> bool:
@@ -185,7 +185,7 @@ class ErrorRateMonitor:
         the 529/5xx/dropped connection it stands for. An error the policy could not classify
         (a bug in the caller's code) says nothing about the service and is not counted. Other
         events are ignored. (Imported lazily: the monitor itself does not depend on the policy.)"""
-        from resilience.events import AttemptFinished
+        from resilience.instrumentation.events import AttemptFinished
 
         if not isinstance(event, AttemptFinished):
             return
