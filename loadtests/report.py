@@ -7,18 +7,22 @@ its end is that plus ``end - start`` (server monotonic seconds), so the two cloc
 Definitions (all computed from the server-side journal, the source of truth, unless said otherwise):
 
 attempt          one journal entry on the Messages route (``/v1/messages``).
-logical call     the attempts of one caller's call, grouped by (``api_key_id``, ``prompt_digest``),
-                 which survives a model fallback; ``logical_id`` when ``prompt_digest`` is empty.
+logical call     the attempts of one caller's call: the journal analysis's *call*
+                 (``mockserver.journal.call_key``: ``api_key_id`` + ``prompt_digest``, which survives
+                 a model fallback; the logical request when ``prompt_digest`` is empty).
                  The load tests put a unique nonce in every prompt, so distinct calls never merge.
-success          an attempt with status 200, no fault other than added latency (``delay``) and a
-                 client that stayed for the whole response. A call succeeds when one attempt does.
+success          the journal analysis's one definition (``mockserver.journal.attempt_succeeded``): a
+                 2xx response that arrived whole — finished, the client stayed, no fault other than
+                 added latency (``delay``) or a stall the stream recovered from (``stream_stall``).
+                 A call succeeds when one attempt does, at the end of its first successful attempt.
 offered load     logical calls whose first attempt arrived in the window, per second (the table
                  uses the caller's count instead when Locust's is there: see ``summarize``).
 goodput          logical calls whose first successful attempt *finished* in the window, per second.
 success rate     of the calls that arrived in the window, the share that succeeded (by the end of
                  the journal); in the table, the caller's share of successful calls.
 amplification    attempts that arrived in the window ÷ logical calls whose first attempt arrived
-                 in it (1.0 = nobody retried; the SDK defaults give up to 3 under a total outage).
+                 in it (``mockserver.journal.amplification``; 1.0 = nobody retried; the SDK
+                 defaults give up to 3 under a total outage).
                  Inside the window of 100 % 529 the table divides by the calls the caller
                  *started* in the window instead (the open-loop schedule): ``demand_amplification``.
 529 rate         attempts answered 529 ÷ attempts, for those that arrived in the window.
@@ -37,6 +41,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from mockserver.journal import JournalEntry, JournalFormatError, analysis, parse_entries
 
 __all__ = [
     "MESSAGES_PATH",
@@ -62,11 +68,11 @@ __all__ = [
     "summarize",
 ]
 
-MESSAGES_PATH = "/v1/messages"
+MESSAGES_PATH = analysis.MESSAGES_PATH
 
 
-class JournalError(ValueError):
-    """A journal entry that does not follow the journal format; names the entry and the field."""
+# the journal's own format error, by the name this module has always raised it under
+JournalError = JournalFormatError
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,73 +96,66 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    seq: int
+    """One attempt: a journal entry on the Messages route, timed from the run's origin."""
+
+    entry: JournalEntry
     t: float  # arrival, seconds since the origin
-    duration: float | None  # None while still in flight
-    status: int | None
-    fault: str | None
-    client_gone: bool
-    call_key: str
-    model: str | None = None
+
+    @property
+    def seq(self) -> int:
+        return self.entry.seq
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the server spent on it (server monotonic clock); None while still in flight."""
+        latency = self.entry.latency
+        return None if latency is None else max(0.0, latency)
+
+    @property
+    def status(self) -> int | None:
+        return self.entry.status
+
+    @property
+    def fault(self) -> str | None:
+        return self.entry.fault
+
+    @property
+    def client_gone(self) -> bool:
+        return self.entry.client_gone
+
+    @property
+    def model(self) -> str | None:
+        return self.entry.model
+
+    @property
+    def call_key(self) -> str:
+        return analysis.call_key(self.entry)
 
     @property
     def ok(self) -> bool:
-        return self.status == 200 and self.fault in (None, "delay") and not self.client_gone
+        """The attempt succeeded: ``JournalEntry.succeeded``, the journal's one definition."""
+        return self.entry.succeeded
 
     @property
     def end(self) -> float | None:
-        return None if self.duration is None else self.t + self.duration
-
-
-def _field(entry: Mapping[str, Any], key: str, types: tuple[type, ...], *, nullable: bool = False) -> Any:
-    if key not in entry:
-        raise JournalError(f"journal entry seq={entry.get('seq', '?')}: missing field {key!r}")
-    value = entry[key]
-    if value is None and nullable:
-        return None
-    if isinstance(value, bool) and bool not in types:
-        raise JournalError(f"journal entry seq={entry.get('seq', '?')}: field {key!r} is a bool: {value!r}")
-    if not isinstance(value, types):
-        names = "/".join(t.__name__ for t in types)
-        raise JournalError(
-            f"journal entry seq={entry.get('seq', '?')}: field {key!r} should be {names}, got {value!r}"
-        )
-    return value
+        duration = self.duration
+        return None if duration is None else self.t + duration
 
 
 def attempts_from_journal(
     entries: Iterable[Mapping[str, Any]], *, origin: float, path: str = MESSAGES_PATH
 ) -> list[Attempt]:
-    """The attempts on ``path`` (control-plane requests are dropped), in ``seq`` order."""
-    out: list[Attempt] = []
-    for entry in entries:
-        if _field(entry, "path", (str,)) != path:
-            continue
-        seq = _field(entry, "seq", (int,))
-        wall_start = float(_field(entry, "wall_start", (int, float)))
-        start = float(_field(entry, "start", (int, float)))
-        end = _field(entry, "end", (int, float), nullable=True)
-        prompt = _field(entry, "prompt_digest", (str,))
-        key_id = _field(entry, "api_key_id", (str,))
-        call_key = f"{key_id}:p:{prompt}" if prompt else f"l:{_field(entry, 'logical_id', (str,))}"
-        out.append(
-            Attempt(
-                seq=seq,
-                t=wall_start - origin,
-                duration=None if end is None else max(0.0, float(end) - start),
-                status=_field(entry, "status", (int,), nullable=True),
-                fault=_field(entry, "fault", (str,), nullable=True),
-                client_gone=bool(_field(entry, "client_gone", (bool,))),
-                call_key=call_key,
-                model=_field(entry, "model", (str,), nullable=True),
-            )
-        )
-    out.sort(key=lambda a: a.seq)
-    return out
+    """The attempts on ``path`` (control-plane requests are dropped), in ``seq`` order.
+
+    Every entry is parsed (``mockserver.journal.parse_entries``); a malformed one raises
+    JournalError naming the entry and the field."""
+    return [Attempt(e, e.wall_start - origin) for e in parse_entries(entries) if e.path == path]
 
 
 @dataclass(frozen=True, slots=True)
 class LogicalCall:
+    """One call of the journal analysis (``mockserver.journal.Call``), its attempts timed from the origin."""
+
     key: str
     attempts: tuple[Attempt, ...]
 
@@ -166,9 +165,9 @@ class LogicalCall:
 
     @property
     def success_t(self) -> float | None:
-        """When the first successful attempt finished, or None if none did."""
-        ends = [a.end for a in self.attempts if a.ok and a.end is not None]
-        return min(ends) if ends else None
+        """When the call was answered (``mockserver.journal.first_answer``), or None."""
+        answer = analysis.first_answer(a.entry for a in self.attempts)
+        return next((a.end for a in self.attempts if a.entry is answer), None)
 
     @property
     def succeeded(self) -> bool:
@@ -176,13 +175,14 @@ class LogicalCall:
 
 
 def group_calls(attempts: Iterable[Attempt]) -> list[LogicalCall]:
-    """Logical calls in the order of their first attempt."""
-    groups: dict[str, list[Attempt]] = {}
-    for a in sorted(attempts, key=lambda a: a.seq):
-        groups.setdefault(a.call_key, []).append(a)
-    calls = [LogicalCall(k, tuple(v)) for k, v in groups.items()]
-    calls.sort(key=lambda c: (c.first_t, c.attempts[0].seq))
-    return calls
+    """The journal analysis's calls (``mockserver.journal.calls``), in the order of their first attempt."""
+    by_entry = {id(a.entry): a for a in attempts}
+    out = [
+        LogicalCall(c.key, tuple(by_entry[id(e)] for e in c.attempts))
+        for c in analysis.calls(a.entry for a in by_entry.values())
+    ]
+    out.sort(key=lambda c: (c.first_t, c.attempts[0].seq))
+    return out
 
 
 def _in(t: float, window: Window | None) -> bool:
@@ -192,9 +192,7 @@ def _in(t: float, window: Window | None) -> bool:
 def amplification(attempts: Sequence[Attempt], window: Window | None = None) -> float | None:
     """Attempts arriving in ``window`` per logical call first seen in it (None: no calls)."""
     calls = [c for c in group_calls(attempts) if _in(c.first_t, window)]
-    if not calls:
-        return None
-    return sum(1 for a in attempts if _in(a.t, window)) / len(calls)
+    return analysis.amplification(sum(1 for a in attempts if _in(a.t, window)), len(calls))
 
 
 def demand_amplification(
@@ -205,9 +203,7 @@ def demand_amplification(
     when a client lets a call reach the server, so a client that holds calls back (a breaker,
     a client-side queue) is measured against the same demand as one that does not."""
     started = sum(1 for t in arrivals if t in window)
-    if not started:
-        return None
-    return sum(1 for a in attempts if a.t in window) / started
+    return analysis.amplification(sum(1 for a in attempts if a.t in window), started)
 
 
 def rate_529(attempts: Sequence[Attempt], window: Window | None = None) -> float | None:

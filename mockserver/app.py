@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import bodies, control_guard, journal_export, protocol_errors, request_text
+from mockserver import bodies, control_guard, protocol_errors, request_text
 from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.control_head import journal_head
@@ -49,6 +49,7 @@ from mockserver.journal import (
     logical_id,
     parse_retry_count,
 )
+from mockserver.journal import export as journal_export
 from mockserver.keyids import KeyIds, salt_bytes
 from mockserver.metrics import Metrics, Stats
 from mockserver.response_headers import JSON_TYPE, header_templates

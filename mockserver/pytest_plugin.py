@@ -31,14 +31,8 @@ import pytest
 
 from mockserver.conformance import assertions
 from mockserver.conformance.checks import CheckResult, Verdict
-from mockserver.conformance.journal import (
-    AttemptTrace,
-    Call,
-    JournalEntry,
-    calls,
-    logical_requests,
-)
 from mockserver.conformance.journal_text import format_journal
+from mockserver.journal import Call, JournalEntry, LogicalRequest, calls, logical_requests
 
 TEST_API_KEY = "sk-ant-busysignal-test"
 SECTION = "busysignal journal"
@@ -187,10 +181,12 @@ class MockAPI:
 
         return settled_entries(self._server.raw_entries, settle_s=2.0)
 
-    def logical_requests(self) -> list[AttemptTrace]:
+    def logical_requests(self) -> list[LogicalRequest]:
+        """The journal's logical requests: the type ``MockServer.journal.logical_requests()`` returns."""
         return logical_requests(self.entries())
 
     def calls(self) -> list[Call]:
+        """The journal's calls (same API key and prompt, across model fallback)."""
         return calls(self.entries())
 
     def clear(self) -> None:

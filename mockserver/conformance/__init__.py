@@ -1,7 +1,8 @@
 """The client conformance kit: judge any client of the Messages API from the mock's journal.
 
-Pure analysis lives in :mod:`.journal` (entries and groupings) and :mod:`.checks` (the eight
-checks); :mod:`.scorecard` renders results; :mod:`.outcomes` summarises a workload.
+The entries and their groupings are the journal's own (:mod:`mockserver.journal`: one entry type,
+one analysis, re-exported here); :mod:`.checks` holds the eight checks; :mod:`.scorecard` renders
+results; :mod:`.outcomes` summarises a workload.
 """
 
 from mockserver.conformance.checks import (
@@ -17,7 +18,7 @@ from mockserver.conformance.checks import (
     check_no_stacking,
     check_survives,
 )
-from mockserver.conformance.journal import (
+from mockserver.journal import (
     AttemptTrace,
     Call,
     JournalEntry,

@@ -14,7 +14,7 @@ from typing import Any
 
 from mockserver.conformance import checks
 from mockserver.conformance.checks import CheckResult, RetryAfterCase, Verdict
-from mockserver.conformance.journal import JournalEntry
+from mockserver.journal import JournalEntry
 
 
 def require(result: CheckResult) -> CheckResult:

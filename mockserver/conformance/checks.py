@@ -13,16 +13,18 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mockserver.conformance.journal import (
+from mockserver.conformance.verdicts import TITLES, CheckResult, Verdict
+from mockserver.conformance.verdicts import result as _result
+from mockserver.journal import (
     AttemptTrace,
     Call,
     JournalEntry,
     calls,
     generation_entries,
     logical_requests,
+    retry_starts,
+    waits_by_step,
 )
-from mockserver.conformance.verdicts import TITLES, CheckResult, Verdict
-from mockserver.conformance.verdicts import result as _result
 
 __all__ = [
     "FORBIDDEN_STATUSES",
@@ -83,17 +85,6 @@ def _lost(number: int, lost: Sequence[Call], what: str) -> CheckResult:
         f"{what}; a retry after a wait would have been answered.",
         lost=len(lost),
     )
-
-
-def waits_by_step(traces: Sequence[AttemptTrace]) -> list[list[float]]:
-    """``out[k]`` = the waits before retry k+1, one per logical request that got that far."""
-    out: list[list[float]] = []
-    for t in traces:
-        for k, w in enumerate(t.waits):
-            while len(out) <= k:
-                out.append([])
-            out[k].append(w)
-    return out
 
 
 # 1 ------------------------------------------------------------------------------------------------
@@ -245,13 +236,12 @@ def check_jitter(
             "Not enough retries after the shared burst to judge their spread.",
         )
     spreads = [relative_spread(s) for s in steps]
-    retry_starts = [a.start for t in traces for a in t.attempts[1:]]
-    group = largest_group(retry_starts, window_s)
+    starts = retry_starts(traces)
+    group = largest_group(starts, window_s)
     n_clients = len(traces)
     figure = "spread per retry " + ", ".join(f"{x:.0%}" for x in spreads)
     figure += (
-        f"; largest group within {_ms(window_s)}: {group} of {len(retry_starts)} retries"
-        f" ({n_clients} requests)"
+        f"; largest group within {_ms(window_s)}: {group} of {len(starts)} retries ({n_clients} requests)"
     )
     problems = [
         f"retry {k + 1}: all {len(steps[k])} clients waited {_ms(min(steps[k]))}–{_ms(max(steps[k]))} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mockserver.conformance.journal import JournalEntry, logical_requests
+from mockserver.journal import JournalEntry, logical_requests
 
 
 def _ms(x: float) -> str:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mockserver.conformance.journal import JournalEntry, calls, generation_entries
+from mockserver.journal import JournalEntry, calls, generation_entries
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mockserver.conformance.checks import CheckResult
-from mockserver.conformance.journal import JournalEntry, generation_entries
 from mockserver.conformance.outcomes import Outcome
 from mockserver.conformance.scorecard import render_outcomes, render_scorecard
+from mockserver.journal import JournalEntry, entries_to_jsonl, generation_entries
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -102,9 +101,7 @@ def write_chart(path: Path, timelines: Mapping[str, Timeline], *, bin_s: float, 
 
 def write_journal(path: Path, entries: Sequence[JournalEntry]) -> Path:
     with path.open("w", encoding="utf-8") as fh:
-        for e in entries:
-            row = {k: getattr(e, k) for k in e.__dataclass_fields__}
-            fh.write(json.dumps(row, default=dict) + "\n")
+        fh.write(entries_to_jsonl(entries))
     return path
 
 

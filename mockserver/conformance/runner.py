@@ -28,7 +28,6 @@ from mockserver.conformance.checks import (
     check_no_stacking,
     check_survives,
 )
-from mockserver.conformance.journal import JournalEntry, generation_entries, parse_entries
 from mockserver.conformance.probes import (
     MAX_ATTEMPTS_PER_CALL,
     MAX_SECONDS_PER_CALL,
@@ -39,6 +38,7 @@ from mockserver.conformance.probes import (
 )
 from mockserver.conformance.raised import ClientError, client_error, is_api_error
 from mockserver.conformance.verdicts import Score, Verdict, result
+from mockserver.journal import JournalEntry, generation_entries, parse_entries
 
 ClientFactory = Callable[[str], Any]
 Progress = Callable[[str], None]

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.clients.base import ClientUnderTest, as_client_under_test
-from mockserver.conformance.journal import JournalEntry
 from mockserver.conformance.runner import (
     Cancelled,
     ClientFactory,
@@ -23,6 +22,7 @@ from mockserver.conformance.runner import (
     mock_server_factory,
     settled_entries,
 )
+from mockserver.journal import JournalEntry
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mockserver.conformance import parse_entries
-from mockserver.conformance.journal import JournalEntry
+from mockserver.journal import JournalEntry
 from mockserver.server import MockServer
 from resilience import EqualJitter, Policy, ResilientAnthropic
 from resilience.policy import Retry

@@ -14,6 +14,7 @@ from tests.support import TEST_KEY, ScriptedEngine, user
 from mockserver import AsyncMockServer, MockServer, UnsafeBindError
 from mockserver.faults import Decision, HttpError
 from mockserver.journal import Journal, JournalFilter, logical_requests
+from mockserver.journal import export as journal_export
 
 MODEL = "claude-haiku-4-5"
 ENTRY_KEYS = {
@@ -277,9 +278,7 @@ def test_model_catalogue_can_be_replaced_from_a_file(tmp_path: Any) -> None:
 
 
 def test_journal_is_streamed_in_chunks(server: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mockserver.journal_export
-
-    monkeypatch.setattr(mockserver.journal_export, "JOURNAL_CHUNK", 2)
+    monkeypatch.setattr(journal_export, "JOURNAL_CHUNK", 2)
     for i in range(5):
         post(server, msg(text=str(i)))
     url = f"{server.url}/_busysignal/journal"

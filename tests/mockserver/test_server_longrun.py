@@ -10,7 +10,7 @@ import pytest
 
 from mockserver import AsyncMockServer
 from mockserver.journal import Journal, JournalEntry, JournalFilter, entries_to_jsonl, entry_json
-from mockserver.journal_export import export_chunks
+from mockserver.journal.export import export_chunks
 
 
 def fill(journal: Journal, n: int) -> None:

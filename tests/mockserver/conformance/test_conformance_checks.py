@@ -24,7 +24,7 @@ from mockserver.conformance import (
     parse_entries,
 )
 from mockserver.conformance.checks import largest_group
-from mockserver.conformance.journal import JournalEntry
+from mockserver.journal import JournalEntry
 
 
 class Journal:
@@ -91,7 +91,7 @@ class Journal:
 def test_parse_names_the_missing_key() -> None:
     row = Journal().add(start=0.0).rows[0]
     del row["prompt_digest"]
-    with pytest.raises(JournalFormatError, match=r"seq=0: missing key.*prompt_digest"):
+    with pytest.raises(JournalFormatError, match=r"seq=0: missing field .prompt_digest."):
         parse_entries([row])
 
 

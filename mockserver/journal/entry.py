@@ -1,8 +1,10 @@
-"""The request journal: every request the mock saw, in a bounded ring buffer.
+"""THE journal entry: one request the mock saw, live while in flight and parsed back from ENTRY.
 
-The entry format is a fixed contract (see ``JournalEntry.to_dict``). Grouping into *logical
-requests* (same API key + same body digest: a client's retries of one call) and their attempt
-traces is a small pure API over a sequence of entries: :func:`logical_requests`.
+One class serves the server's hot path and every reader. The server builds a :class:`JournalEntry`
+as a request arrives and fills it in while it is answered; ``to_dict()`` is the ENTRY contract of
+``JOURNAL.md``; :meth:`JournalEntry.from_dict` (and :func:`parse_entries`) turn ENTRY dicts, from
+``GET /_busysignal/journal`` or a JSONL file, back into the same class. Its ``succeeded``,
+``failure_kind`` and ``is_server_side_failure`` are the definitions of :mod:`.analysis`.
 """
 
 from __future__ import annotations
@@ -10,14 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import pairwise
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-DEFAULT_JOURNAL_SIZE = 10_000
+from mockserver.journal.analysis import attempt_succeeded, failure_kind, is_server_side_failure
+
 KEPT_HEADERS: tuple[str, ...] = (
     "user-agent",
     "anthropic-version",
@@ -52,7 +51,7 @@ def kept_header_values(headers: Mapping[str, str]) -> tuple[str | None, ...]:
     Clients send the same few combinations again and again, so one shared tuple per combination
     serves every entry (less memory for a long journal, and no per-value work on a repeat)."""
     get = headers.get
-    values = (  # written out: faster than tuple(map(headers.get, KEPT_HEADERS)); same order
+    values = (  # one call per name: faster than tuple(map(headers.get, KEPT_HEADERS)); same order
         get("user-agent"),
         get("anthropic-version"),
         get("anthropic-beta"),
@@ -85,6 +84,54 @@ def parse_retry_count(value: str | None) -> int | None:
 
 RETRY_COUNT_AT = KEPT_HEADERS.index("x-stainless-retry-count")  # its place in kept_header_values
 VERSION_AT = KEPT_HEADERS.index("anthropic-version")
+
+
+class JournalFormatError(ValueError):
+    """A journal entry that does not follow the journal format (names the entry and the field)."""
+
+
+_NUMBER = (int, float)
+# ENTRY's keys in order, with the types a parsed value may have and whether it may be null
+_FIELDS: tuple[tuple[str, tuple[type, ...], bool], ...] = (
+    ("seq", (int,), False),
+    ("request_id", (str,), False),
+    ("method", (str,), False),
+    ("path", (str,), False),
+    ("wall_start", _NUMBER, False),
+    ("start", _NUMBER, False),
+    ("end", _NUMBER, True),
+    ("model", (str,), True),
+    ("api_key_id", (str,), False),
+    ("retry_count", (int,), True),
+    ("body_digest", (str,), False),
+    ("prompt_digest", (str,), False),
+    ("logical_id", (str,), False),
+    ("stream", (bool,), False),
+    ("status", (int,), True),
+    ("error_type", (str,), True),
+    ("fault", (str,), True),
+    ("reason", (Mapping,), True),
+    ("bytes_sent", (int,), False),
+    ("events_sent", (int,), False),
+    ("client_gone", (bool,), False),
+    ("headers", (Mapping,), True),
+)
+ENTRY_KEYS: tuple[str, ...] = tuple(name for name, _types, _nullable in _FIELDS)
+
+
+def _checked(raw: Mapping[str, Any]) -> None:
+    """Raise JournalFormatError naming the entry and the first field that is missing or mistyped."""
+    where = f"journal entry seq={raw.get('seq', '?')}"
+    missing = [name for name in ENTRY_KEYS if name not in raw]
+    if missing:
+        raise JournalFormatError(f"{where}: missing field {', '.join(map(repr, missing))}")
+    for name, types, nullable in _FIELDS:
+        value = raw[name]
+        if value is None and nullable:
+            continue
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            names = "/".join(t.__name__ for t in types)
+            raise JournalFormatError(f"{where}: field {name!r} should be {names}, got {value!r}")
 
 
 class JournalEntry:
@@ -153,6 +200,46 @@ class JournalEntry:
         # back into a dict
         self.kept_values = kept_values
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> JournalEntry:
+        """The entry an ENTRY dict describes; JournalFormatError names a missing or mistyped field.
+
+        Only the KEPT_HEADERS survive in ``headers`` (the server never writes any other)."""
+        _checked(raw)
+        entry = cls(
+            raw["seq"],
+            raw["request_id"],
+            raw["method"],
+            raw["path"],
+            float(raw["wall_start"]),
+            float(raw["start"]),
+            raw["api_key_id"],
+            raw["retry_count"],
+            kept_header_values(raw["headers"] or {}),
+        )
+        entry.end = None if raw["end"] is None else float(raw["end"])
+        entry.model = raw["model"]
+        entry.body_digest = raw["body_digest"]
+        entry.prompt_digest = raw["prompt_digest"]
+        entry.logical_id = raw["logical_id"]
+        entry.stream = raw["stream"]
+        entry.status = raw["status"]
+        entry.error_type = raw["error_type"]
+        entry.fault = raw["fault"]
+        entry.reason = dict(raw["reason"] or {})
+        entry.bytes_sent = raw["bytes_sent"]
+        entry.events_sent = raw["events_sent"]
+        entry.client_gone = raw["client_gone"]
+        return entry
+
+    def snapshot(self) -> JournalEntry:
+        """A copy that the server's later writes to this entry (it may still be in flight) leave alone."""
+        copy = JournalEntry.__new__(JournalEntry)
+        for name in JournalEntry.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy.reason = dict(self.reason)
+        return copy
+
     @property
     def headers(self) -> dict[str, str]:
         """The request headers worth keeping (KEPT_HEADERS), lower-case names."""
@@ -165,6 +252,21 @@ class JournalEntry:
     @property
     def latency(self) -> float | None:
         return None if self.end is None else self.end - self.start
+
+    @property
+    def succeeded(self) -> bool:
+        """The response arrived whole: see :func:`mockserver.journal.analysis.attempt_succeeded`."""
+        return attempt_succeeded(self)
+
+    @property
+    def failure_kind(self) -> str:
+        """What this attempt got, short: ``200``, ``529``, ``reset``, ``200+stream_error_event``..."""
+        return failure_kind(self)
+
+    @property
+    def is_server_side_failure(self) -> bool:
+        """Overload, server error or a dropped connection/stream: worth a retry or a fallback."""
+        return is_server_side_failure(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -199,6 +301,25 @@ class JournalEntry:
         )
 
 
+def _entry(value: JournalEntry | Mapping[str, Any] | Any) -> JournalEntry:
+    if isinstance(value, JournalEntry):
+        return value.snapshot()
+    if isinstance(value, Mapping):
+        return JournalEntry.from_dict(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return JournalEntry.from_dict(to_dict())
+    raise JournalFormatError(f"not a journal entry: {type(value).__name__}")
+
+
+def parse_entries(raw: Iterable[JournalEntry | Mapping[str, Any] | Any]) -> list[JournalEntry]:
+    """Entries (ENTRY dicts, objects with ``to_dict()`` or JournalEntry) in ``seq`` order.
+
+    Always copies: a live entry is taken as it is now, and the server's later writes leave the
+    copy alone."""
+    return sorted((_entry(r) for r in raw), key=lambda e: e.seq)
+
+
 def decided_by(reason: Mapping[str, Any]) -> str | None:
     """What in the scenario decided an entry's fault, from its ``reason`` (see JOURNAL.md):
     ``rule:<id>``, ``override``, ``rate_limit:<bucket>``, ``capacity`` (shed),
@@ -223,156 +344,6 @@ def wall_text(epoch: float) -> str:
     """Epoch seconds as RFC 3339 UTC with milliseconds (``2026-12-03T12:30:42.123Z``)."""
     ms = int(epoch * 1000) % 1000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{ms:03d}Z"
-
-
-@dataclass(frozen=True, slots=True)
-class JournalFilter:
-    since_seq: int | None = None  # entries with seq >= since_seq
-    path: str | None = None
-    model: str | None = None
-    status: int | None = None
-    api_key_id: str | None = None
-    logical_id: str | None = None
-    limit: int | None = None  # at most this many (the oldest matching first)
-
-    def matches(self, e: JournalEntry) -> bool:
-        return (
-            (self.since_seq is None or e.seq >= self.since_seq)
-            and (self.path is None or e.path == self.path)
-            and (self.model is None or e.model == self.model)
-            and (self.status is None or e.status == self.status)
-            and (self.api_key_id is None or e.api_key_id == self.api_key_id)
-            and (self.logical_id is None or e.logical_id == self.logical_id)
-        )
-
-
-class Journal:
-    """A ring buffer of the last ``size`` entries; ``seq`` keeps counting across clears."""
-
-    def __init__(self, size: int = DEFAULT_JOURNAL_SIZE) -> None:
-        if size < 1:
-            raise ValueError(f"journal size must be >= 1, got {size}")
-        self.size = size
-        self._entries: deque[JournalEntry] = deque(maxlen=size)
-        self._next_seq = 0
-
-    @property
-    def next_seq(self) -> int:
-        return self._next_seq
-
-    def open(
-        self,
-        request_id: str,
-        method: str,
-        path: str,
-        wall_start: float,
-        start: float,
-        api_key_id: str,
-        retry_count: int | None,
-        headers: Mapping[str, str],
-    ) -> JournalEntry:
-        """A new entry, numbered (``seq``) and kept; the oldest goes when the journal is full."""
-        return self.add(
-            request_id, method, path, wall_start, start, api_key_id, retry_count, kept_header_values(headers)
-        )
-
-    def add(
-        self,
-        request_id: str,
-        method: str,
-        path: str,
-        wall_start: float,
-        start: float,
-        api_key_id: str,
-        retry_count: int | None,
-        kept_values: tuple[str | None, ...],
-    ) -> JournalEntry:
-        """``open`` with the kept headers' values already taken (``kept_header_values``)."""
-        seq = self._next_seq
-        self._next_seq = seq + 1
-        entry = JournalEntry(
-            seq, request_id, method, path, wall_start, start, api_key_id, retry_count, kept_values
-        )
-        self._entries.append(entry)
-        return entry
-
-    def entries(self, flt: JournalFilter | None = None) -> list[JournalEntry]:
-        snapshot = list(self._entries)  # one C-level copy: safe against the server thread appending
-        if flt is None:
-            return snapshot
-        out = [e for e in snapshot if flt.matches(e)]
-        return out if flt.limit is None else out[: max(flt.limit, 0)]
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __iter__(self) -> Iterator[JournalEntry]:
-        return iter(self.entries())
-
-    def to_jsonl(self, flt: JournalFilter | None = None) -> str:
-        return entries_to_jsonl(self.entries(flt))
-
-    def write_jsonl(self, path: str | Path, flt: JournalFilter | None = None) -> int:
-        """Export the journal (or the filtered part) to a JSONL file; returns the number of entries."""
-        entries = self.entries(flt)
-        Path(path).write_text(entries_to_jsonl(entries), encoding="utf-8")
-        return len(entries)
-
-    def logical_requests(self, flt: JournalFilter | None = None) -> list[LogicalRequest]:
-        return logical_requests(self.entries(flt))
-
-
-@dataclass(frozen=True, slots=True)
-class LogicalRequest:
-    """One call and its retries: entries with the same ``logical_id`` in arrival order."""
-
-    logical_id: str
-    attempts: tuple[JournalEntry, ...]
-
-    @property
-    def starts(self) -> tuple[float, ...]:
-        return tuple(a.start for a in self.attempts)
-
-    @property
-    def gaps(self) -> tuple[float, ...]:
-        """Seconds from each attempt's start to the next attempt's start."""
-        return tuple(b - a for a, b in pairwise(self.starts))
-
-    @property
-    def idle_gaps(self) -> tuple[float, ...]:
-        """Seconds from each attempt's end to the next attempt's start (the client's wait)."""
-        out = []
-        for a, b in pairwise(self.attempts):
-            out.append(b.start - (a.end if a.end is not None else a.start))
-        return tuple(out)
-
-    @property
-    def statuses(self) -> tuple[int | None, ...]:
-        return tuple(a.status for a in self.attempts)
-
-    @property
-    def retry_counts(self) -> tuple[int | None, ...]:
-        return tuple(a.retry_count for a in self.attempts)
-
-    @property
-    def final(self) -> JournalEntry:
-        return self.attempts[-1]
-
-    @property
-    def succeeded(self) -> bool:
-        last = self.attempts[-1]
-        return last.status is not None and 200 <= last.status < 300 and last.error_type is None
-
-
-def logical_requests(entries: Iterable[JournalEntry]) -> list[LogicalRequest]:
-    """Group entries into logical requests, ordered by their first attempt (pure)."""
-    groups: dict[str, list[JournalEntry]] = {}
-    for e in sorted(entries, key=lambda x: x.seq):
-        groups.setdefault(e.logical_id or f"seq:{e.seq}", []).append(e)
-    return [LogicalRequest(k, tuple(v)) for k, v in groups.items()]
 
 
 _encode = json.JSONEncoder(default=str).encode
