@@ -2,7 +2,8 @@
 
 For each strategy, one *run*:
 
-1. start the mock (``busysignal serve``) on a free port and wait until it answers;
+1. start the mock (``busysignal serve``) on a free port and wait until it answers; the runner
+   drives it through its control plane with :class:`~mockserver.control_client.ControlClient`;
 2. start Locust headless (one process, or a master and ``workers`` workers) with the strategy's
    user class and a :class:`~loadtests.config.LoadConfig` in its environment; the schedule starts
    at ``t0`` (a few seconds ahead, so that every Locust process is up), when the runner also resets
@@ -26,8 +27,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +34,11 @@ from typing import IO, Any
 
 from loadtests.config import CLOSE_GRACE_S, USER_CLASSES, LoadConfig, Mode
 from loadtests.report import Attempt, LocustRow, attempts_from_journal, read_locust_json
+from mockserver.control_client import ControlClient, ControlError
 from mockserver.control_token import ControlTokenError, token_for_serve_args
 from mockserver.extras import require
 
-__all__ = ["MockControl", "RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
+__all__ = ["RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locust_clients.py"
 INTERRUPT_GRACE_S = 1.0  # on Ctrl-C or an error, the subprocesses get this long after SIGTERM
@@ -56,54 +56,6 @@ def free_port() -> int:
         return port
 
 
-class MockControl:
-    """The mock's control plane, over plain HTTP on 127.0.0.1."""
-
-    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.token = token  # the control token the mock demands (None: none)
-
-    def _request(
-        self, method: str, path: str, body: bytes | None = None, ctype: str = ""
-    ) -> tuple[int, bytes]:
-        req = urllib.request.Request(self.base_url + path, data=body, method=method)
-        if ctype:
-            req.add_header("content-type", ctype)
-        if self.token:
-            req.add_header("authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return int(resp.status), bytes(resp.read())
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), bytes(exc.read())
-
-    def healthy(self) -> bool:
-        try:
-            status, _ = self._request("GET", "/_busysignal/health")
-        except OSError:
-            return False
-        return status == 200
-
-    def reset(self) -> None:
-        """Clear the journal and stats and restart the scenario clock (``seq`` keeps counting)."""
-        status, body = self._request("POST", "/_busysignal/reset", b"")
-        if status != 200:
-            raise RunError(f"the mock refused the reset (HTTP {status}): {body[:300]!r}")
-
-    def journal(self, since_seq: int) -> list[dict[str, Any]]:
-        status, body = self._request("GET", f"/_busysignal/journal?format=jsonl&since_seq={since_seq}")
-        if status != 200:
-            raise RunError(f"journal fetch failed (HTTP {status}): {body[:300]!r}")
-        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-
-    def get_text(self, path: str) -> str:
-        status, body = self._request("GET", path)
-        if status != 200:
-            raise RunError(f"GET {path} failed (HTTP {status})")
-        return body.decode()
-
-
 class _JournalMirror:
     """A copy of the mock's journal kept current by polling with ``since_seq``.
 
@@ -112,7 +64,7 @@ class _JournalMirror:
     mock's ring buffer before they were copied are counted in ``gaps``.
     """
 
-    def __init__(self, control: MockControl) -> None:
+    def __init__(self, control: ControlClient) -> None:
         self._control = control
         self._by_seq: dict[int, dict[str, Any]] = {}
         self._next = 0
@@ -291,13 +243,12 @@ def _cpu_seconds(pid: int) -> float | None:
 @contextlib.contextmanager
 def _mock(
     spec: RunSpec, out: Path, progress: Progress
-) -> Iterator[tuple[MockControl, subprocess.Popen[bytes]]]:
+) -> Iterator[tuple[ControlClient, subprocess.Popen[bytes]]]:
     port = free_port()
     cmd = [
         sys.executable,
         "-m",
-        "mockserver.cli",
-        "serve",
+        "mockserver",  # busysignal serve
         "--port",
         str(port),
         "--scenario",
@@ -312,7 +263,7 @@ def _mock(
         raise RunError(f"the mock's control token: {exc}") from None
     log = (out / "mock.log").open("wb")
     proc = _spawn(cmd, dict(os.environ), log)
-    control = MockControl(f"http://127.0.0.1:{port}", token=token)
+    control = ControlClient(f"http://127.0.0.1:{port}", token=token)
     try:
         deadline = time.monotonic() + 20
         while not control.healthy():
@@ -323,6 +274,8 @@ def _mock(
             time.sleep(0.1)
         progress(f"mock up on port {port} (scenario {spec.scenario})")
         yield control, proc
+    except ControlError as exc:  # the mock refused a reset, or a journal fetch failed
+        raise RunError(f"the mock's control plane: {exc}") from exc
     finally:
         _stop(proc)
         log.close()
@@ -383,7 +336,7 @@ def run_strategy(
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with _mock(spec, out, say) as (control, mock_proc):
-        host = control.base_url
+        host = control.url
         # the bound Locust keeps itself: the drain, the users' closing grace, and a margin
         run_time = int(spec.startup + spec.duration + spec.drain_s + CLOSE_GRACE_S + 3)
         bound = run_time + 20  # Locust's own stop, then a margin before the runner kills it
@@ -444,9 +397,10 @@ def run_strategy(
         with journal_path.open("w") as jfile:
             for e in entries:
                 jfile.write(json.dumps(e) + "\n")
-        for name, path in (("stats.json", "/_busysignal/stats"), ("metrics.txt", "/metrics")):
-            with contextlib.suppress(RunError, OSError):
-                (out / name).write_text(control.get_text(path))
+        with contextlib.suppress(ControlError, OSError):
+            (out / "stats.json").write_text(json.dumps(control.stats(), indent=2))
+        with contextlib.suppress(ControlError, OSError):
+            (out / "metrics.txt").write_text(control.metrics())
     meta = {
         "t0": t0,  # epoch seconds: the origin of every time in the report
         "strategy": spec.strategy,
