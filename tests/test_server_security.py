@@ -290,7 +290,7 @@ def test_api_key_ids_are_salted_per_server_and_fixed_by_a_shared_salt() -> None:
 def test_serve_takes_a_fixed_key_salt() -> None:
     import argparse
 
-    from mockserver.cli_serve import add_arguments, build_config
+    from mockserver.cli.serve import add_arguments, build_config
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
