@@ -326,6 +326,80 @@ def _locust_commands(spec: RunSpec, host: str, csv_prefix: Path, run_time: int) 
     return [master] + [list(worker) for _ in range(spec.workers)]
 
 
+def _watch(
+    spec: RunSpec,
+    procs: Sequence[subprocess.Popen[bytes]],
+    mock_proc: subprocess.Popen[bytes],
+    journal: _JournalMirror,
+    *,
+    t0: float,
+    bound: int,
+    say: Progress,
+) -> dict[str, float]:
+    """Until Locust ends (or outlives ``bound`` seconds): poll the journal every second, print
+    progress, stop a single Locust process once its calls are over; CPU seconds per role."""
+    cpu: dict[str, float] = {}
+    roles = {**{f"locust-{i}": p for i, p in enumerate(procs)}, "mock": mock_proc}
+    deadline = time.monotonic() + bound
+    closing = t0 + spec.duration + spec.drain_s
+    last_print = 0.0
+    stopping = False
+    while True:
+        now = time.time()
+        journal.poll()
+        done = procs[0].poll() is not None
+        if now - last_print >= 2.0 or done:
+            last_print = now
+            say(_progress_line(spec, journal.entries(), t0, now))
+        if done:
+            return cpu
+        # after the drain no new attempt starts; once none is open at the server either (or the
+        # users' grace is over), the run is complete
+        quiet = now >= closing + 0.5 and not journal.open_count
+        if spec.workers == 0 and (quiet or now >= closing + CLOSE_GRACE_S + 1.0) and not stopping:
+            # the arrival users have drained (or interrupted) their calls: a single Locust
+            # process writes its statistics on SIGTERM, so end the wait here
+            stopping = True
+            procs[0].send_signal(signal.SIGTERM)
+        if time.monotonic() > deadline:
+            say(f"[{spec.strategy}] Locust outlived its bound of {bound} s: stopping it")
+            return cpu
+        _sample_cpu(cpu, roles)
+        time.sleep(1.0)
+
+
+def _save_mock_state(out: Path, control: ControlClient, journal: _JournalMirror) -> list[dict[str, Any]]:
+    """The final state of every journal entry (calls interrupted at the end included) into
+    ``journal.jsonl``, the mock's stats and metrics beside it; the entries."""
+    journal.poll()
+    entries = journal.entries()
+    with (out / "journal.jsonl").open("w") as jfile:
+        for e in entries:
+            jfile.write(json.dumps(e) + "\n")
+    with contextlib.suppress(ControlError, OSError):
+        (out / "stats.json").write_text(json.dumps(control.stats(), indent=2))
+    with contextlib.suppress(ControlError, OSError):
+        (out / "metrics.txt").write_text(control.metrics())
+    return entries
+
+
+def _record_run(spec: RunSpec, t0: float, cmds: list[list[str]], gaps: int) -> list[LocustRow]:
+    """``run.json`` (what ran, and ``t0``) beside the run's files; Locust's final statistics."""
+    meta = {
+        "t0": t0,  # epoch seconds: the origin of every time in the report
+        "strategy": spec.strategy,
+        "scenario": spec.scenario,
+        "load": spec.load_config(t0).to_env(),
+        "locust_commands": cmds,
+        "journal_gaps": gaps,
+    }
+    (spec.out / "run.json").write_text(json.dumps(meta, indent=2))
+    stats_json = spec.out / "locust.json"  # final statistics (the CSV files keep the history)
+    if not stats_json.is_file():
+        raise RunError(f"Locust wrote no statistics ({stats_json}); see {spec.out}/locust-0.log")
+    return read_locust_json(stats_json.read_text())
+
+
 def run_strategy(
     spec: RunSpec, *, progress: Progress | None = None, scenario_text: str | None = None
 ) -> RunResult:
@@ -348,43 +422,17 @@ def run_strategy(
         log_paths = [out / f"locust-{i}.log" for i in range(len(cmds))]
         logs = [path.open("wb") for path in log_paths]
         procs: list[subprocess.Popen[bytes]] = []
-        journal_path = out / "journal.jsonl"
         journal = _JournalMirror(control)
-        stopping = False
         cpu: dict[str, float] = {}
         try:
             procs = [_spawn(cmd, env, log) for cmd, log in zip(cmds, logs, strict=True)]
             say(f"[{spec.strategy}] locust: {len(procs)} process(es); load starts in {spec.startup:.0f} s")
-            deadline = time.monotonic() + bound
-            last_print = 0.0
             # reset the mock just before t0, so that the journal and the scenario clock start
             # with the load
             _await_start(procs, t0, log_paths)
             control.reset()
             say(f"[{spec.strategy}] load started")
-            while True:
-                now = time.time()
-                journal.poll()
-                done = procs[0].poll() is not None
-                if now - last_print >= 2.0 or done:
-                    last_print = now
-                    say(_progress_line(spec, journal.entries(), t0, now))
-                if done:
-                    break
-                # after the drain no new attempt starts; once none is open at the server either
-                # (or the users' grace is over), the run is complete
-                closing = t0 + spec.duration + spec.drain_s
-                quiet = now >= closing + 0.5 and not journal.open_count
-                if spec.workers == 0 and (quiet or now >= closing + CLOSE_GRACE_S + 1.0) and not stopping:
-                    # the arrival users have drained (or interrupted) their calls: a single
-                    # Locust process writes its statistics on SIGTERM, so end the wait here
-                    stopping = True
-                    procs[0].send_signal(signal.SIGTERM)
-                if time.monotonic() > deadline:
-                    say(f"[{spec.strategy}] Locust outlived its bound of {bound} s: stopping it")
-                    break
-                _sample_cpu(cpu, {**{f"locust-{i}": p for i, p in enumerate(procs)}, "mock": mock_proc})
-                time.sleep(1.0)
+            cpu = _watch(spec, procs, mock_proc, journal, t0=t0, bound=bound, say=say)
         except BaseException:  # failed or interrupted (Ctrl-C): stop Locust and the mock at once
             _stop_all([*procs, mock_proc], INTERRUPT_GRACE_S)
             raise
@@ -392,28 +440,8 @@ def run_strategy(
             codes = [_stop(p) for p in procs]
             for log in logs:
                 log.close()
-        journal.poll()  # the final state of every entry, including calls interrupted at the end
-        entries = journal.entries()
-        with journal_path.open("w") as jfile:
-            for e in entries:
-                jfile.write(json.dumps(e) + "\n")
-        with contextlib.suppress(ControlError, OSError):
-            (out / "stats.json").write_text(json.dumps(control.stats(), indent=2))
-        with contextlib.suppress(ControlError, OSError):
-            (out / "metrics.txt").write_text(control.metrics())
-    meta = {
-        "t0": t0,  # epoch seconds: the origin of every time in the report
-        "strategy": spec.strategy,
-        "scenario": spec.scenario,
-        "load": spec.load_config(t0).to_env(),
-        "locust_commands": cmds,
-        "journal_gaps": journal.gaps,
-    }
-    (out / "run.json").write_text(json.dumps(meta, indent=2))
-    stats_json = out / "locust.json"  # final statistics (the CSV files keep the history)
-    if not stats_json.is_file():
-        raise RunError(f"Locust wrote no statistics ({stats_json}); see {out}/locust-0.log")
-    rows = read_locust_json(stats_json.read_text())
+        entries = _save_mock_state(out, control, journal)
+    rows = _record_run(spec, t0, cmds, journal.gaps)
     attempts = attempts_from_journal(entries, origin=t0)
     return RunResult(
         spec=spec,

@@ -3,7 +3,11 @@ errors that say what went wrong when the server is absent or refuses."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,3 +118,34 @@ def test_an_absent_server_is_named_as_unreachable() -> None:
     message = str(absent.value)
     assert url in message and "POST /_busysignal/reset" in message and "busysignal serve" in message
     assert isinstance(absent.value, ControlError) and isinstance(absent.value, RuntimeError)
+
+
+def test_a_served_mock_is_driven_with_the_token_from_its_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("tok-" + os.urandom(8).hex() + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUSYSIGNAL_CONTROL_TOKEN")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "mockserver",
+        "--port",
+        "0",
+        "--quiet",
+        "--control-token-file",
+        str(token_file),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the server's first line, once it listens
+        assert "listening on " in first, first
+        url = first.split("listening on ", 1)[1].strip()
+        control = ControlClient.from_env(url, token_file=token_file, env={})
+        assert control.set_scenario(ALWAYS_503) == "always-503" and _call(url) == 503
+        assert [e["status"] for e in control.journal()] == [503]
+        with pytest.raises(ControlRefused, match="401"):
+            ControlClient(url).scenario()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
