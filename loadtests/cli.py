@@ -14,14 +14,16 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtests.durations import FORMS, duration_arg, parse_duration
-from loadtests.report import Window
 from loadtests.shapes import SHAPE_DEFAULTS, ShapeError, parse_shape
 from mockserver.cli import naming_missing_extras
 from mockserver.clients.names import STRATEGY_NAMES as STRATEGIES
 from mockserver.extras import require
+
+if TYPE_CHECKING:
+    from loadtests.report import Window
 
 __all__ = ["main", "register"]
 
@@ -38,6 +40,8 @@ def register(subparsers: Any) -> None:
 
 
 def _window(text: str) -> Window:
+    from loadtests.report import Window  # the report's module, imported when a window is given
+
     try:
         a, b = (parse_duration(x) for x in text.split(":"))
         return Window(a, b)

@@ -2,7 +2,8 @@
 
 For each strategy, one *run*:
 
-1. start the mock (``busysignal serve``) on a free port and wait until it answers;
+1. start the mock (``busysignal serve``) on a free port and wait until it answers; the runner
+   drives it through its control plane with :class:`~mockserver.control_client.ControlClient`;
 2. start Locust headless (one process, or a master and ``workers`` workers) with the strategy's
    user class and a :class:`~loadtests.config.LoadConfig` in its environment; the schedule starts
    at ``t0`` (a few seconds ahead, so that every Locust process is up), when the runner also resets
@@ -26,8 +27,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +34,11 @@ from typing import IO, Any
 
 from loadtests.config import CLOSE_GRACE_S, USER_CLASSES, LoadConfig, Mode
 from loadtests.report import Attempt, LocustRow, attempts_from_journal, read_locust_json
+from mockserver.control_client import ControlClient, ControlError
 from mockserver.control_token import ControlTokenError, token_for_serve_args
 from mockserver.extras import require
 
-__all__ = ["MockControl", "RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
+__all__ = ["RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locust_clients.py"
 INTERRUPT_GRACE_S = 1.0  # on Ctrl-C or an error, the subprocesses get this long after SIGTERM
@@ -56,54 +56,6 @@ def free_port() -> int:
         return port
 
 
-class MockControl:
-    """The mock's control plane, over plain HTTP on 127.0.0.1."""
-
-    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.token = token  # the control token the mock demands (None: none)
-
-    def _request(
-        self, method: str, path: str, body: bytes | None = None, ctype: str = ""
-    ) -> tuple[int, bytes]:
-        req = urllib.request.Request(self.base_url + path, data=body, method=method)
-        if ctype:
-            req.add_header("content-type", ctype)
-        if self.token:
-            req.add_header("authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return int(resp.status), bytes(resp.read())
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), bytes(exc.read())
-
-    def healthy(self) -> bool:
-        try:
-            status, _ = self._request("GET", "/_busysignal/health")
-        except OSError:
-            return False
-        return status == 200
-
-    def reset(self) -> None:
-        """Clear the journal and stats and restart the scenario clock (``seq`` keeps counting)."""
-        status, body = self._request("POST", "/_busysignal/reset", b"")
-        if status != 200:
-            raise RunError(f"the mock refused the reset (HTTP {status}): {body[:300]!r}")
-
-    def journal(self, since_seq: int) -> list[dict[str, Any]]:
-        status, body = self._request("GET", f"/_busysignal/journal?format=jsonl&since_seq={since_seq}")
-        if status != 200:
-            raise RunError(f"journal fetch failed (HTTP {status}): {body[:300]!r}")
-        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-
-    def get_text(self, path: str) -> str:
-        status, body = self._request("GET", path)
-        if status != 200:
-            raise RunError(f"GET {path} failed (HTTP {status})")
-        return body.decode()
-
-
 class _JournalMirror:
     """A copy of the mock's journal kept current by polling with ``since_seq``.
 
@@ -112,7 +64,7 @@ class _JournalMirror:
     mock's ring buffer before they were copied are counted in ``gaps``.
     """
 
-    def __init__(self, control: MockControl) -> None:
+    def __init__(self, control: ControlClient) -> None:
         self._control = control
         self._by_seq: dict[int, dict[str, Any]] = {}
         self._next = 0
@@ -291,13 +243,12 @@ def _cpu_seconds(pid: int) -> float | None:
 @contextlib.contextmanager
 def _mock(
     spec: RunSpec, out: Path, progress: Progress
-) -> Iterator[tuple[MockControl, subprocess.Popen[bytes]]]:
+) -> Iterator[tuple[ControlClient, subprocess.Popen[bytes]]]:
     port = free_port()
     cmd = [
         sys.executable,
         "-m",
-        "mockserver.cli",
-        "serve",
+        "mockserver",  # busysignal serve
         "--port",
         str(port),
         "--scenario",
@@ -312,7 +263,7 @@ def _mock(
         raise RunError(f"the mock's control token: {exc}") from None
     log = (out / "mock.log").open("wb")
     proc = _spawn(cmd, dict(os.environ), log)
-    control = MockControl(f"http://127.0.0.1:{port}", token=token)
+    control = ControlClient(f"http://127.0.0.1:{port}", token=token)
     try:
         deadline = time.monotonic() + 20
         while not control.healthy():
@@ -323,6 +274,8 @@ def _mock(
             time.sleep(0.1)
         progress(f"mock up on port {port} (scenario {spec.scenario})")
         yield control, proc
+    except ControlError as exc:  # the mock refused a reset, or a journal fetch failed
+        raise RunError(f"the mock's control plane: {exc}") from exc
     finally:
         _stop(proc)
         log.close()
@@ -373,6 +326,80 @@ def _locust_commands(spec: RunSpec, host: str, csv_prefix: Path, run_time: int) 
     return [master] + [list(worker) for _ in range(spec.workers)]
 
 
+def _watch(
+    spec: RunSpec,
+    procs: Sequence[subprocess.Popen[bytes]],
+    mock_proc: subprocess.Popen[bytes],
+    journal: _JournalMirror,
+    *,
+    t0: float,
+    bound: int,
+    say: Progress,
+) -> dict[str, float]:
+    """Until Locust ends (or outlives ``bound`` seconds): poll the journal every second, print
+    progress, stop a single Locust process once its calls are over; CPU seconds per role."""
+    cpu: dict[str, float] = {}
+    roles = {**{f"locust-{i}": p for i, p in enumerate(procs)}, "mock": mock_proc}
+    deadline = time.monotonic() + bound
+    closing = t0 + spec.duration + spec.drain_s
+    last_print = 0.0
+    stopping = False
+    while True:
+        now = time.time()
+        journal.poll()
+        done = procs[0].poll() is not None
+        if now - last_print >= 2.0 or done:
+            last_print = now
+            say(_progress_line(spec, journal.entries(), t0, now))
+        if done:
+            return cpu
+        # after the drain no new attempt starts; once none is open at the server either (or the
+        # users' grace is over), the run is complete
+        quiet = now >= closing + 0.5 and not journal.open_count
+        if spec.workers == 0 and (quiet or now >= closing + CLOSE_GRACE_S + 1.0) and not stopping:
+            # the arrival users have drained (or interrupted) their calls: a single Locust
+            # process writes its statistics on SIGTERM, so end the wait here
+            stopping = True
+            procs[0].send_signal(signal.SIGTERM)
+        if time.monotonic() > deadline:
+            say(f"[{spec.strategy}] Locust outlived its bound of {bound} s: stopping it")
+            return cpu
+        _sample_cpu(cpu, roles)
+        time.sleep(1.0)
+
+
+def _save_mock_state(out: Path, control: ControlClient, journal: _JournalMirror) -> list[dict[str, Any]]:
+    """The final state of every journal entry (calls interrupted at the end included) into
+    ``journal.jsonl``, the mock's stats and metrics beside it; the entries."""
+    journal.poll()
+    entries = journal.entries()
+    with (out / "journal.jsonl").open("w") as jfile:
+        for e in entries:
+            jfile.write(json.dumps(e) + "\n")
+    with contextlib.suppress(ControlError, OSError):
+        (out / "stats.json").write_text(json.dumps(control.stats(), indent=2))
+    with contextlib.suppress(ControlError, OSError):
+        (out / "metrics.txt").write_text(control.metrics())
+    return entries
+
+
+def _record_run(spec: RunSpec, t0: float, cmds: list[list[str]], gaps: int) -> list[LocustRow]:
+    """``run.json`` (what ran, and ``t0``) beside the run's files; Locust's final statistics."""
+    meta = {
+        "t0": t0,  # epoch seconds: the origin of every time in the report
+        "strategy": spec.strategy,
+        "scenario": spec.scenario,
+        "load": spec.load_config(t0).to_env(),
+        "locust_commands": cmds,
+        "journal_gaps": gaps,
+    }
+    (spec.out / "run.json").write_text(json.dumps(meta, indent=2))
+    stats_json = spec.out / "locust.json"  # final statistics (the CSV files keep the history)
+    if not stats_json.is_file():
+        raise RunError(f"Locust wrote no statistics ({stats_json}); see {spec.out}/locust-0.log")
+    return read_locust_json(stats_json.read_text())
+
+
 def run_strategy(
     spec: RunSpec, *, progress: Progress | None = None, scenario_text: str | None = None
 ) -> RunResult:
@@ -383,7 +410,7 @@ def run_strategy(
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with _mock(spec, out, say) as (control, mock_proc):
-        host = control.base_url
+        host = control.url
         # the bound Locust keeps itself: the drain, the users' closing grace, and a margin
         run_time = int(spec.startup + spec.duration + spec.drain_s + CLOSE_GRACE_S + 3)
         bound = run_time + 20  # Locust's own stop, then a margin before the runner kills it
@@ -395,43 +422,17 @@ def run_strategy(
         log_paths = [out / f"locust-{i}.log" for i in range(len(cmds))]
         logs = [path.open("wb") for path in log_paths]
         procs: list[subprocess.Popen[bytes]] = []
-        journal_path = out / "journal.jsonl"
         journal = _JournalMirror(control)
-        stopping = False
         cpu: dict[str, float] = {}
         try:
             procs = [_spawn(cmd, env, log) for cmd, log in zip(cmds, logs, strict=True)]
             say(f"[{spec.strategy}] locust: {len(procs)} process(es); load starts in {spec.startup:.0f} s")
-            deadline = time.monotonic() + bound
-            last_print = 0.0
             # reset the mock just before t0, so that the journal and the scenario clock start
             # with the load
             _await_start(procs, t0, log_paths)
             control.reset()
             say(f"[{spec.strategy}] load started")
-            while True:
-                now = time.time()
-                journal.poll()
-                done = procs[0].poll() is not None
-                if now - last_print >= 2.0 or done:
-                    last_print = now
-                    say(_progress_line(spec, journal.entries(), t0, now))
-                if done:
-                    break
-                # after the drain no new attempt starts; once none is open at the server either
-                # (or the users' grace is over), the run is complete
-                closing = t0 + spec.duration + spec.drain_s
-                quiet = now >= closing + 0.5 and not journal.open_count
-                if spec.workers == 0 and (quiet or now >= closing + CLOSE_GRACE_S + 1.0) and not stopping:
-                    # the arrival users have drained (or interrupted) their calls: a single
-                    # Locust process writes its statistics on SIGTERM, so end the wait here
-                    stopping = True
-                    procs[0].send_signal(signal.SIGTERM)
-                if time.monotonic() > deadline:
-                    say(f"[{spec.strategy}] Locust outlived its bound of {bound} s: stopping it")
-                    break
-                _sample_cpu(cpu, {**{f"locust-{i}": p for i, p in enumerate(procs)}, "mock": mock_proc})
-                time.sleep(1.0)
+            cpu = _watch(spec, procs, mock_proc, journal, t0=t0, bound=bound, say=say)
         except BaseException:  # failed or interrupted (Ctrl-C): stop Locust and the mock at once
             _stop_all([*procs, mock_proc], INTERRUPT_GRACE_S)
             raise
@@ -439,27 +440,8 @@ def run_strategy(
             codes = [_stop(p) for p in procs]
             for log in logs:
                 log.close()
-        journal.poll()  # the final state of every entry, including calls interrupted at the end
-        entries = journal.entries()
-        with journal_path.open("w") as jfile:
-            for e in entries:
-                jfile.write(json.dumps(e) + "\n")
-        for name, path in (("stats.json", "/_busysignal/stats"), ("metrics.txt", "/metrics")):
-            with contextlib.suppress(RunError, OSError):
-                (out / name).write_text(control.get_text(path))
-    meta = {
-        "t0": t0,  # epoch seconds: the origin of every time in the report
-        "strategy": spec.strategy,
-        "scenario": spec.scenario,
-        "load": spec.load_config(t0).to_env(),
-        "locust_commands": cmds,
-        "journal_gaps": journal.gaps,
-    }
-    (out / "run.json").write_text(json.dumps(meta, indent=2))
-    stats_json = out / "locust.json"  # final statistics (the CSV files keep the history)
-    if not stats_json.is_file():
-        raise RunError(f"Locust wrote no statistics ({stats_json}); see {out}/locust-0.log")
-    rows = read_locust_json(stats_json.read_text())
+        entries = _save_mock_state(out, control, journal)
+    rows = _record_run(spec, t0, cmds, journal.gaps)
     attempts = attempts_from_journal(entries, origin=t0)
     return RunResult(
         spec=spec,

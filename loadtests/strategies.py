@@ -1,29 +1,32 @@
-"""Client strategies under test, each a real SDK client pointed at the mock (no Locust here).
+"""Client strategies under test: the catalogue's reference clients, pointed at the mock and
+recorded (no Locust here).
 
-Every strategy is built on an SDK client whose HTTP transport is wrapped by
-:class:`AttemptRecorder`, which sees each HTTP attempt the stack makes (the SDK's own retries,
-tenacity's, the bundled policy's) and reports it to a callback when its response body is done
-(or when it failed or was interrupted). The Locust users turn those callbacks into request
-events; a strategy's ``call`` is one *logical* call.
-
-Strategies (``STRATEGIES``: the names of the one catalogue of reference clients,
-``mockserver/clients/names.py``, that have a strategy here; ``busysignal verify --client NAME``
-and ``demo --clients NAME`` run the conformance kit's implementation of the same client):
+A strategy is the reference client of the same name from the one catalogue,
+``mockserver/clients/`` (``STRATEGIES``: the names of ``mockserver/clients/names.py`` that have a
+Locust user), the very client ``busysignal verify --client NAME`` and ``demo --clients NAME``
+judge. Only its connection differs: its SDK clients send through :class:`AttemptRecorder`, which
+sees each HTTP attempt the stack makes (the SDK's own retries, tenacity's, the bundled policy's)
+and reports it to a callback when its response body is done (or when it failed or was
+interrupted), with the run's API key and per-attempt timeout. The Locust users turn those
+callbacks into request events; a strategy's ``call`` is one *logical* call.
 
 ``no-retry``          SDK with ``max_retries=0``: one attempt per call.
-``immediate-retry``   SDK with ``max_retries=0`` plus a loop retrying retryable failures at once, up to
-                      3 attempts (the SDK's count, without its backoff).
+``immediate-retry``   SDK with ``max_retries=0`` plus a loop retrying retryable failures (resilience's
+                      rule) at once, up to 3 attempts (the SDK's count, without its backoff).
 ``sdk-defaults``      the SDK as shipped: 2 retries, 0.5 s doubling backoff with jitter, Retry-After.
 ``article-recipe``    tenacity ``retry_if_exception_type(APIStatusError)``,
                       ``wait_exponential(min=4, max=60)``, ``stop_after_attempt(5)`` around the
                       default SDK client, which keeps its own 2 retries (up to 5 × 3 = 15 attempts).
-``bundled``           ``resilience.ResilientAnthropic`` with ``Policy.default()`` (SDK retries off
-                      underneath) but a static concurrency limit: adaptive throttling switched off.
-``bundled-adaptive``  ``Policy.default()`` as shipped, whose concurrency limit adapts (AIMD: halved on
+``bundled``           ``resilience.ResilientAnthropic`` with the catalogue's ``Policy.default()`` (SDK
+                      retries off underneath) but a static concurrency limit: adaptive throttling off.
+``bundled-adaptive``  the same policy as shipped, whose concurrency limit adapts (AIMD: halved on
                       each burst of 529s or timed-out attempts, +1 per round of successes).
 
-Every strategy uses the same per-attempt timeout (``timeout_s``; the SDK's 600 s when not given),
-so that they differ only in how they retry.
+The bundled clients' fallback chain is the catalogue's (``PRIMARY_MODEL`` → ``FALLBACK_MODEL``);
+a run whose model is not in it (the default ``claude-sonnet-5-5``) never falls back. Every
+strategy uses the same per-attempt timeout (``timeout_s``; the SDK's 600 s when not given), so
+that they differ only in how they retry. Everything here is synchronous: it runs in Locust's
+gevent-patched processes.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import anthropic
 import httpx2
 
+from mockserver.clients import reference_client
+from mockserver.clients.connection import Connection
 from mockserver.clients.names import STRATEGY_NAMES
 
 __all__ = [
@@ -51,8 +56,6 @@ __all__ = [
 ]
 
 STRATEGIES: tuple[str, ...] = STRATEGY_NAMES
-
-IMMEDIATE_RETRY_ATTEMPTS = 3
 
 
 class StrategyError(ValueError):
@@ -179,27 +182,6 @@ class CallFn(Protocol):
     def __call__(self, prompt: str) -> object: ...
 
 
-def _sdk(
-    base_url: str,
-    api_key: str,
-    http_client: httpx2.Client,
-    *,
-    max_retries: int,
-    timeout: float | anthropic.Timeout,
-) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=base_url, api_key=api_key, http_client=http_client, max_retries=max_retries, timeout=timeout
-    )
-
-
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, anthropic.APIConnectionError):
-        return True
-    if isinstance(exc, anthropic.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
-
-
 def build_strategy(
     name: str,
     *,
@@ -212,86 +194,24 @@ def build_strategy(
     is_closed: Callable[[], bool] | None = None,
     inner_transport: httpx2.BaseTransport | None = None,
 ) -> CallFn:
-    """One logical call of strategy ``name``: ``call(prompt)`` returns the message or raises."""
+    """One logical call of strategy ``name``: ``call(prompt)`` returns the message or raises.
+
+    The client is the catalogue's (:func:`mockserver.clients.reference_client`), connected
+    through the recording transport with this run's key and per-attempt timeout."""
     if name not in STRATEGIES:
         raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
     if timeout_s is not None and not timeout_s > 0:
         raise StrategyError(f"timeout_s must be > 0, got {timeout_s}")
     http_client = recording_http_client(on_attempt, is_closed=is_closed, inner=inner_transport)
     timeout: float | anthropic.Timeout = anthropic.DEFAULT_TIMEOUT if timeout_s is None else timeout_s
+    target = Connection(base_url, api_key=api_key, timeout=timeout, http_client=http_client)
+    client = reference_client(name)(target)
 
-    def params(prompt: str) -> dict[str, Any]:
-        return {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}]}
+    def call(prompt: str) -> object:
+        messages = [{"role": "user", "content": prompt}]
+        return client.create(model=model, max_tokens=max_tokens, messages=messages)
 
-    if name in ("no-retry", "sdk-defaults"):
-        client = _sdk(
-            base_url, api_key, http_client, max_retries=0 if name == "no-retry" else 2, timeout=timeout
-        )
-
-        def plain(prompt: str) -> object:
-            return client.messages.create(**params(prompt))
-
-        return plain
-
-    if name == "immediate-retry":
-        bare = _sdk(base_url, api_key, http_client, max_retries=0, timeout=timeout)
-
-        def immediate(prompt: str) -> object:
-            for attempt in range(IMMEDIATE_RETRY_ATTEMPTS):
-                try:
-                    return bare.messages.create(**params(prompt))
-                except Exception as exc:
-                    if attempt == IMMEDIATE_RETRY_ATTEMPTS - 1 or not _retryable(exc):
-                        raise
-            raise AssertionError("unreachable")  # pragma: no cover
-
-        return immediate
-
-    if name == "article-recipe":
-        from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-        sdk = _sdk(base_url, api_key, http_client, max_retries=2, timeout=timeout)
-
-        @retry(
-            retry=retry_if_exception_type(anthropic.APIStatusError),
-            wait=wait_exponential(min=4, max=60),
-            stop=stop_after_attempt(5),
-            reraise=True,
-        )
-        def recipe(prompt: str) -> object:
-            return sdk.messages.create(**params(prompt))
-
-        return recipe
-
-    return _bundled(
-        name, base_url=base_url, api_key=api_key, http_client=http_client, timeout=timeout, params=params
-    )
-
-
-def _bundled(
-    name: str,
-    *,
-    base_url: str,
-    api_key: str,
-    http_client: httpx2.Client,
-    timeout: float | anthropic.Timeout,
-    params: Callable[[str], dict[str, Any]],
-) -> CallFn:
-    from resilience import Policy, ResilientAnthropic
-
-    policy = Policy.default()
-    policy.log_events = False  # one log line per event would cost more CPU than the calls
-    if name == "bundled" and policy.limit is not None:
-        policy.limit.adaptive = None  # the same policy with a static concurrency limit
-    sdk = anthropic.Anthropic(
-        base_url=base_url, api_key=api_key, http_client=http_client, max_retries=0, timeout=timeout
-    )
-    client = ResilientAnthropic(sdk, policy=policy)
-
-    def bundled(prompt: str) -> object:
-        return client.messages.create(**params(prompt))
-
-    return bundled
+    return call
 
 
 def new_prompt(prefix: str = "busysignal load") -> str:

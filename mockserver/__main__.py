@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from mockserver.cli_serve import main
+from mockserver.cli.serve import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,10 +19,7 @@ Marker ``@pytest.mark.busysignal(scenario=NAME | dict | path, seed=N)``. Options
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +29,7 @@ import pytest
 from mockserver.conformance import assertions
 from mockserver.conformance.checks import CheckResult, Verdict
 from mockserver.conformance.journal_text import format_journal
+from mockserver.control_client import ControlClient
 from mockserver.journal import Call, JournalEntry, LogicalRequest, calls, logical_requests
 
 TEST_API_KEY = "sk-ant-busysignal-test"
@@ -85,54 +83,25 @@ class LocalServer:
 
 
 class RemoteServer:
-    """A busysignal server running elsewhere, driven through its ``/_busysignal/`` control plane."""
+    """A busysignal server running elsewhere, driven through its ``/_busysignal/`` control plane
+    (by :class:`mockserver.control_client.ControlClient`)."""
 
     def __init__(self, url: str, *, token: str | None = None, token_file: str | None = None) -> None:
         """``token`` (or ``token_file``) as ``serve`` takes it; by default the token is found
         as ``serve`` finds it: ``$BUSYSIGNAL_CONTROL_TOKEN`` or ``$BUSYSIGNAL_CONTROL_TOKEN_FILE``."""
-        from mockserver.control_token import resolve_token
-
-        self.url = url.rstrip("/")
-        self._token = resolve_token(token, token_file, env=os.environ)
-
-    def _request(self, method: str, path: str, body: bytes | None = None, ctype: str = "") -> bytes:
-        req = urllib.request.Request(self.url + path, data=body, method=method)
-        if ctype:
-            req.add_header("content-type", ctype)
-        if self._token:
-            req.add_header("authorization", f"Bearer {self._token}")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                data: bytes = resp.read()
-                return data
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:500]
-            raise RuntimeError(
-                f"busysignal server {self.url}: {method} {path} → {exc.code}: {detail}"
-            ) from exc
-        except OSError as exc:
-            raise RuntimeError(f"busysignal server {self.url} unreachable ({method} {path}): {exc}") from exc
+        self._control = ControlClient.from_env(url, token=token, token_file=token_file)
+        self.url = self._control.url
 
     def raw_entries(self) -> list[dict[str, Any]]:
-        data = json.loads(self._request("GET", "/_busysignal/journal"))
-        entries: list[dict[str, Any]] = data["entries"]
-        return entries
+        return self._control.journal()
 
     def clear(self) -> None:
-        self._request("DELETE", "/_busysignal/journal")
+        self._control.clear_journal()
 
     def set_scenario(self, spec: ScenarioSpec, seed: int | None) -> None:
         """The remote server keeps its own seed (its ``--seed``); ``seed`` is not sent."""
         spec = _normalise(spec)
-        if spec is None:
-            spec = "steady"
-        if isinstance(spec, Mapping):
-            body, ctype = json.dumps(spec).encode(), "application/json"
-        elif isinstance(spec, Path):
-            body, ctype = spec.read_bytes(), "application/yaml"
-        else:
-            body, ctype = json.dumps({"name": spec}).encode(), "application/json"
-        self._request("PUT", "/_busysignal/scenario", body, ctype)
+        self._control.set_scenario("steady" if spec is None else spec)
 
     def close(self) -> None:
         return None

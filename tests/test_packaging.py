@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("mockserver", "resilience", "scenarios", "loadtests")
 VERBS = ("serve", "scenarios", "verify", "demo", "loadtest", "batch")
 HELP = [[], *([v] for v in VERBS), ["scenarios", "list"], ["scenarios", "validate"], ["batch", "run"]]
+HEADLINE_SCENARIOS = sorted(p.name for p in (ROOT / "loadtests" / "headline").glob("*.yaml"))
 OPTIONAL = ("tenacity", "locust", "matplotlib", "redis", "celery", "pytest")  # none in a runtime install
 INSTALL_TIMEOUT_S = 900.0  # pip on a saturated machine; a bound, not a speed judgement
 RUN_TIMEOUT_S = 120.0
@@ -112,6 +113,12 @@ def test_a_runtime_install_has_no_optional_dependency_and_every_help_works(runti
     assert all(f"    {verb}" in listing for verb in VERBS), listing
     scenarios = _run([str(runtime_venv / "busysignal"), "scenarios", "list"], cwd=runtime_venv)
     assert scenarios.returncode == 0 and "major-outage" in scenarios.stdout, scenarios.stderr
+    headline = (  # the headline experiment's scenarios ship as package data
+        "import importlib.util, pathlib; spec = importlib.util.find_spec('loadtests.headline'); "
+        "print(sorted(p.name for p in pathlib.Path(*spec.submodule_search_locations).glob('*.yaml')))"
+    )
+    shipped = _run([str(runtime_venv / "python"), "-c", headline], cwd=runtime_venv)
+    assert len(HEADLINE_SCENARIOS) == 3 and shipped.stdout.strip() == str(HEADLINE_SCENARIOS), shipped.stderr
 
 
 @pytest.mark.packaging

@@ -1,6 +1,8 @@
-"""Reference clients: each a factory ``(base_url) -> ClientUnderTest``, as the docs walk through.
+"""Reference clients: each a factory ``(target) -> ClientUnderTest``, as the docs walk through.
 
-Their names, the same in ``demo``, ``verify`` and ``loadtest``, are in :mod:`.names`:
+A target is the mock's base URL or a :class:`~.connection.Connection` (API key, timeout, HTTP
+client: how the load tests record every attempt). Their names, the same in ``demo``, ``verify``
+and ``loadtest`` (:func:`reference_client` finds a name's factory), are in :mod:`.names`:
 
 * ``no_retry`` / ``immediate_retry`` — the SDK with no retries, or retrying at once;
 * ``sdk_defaults`` — the official SDK as shipped;
@@ -17,7 +19,10 @@ Imports are lazy, so that the name table costs nothing to import.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from mockserver.clients.names import BY_NAME, canonical
 
 if TYPE_CHECKING:
     from mockserver.clients.base import (
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
         as_client_under_test,
     )
     from mockserver.clients.bundled import bundled_adaptive, bundled_policy, bundled_static
+    from mockserver.clients.connection import Connection, Target
     from mockserver.clients.fallback import fallback_loop
     from mockserver.clients.recipe import article_recipe, article_recipe_fast
     from mockserver.clients.sdk import immediate_retry, no_retry, sdk_defaults, sdk_max_retries_5
@@ -38,6 +44,8 @@ _HOMES: dict[str, str] = {
     "TEST_API_KEY": "base",
     "ClientUnderTest": "base",
     "as_client_under_test": "base",
+    "Connection": "connection",
+    "Target": "connection",
     "bundled_adaptive": "bundled",
     "bundled_policy": "bundled",
     "bundled_static": "bundled",
@@ -55,6 +63,8 @@ __all__ = [
     "PRIMARY_MODEL",
     "TEST_API_KEY",
     "ClientUnderTest",
+    "Connection",
+    "Target",
     "article_recipe",
     "article_recipe_fast",
     "as_client_under_test",
@@ -64,9 +74,20 @@ __all__ = [
     "fallback_loop",
     "immediate_retry",
     "no_retry",
+    "reference_client",
     "sdk_defaults",
     "sdk_max_retries_5",
 ]
+
+
+def reference_client(name: str) -> Callable[..., ClientUnderTest]:
+    """The factory of the catalogue's client ``name`` (or of the name an old release gave it)."""
+    entry = BY_NAME.get(canonical(name))
+    if entry is None:
+        raise KeyError(f"no reference client {name!r}; the catalogue has {', '.join(BY_NAME)}")
+    module, _, attr = entry.factory.partition(":")
+    factory: Callable[..., ClientUnderTest] = getattr(importlib.import_module(module), attr)
+    return factory
 
 
 def __getattr__(name: str) -> Any:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anthropic
-
-from mockserver.clients.base import FALLBACK_MODEL, PRIMARY_MODEL, TEST_API_KEY, ClientUnderTest
+from mockserver.clients.base import FALLBACK_MODEL, PRIMARY_MODEL, ClientUnderTest
+from mockserver.clients.connection import Target, connection
 
 
 def bundled_policy(
-    base_url: str,
+    target: Target,
     *,
     policy: Any | None = None,
     models: tuple[str, ...] = (PRIMARY_MODEL, FALLBACK_MODEL),
@@ -35,9 +34,7 @@ def bundled_policy(
         policy.log_events = log_events
     if static_limit and policy.limit is not None:
         policy.limit.adaptive = None
-    client = ResilientAnthropic(
-        base_url=base_url, api_key=TEST_API_KEY, timeout=anthropic.Timeout(30.0, connect=5.0), policy=policy
-    )
+    client = ResilientAnthropic(connection(target).sdk(max_retries=0), policy=policy)
 
     def create(**params: Any) -> Any:
         return client.messages.create(**params)
@@ -59,11 +56,11 @@ def bundled_policy(
     )
 
 
-def bundled_adaptive(base_url: str) -> ClientUnderTest:
+def bundled_adaptive(target: Target) -> ClientUnderTest:
     """``Policy.default()`` as shipped: its concurrency limit adapts (AIMD)."""
-    return bundled_policy(base_url)
+    return bundled_policy(target)
 
 
-def bundled_static(base_url: str) -> ClientUnderTest:
+def bundled_static(target: Target) -> ClientUnderTest:
     """``Policy.default()`` with a static concurrency limit: adaptive throttling switched off."""
-    return bundled_policy(base_url, static_limit=True)
+    return bundled_policy(target, static_limit=True)

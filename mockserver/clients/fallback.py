@@ -17,16 +17,16 @@ from typing import Any
 
 import anthropic
 
-from mockserver.clients.base import FALLBACK_MODEL, PRIMARY_MODEL, TEST_API_KEY, ClientUnderTest
-from mockserver.clients.sdk import TEST_TIMEOUT
+from mockserver.clients.base import FALLBACK_MODEL, PRIMARY_MODEL, ClientUnderTest
+from mockserver.clients.connection import Target, connection
 
 
 def fallback_loop(
-    base_url: str, *, models: tuple[str, ...] = (PRIMARY_MODEL, FALLBACK_MODEL)
+    target: Target, *, models: tuple[str, ...] = (PRIMARY_MODEL, FALLBACK_MODEL)
 ) -> ClientUnderTest:
     if len(models) < 1:
         raise ValueError("fallback_loop needs at least one model")
-    sdk = anthropic.Anthropic(base_url=base_url, api_key=TEST_API_KEY, timeout=TEST_TIMEOUT)
+    sdk = connection(target).sdk()
 
     def _loop(call: Any, params: dict[str, Any]) -> Any:
         params.pop("model", None)

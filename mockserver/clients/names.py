@@ -1,8 +1,8 @@
 """The one catalogue of reference client names, shared by ``demo``, ``verify`` and ``loadtest``.
 
-Pure data, importing nothing: the load tests' Locust-side strategies (loadtests/strategies.py, a
-separate gevent implementation of the same clients) take their names from here, and so do the
-conformance kit's factories. A name means the same client in every verb.
+Pure data, importing nothing. ``verify`` and ``demo`` run a name's factory as it is; the load
+tests' strategies (loadtests/strategies.py) run the same factory with a recording connection
+(:class:`~mockserver.clients.connection.Connection`). A name means the same client in every verb.
 """
 
 from __future__ import annotations

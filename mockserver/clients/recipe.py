@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import anthropic
 
-from mockserver.clients.base import TEST_API_KEY, ClientUnderTest
-from mockserver.clients.sdk import TEST_TIMEOUT
+from mockserver.clients.base import ClientUnderTest
+from mockserver.clients.connection import Target, connection
 from mockserver.extras import require
 
 if TYPE_CHECKING:
@@ -50,12 +50,12 @@ def _retrying(time_scale: float) -> Retrying:
     )
 
 
-def article_recipe(base_url: str, *, time_scale: float = 1.0) -> ClientUnderTest:
+def article_recipe(target: Target, *, time_scale: float = 1.0) -> ClientUnderTest:
     """The recipe at its real timing (``time_scale=1``) or scaled (see the module docstring)."""
     if not time_scale > 0:
         raise ValueError(f"time_scale must be > 0, got {time_scale}")
     require("tenacity")  # the recipe is tenacity's: a missing one is named with its extra
-    sdk = anthropic.Anthropic(base_url=base_url, api_key=TEST_API_KEY, timeout=TEST_TIMEOUT)
+    sdk = connection(target).sdk()  # the SDK as shipped: its own 2 retries underneath
 
     def create(**params: Any) -> Any:
         return _retrying(time_scale)(sdk.messages.create, **params)
@@ -79,6 +79,6 @@ def article_recipe(base_url: str, *, time_scale: float = 1.0) -> ClientUnderTest
     )
 
 
-def article_recipe_fast(base_url: str) -> ClientUnderTest:
+def article_recipe_fast(target: Target) -> ClientUnderTest:
     """The recipe with its tenacity waits scaled by 0.1 (0.4, 0.4, 0.4, 0.8 s)."""
-    return article_recipe(base_url, time_scale=0.1)
+    return article_recipe(target, time_scale=0.1)

@@ -1,27 +1,25 @@
-"""Reference clients built on the official SDK alone: what most code does today."""
+"""Reference clients built on the official SDK alone: what most code does today.
+
+Each factory takes a target (a base URL or a :class:`~mockserver.clients.connection.Connection`).
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import anthropic
 
-from mockserver.clients.base import TEST_API_KEY, ClientUnderTest, sdk_stream
+from mockserver.clients.base import ClientUnderTest, sdk_stream
+from mockserver.clients.connection import Target, connection
+from resilience import classify_exception
 
-# Generous for a local mock, short enough that a hung connection cannot stall a test run.
-TEST_TIMEOUT = anthropic.Timeout(30.0, connect=5.0)
 IMMEDIATE_RETRY_ATTEMPTS = 3
 
 
-def _sdk(base_url: str, *, max_retries: int) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=base_url, api_key=TEST_API_KEY, max_retries=max_retries, timeout=TEST_TIMEOUT
-    )
-
-
-def _plain(name: str, base_url: str, max_retries: int) -> ClientUnderTest:
-    sdk = _sdk(base_url, max_retries=max_retries)
+def _plain(name: str, target: Target, max_retries: int) -> ClientUnderTest:
+    sdk = connection(target).sdk(max_retries=max_retries)
     return ClientUnderTest(
         name=name,
         create=sdk.messages.create,
@@ -31,29 +29,28 @@ def _plain(name: str, base_url: str, max_retries: int) -> ClientUnderTest:
     )
 
 
-def no_retry(base_url: str) -> ClientUnderTest:
+def no_retry(target: Target) -> ClientUnderTest:
     """The SDK with ``max_retries=0``: one attempt per call, every failure reaches the caller."""
-    return _plain("no-retry", base_url, 0)
+    return _plain("no-retry", target, 0)
 
 
-def sdk_defaults(base_url: str) -> ClientUnderTest:
+def sdk_defaults(target: Target) -> ClientUnderTest:
     """``anthropic.Anthropic()`` as shipped: 2 retries (3 attempts), 0.5 s·2^n backoff with up
     to 25 % jitter, retry-after honoured, no fallback, no retry of a mid-stream error."""
-    return _plain("sdk-defaults", base_url, anthropic.DEFAULT_MAX_RETRIES)
+    return _plain("sdk-defaults", target, anthropic.DEFAULT_MAX_RETRIES)
 
 
-def sdk_max_retries_5(base_url: str) -> ClientUnderTest:
+def sdk_max_retries_5(target: Target) -> ClientUnderTest:
     """The SDK with ``max_retries=5``: the usual first reaction to 529s (6 attempts, up to ~15 s)."""
-    return _plain("sdk-max-retries-5", base_url, 5)
+    return _plain("sdk-max-retries-5", target, 5)
 
 
 def retryable(exc: Exception) -> bool:
-    """What the SDK itself retries: a dropped connection, 408, 409, 429 and 5xx."""
-    if isinstance(exc, anthropic.APIConnectionError):
-        return True
-    if isinstance(exc, anthropic.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
+    """Whether ``exc`` may be retried, by resilience's one rule (:func:`resilience.classify_exception`):
+    a dropped connection or timeout, 408, 409, 429, 500, 502, 503, 504 and 529, unless the server
+    says ``x-should-retry: false``; never the caller's own 4xx."""
+    failure = classify_exception(exc, now_wall=time.time())
+    return failure is not None and failure.retryable
 
 
 def _at_once(call: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,10 +66,10 @@ def _at_once(call: Callable[..., Any]) -> Callable[..., Any]:
     return retrying
 
 
-def immediate_retry(base_url: str) -> ClientUnderTest:
-    """The SDK with ``max_retries=0`` in a loop that retries what the SDK would retry, at once,
-    up to 3 attempts (the SDK's count without its backoff, and without retry-after)."""
-    sdk = _sdk(base_url, max_retries=0)
+def immediate_retry(target: Target) -> ClientUnderTest:
+    """The SDK with ``max_retries=0`` in a loop that retries what is retryable (:func:`retryable`),
+    at once, up to 3 attempts (the SDK's count without its backoff, and without retry-after)."""
+    sdk = connection(target).sdk(max_retries=0)
     return ClientUnderTest(
         name="immediate-retry",
         create=_at_once(sdk.messages.create),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.cli import main
-from mockserver.cli_demo import DEMO_CLIENTS, run_demo
+from mockserver.cli.demo import DEMO_CLIENTS, run_demo
 from mockserver.conformance import Verdict
 from mockserver.conformance.report import attempts_timeline
 from mockserver.conformance.workload import Workload

@@ -11,7 +11,7 @@ import time
 import httpx2
 import pytest
 
-from mockserver.cli_serve import log_line
+from mockserver.cli.serve import log_line
 from mockserver.journal import Journal
 
 

@@ -181,7 +181,7 @@ def test_token_lookup_order_and_errors(tmp_path: Path) -> None:
 def test_remote_server_and_mock_control_find_the_token_as_serve_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loadtests.runner import MockControl
+    from mockserver.control_client import ControlClient as MockControl
     from mockserver.pytest_plugin import RemoteServer
 
     f = tmp_path / "token"
@@ -290,7 +290,7 @@ def test_api_key_ids_are_salted_per_server_and_fixed_by_a_shared_salt() -> None:
 def test_serve_takes_a_fixed_key_salt() -> None:
     import argparse
 
-    from mockserver.cli_serve import add_arguments, build_config
+    from mockserver.cli.serve import add_arguments, build_config
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -13,7 +13,7 @@ import httpx2
 from tests.support import TEST_KEY, FakeClock, ScriptedEngine, user
 
 from mockserver import MockServer, ServerConfig
-from mockserver.cli_serve import log_line
+from mockserver.cli.serve import log_line
 from mockserver.faults import build_engine
 from mockserver.faults.loader import load_scenario
 from mockserver.faults.timeline import Span, span_status, spans_of, summary

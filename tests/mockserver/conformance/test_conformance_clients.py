@@ -5,7 +5,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from mockserver.cli_verify import FactoryError, load_factory
+from mockserver.cli.verify import FactoryError, load_factory
 from mockserver.clients import (
     FALLBACK_MODEL,
     PRIMARY_MODEL,

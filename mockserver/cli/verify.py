@@ -1,4 +1,8 @@
-"""`busysignal verify --client module:factory`: run the conformance kit and print a scorecard."""
+"""`busysignal verify --client module:factory`: run the conformance kit and print a scorecard.
+
+The registrar needs only the catalogue's names and the probes' (pure data); the kit itself is
+imported when the verb runs.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mockserver.clients.names import BY_NAME, canonical
 from mockserver.conformance.probes import MAX_SECONDS_PER_CALL, probes
-from mockserver.conformance.runner import ClientFactory, Verification, verify
-from mockserver.conformance.scorecard import render_scorecard
+
+if TYPE_CHECKING:
+    from mockserver.conformance.runner import ClientFactory, Verification
 
 # Reference clients that can be named without a module path (the catalogue's names).
 REFERENCE_CLIENTS: dict[str, str] = {name: c.factory for name, c in BY_NAME.items()}
@@ -92,6 +97,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    # the kit and what it drives (the SDK, the servers) are imported when the verb runs, not for --help
+    from mockserver.conformance.runner import verify
+    from mockserver.conformance.scorecard import render_scorecard
+
     out = out or sys.stdout
     err = err or sys.stderr
     try:

@@ -1,16 +1,19 @@
-"""The `busysignal` command line.
+"""The `busysignal` command line: the umbrella that gathers every verb.
 
-Each area of the product registers its own subcommands from its own package, through the entry
-point group ``busysignal.commands`` (see ``pyproject.toml``), so that the server, the scenario
-tools, the conformance kit, the load-test runner and the document runner can grow apart without
-touching one shared file, and another distribution can add a verb. An entry point names a
-registrar, a function ``register(subparsers)`` that adds one or more subparsers and sets
-``func`` on each: ``func(args) -> int`` (the exit code).
+The mock's own verbs live beside it (:mod:`.serve`, :mod:`.verify`, :mod:`.demo`), the others in
+their own packages (``scenarios``, ``loadtests``, ``resilience``). Each area of the product
+registers its subcommands from its own package, through the entry point group
+``busysignal.commands`` (see ``pyproject.toml``), so that the server, the scenario tools, the
+conformance kit, the load-test runner and the document runner can grow apart without touching
+one shared file, and another distribution can add a verb. An entry point names a registrar, a
+function ``register(subparsers)`` that adds one or more subparsers and sets ``func`` on each:
+``func(args) -> int`` (the exit code). The umbrella imports no verb by name.
 
-A registrar's module imports argparse and little else: the heavy imports (the SDK, aiohttp,
-Locust's runner, matplotlib) happen inside the verb's ``func``, so that ``busysignal --help``
-is fast and works with the runtime dependencies alone. A verb that meets a missing optional
-module names the extra that brings it and exits 2. Ctrl-C stops any verb with exit 130.
+A registrar's module imports argparse and little else: the heavy imports (the SDK, aiohttp, the
+conformance kit, Locust's runner, matplotlib) happen inside the verb's ``func``, so that
+``busysignal --help`` is fast and works with the runtime dependencies alone. A verb that meets a
+missing optional module names the extra that brings it and exits 2. Ctrl-C stops any verb with
+exit 130. ``python -m mockserver.cli`` runs it too (``python -m mockserver`` is ``serve``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def source_tree_registrars() -> list[EntryPoint]:
     except ImportError:  # Python 3.10: reinstall instead
         return []
     try:
-        data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+        data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError):
         return []
     group = data.get("project", {}).get("entry-points", {}).get(GROUP, {})

@@ -1,9 +1,10 @@
 """The headline experiment: retry strategies under 2× overload and a capacity-loss trigger.
 
 ``busysignal loadtest --headline`` runs, for every strategy, three experiments against the mock
-(the scenarios are in ``loadtests/scenarios/``; the server answers in 0.1 s + 16 tokens at
-100 tokens/s, so its 4 slots serve ``CAPACITY`` ≈ 15.4 calls/s, little enough that the SDK users
-of one Locust process keep up with the retry storms on a small shared machine):
+(its scenarios are the YAML files beside this module in ``loadtests/headline/``, shipped as
+package data; the server answers in 0.1 s + 16 tokens at 100 tokens/s, so its 4 slots serve
+``CAPACITY`` ≈ 15.4 calls/s, little enough that the SDK users of one Locust process keep up with
+the retry storms on a small shared machine):
 
 1. **overload**: open-loop Poisson arrivals at 2× capacity for 30 s; the table's window is
    [2, 22) s. What does not fit is shed within 0.5 s of wait, and each shed attempt costs the
@@ -41,7 +42,7 @@ from loadtests.strategies import STRATEGIES
 
 __all__ = ["CAPACITY", "headline_experiments", "headline_targets", "run_headline", "scale_scenario"]
 
-SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parent  # headline-*.yaml
 SLOTS, TTFT_S, TOKENS, TOKENS_PER_S = 4, 0.1, 16, 100.0
 CAPACITY = SLOTS / (TTFT_S + TOKENS / TOKENS_PER_S)  # calls/s the mock serves at full capacity
 SERVER_ARGS = ("--quiet", "--journal-size", "1000000", "--ttft", str(TTFT_S), "--tps", str(TOKENS_PER_S))

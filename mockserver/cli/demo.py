@@ -3,6 +3,7 @@
 Starts mock servers on a built-in scenario, runs every reference client through the same
 workload and through the conformance probes, prints the scorecard and an outcome table, and
 writes a report folder (Markdown, a PNG of attempts over time per client, the journals).
+The registrar needs only the catalogue's names; the kit is imported when the verb runs.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from mockserver.cli.verify import load_factory
 from mockserver.clients.names import BY_NAME, canonical
-from mockserver.conformance.outcomes import Outcome, outcome
 from mockserver.conformance.probes import probes
-from mockserver.conformance.report import attempts_timeline, markdown_report, write_chart, write_journal
-from mockserver.conformance.runner import ClientFactory, Verification, as_finished, verify
-from mockserver.conformance.scorecard import render_outcomes, render_scorecard
-from mockserver.conformance.workload import Workload, WorkloadRun, run_workload
 from mockserver.extras import require
+
+if TYPE_CHECKING:
+    from mockserver.conformance.outcomes import Outcome
+    from mockserver.conformance.runner import ClientFactory, Verification
+    from mockserver.conformance.workload import Workload, WorkloadRun
 
 DEFAULT_SCENARIO = "one-model-overloaded"
 # The default clients; any name of the catalogue (mockserver/clients/names.py) may be asked for.
@@ -125,6 +127,9 @@ def _run_clients(
     out backoff (the slowest client's retries bound each phase; one after the other took twice as
     long). On Ctrl-C (or any exception here) every run is cancelled and the exception propagates
     at once: the runs stop their servers within a moment, their client threads are daemons."""
+    from mockserver.conformance.runner import as_finished, verify
+    from mockserver.conformance.workload import run_workload
+
     cancel = threading.Event()
     n_probes = len(only if only is not None else probes("-"))
     progress(f"conformance probes for {len(factories)} clients ({'quick' if only else 'all'} probes)")
@@ -168,8 +173,6 @@ def _run_clients(
 
 
 def _factories(clients: Sequence[str]) -> dict[str, ClientFactory]:
-    from mockserver.cli_verify import load_factory
-
     unknown = [c for c in clients if canonical(c) not in BY_NAME]
     if unknown:
         raise ValueError(f"unknown demo client(s) {unknown}; choose from {', '.join(BY_NAME)}")
@@ -187,6 +190,10 @@ def run_demo(
     command: str = "busysignal demo",
     progress: Callable[[str], None] = lambda line: None,
 ) -> DemoResult:
+    from mockserver.conformance.outcomes import outcome
+    from mockserver.conformance.report import attempts_timeline, markdown_report, write_chart, write_journal
+    from mockserver.conformance.workload import Workload
+
     factories = _factories(clients)
     workload = workload or (Workload(calls=8, rate_per_s=8.0) if quick else Workload())
     only = [p.name for p in probes("-") if p.name not in QUICK_SKIPS] if quick else None
@@ -235,6 +242,9 @@ def run_demo(
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    from mockserver.conformance.scorecard import render_outcomes, render_scorecard
+    from mockserver.conformance.workload import Workload
+
     out = out or sys.stdout
     err = err or sys.stderr
     started = time.monotonic()
