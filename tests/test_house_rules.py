@@ -202,3 +202,22 @@ def test_the_measures_can_fail(tmp_path: Path) -> None:
     sample.write_text("import resilience\n\ndef late():\n    from mockserver import app\n", encoding="utf-8")
     assert list(deferred_cross_imports(sample, "resilience")) == [(4, "mockserver")]
     assert list(deferred_cross_imports(sample, "mockserver")) == []
+
+
+TOP_LEVEL_TESTS = frozenset({"test_house_rules.py", "test_packaging.py"})
+
+
+def test_tests_live_in_one_folder_per_package() -> None:
+    """Tests sit next to the behaviour they pin down: only the two repo-wide checks are at the top
+    of tests/, and no test module imports ``conftest`` (shared helpers are in tests/support.py)."""
+    tests = ROOT / "tests"
+    top = sorted(p.name for p in tests.glob("test_*.py") if p.name not in TOP_LEVEL_TESTS)
+    assert not top, f"tests at the top of tests/ (move them into the package's folder): {top}"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders >= {"mockserver", "scenarios", "resilience", "loadtests", "e2e"}
+    from_conftest = sorted(
+        str(p.relative_to(ROOT))
+        for p in tests.rglob("test_*.py")
+        if p != Path(__file__).resolve() and "from conftest import" in p.read_text(encoding="utf-8")
+    )
+    assert not from_conftest, f"import helpers from tests.support, not conftest: {from_conftest}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from conftest import TEST_KEY, user
+from tests.support import TEST_KEY, user
 
 from mockserver import MockServer
 from mockserver.control_client import ControlClient, ControlError, ControlRefused, ServerUnreachable

@@ -17,7 +17,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from conftest import sdk_status_error
+from tests.support import sdk_status_error
 
 from resilience import (
     AIMDLimit,
