@@ -1,19 +1,9 @@
 """THE journal analysis: what the harness claims about a client, computed from journal entries.
 
 Pure code: no I/O, no clock. Conformance, the load-test report, the pytest plugin and
-``MockServer.journal`` all read a journal through these definitions (``JOURNAL.md`` states them):
-
-* an *attempt* is one entry; the Messages attempts are :func:`generation_entries`;
-* an attempt *succeeded* when its response arrived whole (:func:`attempt_succeeded`);
-* a *logical request* (:func:`logical_requests`, key :func:`logical_key`): entries with the same
-  ``logical_id`` — one client's attempts at one exact body, i.e. its retries;
-* a *call* (:func:`calls`, key :func:`call_key`): entries with the same API key and
-  ``prompt_digest`` — one thing the caller asked for, across model fallback;
-* a logical request or a call succeeded when one of its attempts did; it was answered when the
-  first successful attempt finished (:func:`first_answer`);
-* *gaps* are start-to-start seconds between consecutive attempts, *waits* end-to-start (the
-  client's own wait); :func:`waits_by_step` and :func:`retry_starts` are what jitter is judged on;
-* *retry amplification* is attempts per call (:func:`amplification`).
+``MockServer.journal`` all read a journal through this module. What an attempt, success, a logical
+request, a call, a gap, a wait and retry amplification are is stated once, in the "Definitions"
+section of ``mockserver/JOURNAL.md``; each function below names the definition it computes.
 """
 
 from __future__ import annotations
@@ -39,12 +29,7 @@ _COMPLETING_FAULTS: frozenset[str | None] = frozenset({None, "delay", "stream_st
 
 
 def attempt_succeeded(entry: JournalEntry) -> bool:
-    """THE definition of success: the response arrived whole.
-
-    A 2xx status line, the response finished (``end`` set), the client stayed to the end, no error
-    was sent (``error_type`` None) and no fault broke it: the fault is None, ``delay`` or a
-    ``stream_stall`` (a stall that completes delivers every event, only later). A 529, a reset, a
-    hang, a cut stream, a truncated body or an SSE error event is a failure."""
+    """THE definition of success: the response arrived whole ("An attempt succeeded" in JOURNAL.md)."""
     status = entry.status
     return (
         status is not None
