@@ -11,10 +11,9 @@ logical call     the attempts of one caller's call: the journal analysis's *call
                  (``mockserver.journal.call_key``: ``api_key_id`` + ``prompt_digest``, which survives
                  a model fallback; the logical request when ``prompt_digest`` is empty).
                  The load tests put a unique nonce in every prompt, so distinct calls never merge.
-success          the journal analysis's one definition (``mockserver.journal.attempt_succeeded``): a
-                 2xx response that arrived whole — finished, the client stayed, no fault other than
-                 added latency (``delay``) or a stall the stream recovered from (``stream_stall``).
-                 A call succeeds when one attempt does, at the end of its first successful attempt.
+success          the journal analysis's one definition (``mockserver.journal.attempt_succeeded``,
+                 stated in mockserver/JOURNAL.md, "Definitions"). A call succeeds when one attempt
+                 does, at the end of its first successful attempt.
 offered load     logical calls whose first attempt arrived in the window, per second (the table
                  uses the caller's count instead when Locust's is there: see ``summarize``).
 goodput          logical calls whose first successful attempt *finished* in the window, per second.
@@ -116,22 +115,6 @@ class Attempt:
         return self.entry.status
 
     @property
-    def fault(self) -> str | None:
-        return self.entry.fault
-
-    @property
-    def client_gone(self) -> bool:
-        return self.entry.client_gone
-
-    @property
-    def model(self) -> str | None:
-        return self.entry.model
-
-    @property
-    def call_key(self) -> str:
-        return analysis.call_key(self.entry)
-
-    @property
     def ok(self) -> bool:
         """The attempt succeeded: ``JournalEntry.succeeded``, the journal's one definition."""
         return self.entry.succeeded
@@ -154,10 +137,15 @@ def attempts_from_journal(
 
 @dataclass(frozen=True, slots=True)
 class LogicalCall:
-    """One call of the journal analysis (``mockserver.journal.Call``), its attempts timed from the origin."""
+    """One call of the journal analysis (``mockserver.journal.Call``, as ``call``), its attempts
+    timed from the origin."""
 
-    key: str
+    call: analysis.Call
     attempts: tuple[Attempt, ...]
+
+    @property
+    def key(self) -> str:
+        return self.call.key
 
     @property
     def first_t(self) -> float:
@@ -165,20 +153,20 @@ class LogicalCall:
 
     @property
     def success_t(self) -> float | None:
-        """When the call was answered (``mockserver.journal.first_answer``), or None."""
-        answer = analysis.first_answer(a.entry for a in self.attempts)
+        """When the call was answered (``mockserver.journal.Call.answer``), or None."""
+        answer = self.call.answer
         return next((a.end for a in self.attempts if a.entry is answer), None)
 
     @property
     def succeeded(self) -> bool:
-        return self.success_t is not None
+        return self.call.succeeded
 
 
 def group_calls(attempts: Iterable[Attempt]) -> list[LogicalCall]:
     """The journal analysis's calls (``mockserver.journal.calls``), in the order of their first attempt."""
     by_entry = {id(a.entry): a for a in attempts}
     out = [
-        LogicalCall(c.key, tuple(by_entry[id(e)] for e in c.attempts))
+        LogicalCall(c, tuple(by_entry[id(e)] for e in c.attempts))
         for c in analysis.calls(a.entry for a in by_entry.values())
     ]
     out.sort(key=lambda c: (c.first_t, c.attempts[0].seq))
