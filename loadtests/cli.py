@@ -155,12 +155,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.headline:
-            from loadtests.headline import run_headline
+            from loadtests.headline import HeadlineOptions, run_headline
 
             strategies = _strategies(args) if (args.strategy or args.compare) else STRATEGIES
-            run_headline(
-                out, strategies=strategies, time_scale=args.time_scale, workers=args.workers, seed=args.seed
+            options = HeadlineOptions(
+                strategies, time_scale=args.time_scale, workers=args.workers, seed=args.seed
             )
+            run_headline(out, options)
             return 0
         strategies = _strategies(args)
         if args.rate is None and args.users is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from loadtests.render import Target, draw_charts, markdown_table, targets_table
@@ -44,21 +44,13 @@ class Experiment:
         return self.measure or Window(self.warmup, self.duration)
 
     def spec(self, strategy: str, out: Path) -> RunSpec:
-        return RunSpec(
-            scenario=self.scenario,
-            strategy=strategy,
-            duration=self.duration,
-            out=out,
-            rate=self.rate,
-            users=self.users,
-            shape=self.shape,
-            workers=self.workers,
-            seed=self.seed,
-            drain_s=self.drain_s,
-            startup_s=self.startup_s,
-            timeout_s=self.timeout_s,
-            server_args=self.server_args,
-        )
+        """One strategy's run: every setting the experiment shares with :class:`RunSpec` (the
+        fields of the same name), plus the strategy and its output folder."""
+        shared = {f.name: getattr(self, f.name) for f in fields(RunSpec) if f.name in _FIELDS}
+        return RunSpec(strategy=strategy, out=out, **shared)
+
+
+_FIELDS = frozenset(f.name for f in fields(Experiment))
 
 
 @dataclass

@@ -35,8 +35,8 @@ import gevent.pool
 from gevent import GreenletExit
 from locust import FastHttpUser, User, constant, task
 
-from loadtests.config import CLOSE_GRACE_S, LoadConfig
-from loadtests.strategies import AttemptRecord, CallFn, RunEnded, build_strategy, new_prompt
+from loadtests.config import CLOSE_GRACE_S, USER_CLASSES, LoadConfig
+from loadtests.strategies import STRATEGIES, AttemptRecord, CallFn, RunEnded, build_strategy, new_prompt
 
 ATTEMPT_TYPE = "HTTP"
 CALL_TYPE = "CALL"
@@ -201,28 +201,14 @@ class _StrategyUser(_Driver, User):
             self._closed_call()
 
 
-class NoRetryUser(_StrategyUser):
-    strategy = "no-retry"
+def _user_class(name: str, strategy: str) -> type[_StrategyUser]:
+    """The Locust user class that drives ``strategy``."""
+    return type(name, (_StrategyUser,), {"strategy": strategy, "__module__": __name__, "__qualname__": name})
 
 
-class ImmediateRetryUser(_StrategyUser):
-    strategy = "immediate-retry"
-
-
-class SdkDefaultsUser(_StrategyUser):
-    strategy = "sdk-defaults"
-
-
-class ArticleRecipeUser(_StrategyUser):
-    strategy = "article-recipe"
-
-
-class BundledPolicyUser(_StrategyUser):
-    strategy = "bundled"
-
-
-class BundledAdaptiveUser(_StrategyUser):
-    strategy = "bundled-adaptive"
+# One user class per strategy, by the name loadtests.config.USER_CLASSES gives it (the runner
+# hands that name to Locust, which finds its user classes among this module's globals).
+globals().update({name: _user_class(name, s) for s, name in USER_CLASSES.items() if s in STRATEGIES})
 
 
 class RawFastHttpUser(FastHttpUser):

@@ -29,18 +29,26 @@ never asserted.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from loadtests.experiment import Experiment, ExperimentResult, run_experiment, write_report
+from loadtests.experiment import Experiment, run_experiment, write_report
 from loadtests.render import Target, fmt
 from loadtests.report import StrategySummary, Window
 from loadtests.runner import Progress
 from loadtests.strategies import STRATEGIES
 
-__all__ = ["CAPACITY", "headline_experiments", "headline_targets", "run_headline", "scale_scenario"]
+__all__ = [
+    "CAPACITY",
+    "HeadlineOptions",
+    "headline_experiments",
+    "headline_targets",
+    "run_headline",
+    "scale_scenario",
+]
 
 SCENARIO_DIR = Path(__file__).resolve().parent  # headline-*.yaml
 SLOTS, TTFT_S, TOKENS, TOKENS_PER_S = 4, 0.1, 16, 100.0
@@ -75,21 +83,28 @@ def _scenario(name: str, time_scale: float, out: Path) -> str:
     return str(scaled)
 
 
-def headline_experiments(
-    out: Path,
-    *,
-    strategies: Sequence[str] = STRATEGIES,
-    time_scale: float = 1.0,
-    workers: int = 0,
-    seed: int = 1,
-) -> list[Experiment]:
-    if not 0 < time_scale <= 3:
-        raise ValueError(f"time_scale must be in (0, 3], got {time_scale}")
-    s = time_scale
+@dataclass(frozen=True)
+class HeadlineOptions:
+    """What one headline run may vary: the strategies it compares, its time scale (see the module
+    docstring), the Locust workers and the seed."""
+
+    strategies: Sequence[str] = STRATEGIES
+    time_scale: float = 1.0
+    workers: int = 0
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.time_scale <= 3:
+            raise ValueError(f"time_scale must be in (0, 3], got {self.time_scale}")
+
+
+def headline_experiments(out: Path, options: HeadlineOptions = HeadlineOptions()) -> list[Experiment]:
+    """The three experiments (scenarios scaled to ``options.time_scale`` are written under ``out``)."""
+    s = options.time_scale
     common: dict[str, Any] = {
-        "strategies": tuple(strategies),
-        "workers": workers,
-        "seed": seed,
+        "strategies": tuple(options.strategies),
+        "workers": options.workers,
+        "seed": options.seed,
         "timeout_s": 2.0,
         "server_args": SERVER_ARGS,
         "drain_s": max(2.0, 5.0 * s),
@@ -159,23 +174,43 @@ def headline_targets(
     """The issue's targets against one run's rows (missing strategies: "not measured"). The
     goodput target is judged against each server of the 2× overload: the one that sheds
     (``overload``) and the one that queues (``overload_queue``)."""
+    return [
+        *_overload_goodput_targets("server sheds", overload),
+        *_overload_goodput_targets("server queues", overload_queue),
+        *_capacity_loss_goodput_targets(capacity_loss),
+        *_outage_amplification_targets(overload),
+        *_capacity_loss_recovery_targets(capacity_loss),
+        Target(
+            "driving capacity of the harness (raw FastHttpUser, SDK users, --workers scaling)",
+            "see `python -m benchmarks.bench_driver`",
+            None,
+        ),
+    ]
+
+
+def _overload_goodput_targets(server: str, rows: Mapping[str, StrategySummary]) -> list[Target]:
+    """2× overload, against one of its two servers: the bundled clients' goodput beside each reference."""
     targets: list[Target] = []
-    servers = (("server sheds", overload), ("server queues", overload_queue))
-    for server, rows in servers:
-        for b in BUNDLED:
-            row = rows.get(b)
-            for other, need in (("sdk-defaults", 1.5), ("article-recipe", 1.5), ("no-retry", 0.95)):
-                o = rows.get(other)
-                r = _ratio(row.goodput if row else None, o.goodput if o else None)
-                targets.append(
-                    Target(
-                        f"goodput at 2× overload ({server}): {b} ≥ {need:g}× {other}",
-                        "–"
-                        if r is None or row is None or o is None
-                        else f"{row.goodput:.1f} vs {o.goodput:.1f} calls/s = {r:.2f}×",
-                        None if r is None else r >= need,
-                    ),
-                )
+    for b in BUNDLED:
+        row = rows.get(b)
+        for other, need in (("sdk-defaults", 1.5), ("article-recipe", 1.5), ("no-retry", 0.95)):
+            o = rows.get(other)
+            r = _ratio(row.goodput if row else None, o.goodput if o else None)
+            targets.append(
+                Target(
+                    f"goodput at 2× overload ({server}): {b} ≥ {need:g}× {other}",
+                    "–"
+                    if r is None or row is None or o is None
+                    else f"{row.goodput:.1f} vs {o.goodput:.1f} calls/s = {r:.2f}×",
+                    None if r is None else r >= need,
+                ),
+            )
+    return targets
+
+
+def _capacity_loss_goodput_targets(capacity_loss: Mapping[str, StrategySummary]) -> list[Target]:
+    """Capacity loss: the bundled clients' goodput from the trigger on, beside the retrying references."""
+    targets: list[Target] = []
     for b in BUNDLED:
         row = capacity_loss.get(b)
         for other in ("sdk-defaults", "article-recipe"):
@@ -194,11 +229,17 @@ def headline_targets(
                     else (theirs == 0 and mine > 0) or (r is not None and r >= 1.5),
                 )
             )
+    return targets
+
+
+def _outage_amplification_targets(overload: Mapping[str, StrategySummary]) -> list[Target]:
+    """The outage at the end of the 2× overload: the bundled clients' attempts per call in it."""
     sdk = overload.get("sdk-defaults")
+    ref = f" (sdk-defaults: {fmt(sdk.window_amplification)})" if sdk else ""
+    targets: list[Target] = []
     for b in BUNDLED:
         row = overload.get(b)
         amp = row.window_amplification if row else None
-        ref = f" (sdk-defaults: {fmt(sdk.window_amplification)})" if sdk else ""
         targets.append(
             Target(
                 f"amplification during 100 % 529: {b} ≤ 1.10 attempts per call",
@@ -206,7 +247,13 @@ def headline_targets(
                 None if amp is None else amp <= 1.10,
             )
         )
+    return targets
+
+
+def _capacity_loss_recovery_targets(capacity_loss: Mapping[str, StrategySummary]) -> list[Target]:
+    """Capacity loss: the bundled clients recover as fast as no-retry; the retrying references do not."""
     base = capacity_loss.get("no-retry")
+    targets: list[Target] = []
     for b in BUNDLED:
         row = capacity_loss.get(b)
         if row is None or base is None or base.recovery_s is None:
@@ -225,13 +272,6 @@ def headline_targets(
                 None if row is None else row.recovered is False,
             )
         )
-    targets.append(
-        Target(
-            "driving capacity of the harness (raw FastHttpUser, SDK users, --workers scaling)",
-            "see `python -m benchmarks.bench_driver`",
-            None,
-        )
-    )
     return targets
 
 
@@ -243,25 +283,20 @@ def _rec(row: StrategySummary) -> str:
 
 def run_headline(
     out: Path,
+    options: HeadlineOptions = HeadlineOptions(),
     *,
-    strategies: Sequence[str] = STRATEGIES,
-    time_scale: float = 1.0,
-    workers: int = 0,
-    seed: int = 1,
     progress: Progress | None = None,
     echo: Callable[[str], None] = print,
 ) -> Path:
     """Run the three experiments, write ``out/report.md`` and print the targets side by side."""
-    results: list[ExperimentResult] = []
-    for exp in headline_experiments(
-        out, strategies=strategies, time_scale=time_scale, workers=workers, seed=seed
-    ):
-        results.append(run_experiment(exp, out, progress=progress))
+    results = [run_experiment(exp, out, progress=progress) for exp in headline_experiments(out, options)]
     rows = {r.experiment.name: {row.strategy: row for row in r.rows} for r in results}
     targets = headline_targets(rows["overload"], rows["capacity-loss"], rows["overload-queue"])
     intro = __doc__.split("\n\n", 1)[1] if __doc__ else ""
-    if time_scale != 1.0:
-        intro += f"\n\n**Time scale {time_scale:g}**: a shortened run; the targets hold for scale 1 only."
+    if options.time_scale != 1.0:
+        intro += (
+            f"\n\n**Time scale {options.time_scale:g}**: a shortened run; the targets hold for scale 1 only."
+        )
     path = write_report(
         results, out, title="busysignal headline: retry storms under overload", intro=intro, targets=targets
     )

@@ -15,6 +15,7 @@ from loadtests.experiment import Experiment
 from loadtests.headline import (
     CAPACITY,
     SCENARIO_DIR,
+    HeadlineOptions,
     headline_experiments,
     headline_targets,
     scale_scenario,
@@ -233,7 +234,7 @@ def test_headline_targets_compare_the_bundled_policy_with_each_reference() -> No
 def test_the_headline_scenarios_are_valid_for_the_fault_engine_at_any_time_scale(tmp_path: Path) -> None:
     for path in sorted(SCENARIO_DIR.glob("*.yaml")):
         load_scenario(str(path))
-    experiments = headline_experiments(tmp_path, time_scale=0.25)
+    experiments = headline_experiments(tmp_path, HeadlineOptions(time_scale=0.25))
     for exp in experiments:
         scenario = load_scenario(exp.scenario)
         assert scenario.capacity is not None
