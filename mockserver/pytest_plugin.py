@@ -27,8 +27,8 @@ from typing import Any, Protocol
 import pytest
 
 from mockserver.conformance import assertions
-from mockserver.conformance.checks import CheckResult, Verdict
 from mockserver.conformance.journal_text import format_journal
+from mockserver.conformance.verdicts import CheckResult, Verdict
 from mockserver.control_client import ControlClient
 from mockserver.journal import Call, JournalEntry, LogicalRequest, calls, logical_requests
 

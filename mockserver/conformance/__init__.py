@@ -6,9 +6,7 @@ results; :mod:`.outcomes` summarises a workload.
 """
 
 from mockserver.conformance.checks import (
-    CheckResult,
     RetryAfterCase,
-    Verdict,
     check_backs_off,
     check_caps,
     check_fallback,
@@ -18,6 +16,7 @@ from mockserver.conformance.checks import (
     check_no_stacking,
     check_survives,
 )
+from mockserver.conformance.verdicts import CheckResult, Verdict
 from mockserver.journal import (
     AttemptTrace,
     Call,

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mockserver.conformance import checks
-from mockserver.conformance.checks import CheckResult, RetryAfterCase, Verdict
+from mockserver.conformance.checks import RetryAfterCase
+from mockserver.conformance.verdicts import CheckResult, Verdict
 from mockserver.journal import JournalEntry
 
 

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mockserver.conformance.verdicts import TITLES, CheckResult, Verdict
+from mockserver.conformance.verdicts import CheckResult, Verdict
 from mockserver.conformance.verdicts import result as _result
 from mockserver.journal import (
     AttemptTrace,
@@ -25,27 +25,6 @@ from mockserver.journal import (
     retry_starts,
     waits_by_step,
 )
-
-__all__ = [
-    "FORBIDDEN_STATUSES",
-    "TITLES",
-    "CheckResult",
-    "RetryAfterCase",
-    "Verdict",
-    "check_backs_off",
-    "check_caps",
-    "check_fallback",
-    "check_honours_retry_after",
-    "check_jitter",
-    "check_no_forbidden_retries",
-    "check_no_stacking",
-    "check_survives",
-    "largest_group",
-    "looks_like_spend_limit",
-    "lost_without_retry",
-    "relative_spread",
-    "waits_by_step",
-]
 
 # The statuses a client must never retry (the spend-limit 429 is judged by a predicate).
 FORBIDDEN_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 413})

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-MESSAGES_PATH = "/v1/messages"
+from mockserver.journal import MESSAGES_PATH
 
 # The check thresholds the kit applies to every client (documented in the scorecard).
 MAX_ATTEMPTS_PER_CALL = 10
@@ -23,19 +23,18 @@ def scenario(name: str, description: str, *rules: Mapping[str, Any]) -> dict[str
     return {"name": name, "description": description, "rules": [dict(r) for r in rules]}
 
 
+def _match(model: str | None) -> dict[str, Any]:
+    """Messages requests, to ``model`` only when one is given."""
+    return {"path": MESSAGES_PATH} if model is None else {"path": MESSAGES_PATH, "model": model}
+
+
 def scripted(seq: list[Any], *, model: str | None = None, rule_id: str = "script") -> dict[str, Any]:
     """Every logical request (a call and its retries) meets ``seq`` in order, then passes."""
-    match: dict[str, Any] = {"path": MESSAGES_PATH}
-    if model is not None:
-        match["model"] = model
-    return {"id": rule_id, "match": match, "trigger": {"sequence": seq, "scope": "logical"}}
+    return {"id": rule_id, "match": _match(model), "trigger": {"sequence": seq, "scope": "logical"}}
 
 
 def always(fault: Any, *, model: str | None = None, rule_id: str = "always") -> dict[str, Any]:
-    match: dict[str, Any] = {"path": MESSAGES_PATH}
-    if model is not None:
-        match["model"] = model
-    return {"id": rule_id, "match": match, "fault": fault}
+    return {"id": rule_id, "match": _match(model), "fault": fault}
 
 
 @dataclass(frozen=True)
@@ -51,27 +50,12 @@ class Probe:
 
 
 def probes(primary_model: str) -> list[Probe]:
-    """The probe set for a client whose primary model is ``primary_model``."""
-    refusals: list[Probe] = []
-    for status in (400, 401, 403, 404, 413):
-        refusals.append(
-            Probe(
-                f"refusal-{status}",
-                (5, 6),
-                scenario(f"refusal-{status}", f"every request is refused with {status}", always(status)),
-            )
-        )
-    refusals.append(
-        Probe(
-            "refusal-spend-limit",
-            (5, 6),
-            scenario(
-                "refusal-spend-limit",
-                "the organisation hit its spend limit: 429 with x-should-retry: false",
-                always("spend_limit", rule_id="spend-limit"),
-            ),
-        )
-    )
+    """The probe set for a client whose primary model is ``primary_model``, family by family."""
+    return [*retry_probes(), *refusal_probes(), fallback_probe(primary_model), *survival_probes()]
+
+
+def retry_probes() -> list[Probe]:
+    """Checks 1 to 4: how a client waits and when it stops (529s, 429s with retry hints, an outage)."""
     return [
         Probe(
             "backoff",
@@ -120,44 +104,70 @@ def probes(primary_model: str) -> list[Probe]:
             # longer than the cap, so that a client that never stops shows it in the journal
             timeout_s=MAX_SECONDS_PER_CALL + 5,
         ),
-        *refusals,
-        Probe(
-            "fallback",
-            (6,),
-            scenario(
-                "probe-fallback",
-                "the primary model is overloaded (529), every other model is fine",
-                always(529, model=primary_model),
-            ),
-            calls=2,
+    ]
+
+
+def _refusal(name: str, fault: int | str, description: str, *, rule_id: str = "always") -> Probe:
+    return Probe(name, (5, 6), scenario(name, description, always(fault, rule_id=rule_id)))
+
+
+def refusal_probes() -> list[Probe]:
+    """Checks 5 and 6: a refusal is never retried, nor fallen back from."""
+    statuses = [
+        _refusal(f"refusal-{s}", s, f"every request is refused with {s}") for s in (400, 401, 403, 404, 413)
+    ]
+    spend_limit = _refusal(
+        "refusal-spend-limit",
+        "spend_limit",
+        "the organisation hit its spend limit: 429 with x-should-retry: false",
+        rule_id="spend-limit",
+    )
+    return [*statuses, spend_limit]
+
+
+def fallback_probe(primary_model: str) -> Probe:
+    """Check 6: the primary model is overloaded, the others are fine."""
+    return Probe(
+        "fallback",
+        (6,),
+        scenario(
+            "probe-fallback",
+            "the primary model is overloaded (529), every other model is fine",
+            always(529, model=primary_model),
         ),
-        Probe(
+        calls=2,
+    )
+
+
+def _first_attempt_breaks(
+    name: str, scenario_name: str, fault: str, description: str, *, stream: bool
+) -> Probe:
+    """The first attempt of each call meets ``fault``, the next one passes."""
+    return Probe(name, (8,), scenario(scenario_name, description, scripted([fault, "ok"])), stream=stream)
+
+
+def survival_probes() -> list[Probe]:
+    """Check 8: a client survives a stream or a connection that breaks under it."""
+    return [
+        _first_attempt_breaks(
             "mid-stream-error",
-            (8,),
-            scenario(
-                "probe-mid-stream",
-                "the first stream of each call breaks with an overloaded_error event",
-                scripted(["stream_error_event", "ok"]),
-            ),
+            "probe-mid-stream",
+            "stream_error_event",
+            "the first stream of each call breaks with an overloaded_error event",
             stream=True,
         ),
-        Probe(
+        _first_attempt_breaks(
             "dropped-connection",
-            (8,),
-            scenario(
-                "probe-reset",
-                "the first attempt of each call has its connection reset",
-                scripted(["reset", "ok"]),
-            ),
+            "probe-reset",
+            "reset",
+            "the first attempt of each call has its connection reset",
+            stream=False,
         ),
-        Probe(
+        _first_attempt_breaks(
             "dropped-stream",
-            (8,),
-            scenario(
-                "probe-stream-cut",
-                "the first stream of each call is cut (connection dropped) after three events",
-                scripted(["stream_cut", "ok"]),
-            ),
+            "probe-stream-cut",
+            "stream_cut",
+            "the first stream of each call is cut (connection dropped) after three events",
             stream=True,
         ),
     ]

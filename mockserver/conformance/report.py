@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mockserver.conformance.checks import CheckResult
 from mockserver.conformance.outcomes import Outcome
 from mockserver.conformance.scorecard import render_outcomes, render_scorecard
+from mockserver.conformance.verdicts import CheckResult
 from mockserver.journal import JournalEntry, entries_to_jsonl, generation_entries
 
 if TYPE_CHECKING:

@@ -16,18 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mockserver.clients.base import ClientUnderTest, as_client_under_test
-from mockserver.conformance.checks import (
-    CheckResult,
-    RetryAfterCase,
-    check_backs_off,
-    check_caps,
-    check_fallback,
-    check_honours_retry_after,
-    check_jitter,
-    check_no_forbidden_retries,
-    check_no_stacking,
-    check_survives,
-)
+from mockserver.conformance import checks
 from mockserver.conformance.probes import (
     MAX_ATTEMPTS_PER_CALL,
     MAX_SECONDS_PER_CALL,
@@ -37,7 +26,7 @@ from mockserver.conformance.probes import (
     probes,
 )
 from mockserver.conformance.raised import ClientError, client_error, is_api_error
-from mockserver.conformance.verdicts import Score, Verdict, result
+from mockserver.conformance.verdicts import CheckResult, Score, Verdict, result
 from mockserver.journal import JournalEntry, generation_entries, parse_entries
 
 ClientFactory = Callable[[str], Any]
@@ -126,25 +115,25 @@ def judge(
     refusals = [n for n in runs if n.startswith("refusal-")]
     outage = runs.get("outage")
     results = [
-        check_backs_off(of("backoff")),
-        check_honours_retry_after(
+        checks.check_backs_off(of("backoff")),
+        checks.check_honours_retry_after(
             [
-                RetryAfterCase("retry-after-ms 250", of("retry-after-ms"), RETRY_AFTER_MS / 1000),
-                RetryAfterCase("retry-after 1", of("retry-after"), RETRY_AFTER_S),
+                checks.RetryAfterCase("retry-after-ms 250", of("retry-after-ms"), RETRY_AFTER_MS / 1000),
+                checks.RetryAfterCase("retry-after 1", of("retry-after"), RETRY_AFTER_S),
             ]
         ),
-        check_jitter(of("burst")),
-        check_caps(
+        checks.check_jitter(of("burst")),
+        checks.check_caps(
             of("outage"),
             max_attempts=MAX_ATTEMPTS_PER_CALL,
             max_total_s=MAX_SECONDS_PER_CALL,
             unfinished=0 if outage is None else outage.unfinished,
             waited_s=None if outage is None else outage.waited_s,
         ),
-        check_no_forbidden_retries(of(*refusals)),
-        check_fallback(of("fallback", *refusals), chain=chain),
-        check_no_stacking(of(*runs), claimed_max_attempts=claimed_max_attempts),
-        check_survives(of("mid-stream-error", "dropped-connection", "dropped-stream")),
+        checks.check_no_forbidden_retries(of(*refusals)),
+        checks.check_fallback(of("fallback", *refusals), chain=chain),
+        checks.check_no_stacking(of(*runs), claimed_max_attempts=claimed_max_attempts),
+        checks.check_survives(of("mid-stream-error", "dropped-connection", "dropped-stream")),
     ]
     return [_unless_broken(r, runs) for r in results]
 

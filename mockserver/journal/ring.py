@@ -62,32 +62,21 @@ class Journal:
         start: float,
         api_key_id: str,
         retry_count: int | None,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str] | tuple[str | None, ...],
     ) -> JournalEntry:
-        """A new entry, numbered (``seq``) and kept; the oldest goes when the journal is full."""
-        return self.add(
-            request_id, method, path, wall_start, start, api_key_id, retry_count, kept_header_values(headers)
-        )
+        """A new entry, numbered (``seq``) and kept; the oldest goes when the journal is full.
 
-    def add(
-        self,
-        request_id: str,
-        method: str,
-        path: str,
-        wall_start: float,
-        start: float,
-        api_key_id: str,
-        retry_count: int | None,
-        kept_values: tuple[str | None, ...],
-    ) -> JournalEntry:
-        """``open`` with the kept headers' values already taken (``kept_header_values``)."""
+        ``headers`` are the request's headers, or only the kept headers' values
+        (``kept_header_values``) when the caller has taken them already, as the hot path has."""
+        kept = headers if isinstance(headers, tuple) else kept_header_values(headers)
         seq = self._next_seq
         self._next_seq = seq + 1
-        entry = JournalEntry(
-            seq, request_id, method, path, wall_start, start, api_key_id, retry_count, kept_values
-        )
+        entry = JournalEntry(seq, request_id, method, path, wall_start, start, api_key_id, retry_count, kept)
         self._entries.append(entry)
         return entry
+
+    # the hot path's name for ``open``, which it calls with the kept headers' values
+    add = open
 
     def entries(self, flt: JournalFilter | None = None) -> list[JournalEntry]:
         snapshot = list(self._entries)  # one C-level copy: safe against the server thread appending

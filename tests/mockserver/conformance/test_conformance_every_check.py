@@ -27,9 +27,10 @@ from mockserver.clients import (
     sdk_defaults,
 )
 from mockserver.conformance import RetryAfterCase, Verdict
-from mockserver.conformance.checks import CheckResult, check_honours_retry_after
+from mockserver.conformance.checks import check_honours_retry_after
 from mockserver.conformance.probes import Probe, probes, scenario, scripted
 from mockserver.conformance.runner import ClientFactory, judge, run_probe, verify
+from mockserver.conformance.verdicts import CheckResult
 
 Results = dict[int, CheckResult]
 PASS, FAIL, NA = Verdict.PASS, Verdict.FAIL, Verdict.NOT_APPLICABLE

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from mockserver.conformance import Verdict, parse_entries
-from mockserver.conformance.checks import CheckResult
 from mockserver.conformance.outcomes import outcome, percentile
 from mockserver.conformance.scorecard import render_outcomes, render_scorecard
+from mockserver.conformance.verdicts import CheckResult
 
 
 def _row(
