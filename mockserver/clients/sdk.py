@@ -46,9 +46,8 @@ def sdk_max_retries_5(target: Target) -> ClientUnderTest:
 
 
 def retryable(exc: Exception) -> bool:
-    """Whether ``exc`` may be retried, by resilience's one rule (:func:`resilience.classify_exception`):
-    a dropped connection or timeout, 408, 409, 429, 500, 502, 503, 504 and 529, unless the server
-    says ``x-should-retry: false``; never the caller's own 4xx."""
+    """Whether ``exc`` may be retried, by resilience's one rule (:func:`resilience.classify_exception`,
+    whose statuses are :func:`resilience.classify_status`'s)."""
     failure = classify_exception(exc, now_wall=time.time())
     return failure is not None and failure.retryable
 

@@ -18,6 +18,7 @@ from loadtests.strategies import (
     build_strategy,
     new_prompt,
 )
+from resilience import classify_status
 
 MESSAGE = {
     "id": "msg_1",
@@ -128,6 +129,18 @@ def test_immediate_retry_stops_at_the_first_success() -> None:
     records: list[AttemptRecord] = []
     _strategy("immediate-retry", server, records)(new_prompt())
     assert [r.status for r in records] == [529, 200]
+
+
+@pytest.mark.parametrize(
+    "status", [400, 401, 403, 404, 408, 409, 413, 418, 422, 429, 500, 501, 502, 503, 504, 529]
+)
+def test_immediate_retry_retries_exactly_what_resilience_classifies_as_retryable(status: int) -> None:
+    # the load tests hold no retryable rule of their own: resilience's one rule decides
+    server = Server([status] * 10)
+    records: list[AttemptRecord] = []
+    with pytest.raises(anthropic.APIStatusError):
+        _strategy("immediate-retry", server, records)(new_prompt())
+    assert len(records) == (3 if classify_status(status)[1] else 1)
 
 
 def test_immediate_retry_does_not_retry_a_client_error() -> None:
