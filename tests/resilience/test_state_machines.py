@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, precondition, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+from tests.support import FakeClock, assert_machine_catches
 
 from resilience import AIMDLimit, BreakerState, CircuitBreaker, ConcurrencyLimit, RetryBudget
-from tests.support import FakeClock, assert_machine_catches
 
 BOUNDED = settings(max_examples=40, stateful_step_count=30)
 
@@ -64,7 +64,7 @@ class BreakerModel:
         return self.generation
 
     def record(self, outcome: str, now: float, ticket: int) -> None:
-        if ticket != self.generation or outcome == "ignored" and self.state is BreakerState.CLOSED:
+        if ticket != self.generation or (outcome == "ignored" and self.state is BreakerState.CLOSED):
             return
         if self.state is BreakerState.CLOSED:
             self.calls.append((math.floor(now / (WINDOW_S / BUCKETS)), outcome == "failure"))
@@ -130,7 +130,9 @@ class BreakerMachine(RuleBasedStateMachine):
         assert self.breaker.state is self.model.state
         assert self.breaker.counts(now) == self.model.counts(now)
         assert self.breaker.opened == self.model.opened
-        expected_wait = max(0.0, self.model.opened_at + OPEN_S - now) if self.model.state is BreakerState.OPEN else 0.0
+        expected_wait = (
+            max(0.0, self.model.opened_at + OPEN_S - now) if self.model.state is BreakerState.OPEN else 0.0
+        )
         assert self.breaker.retry_in(now) == expected_wait
 
 

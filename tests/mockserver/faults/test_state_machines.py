@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+from tests.support import FakeClock, assert_machine_catches
 
 from mockserver.faults.buckets import TokenBucket
 from mockserver.faults.capacity import CapacityFn, PoolState, Reservation
-from tests.support import FakeClock, assert_machine_catches
 
 BOUNDED = settings(max_examples=40, stateful_step_count=30)
 EPS = 1e-9
@@ -157,7 +157,9 @@ class PoolMachine(RuleBasedStateMachine):
             now, service_s, SLOTS, self.capacity, queue_size=QUEUE_SIZE, max_wait_s=MAX_WAIT_S
         )
         assert got.queued == queued
-        assert got.admitted is not shed, f"admitted={got.admitted}, the model expects start {start} (now {now})"
+        assert got.admitted is not shed, (
+            f"admitted={got.admitted}, the model expects start {start} (now {now})"
+        )
         if shed:
             assert got.reservation is None
             return None
