@@ -1,5 +1,6 @@
 """Hypothesis state machines for the stateful cores of the library: the circuit breaker, the AIMD
-limit (with the concurrency limit it drives) and the retry budget's token bucket.
+limit (with the concurrency limit it drives), the retry budget's token bucket and the pacer that
+reads the API's token-bucket headers.
 
 Each machine keeps a small model of what the object should be doing, drives the real object and
 the model through the same steps (time moves only when the ``advance`` rule moves the fake
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 from tests.support import FakeClock, assert_machine_catches
 
-from resilience import AIMDLimit, BreakerState, CircuitBreaker, ConcurrencyLimit, RetryBudget
+from resilience import AIMDLimit, BreakerState, CircuitBreaker, ConcurrencyLimit, RateLimitPacer, RetryBudget
 
 BOUNDED = settings(max_examples=40, stateful_step_count=30)
 
@@ -323,5 +325,98 @@ class _BudgetWithoutACap(RetryBudget):
 def test_the_budget_machine_catches_a_budget_without_a_cap() -> None:
     class Broken(BudgetMachine):
         budget_class = _BudgetWithoutACap
+
+    assert_machine_catches(Broken)
+
+
+# --- the pacer of the API's token buckets ------------------------------------------------------------
+RESERVE, MAX_DELAY_S, LIMIT, TOKENS = 0.2, 5.0, 10, 1000
+
+
+def _reset_header(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class PacerMachine(RuleBasedStateMachine):
+    """Responses report the requests and tokens buckets (``anthropic-ratelimit-*``) and requests
+    ask when they may go, while the wall clock moves. A low requests bucket spaces requests by
+    its refill interval until it resets; a low tokens bucket holds every request until it has
+    refilled to the reserve; healthy buckets cost nothing; no wait is ever over the cap."""
+
+    pacer_class: type[RateLimitPacer] = RateLimitPacer
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock(start=1_800_000_000.0)
+        self.pacer = self.pacer_class(reserve=RESERVE, max_delay_s=MAX_DELAY_S)
+        self.interval, self.until, self.hold_until = 0.0, -math.inf, -math.inf
+        self.last_paced: tuple[float, float] | None = None  # (sent at, interval) of the last paced send
+
+    @rule(dt=st.sampled_from([0.0, 0.25, 1.0, 4.0, 20.0]))
+    def advance(self, dt: float) -> None:
+        self.clock.advance(dt)
+
+    @rule(
+        remaining=st.integers(0, LIMIT),
+        reset_in=st.sampled_from([1.0, 2.0, 8.0]),
+        tokens=st.sampled_from([0, 100, 199, 200, TOKENS]),
+        tokens_reset_in=st.sampled_from([1.0, 6.0]),
+    )
+    def response(self, remaining: int, reset_in: float, tokens: int, tokens_reset_in: float) -> None:
+        now = self.clock()
+        headers = {
+            "anthropic-ratelimit-requests-limit": str(LIMIT),
+            "anthropic-ratelimit-requests-remaining": str(remaining),
+            "anthropic-ratelimit-requests-reset": _reset_header(now + reset_in),
+            "anthropic-ratelimit-tokens-limit": str(TOKENS),
+            "anthropic-ratelimit-tokens-remaining": str(tokens),
+            "anthropic-ratelimit-tokens-reset": _reset_header(now + tokens_reset_in),
+        }
+        self.pacer.observe(headers, now)
+        low = remaining <= RESERVE * LIMIT
+        self.interval = reset_in / (LIMIT - remaining) if low else 0.0  # its refill interval
+        self.until = now + reset_in if low else -math.inf
+        floor = RESERVE * TOKENS
+        hold = tokens_reset_in * (floor - tokens) / (TOKENS - tokens) if tokens < floor else 0.0
+        self.hold_until = now + hold if hold > 0 else -math.inf
+        assert math.isclose(self.pacer.interval, self.interval, abs_tol=1e-9)
+        assert math.isclose(self.pacer.hold_until, self.hold_until, abs_tol=1e-6)  # -inf: no hold
+
+    @rule()
+    def request(self) -> None:
+        now = self.clock()
+        wait = self.pacer.reserve(now)
+        assert 0.0 <= wait <= MAX_DELAY_S
+        held = max(0.0, self.hold_until - now)
+        pacing = self.interval > 0 and now < self.until
+        if not pacing:
+            self.interval = 0.0
+            assert math.isclose(wait, min(MAX_DELAY_S, held), abs_tol=1e-6), f"waits {wait}, held {held}"
+            return
+        assert wait >= min(MAX_DELAY_S, held) - 1e-6, f"sent {wait} s from now, inside a hold of {held} s"
+        if wait < MAX_DELAY_S:
+            if self.last_paced is not None:
+                sent, interval = self.last_paced
+                assert now + wait >= sent + interval - 1e-6, "two paced requests closer than the interval"
+            self.last_paced = (now + wait, self.interval)
+        else:
+            self.last_paced = None  # capped: it goes early, and the next one is not measured from it
+
+
+PacerMachine.TestCase.settings = BOUNDED
+TestRateLimitPacerAgainstItsModel = PacerMachine.TestCase
+
+
+class _PacerThatIgnoresTheTokenBuckets(RateLimitPacer):
+    """Broken: a tokens bucket below its reserve does not hold requests back."""
+
+    def reserve(self, now_wall: float) -> float:
+        self._hold_until = -math.inf
+        return super().reserve(now_wall)
+
+
+def test_the_pacer_machine_catches_a_pacer_that_ignores_the_token_buckets() -> None:
+    class Broken(PacerMachine):
+        pacer_class = _PacerThatIgnoresTheTokenBuckets
 
     assert_machine_catches(Broken)
