@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from mockserver import MockServer
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
-SKIP_DIRS = {".git", ".venv", ".venv-sdk1", "node_modules", ".mypy_cache", ".ruff_cache", ".hypothesis"}
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 NOT_RUN = re.compile(r"<!--\s*not-run:(.*?)-->\s*$")
 TEST_FILE = re.compile(r"#\s*(test_\w+\.py)\s*$")
@@ -63,9 +63,13 @@ def snippets_of(page: str, text: str) -> list[Snippet]:
 
 
 def pages() -> Iterator[Path]:
-    for path in sorted(ROOT.rglob("*.md")):
-        if not SKIP_DIRS.intersection(path.relative_to(ROOT).parts):
-            yield path
+    """The Markdown pages of the repository (not those of virtual environments, caches or
+    installed node modules, which are not walked at all)."""
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "node_modules"]
+        found += [Path(folder) / name for name in files if name.endswith(".md")]
+    yield from sorted(found)
 
 
 SNIPPETS = [s for p in pages() for s in snippets_of(p.relative_to(ROOT).as_posix(), p.read_text("utf-8"))]
