@@ -2,7 +2,8 @@
 
 A snippet is a fenced ``python`` block. One whose first line names a test file (``# test_x.py``)
 is a pytest module: those run in a throwaway project through the installed pytest plugin (in
-pytest-asyncio's strict mode, or in auto mode for one whose ``async def`` tests carry no marker).
+pytest-asyncio's strict mode, or, for one whose ``async def`` tests carry no marker, in auto mode
+with the ``# pytest.ini`` block its page gives).
 Any other snippet is a program: it runs in this process against a real mock on 127.0.0.1, with
 ``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_API_KEY`` set as the README tells a user to set them.
 A snippet that cannot run is marked in the Markdown, on the line before its fence, with
@@ -26,6 +27,7 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+INI = re.compile(r"^```ini[ \t]*\n# pytest\.ini\n(.*?)^```[ \t]*$", re.S | re.M)
 NOT_RUN = re.compile(r"<!--\s*not-run:(.*?)-->\s*$")
 TEST_FILE = re.compile(r"#\s*(test_\w+\.py)\s*$")
 
@@ -36,6 +38,7 @@ class Snippet:
     line: int  # of the opening fence
     code: str
     not_run: str | None  # the reason given by a not-run mark (may be empty: then it is an error)
+    ini: str | None = None  # the page's ``# pytest.ini`` block, if it has one
 
     @property
     def id(self) -> str:
@@ -54,11 +57,13 @@ class Snippet:
 
 def snippets_of(page: str, text: str) -> list[Snippet]:
     found = []
+    ini = INI.search(text)
     for match in FENCE.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         mark = NOT_RUN.search(before)
-        found.append(Snippet(page, line, match.group(1), mark.group(1).strip() if mark else None))
+        reason = mark.group(1).strip() if mark else None
+        found.append(Snippet(page, line, match.group(1), reason, ini.group(1) if ini else None))
     return found
 
 
@@ -124,8 +129,18 @@ def test_a_program_snippet_runs_against_the_mock(snippet: Snippet, pointed_at_th
 
 
 def write_test_modules(pytester: pytest.Pytester, snippets: list[Snippet], mode: str) -> int:
-    """The snippets as test files of a throwaway project in ``mode``; how many tests they hold."""
-    pytester.makeini(f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n")
+    """The snippets as test files of a throwaway project in ``mode``; how many tests they hold.
+    Auto mode is set by the page's own ``pytest.ini`` block, which must say so."""
+    if mode == "auto":
+        inis = {s.ini for s in snippets}
+        assert len(inis) == 1, (
+            f"auto-mode snippets need their page's pytest.ini block: {[s.id for s in snippets]}"
+        )
+        (ini,) = inis
+        assert ini is not None and re.search(r"^asyncio_mode\s*=\s*auto$", ini, re.M), ini
+        pytester.makeini(ini)
+    else:
+        pytester.makeini("[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n")
     for snippet in snippets:
         assert snippet.test_file is not None
         pytester.makepyfile(**{snippet.test_file.removesuffix(".py"): snippet.code})
