@@ -129,6 +129,7 @@ def assert_machine_catches(machine: type[Any], max_examples: int = 200) -> None:
     from hypothesis.stateful import run_state_machine_as_test
 
     bounded = settings(
+        settings.get_profile("busysignal"),  # the suite's (tests/conftest.py)
         max_examples=max_examples,
         stateful_step_count=30,
         derandomize=True,

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anthropic
 import pytest
 
 from mockserver import MockServer
@@ -92,8 +93,15 @@ def run_program(snippet: Snippet) -> str:
     output. Its errors propagate, with tracebacks that name the page and line."""
     out = io.StringIO()
     code = compile(snippet.code, snippet.id, "exec")
-    with contextlib.redirect_stdout(out):
-        exec(code, {"__name__": "__main__"})
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(code, namespace)
+    finally:  # the SDK clients it made, closed as the end of its process would close them
+        for value in namespace.values():
+            sdk = getattr(value, "client", value)
+            if isinstance(sdk, anthropic.Anthropic):
+                sdk.close()
     return out.getvalue()
 
 

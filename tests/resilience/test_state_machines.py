@@ -20,7 +20,8 @@ from tests.support import FakeClock, assert_machine_catches
 
 from resilience import AIMDLimit, BreakerState, CircuitBreaker, ConcurrencyLimit, RateLimitPacer, RetryBudget
 
-BOUNDED = settings(max_examples=40, stateful_step_count=30)
+# The suite's Hypothesis profile (tests/conftest.py: no deadline), a few seconds per machine.
+BOUNDED = settings(settings.get_profile("busysignal"), max_examples=40, stateful_step_count=30)
 
 # --- circuit breaker ---------------------------------------------------------------------------
 WINDOW_S, BUCKETS, MIN_THROUGHPUT, RATIO, OPEN_S, PROBES = 10.0, 5, 3, 0.5, 4.0, 2

@@ -19,7 +19,8 @@ from tests.support import FakeClock, assert_machine_catches
 from mockserver.faults.buckets import TokenBucket
 from mockserver.faults.capacity import CapacityFn, PoolState, Reservation
 
-BOUNDED = settings(max_examples=40, stateful_step_count=30)
+# The suite's Hypothesis profile (tests/conftest.py: no deadline), a few seconds per machine.
+BOUNDED = settings(settings.get_profile("busysignal"), max_examples=40, stateful_step_count=30)
 EPS = 1e-9
 
 # --- token bucket --------------------------------------------------------------------------------

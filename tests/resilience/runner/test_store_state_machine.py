@@ -143,7 +143,10 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.store.open_batches() == self.batches
 
 
-StoreMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=20)
+# The suite's Hypothesis profile (tests/conftest.py: no deadline); each step is a transaction.
+StoreMachine.TestCase.settings = settings(
+    settings.get_profile("busysignal"), max_examples=25, stateful_step_count=20
+)
 TestJobStoreAgainstItsModel = StoreMachine.TestCase
 
 
