@@ -5,7 +5,8 @@ is a pytest module: those run in a throwaway project through the installed pytes
 pytest-asyncio's strict mode, or, for one whose ``async def`` tests carry no marker, in auto mode
 with the ``# pytest.ini`` block its page gives).
 Any other snippet is a program: it runs in this process against a real mock on 127.0.0.1, with
-``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_API_KEY`` set as the README tells a user to set them.
+``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_API_KEY`` set as the README tells a user to set them. Either
+kind fails on a ``RuntimeWarning`` too (the library warns when a snippet would mislead a user).
 A snippet that cannot run is marked in the Markdown, on the line before its fence, with
 ``<!-- not-run: the reason -->``; a mark must give its reason."""
 
@@ -15,6 +16,7 @@ import contextlib
 import io
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +97,8 @@ def run_program(snippet: Snippet) -> str:
     code = compile(snippet.code, snippet.id, "exec")
     namespace: dict[str, object] = {"__name__": "__main__"}
     try:
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # e.g. "retries stacked": the snippet misleads
             exec(code, namespace)
     finally:  # the SDK clients it made, closed as the end of its process would close them
         for value in namespace.values():
@@ -160,7 +163,7 @@ def test_the_test_module_snippets_pass(mode: str, pytester: pytest.Pytester) -> 
     chosen = [s for s in TEST_MODULES if s.needs_auto_mode is (mode == "auto")]
     assert chosen, f"no snippet to run in {mode} mode"
     tests = write_test_modules(pytester, chosen, mode)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::RuntimeWarning")
     result.assert_outcomes(passed=tests)
 
 
