@@ -119,3 +119,28 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def assert_machine_catches(machine: type[Any], max_examples: int = 200) -> None:
+    """Run a Hypothesis state machine whose object under test was deliberately broken and check
+    that it fails: a machine that cannot fail checks nothing. Derandomized (the same examples on
+    every run), no shrinking (only the failure matters, not its smallest form)."""
+    from hypothesis import HealthCheck, Phase, settings  # the SDK 1.x environment has no Hypothesis
+    from hypothesis.stateful import run_state_machine_as_test
+
+    bounded = settings(
+        settings.get_profile("busysignal"),  # the suite's (tests/conftest.py)
+        max_examples=max_examples,
+        stateful_step_count=30,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    try:
+        run_state_machine_as_test(machine, settings=bounded)
+    except AssertionError:
+        return
+    raise AssertionError(f"{machine.__name__} ran {max_examples} examples against a broken object and passed")

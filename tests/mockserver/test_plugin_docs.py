@@ -1,10 +1,9 @@
-"""The plugin's documentation holds: its async examples run as written (pytest-asyncio strict and
-auto modes), every public member of ``mock_api`` is documented, and a failing assertion's report
-ends at the test's line, not in the plugin's helpers."""
+"""The plugin's documentation holds: every public member of ``mock_api`` is documented, and a
+failing assertion's report ends at the test's line, not in the plugin's helpers. (Its examples,
+the async ones in pytest-asyncio's strict and auto modes, run as written in tests/examples.)"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -14,28 +13,6 @@ from mockserver.pytest_plugin import MockAPI
 pytest_plugins = ["pytester"]
 
 README = Path(__file__).resolve().parents[2] / "mockserver" / "conformance" / "README.md"
-
-
-def blocks(lang: str) -> dict[str, str]:
-    """The README's fenced ``lang`` blocks that start with ``# FILENAME``, by file name."""
-    found = re.findall(rf"```{lang}\n# (\S+)\n(.*?)```", README.read_text(), flags=re.S)
-    return dict(found)
-
-
-def test_the_strict_mode_example_runs_as_written(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_async_strict=blocks("python")["test_async_strict.py"])
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=strict")
-    result.assert_outcomes(passed=1)
-
-
-def test_the_auto_mode_example_runs_as_written_with_its_ini(pytester: pytest.Pytester) -> None:
-    ini = blocks("ini")["pytest.ini"]
-    assert "asyncio_mode = auto" in ini
-    pytester.makeini(ini)
-    pytester.makepyfile(test_async_auto=blocks("python")["test_async_auto.py"])
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
 
 
 def test_every_public_member_of_mock_api_is_documented() -> None:
