@@ -17,7 +17,7 @@ from typing import Any
 
 import anthropic
 
-from mockserver.clients.base import FALLBACK_MODEL, PRIMARY_MODEL, ClientUnderTest
+from mockserver.clients.base import FALLBACK_MODEL, PRIMARY_MODEL, ClientUnderTest, sdk_stream
 from mockserver.clients.connection import Target, connection
 
 
@@ -42,11 +42,7 @@ def fallback_loop(
     def create(**params: Any) -> Any:
         return _loop(sdk.messages.create, params)
 
-    def stream_one(**params: Any) -> Any:
-        last = None
-        for event in sdk.messages.create(stream=True, **params):
-            last = event
-        return last
+    stream_one = sdk_stream(sdk)
 
     def stream(**params: Any) -> Any:
         return _loop(stream_one, params)

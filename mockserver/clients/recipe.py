@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import anthropic
 
-from mockserver.clients.base import ClientUnderTest
+from mockserver.clients.base import ClientUnderTest, sdk_stream
 from mockserver.clients.connection import Target, connection
 from mockserver.extras import require
 
@@ -60,11 +60,7 @@ def article_recipe(target: Target, *, time_scale: float = 1.0) -> ClientUnderTes
     def create(**params: Any) -> Any:
         return _retrying(time_scale)(sdk.messages.create, **params)
 
-    def stream_once(**params: Any) -> Any:
-        last = None
-        for event in sdk.messages.create(stream=True, **params):
-            last = event
-        return last
+    stream_once = sdk_stream(sdk)
 
     def stream(**params: Any) -> Any:
         return _retrying(time_scale)(stream_once, **params)
