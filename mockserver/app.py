@@ -22,12 +22,10 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 
-from mockserver import bodies, control_guard, protocol_errors, request_text
-from mockserver.batches import Batch, BatchItem, BatchStore, parse_create_body
+from mockserver import control_guard, protocol_errors
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.control_head import journal_head
 from mockserver.control_token import token_matches
-from mockserver.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
 from mockserver.faults import (
     Decision,
     FaultEngine,
@@ -37,7 +35,7 @@ from mockserver.faults import (
     ScenarioError,
     build_engine,
 )
-from mockserver.generation import Completion, canonical_prompt, content_key, generate
+from mockserver.faults.ratelimits import DEFAULT_TIER, tier_headers
 from mockserver.journal import (
     RETRY_COUNT_AT,
     VERSION_AT,
@@ -50,11 +48,16 @@ from mockserver.journal import (
     parse_retry_count,
 )
 from mockserver.journal import export as journal_export
-from mockserver.keyids import KeyIds, salt_bytes
 from mockserver.metrics import Metrics, Stats
-from mockserver.response_headers import JSON_TYPE, header_templates
 from mockserver.scenario_status import scenario_name, scenario_status
-from mockserver.sse import (
+from mockserver.web import bodies
+from mockserver.wire import request_text
+from mockserver.wire.batches import Batch, BatchItem, BatchStore, parse_create_body
+from mockserver.wire.errors import ApiError, IdFactory, error_body, error_object, invalid, not_found
+from mockserver.wire.generation import Completion, canonical_prompt, content_key, generate
+from mockserver.wire.keyids import KeyIds, salt_bytes
+from mockserver.wire.response_headers import JSON_TYPE, header_templates
+from mockserver.wire.sse import (
     SseEvent,
     error_event,
     message_json,
@@ -62,7 +65,11 @@ from mockserver.sse import (
     message_object,
     stream_events,
 )
-from mockserver.validation import MessageRequest, validate_count_tokens_request, validate_messages_request
+from mockserver.wire.validation import (
+    MessageRequest,
+    validate_count_tokens_request,
+    validate_messages_request,
+)
 
 log = logging.getLogger("busysignal.mock")
 STATE: web.AppKey[MockState] = web.AppKey("busysignal_state")
@@ -203,7 +210,7 @@ class MockState:
 
     def refresh_headers(self, wall: float) -> None:
         """Every response's headers (base), a 200's and an error's templates, for wall time ``wall``."""
-        t = header_templates(wall)
+        t = header_templates(wall, tier_headers(DEFAULT_TIER, wall))
         self.base_headers, self.json_headers, self.error_headers = t.base, t.json, t.error
         self.headers_until = t.until
 

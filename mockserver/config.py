@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mockserver.catalogue import Catalogue, default_catalogue
+from mockserver.wire.catalogue import Catalogue, default_catalogue
 
 if TYPE_CHECKING:
     from mockserver.journal import JournalEntry

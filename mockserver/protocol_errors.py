@@ -25,9 +25,9 @@ from collections import Counter
 from aiohttp import http_exceptions as hx
 from aiohttp import web
 
-from mockserver.bodies import BODY_STATS
-from mockserver.errors import ERROR_TYPE_FOR_STATUS, IdFactory, error_body
 from mockserver.metrics import render_refused
+from mockserver.web.bodies import BODY_STATS
+from mockserver.wire.errors import ERROR_TYPE_FOR_STATUS, IdFactory, error_body
 
 log = logging.getLogger("mockserver.protocol")
 

@@ -133,8 +133,8 @@ def log_line(entry: JournalEntry) -> str:
 
 
 def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
-    from mockserver.catalogue import default_catalogue, load_catalogue
     from mockserver.control_token import resolve_token
+    from mockserver.wire.catalogue import default_catalogue, load_catalogue
 
     def on_done(entry: JournalEntry) -> None:
         print(log_line(entry), file=out, flush=True)
@@ -196,10 +196,10 @@ def _on_signal(sig: signal.Signals, received: list[signal.Signals], stop: asynci
 
 
 def run(args: argparse.Namespace) -> int:
-    from mockserver.catalogue import CatalogueError
     from mockserver.conn_guard import raise_fd_limit
     from mockserver.faults import ScenarioError
     from mockserver.server import UnsafeBindError
+    from mockserver.wire.catalogue import CatalogueError
 
     raise_fd_limit()  # thousands of connections need thousands of fds: soft limit up to the hard one
     try:

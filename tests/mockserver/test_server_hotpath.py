@@ -7,8 +7,8 @@ import json
 from multidict import CIMultiDict
 
 from mockserver import MockServer
-from mockserver.errors import error_body
 from mockserver.journal import KEPT_HEADERS, Journal, kept_header_values
+from mockserver.wire.errors import error_body
 
 
 def _plain_error_body(error_type: str, message: str, request_id: str | None) -> bytes:

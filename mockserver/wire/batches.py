@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from mockserver.errors import ApiError, invalid, not_found
+from mockserver.wire.errors import ApiError, invalid, not_found
 
 BATCH_TTL_S = 24 * 3600.0  # a batch not ended this long after its creation expires
 RESULTS_KEPT_S = 29 * 24 * 3600.0  # an ended batch (and its results) is kept this long, then gone

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.generation import Completion, TextOutput, ThinkingOutput
+from mockserver.wire.generation import Completion, TextOutput, ThinkingOutput
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError
 
-from mockserver.errors import ApiError, invalid
+from mockserver.wire.errors import ApiError, invalid
 
 TOO_LARGE_MESSAGE = "Request exceeds the maximum allowed number of bytes."
 

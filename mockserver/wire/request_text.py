@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from mockserver.errors import invalid
+from mockserver.wire.errors import invalid
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")

@@ -15,8 +15,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.schema_values import value_for_schema
-from mockserver.validation import MessageRequest
+from mockserver.wire.schema_values import value_for_schema
+from mockserver.wire.validation import MessageRequest
 
 _VOCABULARY = (
     "the",

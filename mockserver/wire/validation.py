@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.catalogue import Catalogue, ModelEntry
-from mockserver.errors import invalid, not_found
-from mockserver.tokens import count_input_tokens
+from mockserver.wire.catalogue import Catalogue, ModelEntry
+from mockserver.wire.errors import invalid, not_found
+from mockserver.wire.tokens import count_input_tokens
 
 # Every top-level field the current API (and its beta surface) accepts on POST /v1/messages;
 # temperature/top_p/top_k are still accepted from older SDKs.
