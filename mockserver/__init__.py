@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mockserver.app import create_app
     from mockserver.config import ServerConfig
     from mockserver.journal import Journal, JournalEntry, JournalFilter, LogicalRequest, logical_requests
-    from mockserver.server import AsyncMockServer, MockServer, UnsafeBindError
+    from mockserver.web.server import AsyncMockServer, MockServer, UnsafeBindError
     from mockserver.wire.catalogue import Catalogue, ModelEntry, load_catalogue
 
 __all__ = [
@@ -51,9 +51,9 @@ __all__ = [
 ]
 
 _WHERE = {
-    "AsyncMockServer": "mockserver.server",
-    "MockServer": "mockserver.server",
-    "UnsafeBindError": "mockserver.server",
+    "AsyncMockServer": "mockserver.web.server",
+    "MockServer": "mockserver.web.server",
+    "UnsafeBindError": "mockserver.web.server",
     "create_app": "mockserver.app",
     "ServerConfig": "mockserver.config",
     "Catalogue": "mockserver.wire.catalogue",
