@@ -1,7 +1,7 @@
 """Reading a request body within a limit, and refusing bodies the real API would refuse.
 
-- **The whole body.** :func:`read_body` is how every route reads its body: when all of it has
-  arrived in one piece (the usual case) it is taken as it lies, else :func:`read_limited` reads.
+- **The whole body.** When all of it has arrived (the usual case) :func:`arrived_body` takes it
+  as it lies (no read loop, no coroutine); else :func:`read_limited` reads it.
 - **Limits.** :func:`read_limited` answers 413 ``request_too_large`` as soon as a limit is passed:
   from ``Content-Length`` before anything is read, or while the body streams in (chunked or
   compressed), never after reading everything. The limit is the route's (32 MB for Messages and
@@ -93,13 +93,14 @@ def _stop_reading(request: web.BaseRequest) -> None:
     request.protocol.close()
 
 
-async def read_body(request: web.BaseRequest, limit: int) -> bytes:
-    """The request's body, or a 413 as soon as it is known to be over ``limit`` bytes."""
-    raw = whole_body(request.content)  # the whole body has arrived (the usual case): no read loop
+def arrived_body(request: web.BaseRequest, limit: int) -> bytes | None:
+    """The request's body when all of it has arrived (the usual case: no read loop, no coroutine),
+    a 413 when that is over ``limit`` bytes, None when more is to come (then :func:`read_body`)."""
+    content = request.content
+    raw = whole_body(content)
     if raw is None:
-        content = request.content
         if not content.is_eof():
-            return await read_limited(request, limit)  # 413 as soon as past the limit
+            return None
         raw = content.read_nowait(-1)
     if len(raw) > limit:
         raise too_large()

@@ -26,7 +26,7 @@ from mockserver.config import ServerConfig
 from mockserver.faults import Decision, FaultEngine, HttpError, RequestFacts, ScenarioEngine
 from mockserver.faults.decision import PASS
 from mockserver.journal import JournalEntry, body_digest, logical_id
-from mockserver.web.bodies import read_body
+from mockserver.web.bodies import arrived_body, read_limited
 from mockserver.web.state import MockState
 from mockserver.wire.errors import ApiError, error_body, not_found
 from mockserver.wire.response_headers import JSON_TYPE
@@ -115,7 +115,9 @@ def lifecycle(
                 try:
                     if auth:
                         state.check_auth(entry, key)
-                    raw = b"" if limit < 0 else await read_body(request, limit)
+                    raw = b"" if limit < 0 else arrived_body(request, limit)
+                    if raw is None:  # more of it is to come
+                        raw = await read_limited(request, limit)
                     return await work(exchange, raw)
                 except ApiError as err:
                     return await send_error(exchange, err)
@@ -130,7 +132,8 @@ def lifecycle(
             except Exception:
                 return await _internal_error(exchange)
             finally:
-                exchange.complete()
+                if exchange.engine is not None:  # judged, and not a pass that holds nothing
+                    exchange.complete()
                 state.close(entry, route)
 
         handler.__name__ = handler.__qualname__ = f"handle_{route}"
@@ -152,12 +155,15 @@ async def send(request: web.Request, entry: JournalEntry, resp: web.Response) ->
     return resp
 
 
-async def send_json(exchange: Exchange, body: bytes, extra: Mapping[str, str]) -> web.Response:
-    """A 200 with the JSON ``body``, the mock's headers and ``extra``."""
+def send_json(exchange: Exchange, body: bytes, extra: Mapping[str, str]) -> Awaitable[web.Response]:
+    """A 200 with the JSON ``body``, the mock's headers and ``extra`` (to await: the sending)."""
     entry = exchange.entry
     entry.status = 200
-    headers = exchange.state.json_headers_for(entry, extra)
-    return await send(exchange.request, entry, web.Response(body=body, headers=headers))
+    headers = exchange.state.json_headers.copy()  # the template: cheaper to copy than to build
+    headers["request-id"] = entry.request_id  # it keeps its place, first
+    if extra:
+        headers.update(extra)
+    return send(exchange.request, entry, web.Response(body=body, headers=headers))
 
 
 async def send_error(

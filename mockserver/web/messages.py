@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -50,19 +51,20 @@ def _note_body(entry: JournalEntry, raw: bytes) -> None:
             entry.prompt_digest = ""
 
 
-async def _messages(exchange: Exchange, raw: bytes) -> web.StreamResponse:
+def _messages(exchange: Exchange, raw: bytes) -> Awaitable[web.StreamResponse]:
     entry = exchange.entry
     prepared = _prepare_or_note(exchange.state, entry, raw)
     req = prepared.request
     entry.body_digest = prepared.body_digest
-    entry.logical_id = prepared.logical_id(entry.api_key_id)
+    key_id = entry.api_key_id
+    entry.logical_id = prepared.logical_ids.get(key_id) or prepared.logical_id(key_id)
     entry.model = req.model
     entry.stream = req.stream
     entry.prompt_digest = prepared.prompt_digest
     decision = exchange.judge(req.model, req.stream, req.input_tokens, req.max_tokens)
     tail = prepared.json_tail
     ident = message_id(entry)
-    return await apply(exchange, decision, prepared, lambda: message_json(ident, tail))
+    return apply(exchange, decision, prepared, lambda: message_json(ident, tail))
 
 
 async def _count_tokens(exchange: Exchange, raw: bytes) -> web.StreamResponse:

@@ -273,15 +273,6 @@ class MockState:
             headers.update(more)
         return headers
 
-    def json_headers_for(self, entry: JournalEntry, extra: Mapping[str, str]) -> CIMultiDict[str]:
-        """A 200 JSON answer's headers: the template (cheaper to copy than to build), its
-        request-id filled in (it keeps its place, first), then ``extra``."""
-        headers = self.json_headers.copy()
-        headers["request-id"] = entry.request_id
-        if extra:
-            headers.update(extra)
-        return headers
-
     def error_headers_for(self, entry: JournalEntry) -> CIMultiDict[str]:
         """An error answer's headers when neither the decision nor the error adds any."""
         headers = self.error_headers.copy()
