@@ -189,13 +189,8 @@ def _optional_time(raw: Mapping[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def catalogue_from_data(data: Any, *, source: str = "<catalogue>") -> Catalogue:
-    """Build a catalogue from parsed JSON/YAML (``{"models": [...]}`` or a bare list)."""
-    items = data.get("models") if isinstance(data, Mapping) else data
-    if not isinstance(items, Sequence) or isinstance(items, str) or not items:
-        raise CatalogueError(f"{source}: expected a non-empty list under 'models'")
-    entries: list[ModelEntry] = []
-    known = {
+_KNOWN_FIELDS = frozenset(
+    {
         "id",
         "display_name",
         "created_at",
@@ -207,53 +202,68 @@ def catalogue_from_data(data: Any, *, source: str = "<catalogue>") -> Catalogue:
         "deprecated_at",
         "retires_at",
     }
-    for i, raw in enumerate(items):
-        where = f"{source}: models[{i}]"
-        if not isinstance(raw, Mapping):
-            raise CatalogueError(f"{where}: expected a mapping, got {raw!r}")
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise CatalogueError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        model_id = _require(raw, "id", str, where)
-        created = raw.get("created_at", "1970-01-01T00:00:00Z")
-        if isinstance(created, datetime):
-            created = created.isoformat().replace("+00:00", "Z")
-        if not isinstance(created, str):
-            raise CatalogueError(f"{where}: field 'created_at' must be an RFC 3339 string")
-        try:
-            datetime.fromisoformat(created.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise CatalogueError(f"{where}: field 'created_at' is not RFC 3339: {created!r}") from exc
-        max_tokens = _require(raw, "max_tokens", int, where)
-        if max_tokens < 1:
-            raise CatalogueError(f"{where}: field 'max_tokens' must be >= 1")
-        aliases = raw.get("aliases", [])
-        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-            raise CatalogueError(f"{where}: field 'aliases' must be a list of strings")
-        lifecycle = raw.get("lifecycle", "active")
-        if lifecycle not in ("active", "deprecated", "retired"):
-            raise CatalogueError(f"{where}: field 'lifecycle' must be active, deprecated or retired")
-        line = raw.get("line")
-        if line is not None and not isinstance(line, str):
-            raise CatalogueError(f"{where}: field 'line' must be a string")
-        max_input = raw.get("max_input_tokens", 200_000)
-        if not isinstance(max_input, int) or isinstance(max_input, bool) or max_input < 1:
-            raise CatalogueError(f"{where}: field 'max_input_tokens' must be a positive integer")
-        entries.append(
-            ModelEntry(
-                id=model_id,
-                display_name=str(raw.get("display_name", model_id)),
-                created_at=created,
-                max_tokens=max_tokens,
-                max_input_tokens=max_input,
-                aliases=tuple(aliases),
-                lifecycle=lifecycle,
-                line=line,
-                deprecated_at=_optional_time(raw, "deprecated_at", where),
-                retires_at=_optional_time(raw, "retires_at", where),
-            )
+)
+
+
+def _created_at(raw: Mapping[str, Any], where: str) -> str:
+    created = raw.get("created_at", "1970-01-01T00:00:00Z")
+    if isinstance(created, datetime):
+        created = created.isoformat().replace("+00:00", "Z")
+    if not isinstance(created, str):
+        raise CatalogueError(f"{where}: field 'created_at' must be an RFC 3339 string")
+    try:
+        datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CatalogueError(f"{where}: field 'created_at' is not RFC 3339: {created!r}") from exc
+    return created
+
+
+def _model_entry(raw: Any, where: str) -> ModelEntry:
+    """One model of a catalogue file, every field checked (``where`` names it in errors)."""
+    if not isinstance(raw, Mapping):
+        raise CatalogueError(f"{where}: expected a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - _KNOWN_FIELDS)
+    if unknown:
+        raise CatalogueError(
+            f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(_KNOWN_FIELDS))})"
         )
-    return Catalogue(tuple(entries))
+    model_id = _require(raw, "id", str, where)
+    created = _created_at(raw, where)
+    max_tokens = _require(raw, "max_tokens", int, where)
+    if max_tokens < 1:
+        raise CatalogueError(f"{where}: field 'max_tokens' must be >= 1")
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise CatalogueError(f"{where}: field 'aliases' must be a list of strings")
+    lifecycle = raw.get("lifecycle", "active")
+    if lifecycle not in ("active", "deprecated", "retired"):
+        raise CatalogueError(f"{where}: field 'lifecycle' must be active, deprecated or retired")
+    line = raw.get("line")
+    if line is not None and not isinstance(line, str):
+        raise CatalogueError(f"{where}: field 'line' must be a string")
+    max_input = raw.get("max_input_tokens", 200_000)
+    if not isinstance(max_input, int) or isinstance(max_input, bool) or max_input < 1:
+        raise CatalogueError(f"{where}: field 'max_input_tokens' must be a positive integer")
+    return ModelEntry(
+        id=model_id,
+        display_name=str(raw.get("display_name", model_id)),
+        created_at=created,
+        max_tokens=max_tokens,
+        max_input_tokens=max_input,
+        aliases=tuple(aliases),
+        lifecycle=lifecycle,
+        line=line,
+        deprecated_at=_optional_time(raw, "deprecated_at", where),
+        retires_at=_optional_time(raw, "retires_at", where),
+    )
+
+
+def catalogue_from_data(data: Any, *, source: str = "<catalogue>") -> Catalogue:
+    """Build a catalogue from parsed JSON/YAML (``{"models": [...]}`` or a bare list)."""
+    items = data.get("models") if isinstance(data, Mapping) else data
+    if not isinstance(items, Sequence) or isinstance(items, str) or not items:
+        raise CatalogueError(f"{source}: expected a non-empty list under 'models'")
+    return Catalogue(tuple(_model_entry(raw, f"{source}: models[{i}]") for i, raw in enumerate(items)))
 
 
 def load_catalogue(path: str | Path) -> Catalogue:
