@@ -8,7 +8,8 @@ YAML file: ``{"models": [{"id": ..., "display_name": ..., "created_at": ..., "ma
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -80,23 +81,44 @@ class Catalogue:
         return len(self.models)
 
 
-def _entry(
-    model_id: str,
-    name: str,
-    created: str,
-    max_tokens: int,
-    line: str,
-    aliases: Iterable[str] = (),
-    max_input_tokens: int = 200_000,
-    retires_at: str | None = None,
-) -> ModelEntry:
+# Newest first. Release dates of ids after the 4.5 family are not published in the SDK; they are
+# placeholders in release order (the API allows an epoch value when the date is unknown).
+# Deprecations and retirement dates follow the SDK's deprecated-model table; a deprecated model
+# still answers (a past ``retires_at`` means retirement is overdue, not that it happened).
+# Columns, separated by two or more spaces: id, display name, created (a date), max_tokens, line,
+# aliases (comma-separated, "-": none), retires (a date, "-": not deprecated).
+_DEFAULT_TABLE = """
+claude-fable-5-2            Claude Fable 5.2       2026-10-01  128000  fable   -                  -
+claude-mythos-5-2           Claude Mythos 5.2      2026-09-24  128000  mythos  -                  -
+claude-haiku-5-5            Claude Haiku 5.5       2026-09-10  64000   haiku   -                  -
+claude-sonnet-5-5           Claude Sonnet 5.5      2026-09-03  128000  sonnet  -                  -
+claude-opus-5-5             Claude Opus 5.5        2026-08-27  128000  opus    -                  -
+claude-fable-5-1            Claude Fable 5.1       2026-07-15  128000  fable   -                  -
+claude-mythos-5-1           Claude Mythos 5.1      2026-07-08  128000  mythos  -                  -
+claude-sonnet-5             Claude Sonnet 5        2026-06-03  128000  sonnet  -                  -
+claude-fable-5              Claude Fable 5         2026-05-20  128000  fable   -                  -
+claude-mythos-5             Claude Mythos 5        2026-05-13  128000  mythos  -                  -
+claude-opus-5               Claude Opus 5          2026-05-06  128000  opus    -                  -
+claude-opus-4-8             Claude Opus 4.8        2026-04-01  128000  opus    -                  -
+claude-opus-4-7             Claude Opus 4.7        2026-03-04  128000  opus    -                  -
+claude-mythos-preview       Claude Mythos Preview  2026-02-25  128000  mythos  -                  2026-06-30
+claude-opus-4-6             Claude Opus 4.6        2026-02-05  128000  opus    -                  -
+claude-sonnet-4-6           Claude Sonnet 4.6      2026-02-17  64000   sonnet  -                  -
+claude-opus-4-5-20251101    Claude Opus 4.5        2025-11-24  64000   opus    claude-opus-4-5    2027-01-22
+claude-haiku-4-5-20251001   Claude Haiku 4.5       2025-10-15  64000   haiku   claude-haiku-4-5   -
+claude-sonnet-4-5-20250929  Claude Sonnet 4.5      2025-09-29  64000   sonnet  claude-sonnet-4-5  2026-11-30
+"""
+
+
+def _table_entry(row: str) -> ModelEntry:
+    model_id, name, created, max_tokens, line, aliases, retires = re.split(r" {2,}", row)
+    retires_at = None if retires == "-" else f"{retires}T00:00:00Z"
     return ModelEntry(
         id=model_id,
         display_name=name,
-        created_at=created,
-        max_tokens=max_tokens,
-        max_input_tokens=max_input_tokens,
-        aliases=tuple(aliases),
+        created_at=f"{created}T00:00:00Z",
+        max_tokens=int(max_tokens),
+        aliases=() if aliases == "-" else tuple(aliases.split(",")),
         line=line,
         lifecycle="deprecated" if retires_at else "active",
         deprecated_at="2026-05-01T00:00:00Z" if retires_at else None,
@@ -104,60 +126,8 @@ def _entry(
     )
 
 
-# Newest first. Release dates of ids after the 4.5 family are not published in the SDK; they are
-# placeholders in release order (the API allows an epoch value when the date is unknown).
-# Deprecations and retirement dates follow the SDK's deprecated-model table; a deprecated model
-# still answers (a past ``retires_at`` means retirement is overdue, not that it happened).
-DEFAULT_MODELS: tuple[ModelEntry, ...] = (
-    _entry("claude-fable-5-2", "Claude Fable 5.2", "2026-10-01T00:00:00Z", 128_000, "fable"),
-    _entry("claude-mythos-5-2", "Claude Mythos 5.2", "2026-09-24T00:00:00Z", 128_000, "mythos"),
-    _entry("claude-haiku-5-5", "Claude Haiku 5.5", "2026-09-10T00:00:00Z", 64_000, "haiku"),
-    _entry("claude-sonnet-5-5", "Claude Sonnet 5.5", "2026-09-03T00:00:00Z", 128_000, "sonnet"),
-    _entry("claude-opus-5-5", "Claude Opus 5.5", "2026-08-27T00:00:00Z", 128_000, "opus"),
-    _entry("claude-fable-5-1", "Claude Fable 5.1", "2026-07-15T00:00:00Z", 128_000, "fable"),
-    _entry("claude-mythos-5-1", "Claude Mythos 5.1", "2026-07-08T00:00:00Z", 128_000, "mythos"),
-    _entry("claude-sonnet-5", "Claude Sonnet 5", "2026-06-03T00:00:00Z", 128_000, "sonnet"),
-    _entry("claude-fable-5", "Claude Fable 5", "2026-05-20T00:00:00Z", 128_000, "fable"),
-    _entry("claude-mythos-5", "Claude Mythos 5", "2026-05-13T00:00:00Z", 128_000, "mythos"),
-    _entry("claude-opus-5", "Claude Opus 5", "2026-05-06T00:00:00Z", 128_000, "opus"),
-    _entry("claude-opus-4-8", "Claude Opus 4.8", "2026-04-01T00:00:00Z", 128_000, "opus"),
-    _entry("claude-opus-4-7", "Claude Opus 4.7", "2026-03-04T00:00:00Z", 128_000, "opus"),
-    _entry(
-        "claude-mythos-preview",
-        "Claude Mythos Preview",
-        "2026-02-25T00:00:00Z",
-        128_000,
-        "mythos",
-        retires_at="2026-06-30T00:00:00Z",
-    ),
-    _entry("claude-opus-4-6", "Claude Opus 4.6", "2026-02-05T00:00:00Z", 128_000, "opus"),
-    _entry("claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17T00:00:00Z", 64_000, "sonnet"),
-    _entry(
-        "claude-opus-4-5-20251101",
-        "Claude Opus 4.5",
-        "2025-11-24T00:00:00Z",
-        64_000,
-        "opus",
-        aliases=("claude-opus-4-5",),
-        retires_at="2027-01-22T00:00:00Z",
-    ),
-    _entry(
-        "claude-haiku-4-5-20251001",
-        "Claude Haiku 4.5",
-        "2025-10-15T00:00:00Z",
-        64_000,
-        "haiku",
-        aliases=("claude-haiku-4-5",),
-    ),
-    _entry(
-        "claude-sonnet-4-5-20250929",
-        "Claude Sonnet 4.5",
-        "2025-09-29T00:00:00Z",
-        64_000,
-        "sonnet",
-        aliases=("claude-sonnet-4-5",),
-        retires_at="2026-11-30T00:00:00Z",
-    ),
+DEFAULT_MODELS: tuple[ModelEntry, ...] = tuple(
+    _table_entry(row) for row in _DEFAULT_TABLE.strip().splitlines()
 )
 
 
@@ -206,16 +176,10 @@ _KNOWN_FIELDS = frozenset(
 
 
 def _created_at(raw: Mapping[str, Any], where: str) -> str:
-    created = raw.get("created_at", "1970-01-01T00:00:00Z")
-    if isinstance(created, datetime):
-        created = created.isoformat().replace("+00:00", "Z")
-    if not isinstance(created, str):
+    """The model's ``created_at`` (the epoch when not given; a null is not a time)."""
+    if "created_at" in raw and raw["created_at"] is None:
         raise CatalogueError(f"{where}: field 'created_at' must be an RFC 3339 string")
-    try:
-        datetime.fromisoformat(created.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise CatalogueError(f"{where}: field 'created_at' is not RFC 3339: {created!r}") from exc
-    return created
+    return _optional_time(raw, "created_at", where) or "1970-01-01T00:00:00Z"
 
 
 def _model_entry(raw: Any, where: str) -> ModelEntry:

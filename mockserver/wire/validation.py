@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.wire.catalogue import Catalogue, ModelEntry
-from mockserver.wire.errors import invalid, not_found
+from mockserver.wire.errors import bounded_list, invalid, not_found
 from mockserver.wire.tokens import count_input_tokens
 
 # Every top-level field the current API (and its beta surface) accepts on POST /v1/messages;
@@ -213,12 +213,13 @@ def _validate_block(block: Any, where: str) -> None:
 
 
 def _validate_messages(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list):
-        raise invalid("messages: Input should be a valid list")
-    if not raw:
-        raise invalid("messages: at least one message is required")
-    if len(raw) > MAX_MESSAGES:
-        raise invalid(f"messages: too many messages (at most {MAX_MESSAGES})")
+    checked: list[dict[str, Any]] = bounded_list(
+        raw,
+        "messages",
+        most=MAX_MESSAGES,
+        empty="at least one message is required",
+        too_many=f"too many messages (at most {MAX_MESSAGES})",
+    )
     for i, message in enumerate(raw):
         where = f"messages.{i}"
         message = _need_dict(message, where)
@@ -239,7 +240,7 @@ def _validate_messages(raw: Any) -> list[dict[str, Any]]:
                 _validate_block(block, f"{where}.content.{j}")
         if final_assistant and _ends_with_whitespace(content):
             raise invalid("messages: final assistant content cannot end with trailing whitespace")
-    return raw
+    return checked
 
 
 def _ends_with_whitespace(content: str | list[Any]) -> bool:
