@@ -95,7 +95,7 @@ def _stop_reading(request: web.BaseRequest) -> None:
 
 def arrived_body(request: web.BaseRequest, limit: int) -> bytes | None:
     """The request's body when all of it has arrived (the usual case: no read loop, no coroutine),
-    a 413 when that is over ``limit`` bytes, None when more is to come (then :func:`read_body`)."""
+    a 413 when that is over ``limit`` bytes, None when more is to come (then :func:`read_limited`)."""
     content = request.content
     raw = whole_body(content)
     if raw is None:
