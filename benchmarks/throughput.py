@@ -87,14 +87,15 @@ def serve_journal(port: int, body: bytes) -> None:
     from aiohttp import web
 
     from mockserver import ServerConfig
-    from mockserver.app import MESSAGES_PATH, MockState
     from mockserver.faults import build_engine
+    from mockserver.web.state import MockState
+    from mockserver.wire.paths import MESSAGES
 
     config = ServerConfig()
     state = MockState(config, build_engine(None, seed=config.seed), None)
 
     async def handler(request: web.Request) -> web.Response:
-        entry, _key = state.open(request, "POST", MESSAGES_PATH)
+        entry, _key = state.open(request, "POST", MESSAGES)
         try:
             headers = state.json_headers.copy()
             headers["request-id"] = entry.request_id
@@ -108,7 +109,7 @@ def serve_journal(port: int, body: bytes) -> None:
             state.close(entry, "messages")
 
     app = web.Application()
-    app.router.add_post(MESSAGES_PATH, handler)
+    app.router.add_post(MESSAGES, handler)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mockserver.app import create_app
-    from mockserver.catalogue import Catalogue, ModelEntry, load_catalogue
     from mockserver.config import ServerConfig
     from mockserver.journal import Journal, JournalEntry, JournalFilter, LogicalRequest, logical_requests
-    from mockserver.server import AsyncMockServer, MockServer, UnsafeBindError
+    from mockserver.web.server import AsyncMockServer, MockServer, UnsafeBindError
+    from mockserver.wire.catalogue import Catalogue, ModelEntry, load_catalogue
 
 __all__ = [
     "AsyncMockServer",
@@ -51,14 +51,14 @@ __all__ = [
 ]
 
 _WHERE = {
-    "AsyncMockServer": "mockserver.server",
-    "MockServer": "mockserver.server",
-    "UnsafeBindError": "mockserver.server",
+    "AsyncMockServer": "mockserver.web.server",
+    "MockServer": "mockserver.web.server",
+    "UnsafeBindError": "mockserver.web.server",
     "create_app": "mockserver.app",
     "ServerConfig": "mockserver.config",
-    "Catalogue": "mockserver.catalogue",
-    "ModelEntry": "mockserver.catalogue",
-    "load_catalogue": "mockserver.catalogue",
+    "Catalogue": "mockserver.wire.catalogue",
+    "ModelEntry": "mockserver.wire.catalogue",
+    "load_catalogue": "mockserver.wire.catalogue",
     "Journal": "mockserver.journal",
     "JournalEntry": "mockserver.journal",
     "JournalFilter": "mockserver.journal",

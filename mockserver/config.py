@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mockserver.catalogue import Catalogue, default_catalogue
+from mockserver.wire.catalogue import Catalogue, default_catalogue
 
 if TYPE_CHECKING:
     from mockserver.journal import JournalEntry
@@ -21,7 +21,7 @@ SERVE_TTFT_S = 0.4
 SERVE_TOKENS_PER_S = 100.0
 SERVE_BATCH_PROCESSING_S = 10.0
 
-# read timeouts (mockserver/conn_guard.py): they bound reading a request, never writing a response
+# read timeouts (mockserver/web/conn_guard.py): they bound reading a request, never writing a response
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BODY_TIMEOUT_S = 30.0
 

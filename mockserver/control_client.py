@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.control_token import resolve_token
+from mockserver.wire import paths
 
 __all__ = ["ControlClient", "ControlError", "ControlRefused", "ServerUnreachable"]
 
-PREFIX = "/_busysignal"
 TOKEN_HEADER = "x-busysignal-token"
 DEFAULT_TIMEOUT_S = 10.0
 _DETAIL_CHARS = 500
@@ -113,7 +113,7 @@ class ControlClient:
 
     def health(self) -> dict[str, Any]:
         """``GET /_busysignal/health``: status, in-flight requests, journal size, scenario name."""
-        answer: dict[str, Any] = self._json("GET", f"{PREFIX}/health")
+        answer: dict[str, Any] = self._json("GET", paths.CONTROL_HEALTH)
         return answer
 
     def healthy(self) -> bool:
@@ -131,26 +131,26 @@ class ControlClient:
         query: dict[str, str | int] = {"format": "jsonl", **filters}
         if since_seq is not None:
             query["since_seq"] = since_seq
-        body = self.request("GET", f"{PREFIX}/journal?{urllib.parse.urlencode(query)}")
+        body = self.request("GET", f"{paths.CONTROL_JOURNAL}?{urllib.parse.urlencode(query)}")
         return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
     def clear_journal(self) -> int:
         """``DELETE /_busysignal/journal``; how many entries were cleared."""
-        cleared: int = self._json("DELETE", f"{PREFIX}/journal")["cleared"]
+        cleared: int = self._json("DELETE", paths.CONTROL_JOURNAL)["cleared"]
         return cleared
 
     def stats(self) -> dict[str, Any]:
         """``GET /_busysignal/stats``: the counters since the last reset."""
-        answer: dict[str, Any] = self._json("GET", f"{PREFIX}/stats")
+        answer: dict[str, Any] = self._json("GET", paths.CONTROL_STATS)
         return answer
 
     def reset(self) -> None:
         """Clear the journal and stats and restart the scenario clock (``seq`` keeps counting)."""
-        self.request("POST", f"{PREFIX}/reset", b"")
+        self.request("POST", paths.CONTROL_RESET, b"")
 
     def scenario(self) -> dict[str, Any]:
         """``GET /_busysignal/scenario``: the running scenario and where its clock stands."""
-        answer: dict[str, Any] = self._json("GET", f"{PREFIX}/scenario")
+        answer: dict[str, Any] = self._json("GET", paths.CONTROL_SCENARIO)
         return answer
 
     def set_scenario(self, spec: str | Path | Mapping[str, Any], *, seed: int | None = None) -> str:
@@ -165,13 +165,13 @@ class ControlClient:
             body, ctype = json.dumps(dict(spec)).encode(), "application/json"
         else:
             body, ctype = json.dumps({"name": spec}).encode(), "application/json"
-        path = f"{PREFIX}/scenario" + ("" if seed is None else f"?seed={seed}")
+        path = paths.CONTROL_SCENARIO + ("" if seed is None else f"?seed={seed}")
         name: str = self._json("PUT", path, body, ctype)["name"]
         return name
 
     def metrics(self) -> str:
         """``GET /metrics``: the Prometheus text."""
-        return self.request("GET", "/metrics").decode()
+        return self.request("GET", paths.METRICS).decode()
 
     def __repr__(self) -> str:
         return f"ControlClient({self.url!r}, token={'set' if self.token else None})"

@@ -58,7 +58,7 @@ class LocalServer:
 
     def __init__(self, scenario: ScenarioSpec, seed: int) -> None:
         # imported late: loading the plugin (in every pytest run) stays cheap until a test needs it
-        from mockserver.server import MockServer
+        from mockserver.web.server import MockServer
 
         spec = _normalise(scenario)
         self._server = MockServer(scenario=str(spec) if isinstance(spec, Path) else spec, seed=seed)

@@ -133,8 +133,8 @@ def log_line(entry: JournalEntry) -> str:
 
 
 def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
-    from mockserver.catalogue import default_catalogue, load_catalogue
     from mockserver.control_token import resolve_token
+    from mockserver.wire.catalogue import default_catalogue, load_catalogue
 
     def on_done(entry: JournalEntry) -> None:
         print(log_line(entry), file=out, flush=True)
@@ -157,7 +157,7 @@ def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
 
 
 async def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    from mockserver.server import AsyncMockServer
+    from mockserver.web.server import AsyncMockServer
 
     config = build_config(args, out)
     server = AsyncMockServer(
@@ -173,7 +173,7 @@ async def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     print(f"export ANTHROPIC_BASE_URL={server.url}", file=out)
     if config.auth and config.api_keys is None:
         print("(any non-empty API key is accepted)", file=out)
-    from mockserver.scenario_status import status_lines
+    from mockserver.web.scenario_status import status_lines
 
     for line in status_lines(server.scenario_status()):
         print(line, file=out)
@@ -196,10 +196,10 @@ def _on_signal(sig: signal.Signals, received: list[signal.Signals], stop: asynci
 
 
 def run(args: argparse.Namespace) -> int:
-    from mockserver.catalogue import CatalogueError
-    from mockserver.conn_guard import raise_fd_limit
     from mockserver.faults import ScenarioError
-    from mockserver.server import UnsafeBindError
+    from mockserver.web.conn_guard import raise_fd_limit
+    from mockserver.web.server import UnsafeBindError
+    from mockserver.wire.catalogue import CatalogueError
 
     raise_fd_limit()  # thousands of connections need thousands of fds: soft limit up to the hard one
     try:

@@ -51,7 +51,7 @@ ServerFactory = Callable[[Any, int], AbstractContextManager[ServerLike]]
 
 @contextmanager
 def mock_server_factory(spec: Any, seed: int) -> Iterator[ServerLike]:
-    from mockserver.server import MockServer
+    from mockserver.web.server import MockServer
 
     with MockServer(scenario=dict(spec) if isinstance(spec, Mapping) else spec, seed=seed) as server:
         yield server

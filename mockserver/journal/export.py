@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from aiohttp import web
 
 from mockserver.journal import Journal, JournalEntry, JournalFilter, entry_json
-from mockserver.response_headers import JSON_TYPE
+from mockserver.wire.response_headers import JSON_TYPE
 
 JOURNAL_CHUNK = 1000  # entries scanned (and at most written) per step
 JSONL_TYPE = "application/x-jsonl"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from mockserver.conformance import parse_entries
 from mockserver.journal import JournalEntry
-from mockserver.server import MockServer
+from mockserver.web.server import MockServer
 from resilience import EqualJitter, Policy, ResilientAnthropic
 from resilience.policy import Retry
 from resilience.testing import SystemClock

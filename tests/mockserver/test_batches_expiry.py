@@ -9,8 +9,8 @@ import pytest
 from tests.support import TEST_KEY, FakeClock, user
 
 from mockserver import MockServer, ServerConfig
-from mockserver.batches import BATCH_TTL_S, RESULTS_KEPT_S, Batch, BatchItem, BatchStore
-from mockserver.errors import ApiError
+from mockserver.wire.batches import BATCH_TTL_S, RESULTS_KEPT_S, Batch, BatchItem, BatchStore
+from mockserver.wire.errors import ApiError
 
 HOUR = 3600.0
 DAY = 24 * HOUR

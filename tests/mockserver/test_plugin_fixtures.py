@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockserver.server import MockServer
+from mockserver.web.server import MockServer
 
 pytest_plugins = ["pytester"]
 

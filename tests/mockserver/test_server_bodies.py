@@ -16,7 +16,7 @@ import pytest
 from tests.support import TEST_KEY
 
 from mockserver import MockServer
-from mockserver.bodies import BODY_STATS
+from mockserver.web.bodies import BODY_STATS
 
 MiB = 1024 * 1024
 API = {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}

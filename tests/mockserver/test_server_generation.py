@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockserver.catalogue import CatalogueError, catalogue_from_data, default_catalogue
-from mockserver.generation import TEXT_MAX_TOKENS, TEXT_MIN_TOKENS, base_pieces, content_key, generate
-from mockserver.schema_values import value_for_schema
-from mockserver.sse import stream_events
-from mockserver.validation import validate_count_tokens_request, validate_messages_request
+from mockserver.wire.catalogue import CatalogueError, catalogue_from_data, default_catalogue
+from mockserver.wire.generation import TEXT_MAX_TOKENS, TEXT_MIN_TOKENS, base_pieces, content_key, generate
+from mockserver.wire.schema_values import value_for_schema
+from mockserver.wire.sse import stream_events
+from mockserver.wire.validation import validate_count_tokens_request, validate_messages_request
 
 CATALOGUE = default_catalogue()
 MODEL = "claude-opus-4-6"

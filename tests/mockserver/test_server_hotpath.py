@@ -7,8 +7,8 @@ import json
 from multidict import CIMultiDict
 
 from mockserver import MockServer
-from mockserver.errors import error_body
 from mockserver.journal import KEPT_HEADERS, Journal, kept_header_values
+from mockserver.wire.errors import error_body
 
 
 def _plain_error_body(error_type: str, message: str, request_id: str | None) -> bytes:
@@ -112,7 +112,7 @@ def test_metrics_record_counts_each_request_as_the_plain_code_did() -> None:
     from bisect import bisect_left
     from collections import Counter
 
-    from mockserver.metrics import LATENCY_BUCKETS, Metrics, Stats
+    from mockserver.web.metrics import LATENCY_BUCKETS, Metrics, Stats
 
     journal = Journal(10)
     metrics = Metrics()
@@ -177,7 +177,7 @@ def test_answers_carry_their_headers_in_the_order_the_plain_code_gave() -> None:
     a 200 {request-id, content-type, **base_headers}; an error response_headers(...)."""
     import http.client
 
-    from mockserver.app import JSON_TYPE
+    from mockserver.wire.response_headers import JSON_TYPE
 
     body = json.dumps(
         {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -205,13 +205,13 @@ def test_answers_carry_their_headers_in_the_order_the_plain_code_gave() -> None:
 
 
 def test_whole_body_is_taken_only_when_it_arrived_in_one_piece() -> None:
-    """_whole_body peeks at a finished reader's one chunk; anything else goes the public way."""
+    """whole_body peeks at a finished reader's one chunk; anything else goes the public way."""
     import asyncio
     from unittest import mock
 
     from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
-    from mockserver.app import _whole_body
+    from mockserver.web.bodies import whole_body
 
     loop = asyncio.new_event_loop()
     try:
@@ -225,13 +225,13 @@ def test_whole_body_is_taken_only_when_it_arrived_in_one_piece() -> None:
             return r
 
         one = reader(b'{"a":1}')
-        assert _whole_body(one) == b'{"a":1}'
+        assert whole_body(one) == b'{"a":1}'
         assert one.read_nowait(-1) == b'{"a":1}'  # still there: nothing was drained
-        assert _whole_body(reader(b'{"a":', b"1}")) is None  # two pieces: read_nowait joins them
-        assert _whole_body(reader(b'{"a":1}', eof=False)) is None  # more may come
-        assert _whole_body(EMPTY_PAYLOAD) is None  # not a plain StreamReader
+        assert whole_body(reader(b'{"a":', b"1}")) is None  # two pieces: read_nowait joins them
+        assert whole_body(reader(b'{"a":1}', eof=False)) is None  # more may come
+        assert whole_body(EMPTY_PAYLOAD) is None  # not a plain StreamReader
         failed = reader(b"{}")
         failed.set_exception(ConnectionResetError())
-        assert _whole_body(failed) is None  # read_nowait raises it, as before
+        assert whole_body(failed) is None  # read_nowait raises it, as before
     finally:
         loop.close()

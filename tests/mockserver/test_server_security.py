@@ -22,7 +22,6 @@ from aiohttp import web
 from tests.support import TEST_KEY, user
 
 from mockserver import AsyncMockServer, MockServer
-from mockserver.app import _is_loopback
 from mockserver.control_token import (
     TOKEN_ENV,
     TOKEN_FILE_ENV,
@@ -30,6 +29,7 @@ from mockserver.control_token import (
     resolve_token,
     token_for_serve_args,
 )
+from mockserver.web.state import is_loopback
 
 MODEL = "claude-haiku-4-5"
 API = {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"}
@@ -72,9 +72,9 @@ async def _batch_result(server: AsyncMockServer, headers: dict[str, str]) -> dic
 
 
 def test_an_unknown_peer_is_not_loopback() -> None:
-    assert _is_loopback(None) is False
-    assert _is_loopback(FAR_PEER) is False
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1")
+    assert is_loopback(None) is False
+    assert is_loopback(FAR_PEER) is False
+    assert is_loopback("127.0.0.1") and is_loopback("::1")
 
 
 async def test_a_batch_from_a_far_peer_ignores_the_override_header() -> None:

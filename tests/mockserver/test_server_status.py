@@ -18,7 +18,7 @@ from mockserver.faults import build_engine
 from mockserver.faults.loader import load_scenario
 from mockserver.faults.timeline import Span, span_status, spans_of, summary
 from mockserver.journal import Journal, decided_by
-from mockserver.scenario_status import scenario_status, status_lines
+from mockserver.web.scenario_status import scenario_status, status_lines
 
 API = {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"}
 SPIKE = "spike-new-model, spike-other-models, spike-streams-break"

@@ -11,7 +11,7 @@ import pytest
 from tests.support import TEST_KEY
 
 from mockserver import MockServer, ServerConfig
-from mockserver.conn_guard import AcceptErrors, install_accept_error_handler, raise_fd_limit
+from mockserver.web.conn_guard import AcceptErrors, install_accept_error_handler, raise_fd_limit
 
 
 def short(ttft_s: float = 0.0, tokens_per_s: float | None = None) -> ServerConfig:

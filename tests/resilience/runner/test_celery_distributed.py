@@ -25,7 +25,7 @@ redis = pytest.importorskip("redis")
 pytest.importorskip("celery")
 
 from mockserver import MockServer  # noqa: E402
-from mockserver.app import prompt_digest_of  # noqa: E402
+from mockserver.wire.generation import prompt_digest_of  # noqa: E402
 from resilience.runner.core import RequeuePolicy, parse_documents  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")

@@ -23,7 +23,7 @@ from resilience.runner.core import parse_documents
 
 mockserver = pytest.importorskip("mockserver")
 from mockserver import MockServer  # noqa: E402
-from mockserver.app import prompt_digest_of  # noqa: E402
+from mockserver.wire.generation import prompt_digest_of  # noqa: E402
 
 N_DOCS = 2000
 CONCURRENCY = 32

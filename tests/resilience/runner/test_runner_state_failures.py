@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from mockserver import MockServer
-from mockserver.app import prompt_digest_of
 from mockserver.cli import main
+from mockserver.wire.generation import prompt_digest_of
 from resilience.runner import OutputFile
 from resilience.runner.core import parse_documents
 from resilience.runner.store import EXIT_STORAGE, JobStore, StateError, storage_failure

@@ -1,10 +1,12 @@
 """Reading a request body within a limit, and refusing bodies the real API would refuse.
 
+- **The whole body.** When all of it has arrived (the usual case) :func:`arrived_body` takes it
+  as it lies (no read loop, no coroutine); else :func:`read_limited` reads it.
 - **Limits.** :func:`read_limited` answers 413 ``request_too_large`` as soon as a limit is passed:
   from ``Content-Length`` before anything is read, or while the body streams in (chunked or
   compressed), never after reading everything. The limit is the route's (32 MB for Messages and
   count_tokens, 256 MB for Batches; the scenario PUT keeps its own 1 MiB cap in
-  :mod:`mockserver.control_guard`).
+  :mod:`mockserver.web.control_guard`).
 - **Compressed bodies.** aiohttp inflates ``gzip``/``deflate``/``br`` bodies incrementally as they
   arrive (a bounded piece per step, paused by the reader's flow control), so counting the inflated
   bytes as they are read bounds the decompressed size by the same limit: a gzip bomb is refused
@@ -18,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import ContentEncodingError
 
-from mockserver.errors import ApiError, invalid
+from mockserver.wire.errors import ApiError, invalid
 
 TOO_LARGE_MESSAGE = "Request exceeds the maximum allowed number of bytes."
 
@@ -89,3 +91,34 @@ def _stop_reading(request: web.BaseRequest) -> None:
     answer is sent (aiohttp still reads and drops what follows for a short lingering time, so
     the client gets the answer; nothing of it is kept)."""
     request.protocol.close()
+
+
+def arrived_body(request: web.BaseRequest, limit: int) -> bytes | None:
+    """The request's body when all of it has arrived (the usual case: no read loop, no coroutine),
+    a 413 when that is over ``limit`` bytes, None when more is to come (then :func:`read_limited`)."""
+    content = request.content
+    raw = whole_body(content)
+    if raw is None:
+        if not content.is_eof():
+            return None
+        raw = content.read_nowait(-1)
+    if len(raw) > limit:
+        raise too_large()
+    return raw
+
+
+def whole_body(content: StreamReader) -> bytes | None:
+    """The body when all of it has arrived, in one piece (the usual case), taken without draining
+    the reader: read_nowait would also run aiohttp's flow control (resume reading, feed the parser
+    nothing) for a connection that was never paused. What stays in the reader goes with the
+    request. None otherwise (then the reader's own read_nowait or read)."""
+    if type(content) is not StreamReader or not content.is_eof():
+        return None
+    try:
+        if content._exception is None and not content._buffer_offset:
+            chunks = content._buffer
+            if len(chunks) == 1:
+                return chunks[0]
+    except AttributeError:  # a reader laid out otherwise (another aiohttp): the public read path
+        pass
+    return None

@@ -12,11 +12,12 @@ import dataclasses
 import hashlib
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.schema_values import value_for_schema
-from mockserver.validation import MessageRequest
+from mockserver.wire.schema_values import value_for_schema
+from mockserver.wire.validation import MessageRequest
 
 _VOCABULARY = (
     "the",
@@ -134,6 +135,18 @@ def canonical_prompt(body: dict[str, Any]) -> bytes:
     """Canonical JSON of the body without model, max_tokens, stop_sequences and stream."""
     rest = {k: v for k, v in body.items() if k not in NOT_CONTENT}
     return json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def prompt_digest_of(body: Mapping[str, Any], prompt: bytes | None = None) -> str:
+    """Digest of the parsed body without ``model`` and ``max_tokens`` (groups a call across fallback).
+
+    ``prompt`` is ``canonical_prompt(body)`` when already computed; the fields it leaves out
+    besides model and max_tokens (stop_sequences, stream) are hashed after it."""
+    if prompt is None:
+        prompt = canonical_prompt(dict(body))
+    h = hashlib.blake2b(prompt, digest_size=12)
+    h.update(json.dumps([body.get("stop_sequences", "-"), body.get("stream", "-")], default=str).encode())
+    return h.hexdigest()
 
 
 def content_key(body: dict[str, Any], seed: int, prompt: bytes | None = None) -> bytes:

@@ -176,8 +176,8 @@ class Stats:
 
 
 def render_refused(malformed: Mapping[str, int], too_large: int, bad_encoding: int) -> str:
-    """The counters of requests refused before they reach a route (see mockserver.protocol_errors and
-    mockserver.bodies): malformed HTTP by kind, and bodies over their limit or not their coding."""
+    """The counters of requests refused before they reach a route (see mockserver.web.protocol_errors and
+    mockserver.web.bodies): malformed HTTP by kind, and bodies over their limit or not their coding."""
     lines = [
         "# HELP busysignal_malformed_requests_total Requests that were not valid HTTP, by kind.",
         "# TYPE busysignal_malformed_requests_total counter",

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii  # what json.dumps(str) calls
+from typing import Any
 
 # status -> error.type the real API sends for it (Errors doc); other 4xx use invalid_request_error
 ERROR_TYPE_FOR_STATUS: dict[int, str] = {
@@ -99,3 +100,15 @@ class IdFactory:
         """``"req_" + next_suffix()`` (one call: a request id is made for every request)."""
         self._counter = counter = self._counter + 1
         return "%s%012x" % (self._request_prefix, counter)  # noqa: UP031 - faster than the f-string
+
+
+def bounded_list(raw: Any, name: str, *, most: int, empty: str, too_many: str) -> list[Any]:
+    """``raw`` when it is a list of 1 to ``most`` items; else the 400 that says which (the
+    messages ``empty`` and ``too_many`` follow ``name: ``)."""
+    if not isinstance(raw, list):
+        raise invalid(f"{name}: Input should be a valid list")
+    if not raw:
+        raise invalid(f"{name}: {empty}")
+    if len(raw) > most:
+        raise invalid(f"{name}: {too_many}")
+    return raw

@@ -28,7 +28,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
 from mockserver.config import DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S
-from mockserver.protocol_errors import JsonErrorHandler
+from mockserver.web.protocol_errors import JsonErrorHandler
 
 log = logging.getLogger("busysignal.server")
 
@@ -49,7 +49,7 @@ class ReadTimeouts:
 
 class GuardedHandler(JsonErrorHandler):
     """aiohttp's request handler with the read deadlines described in the module note, answering
-    what it cannot parse as the API would (:class:`~mockserver.protocol_errors.JsonErrorHandler`)."""
+    what it cannot parse as the API would (:class:`~mockserver.web.protocol_errors.JsonErrorHandler`)."""
 
     __slots__ = ("_guard_deadline", "_guard_handle", "_guard_payload", "_guard_phase", "_guard_timeouts")
 

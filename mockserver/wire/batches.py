@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from mockserver.errors import ApiError, invalid, not_found
+from mockserver.wire.errors import ApiError, bounded_list, invalid, not_found
 
 BATCH_TTL_S = 24 * 3600.0  # a batch not ended this long after its creation expires
 RESULTS_KEPT_S = 29 * 24 * 3600.0  # an ended batch (and its results) is kept this long, then gone
@@ -91,15 +91,15 @@ def parse_create_body(body: Any) -> list[tuple[str, Any]]:
     for key in body:
         if key != "requests":
             raise invalid(f"{key}: Extra inputs are not permitted")
-    requests = body.get("requests")
-    if requests is None:
+    if body.get("requests") is None:
         raise invalid("requests: Field required")
-    if not isinstance(requests, list):
-        raise invalid("requests: Input should be a valid list")
-    if not requests:
-        raise invalid("requests: List should have at least 1 item after validation, not 0")
-    if len(requests) > MAX_BATCH_REQUESTS:
-        raise invalid(f"requests: List should have at most {MAX_BATCH_REQUESTS} items")
+    requests = bounded_list(
+        body["requests"],
+        "requests",
+        most=MAX_BATCH_REQUESTS,
+        empty="List should have at least 1 item after validation, not 0",
+        too_many=f"List should have at most {MAX_BATCH_REQUESTS} items",
+    )
     out: list[tuple[str, Any]] = []
     seen: set[str] = set()
     for i, item in enumerate(requests):

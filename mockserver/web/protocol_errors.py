@@ -9,7 +9,7 @@ fault (nothing of the request in it), each kind is logged once without a traceba
 malformed request is counted in :data:`MALFORMED` (shown in ``/_busysignal/stats``). A 500 there is
 a bug of the mock or of aiohttp: it keeps its traceback.
 
-The mock's connections are made by :mod:`mockserver.conn_guard`, whose handler (read deadlines
+The mock's connections are made by :mod:`mockserver.web.conn_guard`, whose handler (read deadlines
 against slowloris) is this one's subclass: one handler class serves both.
 
 An unsupported ``Content-Encoding`` (``zstd`` without its codec) is a 415: RFC 9110 section
@@ -25,9 +25,9 @@ from collections import Counter
 from aiohttp import http_exceptions as hx
 from aiohttp import web
 
-from mockserver.bodies import BODY_STATS
-from mockserver.errors import ERROR_TYPE_FOR_STATUS, IdFactory, error_body
-from mockserver.metrics import render_refused
+from mockserver.web.bodies import BODY_STATS
+from mockserver.web.metrics import render_refused
+from mockserver.wire.errors import ERROR_TYPE_FOR_STATUS, IdFactory, error_body
 
 log = logging.getLogger("mockserver.protocol")
 

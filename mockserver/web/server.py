@@ -13,12 +13,13 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 from aiohttp import web
 
-from mockserver.app import STATE, MockState, Spec, create_app
+from mockserver.app import create_app
 from mockserver.config import ServerConfig
-from mockserver.conn_guard import AcceptErrors, GuardedRunner, ReadTimeouts, install_accept_error_handler
 from mockserver.faults import FaultEngine, build_engine
 from mockserver.journal import Journal
-from mockserver.scenario_status import scenario_status
+from mockserver.web.conn_guard import AcceptErrors, GuardedRunner, ReadTimeouts, install_accept_error_handler
+from mockserver.web.scenario_status import scenario_status
+from mockserver.web.state import STATE, MockState, Spec
 
 T = TypeVar("T")
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.catalogue import Catalogue, ModelEntry
-from mockserver.errors import invalid, not_found
-from mockserver.tokens import count_input_tokens
+from mockserver.wire.catalogue import Catalogue, ModelEntry
+from mockserver.wire.errors import bounded_list, invalid, not_found
+from mockserver.wire.tokens import count_input_tokens
 
 # Every top-level field the current API (and its beta surface) accepts on POST /v1/messages;
 # temperature/top_p/top_k are still accepted from older SDKs.
@@ -213,12 +213,13 @@ def _validate_block(block: Any, where: str) -> None:
 
 
 def _validate_messages(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list):
-        raise invalid("messages: Input should be a valid list")
-    if not raw:
-        raise invalid("messages: at least one message is required")
-    if len(raw) > MAX_MESSAGES:
-        raise invalid(f"messages: too many messages (at most {MAX_MESSAGES})")
+    checked: list[dict[str, Any]] = bounded_list(
+        raw,
+        "messages",
+        most=MAX_MESSAGES,
+        empty="at least one message is required",
+        too_many=f"too many messages (at most {MAX_MESSAGES})",
+    )
     for i, message in enumerate(raw):
         where = f"messages.{i}"
         message = _need_dict(message, where)
@@ -239,7 +240,7 @@ def _validate_messages(raw: Any) -> list[dict[str, Any]]:
                 _validate_block(block, f"{where}.content.{j}")
         if final_assistant and _ends_with_whitespace(content):
             raise invalid("messages: final assistant content cannot end with trailing whitespace")
-    return raw
+    return checked
 
 
 def _ends_with_whitespace(content: str | list[Any]) -> bool:
@@ -364,38 +365,39 @@ def _resolve(model: str, catalogue: Catalogue) -> ModelEntry:
     return entry
 
 
-def validate_messages_request(
-    body: Any, catalogue: Catalogue, *, allow_zero_max_tokens: bool = True
-) -> MessageRequest:
-    """Validate a POST /v1/messages body (batch items pass ``allow_zero_max_tokens=False``)."""
-    body = _check_fields(body, MESSAGES_FIELDS)
-    model = _model(body)
+def _max_tokens(body: dict[str, Any], minimum: int) -> int:
     if "max_tokens" not in body:
         raise invalid("max_tokens: Field required")
     max_tokens = body["max_tokens"]
     if not _is_int(max_tokens):
         raise invalid("max_tokens: Input should be a valid integer")
-    minimum = 0 if allow_zero_max_tokens else 1
     if max_tokens < minimum:
         raise invalid(f"max_tokens: Input should be greater than or equal to {minimum}")
-    if "messages" not in body:
-        raise invalid("messages: Field required")
-    messages = _validate_messages(body["messages"])
-    system = body.get("system")
-    _validate_system(system)
-    stop: tuple[str, ...] = ()
-    if body.get("stop_sequences") is not None:
-        raw_stop = body["stop_sequences"]
-        if not isinstance(raw_stop, list):
-            raise invalid("stop_sequences: Input should be a valid list")
-        for i, s in enumerate(raw_stop):
-            _need_str(s, f"stop_sequences.{i}")
-        stop = tuple(raw_stop)
+    return int(max_tokens)
+
+
+def _stop_sequences(body: dict[str, Any]) -> tuple[str, ...]:
+    raw_stop = body.get("stop_sequences")
+    if raw_stop is None:
+        return ()
+    if not isinstance(raw_stop, list):
+        raise invalid("stop_sequences: Input should be a valid list")
+    for i, s in enumerate(raw_stop):
+        _need_str(s, f"stop_sequences.{i}")
+    return tuple(raw_stop)
+
+
+def _stream(body: dict[str, Any]) -> bool:
     stream = body.get("stream", False)
     if stream is None:
-        stream = False
+        return False
     if not isinstance(stream, bool):
         raise invalid("stream: Input should be a valid boolean")
+    return stream
+
+
+def _validate_sampling(body: dict[str, Any]) -> None:
+    """temperature and top_p in [0, 1], top_k a non-negative integer (each optional)."""
     for name in ("temperature", "top_p"):
         if name in body and body[name] is not None:
             value = body[name]
@@ -408,16 +410,37 @@ def validate_messages_request(
             raise invalid("top_k: Input should be a valid integer")
         if body["top_k"] < 0:
             raise invalid("top_k: Input should be greater than or equal to 0")
-    tools = _validate_tools(body.get("tools"))
-    forced = _validate_tool_choice(body.get("tool_choice"), tools)
-    _validate_common_options(body, max_tokens)
-    thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in (
-        "enabled",
-        "adaptive",
-    )
+
+
+def _thinking(body: dict[str, Any]) -> bool:
+    """Whether thinking is on (a 400 when tool_choice also forces tool use)."""
+    raw = body.get("thinking")
+    thinking = isinstance(raw, dict) and raw.get("type") in ("enabled", "adaptive")
     choice = body.get("tool_choice")
     if thinking and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
+    return thinking
+
+
+def validate_messages_request(
+    body: Any, catalogue: Catalogue, *, allow_zero_max_tokens: bool = True
+) -> MessageRequest:
+    """Validate a POST /v1/messages body (batch items pass ``allow_zero_max_tokens=False``)."""
+    body = _check_fields(body, MESSAGES_FIELDS)
+    model = _model(body)
+    max_tokens = _max_tokens(body, 0 if allow_zero_max_tokens else 1)
+    if "messages" not in body:
+        raise invalid("messages: Field required")
+    messages = _validate_messages(body["messages"])
+    system = body.get("system")
+    _validate_system(system)
+    stop = _stop_sequences(body)
+    stream = _stream(body)
+    _validate_sampling(body)
+    tools = _validate_tools(body.get("tools"))
+    forced = _validate_tool_choice(body.get("tool_choice"), tools)
+    _validate_common_options(body, max_tokens)
+    thinking = _thinking(body)
     entry = _resolve(model, catalogue)
     if max_tokens > entry.max_tokens:
         raise invalid(

@@ -5,6 +5,8 @@
   and a BOM, and lone surrogates (``"\\ud800"``), which no UTF-8 text can carry: all are a 400
   ``invalid_request_error`` here. An ordinary body (it starts with ``{`` and has no surrogate
   escape) costs two byte searches.
+- :func:`parse_json` is the one way a request body becomes JSON: these checks, and the 400 the
+  API sends for a body that does not parse.
 - **API keys** are ASCII. aiohttp hands header bytes that are not UTF-8 over as lone surrogates;
   :func:`key_text` makes such a key hashable (for the journal), and ``check_auth`` answers a key
   that is not ASCII with the 401 any unknown key gets.
@@ -16,7 +18,7 @@ import json
 import re
 from typing import Any
 
-from mockserver.errors import invalid
+from mockserver.wire.errors import invalid
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
@@ -56,3 +58,25 @@ def key_text(key: str) -> str:
     except UnicodeEncodeError:
         return key.encode("utf-8", "surrogateescape").decode("latin-1")
     return key
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON, or the API's 400 that names what is wrong with it."""
+    check_json_bytes(raw)  # UTF-16/32, a BOM: 400
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise invalid(f"The request body is not valid UTF-8: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise invalid(
+            f"The request body is not valid JSON: {exc.msg}: line {exc.lineno} column {exc.colno}"
+        ) from None
+    except ValueError as exc:
+        raise invalid(f"The request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise invalid("The request body is not valid JSON: nesting too deep") from None
+    return check_parsed(raw, body)  # lone surrogates: 400

@@ -3,18 +3,18 @@
 As the real API's do, every response says which organization answered and the state of its
 rate limits (``anthropic-ratelimit-*``). Unless the scenario's rate limits cover a request (then
 the engine's decision brings the true bucket headers, which replace these), the limits are those
-of :data:`~mockserver.faults.ratelimits.DEFAULT_TIER`, whose buckets are always full: their
-``reset`` is now, so the templates are remade when the wall clock passes the next whole second.
+of the default tier, whose buckets are always full: their ``reset`` is now, so the templates are
+remade when the wall clock passes the next whole second. The caller brings that tier's headers
+(the fault engine knows the tiers; this module knows only the wire).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from multidict import CIMultiDict
-
-from mockserver.faults.ratelimits import DEFAULT_TIER, tier_headers
 
 JSON_TYPE = "application/json"
 ORGANIZATION_ID = "00000000-0000-4000-8000-000000000000"
@@ -32,9 +32,10 @@ class HeaderTemplates:
     until: float
 
 
-def header_templates(wall: float) -> HeaderTemplates:
-    """The templates for epoch second ``wall`` (the reset times name the next whole second)."""
-    base = {"anthropic-organization-id": ORGANIZATION_ID, **tier_headers(DEFAULT_TIER, wall)}
+def header_templates(wall: float, ratelimit: Mapping[str, str]) -> HeaderTemplates:
+    """The templates for epoch second ``wall`` (the reset times name the next whole second), with
+    the ``anthropic-ratelimit-*`` headers ``ratelimit`` of full buckets at that second."""
+    base = {"anthropic-organization-id": ORGANIZATION_ID, **ratelimit}
     return HeaderTemplates(
         base,
         CIMultiDict({"request-id": "", "content-type": JSON_TYPE, **base}),

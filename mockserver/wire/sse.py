@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.generation import Completion, TextOutput, ThinkingOutput
+from mockserver.wire.generation import Completion, TextOutput, ThinkingOutput
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -90,7 +90,38 @@ class SseEvent:
     token: bool  # carries generated output (paced by tokens_per_s)
 
 
+def _block_parts(output: Any) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """A content block's opening ``content_block``, its token deltas and its closing deltas."""
+    if isinstance(output, TextOutput):
+        return {"type": "text", "text": ""}, [{"type": "text_delta", "text": p} for p in output.pieces], []
+    if isinstance(output, ThinkingOutput):
+        first: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+        payloads = [{"type": "thinking_delta", "thinking": piece} for piece in output.pieces]
+        return first, payloads, [{"type": "signature_delta", "signature": output.signature}]
+    first = {"type": "tool_use", "id": output.id, "name": output.name, "input": {}}
+    payloads = [{"type": "input_json_delta", "partial_json": fragment} for fragment in output.fragments]
+    return first, payloads, []
+
+
+def _block_events(index: int, output: Any, ping: bool) -> list[SseEvent]:
+    """The events of content block ``index``: start, (the stream's one ping), deltas, stop."""
+    first, payloads, closing = _block_parts(output)
+    start_event = {"type": "content_block_start", "index": index, "content_block": first}
+    events = [SseEvent(event("content_block_start", start_event), False)]
+    if ping:
+        events.append(SseEvent(event("ping", {"type": "ping"}), False))
+    for payloads_of, token in ((payloads, True), (closing, False)):
+        for payload in payloads_of:
+            delta = {"type": "content_block_delta", "index": index, "delta": payload}
+            events.append(SseEvent(event("content_block_delta", delta), token))
+    events.append(
+        SseEvent(event("content_block_stop", {"type": "content_block_stop", "index": index}), False)
+    )
+    return events
+
+
 def stream_events(message_id: str, model: str, completion: Completion, input_tokens: int) -> list[SseEvent]:
+    """The SSE events of a streamed answer, in the API's order (a ping after the first block starts)."""
     start: dict[str, Any] = {
         "id": message_id,
         "type": "message",
@@ -102,53 +133,14 @@ def stream_events(message_id: str, model: str, completion: Completion, input_tok
         "usage": usage(input_tokens, 1),
     }
     events = [SseEvent(event("message_start", {"type": "message_start", "message": start}), False)]
-    pinged = False
     for index, output in enumerate(completion.outputs):
-        closing: list[dict[str, Any]] = []
-        if isinstance(output, TextOutput):
-            first: dict[str, Any] = {"type": "text", "text": ""}
-            payloads = [{"type": "text_delta", "text": piece} for piece in output.pieces]
-        elif isinstance(output, ThinkingOutput):
-            first = {"type": "thinking", "thinking": "", "signature": ""}
-            payloads = [{"type": "thinking_delta", "thinking": piece} for piece in output.pieces]
-            closing = [{"type": "signature_delta", "signature": output.signature}]
-        else:
-            first = {"type": "tool_use", "id": output.id, "name": output.name, "input": {}}
-            payloads = [
-                {"type": "input_json_delta", "partial_json": fragment} for fragment in output.fragments
-            ]
-        start_event = {"type": "content_block_start", "index": index, "content_block": first}
-        events.append(SseEvent(event("content_block_start", start_event), False))
-        if not pinged:
-            events.append(SseEvent(event("ping", {"type": "ping"}), False))
-            pinged = True
-        for payload in payloads:
-            delta = {"type": "content_block_delta", "index": index, "delta": payload}
-            events.append(SseEvent(event("content_block_delta", delta), True))
-        for payload in closing:
-            delta = {"type": "content_block_delta", "index": index, "delta": payload}
-            events.append(SseEvent(event("content_block_delta", delta), False))
-        stop_event = {"type": "content_block_stop", "index": index}
-        events.append(SseEvent(event("content_block_stop", stop_event), False))
-    if not pinged:
+        events.extend(_block_events(index, output, ping=index == 0))
+    if not completion.outputs:
         events.append(SseEvent(event("ping", {"type": "ping"}), False))
     delta_usage = usage(input_tokens, completion.output_tokens)
     del delta_usage["cache_creation"], delta_usage["service_tier"]
-    events.append(
-        SseEvent(
-            event(
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {
-                        "stop_reason": completion.stop_reason,
-                        "stop_sequence": completion.stop_sequence,
-                    },
-                    "usage": delta_usage,
-                },
-            ),
-            False,
-        )
-    )
+    stop = {"stop_reason": completion.stop_reason, "stop_sequence": completion.stop_sequence}
+    delta = {"type": "message_delta", "delta": stop, "usage": delta_usage}
+    events.append(SseEvent(event("message_delta", delta), False))
     events.append(SseEvent(event("message_stop", {"type": "message_stop"}), False))
     return events

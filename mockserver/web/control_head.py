@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mockserver.errors import invalid
+from mockserver.wire.errors import invalid
 
 JOURNAL_FORMATS = {"json": "application/json", "jsonl": "application/x-jsonl"}
 

@@ -1,0 +1,91 @@
+"""The Messages routes: ``POST /v1/messages`` (the route every client hits hardest) and
+``POST /v1/messages/count_tokens``. Both are work for the one lifecycle
+(:mod:`mockserver.web.lifecycle`), judged by the fault engine and answered by
+:func:`~mockserver.web.apply.apply`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable
+
+from aiohttp import web
+
+from mockserver.journal import JournalEntry
+from mockserver.web.apply import apply, message_id
+from mockserver.web.lifecycle import Exchange, lifecycle, note_digest
+from mockserver.web.state import MockState, Prepared
+from mockserver.wire import paths
+from mockserver.wire.errors import ApiError, invalid
+from mockserver.wire.generation import prompt_digest_of
+from mockserver.wire.request_text import parse_json
+from mockserver.wire.sse import message_json
+from mockserver.wire.validation import validate_count_tokens_request
+
+
+def _prepare_or_note(state: MockState, entry: JournalEntry, raw: bytes) -> Prepared:
+    """``state.prepare_messages(raw)``; what can be read of a refused body is journalled too."""
+    try:
+        return state.prepare_messages(raw)
+    except ApiError:
+        note_digest(entry, raw)
+        _note_body(entry, raw)
+        raise
+
+
+def _note_body(entry: JournalEntry, raw: bytes) -> None:
+    """Journal what can be read from a body that failed validation."""
+    if raw[:1] != b"{":
+        return
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(body, dict):
+        model = body.get("model")
+        entry.model = model if isinstance(model, str) else None
+        entry.stream = body.get("stream") is True
+        try:
+            entry.prompt_digest = prompt_digest_of(body)
+        except (TypeError, ValueError, RecursionError):
+            entry.prompt_digest = ""
+
+
+def _messages(exchange: Exchange, raw: bytes) -> Awaitable[web.StreamResponse]:
+    entry = exchange.entry
+    prepared = _prepare_or_note(exchange.state, entry, raw)
+    req = prepared.request
+    entry.body_digest = prepared.body_digest
+    key_id = entry.api_key_id
+    entry.logical_id = prepared.logical_ids.get(key_id) or prepared.logical_id(key_id)
+    entry.model = req.model
+    entry.stream = req.stream
+    entry.prompt_digest = prepared.prompt_digest
+    decision = exchange.judge(req.model, req.stream, req.input_tokens, req.max_tokens)
+    tail = prepared.json_tail
+    ident = message_id(entry)
+    return apply(exchange, decision, prepared, lambda: message_json(ident, tail))
+
+
+async def _count_tokens(exchange: Exchange, raw: bytes) -> web.StreamResponse:
+    entry = exchange.entry
+    note_digest(entry, raw)
+    body = parse_json(raw)
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        entry.model = body["model"]
+    try:
+        req = validate_count_tokens_request(body, exchange.state.config.catalogue)
+        entry.prompt_digest = prompt_digest_of(body)
+    except RecursionError:
+        raise invalid("The request body is nested too deeply") from None
+    decision = exchange.judge(req.model, False, req.input_tokens, 0)
+    payload = json.dumps({"input_tokens": req.input_tokens}).encode()
+    return await apply(exchange, decision, None, lambda: payload)
+
+
+# only this route's requests reach it: their method is POST and their path (the decoded path the
+# router matched exactly) is /v1/messages, so the journal takes both as they are
+handle_messages = lifecycle(
+    "messages", _messages, body_limit=lambda c: c.max_body_bytes, method="POST", path=paths.MESSAGES
+)
+handle_count_tokens = lifecycle("count_tokens", _count_tokens, body_limit=lambda c: c.max_body_bytes)

@@ -1,0 +1,29 @@
+"""The URL paths the mock serves, each written once: the API's routes and the control plane's.
+
+Route patterns keep aiohttp's ``{name}`` placeholders; :func:`batch_results_path` fills the one
+a response names (a batch's ``results_url``).
+"""
+
+from __future__ import annotations
+
+MESSAGES = "/v1/messages"
+COUNT_TOKENS = f"{MESSAGES}/count_tokens"
+BATCHES = f"{MESSAGES}/batches"
+BATCH = f"{BATCHES}/{{batch_id}}"
+BATCH_CANCEL = f"{BATCH}/cancel"
+BATCH_RESULTS = f"{BATCH}/results"
+MODELS = "/v1/models"
+MODEL = f"{MODELS}/{{model_id}}"
+
+CONTROL_PREFIX = "/_busysignal"
+CONTROL_HEALTH = f"{CONTROL_PREFIX}/health"
+CONTROL_JOURNAL = f"{CONTROL_PREFIX}/journal"
+CONTROL_STATS = f"{CONTROL_PREFIX}/stats"
+CONTROL_RESET = f"{CONTROL_PREFIX}/reset"
+CONTROL_SCENARIO = f"{CONTROL_PREFIX}/scenario"
+METRICS = "/metrics"
+
+
+def batch_results_path(batch_id: str) -> str:
+    """The path of one batch's results."""
+    return BATCH_RESULTS.format(batch_id=batch_id)
