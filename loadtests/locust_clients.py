@@ -37,6 +37,7 @@ from locust import FastHttpUser, User, constant, task
 
 from loadtests.config import CLOSE_GRACE_S, USER_CLASSES, LoadConfig
 from loadtests.strategies import STRATEGIES, AttemptRecord, CallFn, RunEnded, build_strategy, new_prompt
+from mockserver.wire import paths
 
 ATTEMPT_TYPE = "HTTP"
 CALL_TYPE = "CALL"
@@ -238,10 +239,10 @@ class RawFastHttpUser(FastHttpUser):
             "messages": [{"role": "user", "content": new_prompt()}],
         }
         with self.client.post(
-            "/v1/messages",
+            paths.MESSAGES,
             json=body,
             headers=self._headers,
-            name="attempt POST /v1/messages",
+            name=f"attempt POST {paths.MESSAGES}",
             catch_response=True,
         ) as resp:
             if resp.status_code != 200:

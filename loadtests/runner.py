@@ -37,6 +37,7 @@ from loadtests.report import Attempt, LocustRow, attempts_from_journal, read_loc
 from mockserver.control_client import ControlClient, ControlError
 from mockserver.control_token import ControlTokenError, token_for_serve_args
 from mockserver.extras import require
+from mockserver.wire import paths
 
 __all__ = ["RunError", "RunResult", "RunSpec", "free_port", "run_strategy"]
 
@@ -460,7 +461,7 @@ def run_strategy(
 def _progress_line(spec: RunSpec, entries: list[dict[str, Any]], t0: float, now: float) -> str:
     """Attempts arriving, and 200s / 529s answered, over the last 2 s (by the server's journal)."""
     t = now - t0
-    msgs = [e for e in entries if e.get("path") == "/v1/messages"]
+    msgs = [e for e in entries if e.get("path") == paths.MESSAGES]
     arrived = sum(1 for e in msgs if e["wall_start"] >= now - 2.0)
     ok = shed = 0
     for e in msgs:
