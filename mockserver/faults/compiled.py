@@ -16,7 +16,8 @@ from mockserver.faults import rng
 from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
 from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, default_error, format_seconds
 from mockserver.faults.latency import Latency
-from mockserver.faults.schema import (
+from mockserver.faults.timeline import Span, spans_of
+from scenarios.schema import (
     Capacity,
     FaultSpec,
     LatencySpec,
@@ -28,7 +29,6 @@ from mockserver.faults.schema import (
     Scenario,
     When,
 )
-from mockserver.faults.timeline import Span, spans_of
 
 Matcher = Callable[[str], bool]
 _CACHE_LIMIT = 4096

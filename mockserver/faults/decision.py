@@ -140,7 +140,3 @@ class NoFaults:
 
     def restart(self, now: float) -> None:
         return None
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be loaded; the message names the file, the line and the field."""

@@ -9,7 +9,7 @@ the same decisions. Each decision says why in ``reason`` (journalled by the serv
 Precedence for one request (first that applies wins):
   1. the override header (when enabled), alone;
   2. rate limits: a 429 when a bucket is short; otherwise the request takes its tokens;
-  3. rules in file order (see :mod:`mockserver.faults.schema`);
+  3. rules in file order (see :mod:`scenarios.schema`);
   4. the capacity model: admit now, queue (``delay_s``) or shed with 529.
 A request the scenario's rate limits cover gets its buckets' ``anthropic-ratelimit-*`` headers in
 the decision (:mod:`mockserver.faults.ratelimits`); the server sends the default tier's on the rest.

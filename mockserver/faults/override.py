@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mockserver.faults.compiled import CompiledFault, compile_fault
-from mockserver.faults.schema import FaultSpec, expand_fault
+from scenarios.schema import FaultSpec, expand_fault
 
 _Params = dict[str, tuple[str, Any]]
 _ERROR_PARAMS: _Params = {

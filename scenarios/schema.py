@@ -20,8 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from mockserver.faults.errors import SPEND_LIMIT_MESSAGE
-from mockserver.faults.headers import HEADER_NAMES_SCHEMA, HeaderValue, check_fault_headers
+from scenarios.headers import HEADER_NAMES_SCHEMA, HeaderValue, check_fault_headers
 
 CONNECTION_FAULT_NAMES = ("reset", "hang", "close_after_headers", "truncated_body", "garbage")
 STREAM_FAULT_NAMES = {"stream_error_event": "error_event", "stream_stall": "stall", "stream_cut": "cut"}
@@ -40,6 +39,10 @@ FaultName = Literal[
 StatusCode = Annotated[int, Field(ge=400, le=599, description="an HTTP error status")]
 MAX_RULES = 1000  # rules in one scenario (scenarios/README.md, "Limits")
 MAX_RETRY_AFTER_S = 86_400.0  # a day: longer is no retry hint any client would follow
+# the message of the real API's spend-cap 429 (the `spend_limit` fault)
+SPEND_LIMIT_MESSAGE = (
+    "You have reached your specified API usage limits. You will regain access on the first day of next month."
+)
 
 
 class _Model(BaseModel):
