@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mockserver.faults import rng
+from mockserver.faults import kinds, rng
 from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
 from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, default_error, format_seconds
 from mockserver.faults.latency import Latency
@@ -87,11 +87,11 @@ def compile_fault(spec: FaultSpec) -> CompiledFault:
         return CompiledFault(label, error=error)
     if spec.connection is not None:
         c = spec.connection
-        return CompiledFault(c.kind, connection=ConnectionFault(c.kind, c.hang_s))
+        return CompiledFault(kinds.label("connection", c.kind), connection=ConnectionFault(c.kind, c.hang_s))
     assert spec.stream is not None
     s = spec.stream
     return CompiledFault(
-        f"stream_{s.kind}",
+        kinds.label("stream", s.kind),
         stream=StreamFault(s.kind, s.after_events, s.error_type, s.message, s.stall_s),
     )
 
