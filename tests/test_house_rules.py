@@ -33,7 +33,6 @@ PARSER_CALLS = frozenset(
 # in order. "path:function" or "path" for the sizes, a path for "written out", "path imports name"
 # for a hidden import.
 _APP = "the app.py split into web/ and wire/ with one lifecycle (issue 14) is not merged yet"
-_ENGINE = "decide() is not yet split into its named steps (issue 14)"
 KNOWN_OVER: dict[str, str] = {
     "mockserver/app.py": _APP,
     "mockserver/app.py:_stream": _APP,
@@ -41,16 +40,11 @@ KNOWN_OVER: dict[str, str] = {
     "mockserver/sse.py:stream_events": _APP,
     "mockserver/validation.py:validate_messages_request": _APP,
     "mockserver/catalogue.py:catalogue_from_data": _APP,
-    "mockserver/faults/engine.py": _ENGINE,
-    "mockserver/faults/engine.py:decide": _ENGINE,
-    "mockserver/faults/compiled.py:compile_rule": _ENGINE,
     "mockserver/conformance/probes.py:probes": "the probe table is one literal per probe: to split by family",
     "loadtests/headline/__init__.py:headline_targets": "to split per headline scenario",
 }
 KNOWN_WRITTEN_OUT: dict[str, str] = {
     "mockserver/app.py": _APP,
-    "mockserver/faults/engine.py": _ENGINE,
-    "mockserver/faults/rng.py": _ENGINE,
 }
 KNOWN_HIDDEN: dict[str, str] = {
     "mockserver/clients/bundled.py imports resilience": "the catalogue defers the library for verify",

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
         RequestFacts,
         StreamFault,
     )
-    from mockserver.faults.engine import EngineState, ScenarioEngine, complete, decide
+    from mockserver.faults.engine import ScenarioEngine, complete, decide
+    from mockserver.faults.state import EngineState
     from scenarios.library import names as builtin_names
     from scenarios.loader import load_scenario
     from scenarios.schema import Scenario
@@ -61,10 +62,8 @@ _WHERE: dict[str, tuple[str, str]] = {
         for name in ("ConnectionFault", "Decision", "FaultEngine", "HttpError", "NoFaults", "RequestFacts")
     },
     "StreamFault": ("mockserver.faults.decision", "StreamFault"),
-    **{
-        name: ("mockserver.faults.engine", name)
-        for name in ("EngineState", "ScenarioEngine", "complete", "decide")
-    },
+    **{name: ("mockserver.faults.engine", name) for name in ("ScenarioEngine", "complete", "decide")},
+    "EngineState": ("mockserver.faults.state", "EngineState"),
     "builtin_names": ("scenarios.library", "names"),
     "load_scenario": ("scenarios.loader", "load_scenario"),
     "Scenario": ("scenarios.schema", "Scenario"),

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from scenarios.schema import ConnectionKind, StreamKind
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 # the kinds are the scenario language's words (what each does: mockserver.faults.kinds)
 ConnectionFaultKind = ConnectionKind
@@ -93,42 +96,33 @@ class Decision:
 PASS = Decision()
 
 
+class Outcome(TypedDict):
+    """How a response ended, as ``FaultEngine.complete`` is told it."""
+
+    status: int  # the status sent (0 when none was)
+    output_tokens: int  # output tokens generated
+    client_gone: bool  # the client went away before the end
+
+
 class FaultEngine(Protocol):
+    """What the server asks of an engine. ``complete`` and ``restart`` do nothing unless the engine
+    says otherwise (an engine that holds nothing between requests needs neither)."""
+
     def decide(self, facts: RequestFacts, now: float) -> Decision: ...
 
     def complete(
-        self,
-        facts: RequestFacts,
-        decision: Decision,
-        now: float,
-        *,
-        status: int,
-        output_tokens: int,
-        client_gone: bool,
-    ) -> None: ...
+        self, facts: RequestFacts, decision: Decision, now: float, **outcome: Unpack[Outcome]
+    ) -> None:
+        """The response to ``facts`` ended at ``now``, as ``outcome`` says (keyword arguments)."""
+        return None
 
     def restart(self, now: float) -> None:
         """The scenario clock starts again at ``now`` (a new or re-put scenario)."""
-        ...
+        return None
 
 
-class NoFaults:
+class NoFaults(FaultEngine):
     """The engine of the `steady` world: every request passes."""
 
     def decide(self, facts: RequestFacts, now: float) -> Decision:
         return PASS
-
-    def complete(
-        self,
-        facts: RequestFacts,
-        decision: Decision,
-        now: float,
-        *,
-        status: int,
-        output_tokens: int,
-        client_gone: bool,
-    ) -> None:
-        return None
-
-    def restart(self, now: float) -> None:
-        return None
