@@ -31,6 +31,7 @@ from mockserver.conformance.journal_text import format_journal
 from mockserver.conformance.verdicts import CheckResult, Verdict
 from mockserver.control_client import ControlClient
 from mockserver.journal import Call, JournalEntry, LogicalRequest, calls, logical_requests
+from scenarios.library import is_path
 
 TEST_API_KEY = "sk-ant-busysignal-test"
 SECTION = "busysignal journal"
@@ -118,7 +119,7 @@ def _normalise(spec: ScenarioSpec, *, base: Path | None = None) -> str | Path | 
     if isinstance(spec, Mapping):
         return dict(spec)
     if isinstance(spec, str):
-        if "\n" not in spec and (spec.endswith((".yaml", ".yml", ".json")) or os.sep in spec):
+        if is_path(spec):
             path = Path(spec)
             if base is not None and not path.is_absolute() and (base / path).is_file():
                 path = base / path
@@ -133,7 +134,7 @@ def _normalise(spec: ScenarioSpec, *, base: Path | None = None) -> str | Path | 
 
 class MockAPI:
     """One test's view of the mock server (every member, with an example, in
-    mockserver/conformance/README.md; tests/test_plugin_docs.py keeps the two in step)."""
+    mockserver/conformance/README.md; tests/mockserver/test_plugin_docs.py keeps the two in step)."""
 
     def __init__(self, server: ServerHandle) -> None:
         self._server = server

@@ -4,8 +4,11 @@
 >>> "major-outage" in names()
 True
 
-The scenario language itself (the pydantic models) lives in ``mockserver.faults.schema``;
-``scenario.schema.json`` in this folder is generated from it (``busysignal scenarios schema``).
+The scenario language lives here too: the pydantic models in ``scenarios.schema`` (the published
+``scenario.schema.json`` is generated from them, ``busysignal scenarios schema``), the YAML reader
+whose errors name the file, line and field in ``scenarios.yamlsource``, and ``scenarios.loader``,
+which turns a name, a path or YAML text into a validated scenario. This package imports nothing
+of the rest of the project; the mock's fault engine compiles what it loads.
 """
 
 from scenarios.library import HERE, SCHEMA_PATH, load, names, path, schema_text, text

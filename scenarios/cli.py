@@ -34,8 +34,8 @@ def _show(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     # the scenario language (pydantic models) is imported only when a file is validated, so
     # that `busysignal --help` does not wait for it
-    from mockserver.faults.decision import ScenarioError
-    from mockserver.faults.loader import load_file
+    from scenarios.loader import load_file
+    from scenarios.yamlsource import ScenarioError
 
     failed = 0
     for path in args.paths:

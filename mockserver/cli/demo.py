@@ -106,7 +106,7 @@ def run_with_extras(args: argparse.Namespace) -> int:
 
 def _describe(scenario: str) -> str:
     try:
-        from mockserver.faults.loader import load_scenario
+        from scenarios.loader import load_scenario
 
         return str(load_scenario(scenario).description)
     except Exception as exc:  # the description only decorates the report

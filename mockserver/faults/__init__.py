@@ -3,23 +3,35 @@
 The server builds a :class:`RequestFacts` for each request, asks an engine for a
 :class:`Decision`, applies it, and reports the outcome back with ``complete``.
 ``build_engine(spec, seed=...)`` loads a scenario (built-in name, path, YAML text, mapping)
-into an engine; :func:`decide` is the pure core behind it.
+into an engine; :func:`decide` is the pure core behind it. The scenario language itself
+(``Scenario``, ``load_scenario``, ``ScenarioError``, ``builtin_names``) lives in ``scenarios``;
+this face re-exports it for the engine's users. Imports are lazy, so that a module that needs only
+the vocabulary of fault kinds (:mod:`mockserver.faults.kinds`, read by the journal analysis) does
+not load the language and its pydantic models.
 """
 
-from mockserver.faults.buckets import TokenBucket
-from mockserver.faults.decision import (
-    ConnectionFault,
-    Decision,
-    FaultEngine,
-    HttpError,
-    NoFaults,
-    RequestFacts,
-    ScenarioError,
-    StreamFault,
-)
-from mockserver.faults.engine import EngineState, ScenarioEngine, complete, decide
-from mockserver.faults.loader import build_engine, builtin_names, load_scenario
-from mockserver.faults.schema import Scenario
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mockserver.faults.buckets import TokenBucket
+    from mockserver.faults.build import build_engine
+    from mockserver.faults.decision import (
+        ConnectionFault,
+        Decision,
+        FaultEngine,
+        HttpError,
+        NoFaults,
+        RequestFacts,
+        StreamFault,
+    )
+    from mockserver.faults.engine import ScenarioEngine, complete, decide
+    from mockserver.faults.state import EngineState
+    from scenarios.library import names as builtin_names
+    from scenarios.loader import load_scenario
+    from scenarios.schema import Scenario
+    from scenarios.yamlsource import ScenarioError
 
 __all__ = [
     "ConnectionFault",
@@ -40,3 +52,31 @@ __all__ = [
     "decide",
     "load_scenario",
 ]
+
+# public name -> (module, name there)
+_WHERE: dict[str, tuple[str, str]] = {
+    "TokenBucket": ("mockserver.faults.buckets", "TokenBucket"),
+    "build_engine": ("mockserver.faults.build", "build_engine"),
+    **{
+        name: ("mockserver.faults.decision", name)
+        for name in ("ConnectionFault", "Decision", "FaultEngine", "HttpError", "NoFaults", "RequestFacts")
+    },
+    "StreamFault": ("mockserver.faults.decision", "StreamFault"),
+    **{name: ("mockserver.faults.engine", name) for name in ("ScenarioEngine", "complete", "decide")},
+    "EngineState": ("mockserver.faults.state", "EngineState"),
+    "builtin_names": ("scenarios.library", "names"),
+    "load_scenario": ("scenarios.loader", "load_scenario"),
+    "Scenario": ("scenarios.schema", "Scenario"),
+    "ScenarioError": ("scenarios.yamlsource", "ScenarioError"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'mockserver.faults' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(where[0]), where[1])
+    globals()[name] = value
+    return value

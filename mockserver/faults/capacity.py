@@ -32,6 +32,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mockserver.faults.compiled import CompiledFault, CompiledPool
 
 
 @dataclass(slots=True)
@@ -196,3 +200,55 @@ class CapacityFn:
         if not self.changes:
             return self.base
         return math.floor(self.base * self.factor(at - self.origin) + 1e-9)
+
+
+def admit_request(
+    pool: CompiledPool,
+    ps: PoolState,
+    cap_fn: CapacityFn,
+    max_tokens: int,
+    arrival: float,
+    ttft_override: float | None,
+    tps_override: float | None,
+    reason: dict[str, Any],
+) -> tuple[CompiledFault | None, float, float | None, float | None, Reservation | None, PoolState | None]:
+    """One request (asking for ``max_tokens``) reaching ``pool`` at ``arrival``: its service time
+    from the pool's load (slowdown, shared tokens/s), then admitted, queued or shed.
+    (shed fault, wait, ttft, tokens/s, reservation, its pool); what happened goes into ``reason``."""
+    ps.purge(arrival)
+    capacity_now = cap_fn(arrival)
+    busy = ps.in_flight(arrival)
+    util = 1.0 if capacity_now <= 0 else min(1.0, (busy + 1) / capacity_now)
+    factor = 1.0 + pool.slowdown * util
+    ttft = ttft_override if ttft_override is not None else pool.ttft_s * factor
+    tps = tps_override if tps_override is not None else pool.stream_tokens_per_s / factor
+    if pool.tokens_per_s is not None:
+        tps = min(tps, pool.tokens_per_s / (busy + 1))
+    out = max(1, max_tokens)
+    if pool.expected_output_tokens is not None:
+        out = min(out, pool.expected_output_tokens)
+    service = ttft + out / tps
+    adm = ps.admit(
+        arrival,
+        service,
+        capacity_now,
+        cap_fn,
+        queue_size=pool.queue_size,
+        max_wait_s=pool.max_wait_s,
+        shed_cost_s=pool.shed_cost_s,
+        shed_backlog_s=pool.shed_backlog_s,
+    )
+    reason["capacity"] = {
+        "pool": pool.index,
+        "capacity": adm.capacity,
+        "in_flight": busy,
+        "queued": adm.queued,
+        "wait_s": adm.wait_s,
+        "utilisation": util,
+    }
+    if not adm.admitted:
+        reason["source"] = "capacity"
+        if adm.shed_work is not None:
+            reason["capacity"]["shed_cost_s"] = pool.shed_cost_s
+        return pool.shed, 0.0, None, None, None, None
+    return None, adm.wait_s, ttft, tps, adm.reservation, ps

@@ -11,12 +11,14 @@ import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from mockserver.faults import rng
+from mockserver.faults import kinds, rng
 from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
 from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, default_error, format_seconds
 from mockserver.faults.latency import Latency
-from mockserver.faults.schema import (
+from mockserver.faults.timeline import Span, spans_of
+from scenarios.schema import (
     Capacity,
     FaultSpec,
     LatencySpec,
@@ -28,7 +30,6 @@ from mockserver.faults.schema import (
     Scenario,
     When,
 )
-from mockserver.faults.timeline import Span, spans_of
 
 Matcher = Callable[[str], bool]
 _CACHE_LIMIT = 4096
@@ -87,11 +88,11 @@ def compile_fault(spec: FaultSpec) -> CompiledFault:
         return CompiledFault(label, error=error)
     if spec.connection is not None:
         c = spec.connection
-        return CompiledFault(c.kind, connection=ConnectionFault(c.kind, c.hang_s))
+        return CompiledFault(kinds.label("connection", c.kind), connection=ConnectionFault(c.kind, c.hang_s))
     assert spec.stream is not None
     s = spec.stream
     return CompiledFault(
-        f"stream_{s.kind}",
+        kinds.label("stream", s.kind),
         stream=StreamFault(s.kind, s.after_events, s.error_type, s.message, s.stall_s),
     )
 
@@ -192,18 +193,45 @@ class CompiledRule:
         return self.method is None or self.method(method)
 
 
-def _compile_match(match: Match) -> dict[str, object]:
+class _CompiledMatch(NamedTuple):
+    path: Matcher | None
+    method: Matcher | None
+    model: Matcher | None
+    api_key: Matcher | None
+    headers: tuple[tuple[str, Matcher], ...]
+
+
+def _compile_match(match: Match) -> _CompiledMatch:
     headers = tuple(
         (name.lower(), m) for name, pat in match.headers.items() if (m := compile_patterns(pat)) is not None
     )
-    return {
-        "path": compile_patterns(match.path),
-        "method": compile_patterns(match.method),
-        "model": compile_patterns(match.model),
-        "stream": match.stream,
-        "api_key": compile_patterns(match.api_key_id),
-        "headers": headers,
-    }
+    return _CompiledMatch(
+        compile_patterns(match.path),
+        compile_patterns(match.method),
+        compile_patterns(match.model),
+        compile_patterns(match.api_key_id),
+        headers,
+    )
+
+
+def _only_window(when: When, m: _CompiledMatch) -> tuple[bool, float, float]:
+    """Whether the rule's only dynamic condition is one fixed window (no key, headers, schedule or
+    day), and that window's [start, end)."""
+    w = when.window
+    if w is None or when.schedule is not None or when.day is not None or m.api_key is not None or m.headers:
+        return False, 0.0, float("inf")
+    return True, w.start_s, w.end_s if w.end_s is not None else float("inf")
+
+
+def _stream_condition(
+    stream: bool | None, fault: CompiledFault | None, sequence: tuple[CompiledFault | None, ...] | None
+) -> bool | None:
+    """The rule's ``stream`` condition: as written, or true when all its faults are stream faults
+    (a stream fault only means something on a streamed response)."""
+    faults = [fault] if fault is not None else [f for f in (sequence or ()) if f is not None]
+    if stream is None and faults and all(f.stream is not None for f in faults):
+        return True
+    return stream
 
 
 def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
@@ -212,36 +240,20 @@ def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
     when, window = compile_when(rule.when)
     trig = rule.trigger
     fault = compile_fault(rule.fault) if rule.fault is not None else None
-    sequence = (
-        tuple(compile_fault(f) if f is not None else None for f in trig.sequence)
-        if trig.sequence is not None
-        else None
-    )
-    w = rule.when
-    only_window = (
-        w.window is not None
-        and w.schedule is None
-        and w.day is None
-        and m["api_key"] is None
-        and not m["headers"]
-    )
-    window_start = w.window.start_s if only_window and w.window is not None else 0.0
-    window_end = float("inf")
-    if only_window and w.window is not None and w.window.end_s is not None:
-        window_end = w.window.end_s
-    stream = rule.match.stream
-    faults = [fault] if fault is not None else [f for f in (sequence or ()) if f is not None]
-    if stream is None and faults and all(f.stream is not None for f in faults):
-        stream = True  # a stream fault only means something on a streamed response
+    sequence = None
+    if trig.sequence is not None:
+        sequence = tuple(compile_fault(f) if f is not None else None for f in trig.sequence)
+    only_window, window_start, window_end = _only_window(rule.when, m)
+    counted = trig.every is not None or trig.after is not None
     return CompiledRule(
         index=index,
         id=rid,
-        path=m["path"],  # type: ignore[arg-type]
-        method=m["method"],  # type: ignore[arg-type]
-        model=m["model"],  # type: ignore[arg-type]
-        stream=stream,
-        api_key=m["api_key"],  # type: ignore[arg-type]
-        headers=m["headers"],  # type: ignore[arg-type]
+        path=m.path,
+        method=m.method,
+        model=m.model,
+        stream=_stream_condition(rule.match.stream, fault, sequence),
+        api_key=m.api_key,
+        headers=m.headers,
         when=when,
         window=window,
         sequence=sequence,
@@ -250,7 +262,7 @@ def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
         every=trig.every,
         after=trig.after,
         scope=trig.scope,
-        uses_counter=sequence is not None or trig.every is not None or trig.after is not None,
+        uses_counter=sequence is not None or counted,
         fault=fault,
         latency=compile_latency(rule.latency),
         ttft_s=rule.tokens.ttft_s if rule.tokens else None,
@@ -259,11 +271,8 @@ def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
         latency_key=rng.stream_key(seed, f"rule:{rid}:latency"),
         terminal=fault is not None or sequence is not None,
         has_tokens=rule.tokens is not None,
-        dynamic=m["api_key"] is not None or bool(m["headers"]) or when is not None,
-        only_probability=trig.probability is not None
-        and sequence is None
-        and trig.every is None
-        and trig.after is None,
+        dynamic=m.api_key is not None or bool(m.headers) or when is not None,
+        only_probability=trig.probability is not None and sequence is None and not counted,
         threshold=trig.probability if trig.probability is not None else 1.0,
         only_window=only_window,
         window_start=window_start,

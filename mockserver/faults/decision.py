@@ -11,21 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-ConnectionFaultKind = Literal[
-    "reset",  # close the socket before any response byte
-    "hang",  # never answer; hold the connection until the client gives up
-    "close_after_headers",  # send status line and headers, then close
-    "truncated_body",  # send a 200 JSON body cut in the middle
-    "garbage",  # send a 200 whose body is not JSON
-]
+from scenarios.schema import ConnectionKind, StreamKind
 
-StreamFaultKind = Literal[
-    "error_event",  # after N SSE events, send `event: error` and end the stream
-    "stall",  # after N events, stop sending for `stall_s` seconds, then carry on
-    "cut",  # after N events, drop the connection
-]
+# the kinds are the scenario language's words (what each does: mockserver.faults.kinds)
+ConnectionFaultKind = ConnectionKind
+StreamFaultKind = StreamKind
 
 
 @dataclass(slots=True)
@@ -102,6 +94,8 @@ PASS = Decision()
 
 
 class FaultEngine(Protocol):
+    """What the server asks of an engine."""
+
     def decide(self, facts: RequestFacts, now: float) -> Decision: ...
 
     def complete(
@@ -126,21 +120,8 @@ class NoFaults:
     def decide(self, facts: RequestFacts, now: float) -> Decision:
         return PASS
 
-    def complete(
-        self,
-        facts: RequestFacts,
-        decision: Decision,
-        now: float,
-        *,
-        status: int,
-        output_tokens: int,
-        client_gone: bool,
-    ) -> None:
-        return None
+    def complete(self, *facts_decision_now: object, **outcome: object) -> None:
+        """Nothing to account: the steady world holds nothing between requests."""
 
     def restart(self, now: float) -> None:
         return None
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be loaded; the message names the file, the line and the field."""

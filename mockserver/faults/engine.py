@@ -3,14 +3,17 @@
 ``decide`` reads no clock and no global random: time is ``now`` (the server's monotonic seconds),
 randomness is drawn from (scenario seed, rule, request index) with :mod:`mockserver.faults.rng`,
 and everything it remembers (sequence counters, token buckets, capacity reservations) lives in
-the :class:`EngineState` it is given. The same scenario, seed and request order therefore give
-the same decisions. Each decision says why in ``reason`` (journalled by the server).
+the :class:`~mockserver.faults.state.EngineState` it is given. The same scenario, seed and request
+order therefore give the same decisions. Each decision says why in ``reason`` (journalled by the server).
 
-Precedence for one request (first that applies wins):
-  1. the override header (when enabled), alone;
-  2. rate limits: a 429 when a bucket is short; otherwise the request takes its tokens;
-  3. rules in file order (see :mod:`mockserver.faults.schema`);
-  4. the capacity model: admit now, queue (``delay_s``) or shed with 529.
+Precedence for one request (first that applies wins), one step function each, called in this
+order by ``decide``:
+  1. the override header (when enabled), alone (``_override_value``, ``_override``);
+  2. rate limits: a 429 when a bucket is short; otherwise the request takes its tokens
+     (``_rate_limits``);
+  3. rules in file order (see :mod:`scenarios.schema`): scripted, random, timed, per model
+     (``_rules``);
+  4. the capacity model: admit now, queue (``delay_s``) or shed with 529 (``_capacity``).
 A request the scenario's rate limits cover gets its buckets' ``anthropic-ratelimit-*`` headers in
 the decision (:mod:`mockserver.faults.ratelimits`); the server sends the default tier's on the rest.
 """
@@ -18,33 +21,20 @@ the decision (:mod:`mockserver.faults.ratelimits`); the server sends the default
 from __future__ import annotations
 
 import time
-from array import array
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.faults import rng
-from mockserver.faults.buckets import TokenBucket
-from mockserver.faults.capacity import CapacityFn, PoolState, Reservation
+from mockserver.faults.capacity import PoolState, Reservation, admit_request
 from mockserver.faults.compiled import CompiledFault, CompiledRule, CompiledScenario
 from mockserver.faults.decision import Decision, HttpError, RequestFacts
 from mockserver.faults.override import OverrideError, parse_override
 from mockserver.faults.ratelimits import KeyBuckets, rate_limit, ratelimit_headers
 from mockserver.faults.rng import TO_UNIT
+from mockserver.faults.state import DrawBlock, EngineState, Pending
 
 _COUNTER_LIMIT = 200_000  # scope keys remembered per rule (oldest forgotten first)
 _PENDING_LIMIT = 200_000
-
-
-@dataclass(slots=True)
-class Pending:
-    """What a request holds until ``complete``: reserved output tokens, a capacity slot."""
-
-    decision: Decision
-    output_bucket: TokenBucket | None = None
-    output_reserved: int = 0
-    reservation: Reservation | None = None
-    pool: PoolState | None = None
 
 
 BLOCK_BITS = 8
@@ -53,35 +43,14 @@ _DENSE = BLOCK // 2  # a stream asked this often within one block gets its draws
 _BLOCK_LIMIT = 1 << 62  # indices below this fit the packed lanes
 
 
-class DrawBlock:
-    """One random stream's draws for the block of request indices it is being asked about.
-
-    A stream asked for at least half the indices of a block (a rule every request of a route
-    meets) gets the draws of the whole block in one go (rng.draw_block: about a fifth of the cost
-    of each draw on its own); a stream asked more rarely draws one at a time. The values are the
-    same either way: a draw is a pure function of (stream, index)."""
-
-    __slots__ = ("block", "uses", "values")
-
-    def __init__(self) -> None:
-        self.block = -1  # the block number whose draws are counted (and held, when values is set)
-        self.uses = 0  # draws asked for in that block
-        self.values: array[int] | None = None  # rng.draw_block of that block, once dense
-
-
 def _draw(state: EngineState, key: int, index: int) -> float:
-    """``rng.draw(key, index)``, from the stream's block when it has one."""
+    """``rng.draw(key, index)``, from the stream's block when it has one.
+
+    The common case on the hot path comes first: the stream's block holds this index already."""
     block = index >> BLOCK_BITS
     d = state.draws.get(key)
-    if d is None:
-        if len(state.draws) >= 4096:
-            state.draws.clear()
-        d = state.draws[key] = DrawBlock()
-    if d.block != block:
-        dense = d.block == block - 1 and d.uses >= _DENSE  # the previous block was asked often
-        d.block, d.uses, d.values = block, 0, None
-        if dense and index < _BLOCK_LIMIT:
-            d.values = rng.draw_block(key, block << BLOCK_BITS, BLOCK)
+    if d is None or d.block != block:
+        d = _next_block(state, d, key, block, index)
     d.uses += 1
     values = d.values
     if values is None:
@@ -91,37 +60,18 @@ def _draw(state: EngineState, key: int, index: int) -> float:
     return values[(index & (BLOCK - 1)) << 1] * TO_UNIT
 
 
-@dataclass(slots=True)
-class EngineState:
-    """Everything ``decide`` remembers. ``start`` is the engine time of scenario time 0;
-    ``wall_offset`` turns engine time into epoch seconds (for RFC 3339 reset headers)."""
-
-    scenario: CompiledScenario
-    start: float
-    wall_offset: float = 0.0
-    counters: list[dict[str, int]] = field(default_factory=list)
-    buckets: dict[tuple[str, str], KeyBuckets] = field(default_factory=dict)
-    pools: list[PoolState] = field(default_factory=list)
-    capacity_fns: list[CapacityFn] = field(default_factory=list)
-    pending: dict[int, Pending] = field(default_factory=dict)
-    override_cache: dict[str, CompiledFault | str | None] = field(default_factory=dict)
-    # rules whose static conditions hold, per (method, path, model, stream)
-    rule_cache: dict[tuple[str, str, str | None, bool], tuple[CompiledRule, ...]] = field(
-        default_factory=dict
-    )
-    # whether nothing (no rule, rate limit or capacity pool) applies, per (method, path, model, stream)
-    quiet_cache: dict[tuple[str, str, str | None, bool], bool] = field(default_factory=dict)
-    draws: dict[int, DrawBlock] = field(default_factory=dict)  # per random stream key (see _draw)
-
-    @classmethod
-    def fresh(cls, scenario: CompiledScenario, start: float, wall_offset: float = 0.0) -> EngineState:
-        state = cls(scenario, start, wall_offset)
-        state.counters = [{} for _ in scenario.rules]
-        if scenario.capacity is not None:
-            cap = scenario.capacity
-            state.pools = [PoolState() for _ in cap.pools]
-            state.capacity_fns = [CapacityFn(p.concurrency, cap.changes, start) for p in cap.pools]
-        return state
+def _next_block(state: EngineState, d: DrawBlock | None, key: int, block: int, index: int) -> DrawBlock:
+    """The stream's DrawBlock moved on to ``block``: its draws computed at once when the previous
+    block was asked often (a new stream starts counting)."""
+    if d is None:
+        if len(state.draws) >= 4096:
+            state.draws.clear()
+        d = state.draws[key] = DrawBlock()
+    dense = d.block == block - 1 and d.uses >= _DENSE  # the previous block was asked often
+    d.block, d.uses, d.values = block, 0, None
+    if dense and index < _BLOCK_LIMIT:
+        d.values = rng.draw_block(key, block << BLOCK_BITS, BLOCK)
+    return d
 
 
 def _decision_from(
@@ -175,7 +125,8 @@ def _scope_key(rule: CompiledRule, facts: RequestFacts) -> str:
 
 
 def _dynamic_match(rule: CompiledRule, facts: RequestFacts, t: float) -> bool:
-    """The conditions that vary per request of one shape: key, headers, time."""
+    """The conditions that vary per request of one shape: key, headers, time. (A rule whose only
+    such condition is one fixed window is tested by ``_rules`` itself, without this call.)"""
     if rule.api_key is not None and not rule.api_key(facts.api_key_id):
         return False
     for name, match in rule.headers:
@@ -251,180 +202,153 @@ def _fire(
     return True, rule.fault
 
 
-# ---------------------------------------------------------------- capacity
 def _capacity(
-    facts: RequestFacts,
-    arrival: float,
-    state: EngineState,
-    ttft_override: float | None,
-    tps_override: float | None,
-    reason: dict[str, Any],
-) -> tuple[CompiledFault | None, float, float | None, float | None, Reservation | None, PoolState | None]:
-    """(shed fault, wait, ttft, tokens/s, reservation, its pool) for a request reaching the capacity model."""
+    facts: RequestFacts, now: float, effects: Effects, state: EngineState, reason: dict[str, Any]
+) -> tuple[Effects, Reservation | None, PoolState | None]:
+    """Step 4, when the scenario has a capacity model: a request that will generate (no fault, or
+    a stream that fails part-way) and that a pool covers is admitted now, queued (its wait adds to
+    the delay) or shed (the pool's fault, at once); its effects then, and the slot it holds."""
+    fault, delay, ttft, tps = effects
     cap = state.scenario.capacity
-    assert cap is not None
+    if cap is None or (fault is not None and fault.stream is None) or facts.path not in cap.paths:
+        return effects, None, None
     pool = cap.pool_for(facts.model)
     if pool is None:
-        return None, 0.0, ttft_override, tps_override, None, None
-    ps = state.pools[pool.index]
-    cap_fn = state.capacity_fns[pool.index]
-    ps.purge(arrival)
-    capacity_now = cap_fn(arrival)
-    busy = ps.in_flight(arrival)
-    util = 1.0 if capacity_now <= 0 else min(1.0, (busy + 1) / capacity_now)
-    factor = 1.0 + pool.slowdown * util
-    ttft = ttft_override if ttft_override is not None else pool.ttft_s * factor
-    tps = tps_override if tps_override is not None else pool.stream_tokens_per_s / factor
-    if pool.tokens_per_s is not None:
-        tps = min(tps, pool.tokens_per_s / (busy + 1))
-    out = max(1, facts.max_tokens)
-    if pool.expected_output_tokens is not None:
-        out = min(out, pool.expected_output_tokens)
-    service = ttft + out / tps
-    adm = ps.admit(
-        arrival,
-        service,
-        capacity_now,
-        cap_fn,
-        queue_size=pool.queue_size,
-        max_wait_s=pool.max_wait_s,
-        shed_cost_s=pool.shed_cost_s,
-        shed_backlog_s=pool.shed_backlog_s,
+        return effects, None, None
+    ps, cap_fn = state.pools[pool.index], state.capacity_fns[pool.index]
+    shed, wait, ttft, tps, reservation, held = admit_request(
+        pool, ps, cap_fn, facts.max_tokens, now + delay, ttft, tps, reason
     )
-    reason["capacity"] = {
-        "pool": pool.index,
-        "capacity": adm.capacity,
-        "in_flight": busy,
-        "queued": adm.queued,
-        "wait_s": adm.wait_s,
-        "utilisation": util,
-    }
-    if not adm.admitted:
-        reason["source"] = "capacity"
-        if adm.shed_work is not None:
-            reason["capacity"]["shed_cost_s"] = pool.shed_cost_s
-        return pool.shed, 0.0, None, None, None, None
-    return None, adm.wait_s, ttft, tps, adm.reservation, ps
+    if shed is not None:
+        return (shed, wait, ttft, tps), reservation, held  # shedding is fast: no delay
+    return (fault, delay + wait, ttft, tps), reservation, held
 
 
-# ---------------------------------------------------------------- decide
-def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
-    """What to do with one request (see the module docstring for the precedence).
+Effects = tuple[CompiledFault | None, float, float | None, float | None]  # fault, delay, ttft, tokens/s
+_NO_EFFECTS: Effects = (None, 0.0, None, None)
 
-    Runs for every request the server answers: the common steps are written out (rule-cache
-    hit, a rule whose only dynamic condition is a window, a bare-probability draw)."""
-    sc = state.scenario
-    t = now - state.start
-    index = facts.index
-    reason: dict[str, Any] = {"scenario": sc.name, "seed": sc.seed, "index": index, "t": t}
 
-    if sc.override_enabled != "never" and (sc.override_enabled == "always" or facts.loopback):
-        value = facts.headers.get(sc.override_header)
-        if value is not None:
-            return _override(facts, state, value, reason)
+# ---------------------------------------------------------------- decide, step by step
+def _rate_limits(
+    facts: RequestFacts, now: float, state: EngineState, reason: dict[str, Any]
+) -> tuple[HttpError | None, KeyBuckets | None, dict[str, str] | None]:
+    """Step 2, when the scenario has rate limits: the refusal (a 429) when one of the request's
+    buckets is short, else the buckets it took its tokens from; and their ``anthropic-ratelimit-*``
+    headers."""
+    rl = state.scenario.rate_limits
+    if rl is None or facts.path not in rl.paths:
+        return None, None, None
+    limits = rl.limits_for(facts.model)
+    if limits is None:
+        return None, None, None
+    refused, kb = rate_limit(facts, now, state.buckets, rl, limits, reason)
+    headers = ratelimit_headers(kb, now, state.wall_offset)
+    return (refused.error if refused is not None else None), kb, headers
 
-    headers: dict[str, str] | None = None
-    kb: KeyBuckets | None = None
-    rl = sc.rate_limits
-    if rl is not None and facts.path in rl.paths:
-        limits = rl.limits_for(facts.model)
-        if limits is not None:
-            refused, kb = rate_limit(facts, now, state.buckets, rl, limits, reason)
-            headers = ratelimit_headers(kb, now, state.wall_offset)
-            if refused is not None:
-                return Decision(error=refused.error, headers=headers, reason=reason)
 
+def _rules(facts: RequestFacts, t: float, state: EngineState, reason: dict[str, Any]) -> Effects:
+    """Step 3, when the scenario has rules: the rules in file order (scripted, random, timed, per
+    model). The first terminal rule that fires sets the fault, the first modifier that fires sets
+    the latency and the tokens."""
     fault: CompiledFault | None = None
     delay = 0.0
     ttft: float | None = None
     tps: float | None = None
-    if sc.rules:
-        shape = (facts.method, facts.path, facts.model, facts.stream)
-        rules = state.rule_cache.get(shape)  # _rules_for(state, shape), its cache hit written out
-        if rules is None:
-            rules = _rules_for(state, shape)
-        have_fault = have_latency = have_tokens = False
-        draws = state.draws
-        block = index >> BLOCK_BITS  # where this request's draws sit in a stream's block
-        offset = (index & (BLOCK - 1)) << 1
-        for rule in rules:
-            if rule.terminal:
-                if have_fault:
-                    continue
-            elif (rule.latency is None or have_latency) and (not rule.has_tokens or have_tokens):
+    have_fault = have_latency = have_tokens = False
+    for rule in _rules_for(state, (facts.method, facts.path, facts.model, facts.stream)):
+        if rule.terminal:
+            if have_fault:
                 continue
-            if rule.dynamic:
-                if rule.only_window:
-                    if not rule.window_start <= t < rule.window_end:
-                        continue
-                elif not _dynamic_match(rule, facts, t):
-                    continue
-            info: dict[str, Any]
-            if rule.only_probability:
-                # u = _draw(state, rule.random_key, index), its block hit written out
-                d = draws.get(rule.random_key)
-                if d is not None and d.block == block and d.values is not None:
-                    d.uses += 1
-                    u = d.values[offset] * TO_UNIT
-                else:
-                    u = _draw(state, rule.random_key, index)
-                if u >= rule.threshold:
-                    continue
-                info = {"draw": u, "p": rule.threshold}
-                rule_fault = rule.fault
-            else:
-                info = {}
-                fired, rule_fault = _fire(rule, facts, state, info)
-                if not fired:
-                    if info and rule.terminal:
-                        reason.setdefault("passed", []).append({"rule": rule.id, **info})
-                    continue
-            if rule.terminal:
-                have_fault = True
-                fault = rule_fault
-                reason["source"] = "rule"
-                reason["rule"] = rule.id
-                reason["rule_index"] = rule.index
-                if rule.window is not None:
-                    reason["window"] = rule.window
-                reason.update(info)
-            if rule.latency is not None and not have_latency:
-                have_latency = True
-                delay = rule.latency.sample(_draw(state, rule.latency_key, facts.index))
-                reason["latency"] = {"rule": rule.id, "s": delay}
-            if rule.has_tokens and not have_tokens:
-                have_tokens = True
-                ttft, tps = rule.ttft_s, rule.tokens_per_s
-                reason["tokens"] = {"rule": rule.id, "ttft_s": ttft, "tokens_per_s": tps}
-            if have_fault and have_latency and have_tokens:
-                break
+        elif (rule.latency is None or have_latency) and (not rule.has_tokens or have_tokens):
+            continue
+        if rule.dynamic and not (
+            rule.window_start <= t < rule.window_end if rule.only_window else _dynamic_match(rule, facts, t)
+        ):
+            continue
+        if rule.only_probability:  # random: one draw
+            u = _draw(state, rule.random_key, facts.index)
+            if u >= rule.threshold:
+                continue
+            rule_fault, info = rule.fault, {"draw": u, "p": rule.threshold}
+        else:  # scripted or counted
+            info = {}
+            fired, rule_fault = _fire(rule, facts, state, info)
+            if not fired:
+                if info and rule.terminal:
+                    reason.setdefault("passed", []).append({"rule": rule.id, **info})
+                continue
+        if rule.terminal:
+            have_fault = True
+            fault = rule_fault
+            _reason_of_rule(reason, rule, info)
+        if rule.latency is not None and not have_latency:
+            have_latency = True
+            delay = rule.latency.sample(_draw(state, rule.latency_key, facts.index))
+            reason["latency"] = {"rule": rule.id, "s": delay}
+        if rule.has_tokens and not have_tokens:
+            have_tokens = True
+            ttft, tps = rule.ttft_s, rule.tokens_per_s
+            reason["tokens"] = {"rule": rule.id, "ttft_s": ttft, "tokens_per_s": tps}
+        if have_fault and have_latency and have_tokens:
+            break
+    if fault is not None and fault.stream is not None and not facts.stream:
+        reason["skipped"] = "stream fault on a non-streamed request"
+        fault = None
+    return fault, delay, ttft, tps
 
-        if fault is not None and fault.stream is not None and not facts.stream:
-            reason["skipped"] = "stream fault on a non-streamed request"
-            fault = None
 
+def _reason_of_rule(reason: dict[str, Any], rule: CompiledRule, info: dict[str, Any]) -> None:
+    reason["source"] = "rule"
+    reason["rule"] = rule.id
+    reason["rule_index"] = rule.index
+    if rule.window is not None:
+        reason["window"] = rule.window
+    reason.update(info)
+
+
+def _hold(
+    state: EngineState,
+    facts: RequestFacts,
+    decision: Decision,
+    kb: KeyBuckets | None,
+    reservation: Reservation | None,
+    pool_state: PoolState | None,
+) -> None:
+    """Remember what the request holds until ``complete``: reserved output tokens, a capacity slot."""
+    out_bucket = kb.output_tokens if kb is not None else None
+    if out_bucket is None and reservation is None:
+        return
+    if len(state.pending) >= _PENDING_LIMIT:
+        state.pending.pop(next(iter(state.pending)))
+    state.pending[facts.index] = Pending(decision, out_bucket, facts.max_tokens, reservation, pool_state)
+
+
+def decide(facts: RequestFacts, now: float, state: EngineState) -> Decision:
+    """What to do with one request, in the order of the module docstring: the override header,
+    the rate limits, the rules, the capacity model (each step only when the scenario has it)."""
+    sc = state.scenario
+    t = now - state.start
+    reason: dict[str, Any] = {"scenario": sc.name, "seed": sc.seed, "index": facts.index, "t": t}
+    if sc.override_enabled != "never" and (sc.override_enabled == "always" or facts.loopback):
+        value = facts.headers.get(sc.override_header)  # 1. the override header, alone
+        if value is not None:
+            return _override(facts, state, value, reason)
+    kb: KeyBuckets | None = None
+    headers: dict[str, str] | None = None
+    if sc.rate_limits is not None:
+        refused, kb, headers = _rate_limits(facts, now, state, reason)
+        if refused is not None:
+            return Decision(error=refused, headers=headers or {}, reason=reason)
+    fault, delay, ttft, tps = _rules(facts, t, state, reason) if sc.rules else _NO_EFFECTS
     reservation: Reservation | None = None
     pool_state: PoolState | None = None
-    # a request that will generate (no fault, or a stream that fails part-way) needs capacity
-    cap = sc.capacity
-    if cap is not None and (fault is None or fault.stream is not None) and facts.path in cap.paths:
-        shed, wait, ttft, tps, reservation, pool_state = _capacity(
-            facts, now + delay, state, ttft, tps, reason
+    if sc.capacity is not None:
+        (fault, delay, ttft, tps), reservation, pool_state = _capacity(
+            facts, now, (fault, delay, ttft, tps), state, reason
         )
-        if shed is not None:
-            fault = shed
-            delay = 0.0  # shedding is fast
-        delay += wait
-
     decision = _decision_from(fault, reason, delay, ttft, tps, headers)
     if kb is not None or reservation is not None:
-        out_bucket = kb.output_tokens if kb is not None else None
-        if out_bucket is not None or reservation is not None:
-            if len(state.pending) >= _PENDING_LIMIT:
-                state.pending.pop(next(iter(state.pending)))
-            state.pending[facts.index] = Pending(
-                decision, out_bucket, facts.max_tokens, reservation, pool_state
-            )
+        _hold(state, facts, decision, kb, reservation, pool_state)
     return decision
 
 
@@ -537,8 +461,9 @@ class ScenarioEngine:
         output_tokens: int,
         client_gone: bool,
     ) -> None:
+        """:meth:`FaultEngine.complete <mockserver.faults.decision.FaultEngine.complete>`: the module's
+        :func:`complete` for a request that holds something (most hold nothing: done at once)."""
         state = self.state
-        # most requests hold nothing (no output-token bucket, no capacity slot): done at once
         if state is not None and facts.index in state.pending:
             complete(
                 facts,

@@ -25,10 +25,6 @@ _KNOWN: dict[int, tuple[str, str]] = {
 # for a 429 without it. The spend-limit 429 carries none, as the real one does.
 DEFAULT_RETRY_AFTER_S = 1.0
 
-SPEND_LIMIT_MESSAGE = (
-    "You have reached your specified API usage limits. You will regain access on the first day of next month."
-)
-
 
 def default_error(status: int) -> tuple[str, str]:
     """(error.type, message) for ``status``; unlisted 4xx are invalid_request_error, 5xx api_error."""

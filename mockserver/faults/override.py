@@ -1,10 +1,11 @@
 """The per-request override header: ``x-busysignal-fault: 529`` forces one fault on one request.
 
-Value grammar: ``FAULT[;param=value]...`` where FAULT is an HTTP status (400-599), ``ok`` or one
-of reset, hang, close_after_headers, truncated_body, garbage, stream_error_event, stream_stall,
-stream_cut, spend_limit. Parameters: ``retry-after`` (s), ``retry-after-ms``, ``should-retry``
-(true|false), ``type``, ``message`` (error type and message, for statuses and
-stream_error_event), ``after`` (SSE events before a stream fault), ``stall`` (s), ``hang`` (s).
+Value grammar: ``FAULT[;param=value]...`` where FAULT is an HTTP status (400-599), ``ok`` or the
+name of a fault kind (``reset``, ``stream_stall``, ``spend_limit`` ...: the rows of
+:mod:`mockserver.faults.kinds`, the scenario language's short forms). Parameters: ``retry-after``
+(s), ``retry-after-ms``, ``should-retry`` (true|false), ``type``, ``message`` (error type and
+message, for statuses and stream_error_event), ``after`` (SSE events before a stream fault),
+``stall`` (s), ``hang`` (s).
 Example: ``529;retry-after-ms=20``, ``stream_error_event;after=2;type=api_error``. A 429 carries
 ``retry-after: 1`` unless the header gives one, or ``retry-after=none`` for a 429 without it.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mockserver.faults.compiled import CompiledFault, compile_fault
-from mockserver.faults.schema import FaultSpec, expand_fault
+from scenarios.schema import FaultSpec, expand_fault
 
 _Params = dict[str, tuple[str, Any]]
 _ERROR_PARAMS: _Params = {

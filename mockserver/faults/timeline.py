@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from mockserver.faults.schema import Scenario, When
+from scenarios.schema import Scenario, When
 
 SpanState = Literal["upcoming", "active", "ended"]
 

@@ -13,19 +13,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mockserver.faults.kinds import COMPLETING_LABELS, TRANSPORT_LABELS
+
 if TYPE_CHECKING:
     from mockserver.journal.entry import JournalEntry
 
 MESSAGES_PATH = "/v1/messages"
 # HTTP statuses that mean "the service is overloaded or broken", as opposed to "the caller is wrong".
 SERVER_SIDE_STATUSES: frozenset[int] = frozenset({500, 502, 503, 504, 529})
-# from mockserver.faults.kinds once merged
 # Connection or stream faults after which a retry or a fallback is legitimate.
-TRANSPORT_FAULTS: frozenset[str] = frozenset(
-    {"reset", "hang", "close_after_headers", "truncated_body", "garbage", "stream_error_event", "stream_cut"}
-)
+TRANSPORT_FAULTS: frozenset[str] = TRANSPORT_LABELS
 # Faults after which the response still arrived whole (only later than it would have).
-_COMPLETING_FAULTS: frozenset[str | None] = frozenset({None, "delay", "stream_stall"})
+_COMPLETING_FAULTS: frozenset[str | None] = frozenset({None, *COMPLETING_LABELS})
 
 
 def attempt_succeeded(entry: JournalEntry) -> bool:

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from mockserver.faults import FaultEngine, ScenarioError, build_engine
-from mockserver.faults.loader import load_scenario, parse_text, validate_mapping
-from mockserver.faults.yamlsource import MAX_SCENARIO_BYTES
 from mockserver.wire.errors import ApiError, invalid
+from scenarios.loader import load_scenario, parse_text, validate_mapping
+from scenarios.yamlsource import MAX_SCENARIO_BYTES
 
 SCENARIO_BODY_LIMIT = MAX_SCENARIO_BYTES  # 1 MiB, as a scenario file (scenarios/README.md, "Limits")
 BODY_SOURCE = "<request body>"

@@ -24,7 +24,7 @@ from loadtests.render import CHARTS, Target, draw_charts, markdown_table, target
 from loadtests.report import Series, StrategySummary, Window
 from loadtests.runner import RunError, RunSpec, _JournalMirror, _locust_commands
 from loadtests.strategies import STRATEGIES
-from mockserver.faults.loader import load_scenario
+from scenarios.loader import load_scenario
 
 
 def _config(**kw: Any) -> LoadConfig:

@@ -19,9 +19,9 @@ import pytest
 from tests.support import TEST_KEY
 
 from mockserver import MockServer
-from mockserver.faults.yamlsource import MAX_SCENARIO_BYTES
 from mockserver.web import control_guard
 from mockserver.web.control_guard import host_allowed, split_host
+from scenarios.yamlsource import MAX_SCENARIO_BYTES
 
 API = {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}

@@ -15,10 +15,10 @@ from tests.support import TEST_KEY, FakeClock, ScriptedEngine, user
 from mockserver import MockServer, ServerConfig
 from mockserver.cli.serve import log_line
 from mockserver.faults import build_engine
-from mockserver.faults.loader import load_scenario
 from mockserver.faults.timeline import Span, span_status, spans_of, summary
 from mockserver.journal import Journal, decided_by
 from mockserver.web.scenario_status import scenario_status, status_lines
+from scenarios.loader import load_scenario
 
 API = {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"}
 SPIKE = "spike-new-model, spike-other-models, spike-streams-break"

@@ -14,9 +14,9 @@ import yaml
 
 from mockserver.faults import ScenarioError, build_engine, load_scenario
 from mockserver.faults.engine import ScenarioEngine
-from mockserver.faults.loader import load_file, load_text
 from scenarios import cli as scenarios_cli
 from scenarios import library
+from scenarios.loader import load_file, load_text
 
 CORPUS = Path(__file__).parent / "scenario_corpus"
 REQUIRED = {

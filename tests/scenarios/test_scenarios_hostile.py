@@ -21,11 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver.faults import ScenarioError, build_engine, load_scenario
-from mockserver.faults.loader import load_file, load_text
-from mockserver.faults.schema import MAX_RULES
-from mockserver.faults.yamlsource import MAX_DEPTH, MAX_SCENARIO_BYTES
 from scenarios import cli as scenarios_cli
 from scenarios import library
+from scenarios.loader import load_file, load_text
+from scenarios.schema import MAX_RULES
+from scenarios.yamlsource import MAX_DEPTH, MAX_SCENARIO_BYTES
 
 HEAD = "name: x\ndescription: d\n"
 
@@ -302,7 +302,7 @@ def test_a_builtin_with_any_field_replaced_loads_or_is_a_scenario_error(
 
 def test_the_pure_python_yaml_loader_gives_the_same_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     # PyYAML without libyaml: positions of refused characters are counted in characters, not bytes
-    from mockserver.faults import yamlsource
+    from scenarios import yamlsource
 
     monkeypatch.setattr(yamlsource, "_Loader", yaml.SafeLoader)
     assert refusal("name: x\ndescription: ééé\x00\n").startswith(

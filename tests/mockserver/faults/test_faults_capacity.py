@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mockserver.faults import RequestFacts, ScenarioError, build_engine
 from mockserver.faults.capacity import CapacityFn, PoolState, Reservation
 from mockserver.faults.engine import ScenarioEngine
-from mockserver.faults.loader import load_text
+from scenarios.loader import load_text
 
 
 def facts(

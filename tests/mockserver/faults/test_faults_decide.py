@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mockserver.faults import RequestFacts, build_engine
 from mockserver.faults.compiled import compile_scenario
 from mockserver.faults.engine import EngineState, ScenarioEngine, decide
-from mockserver.faults.loader import load_scenario
+from scenarios.loader import load_scenario
 
 
 def facts(

@@ -113,7 +113,7 @@ def test_block_draws_are_the_single_draws() -> None:
     from mockserver.faults import rng
     from mockserver.faults.compiled import compile_scenario
     from mockserver.faults.engine import EngineState
-    from mockserver.faults.loader import load_scenario
+    from scenarios.loader import load_scenario
 
     for seed in (0, 7):
         key = rng.stream_key(seed, "rule:r:p")

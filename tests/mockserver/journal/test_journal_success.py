@@ -2,14 +2,14 @@
 kind the engine can apply: a real request through MockServer on 127.0.0.1 with that fault, then the
 analysis's verdict on its journal entry and the one word that says why.
 
-The kinds are the scenario language's fault names (its ``FaultName`` words), plus an HTTP status,
-no fault and a latency rule (``delay``): a new fault name without a row here fails the test.
+The kinds are the one vocabulary's (``mockserver.faults.kinds.KINDS``, the scenario language's
+words), plus an HTTP status, no fault and a latency rule (``delay``): a new fault kind without a
+row here fails the test.
 """
 
 from __future__ import annotations
 
 import contextlib
-import typing
 from collections.abc import Iterator
 
 import httpx2
@@ -18,7 +18,7 @@ from tests.support import TEST_KEY, user
 
 from mockserver import MockServer
 from mockserver.conformance.runner import settled_entries
-from mockserver.faults.schema import FaultName
+from mockserver.faults.kinds import KINDS
 from mockserver.journal import JournalEntry, attempt_succeeded, failure_kind
 
 MODEL = "claude-opus-4-6"
@@ -62,8 +62,8 @@ def attempt(
     return entry
 
 
-def test_every_fault_name_of_the_scenario_language_has_a_verdict() -> None:
-    assert set(typing.get_args(FaultName)) <= set(VERDICTS)
+def test_every_fault_kind_has_a_verdict() -> None:
+    assert {kind.name for kind in KINDS} <= set(VERDICTS)
 
 
 @pytest.mark.parametrize("fault", list(VERDICTS))

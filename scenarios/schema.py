@@ -16,35 +16,40 @@ Precedence, when several things could apply to one request (also in ``scenarios/
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from mockserver.faults.errors import SPEND_LIMIT_MESSAGE
-from mockserver.faults.headers import HEADER_NAMES_SCHEMA, HeaderValue, check_fault_headers
+from scenarios.headers import HEADER_NAMES_SCHEMA, HeaderValue, check_fault_headers
 
-CONNECTION_FAULT_NAMES = ("reset", "hang", "close_after_headers", "truncated_body", "garbage")
-STREAM_FAULT_NAMES = {"stream_error_event": "error_event", "stream_stall": "stall", "stream_cut": "cut"}
+# The words of the fault kinds, each written once here (mockserver.faults.kinds maps them to
+# what the mock does and journals; a test keeps the two in step).
+ConnectionKind = Literal["reset", "hang", "close_after_headers", "truncated_body", "garbage"]
+StreamKind = Literal["error_event", "stall", "cut"]
+CONNECTION_FAULT_NAMES: tuple[str, ...] = get_args(ConnectionKind)
+STREAM_FAULT_NAMES = {f"stream_{kind}": kind for kind in get_args(StreamKind)}  # short form → kind
 FAULT_NAMES = (*CONNECTION_FAULT_NAMES, *STREAM_FAULT_NAMES, "spend_limit")
-FaultName = Literal[
-    "reset",
-    "hang",
-    "close_after_headers",
-    "truncated_body",
-    "garbage",
-    "stream_error_event",
-    "stream_stall",
-    "stream_cut",
-    "spend_limit",
-]
+# the short forms as one Literal (for the published JSON Schema's enum)
+FaultName: Any = cast(Any, Literal)[FAULT_NAMES]
 StatusCode = Annotated[int, Field(ge=400, le=599, description="an HTTP error status")]
 MAX_RULES = 1000  # rules in one scenario (scenarios/README.md, "Limits")
 MAX_RETRY_AFTER_S = 86_400.0  # a day: longer is no retry hint any client would follow
+# the message of the real API's spend-cap 429 (the `spend_limit` fault)
+SPEND_LIMIT_MESSAGE = (
+    "You have reached your specified API usage limits. You will regain access on the first day of next month."
+)
 
 
 class _Model(BaseModel):
     # no .inf / .nan anywhere: a non-finite duration or rate is a mistake, never a setting
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _exactly_one_of(model: BaseModel, what: str, fields: tuple[str, ...]) -> None:
+    """ValueError unless exactly one of ``fields`` is set on ``model``."""
+    given = [k for k in fields if getattr(model, k) is not None]
+    if len(given) != 1:
+        raise ValueError(f"{what} needs exactly one of {', '.join(fields)} (got {given or 'none'})")
 
 
 class ErrorFault(_Model):
@@ -77,7 +82,7 @@ class ErrorFault(_Model):
 class ConnectionFaultSpec(_Model):
     """A transport-level failure instead of an HTTP response."""
 
-    kind: Literal["reset", "hang", "close_after_headers", "truncated_body", "garbage"]
+    kind: ConnectionKind
     hang_s: float = Field(
         default=600.0, gt=0, description="for hang: how long to hold the connection at most"
     )
@@ -86,7 +91,7 @@ class ConnectionFaultSpec(_Model):
 class StreamFaultSpec(_Model):
     """A failure after a 200 streamed response has started (only applies to stream: true requests)."""
 
-    kind: Literal["error_event", "stall", "cut"]
+    kind: StreamKind
     after_events: int = Field(default=3, ge=0, strict=True, description="SSE events sent before the fault")
     error_type: str = Field(default="overloaded_error", description="for error_event: the error.type")
     message: str = Field(default="Overloaded", description="for error_event: the error.message")
@@ -102,11 +107,7 @@ class FaultSpec(_Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FaultSpec:
-        given = [k for k in ("error", "connection", "stream") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"a fault needs exactly one of error, connection, stream (got {given or 'none'})"
-            )
+        _exactly_one_of(self, "a fault", ("error", "connection", "stream"))
         return self
 
 
@@ -277,11 +278,7 @@ class LatencySpec(_Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LatencySpec:
-        given = [k for k in ("fixed_s", "uniform_s", "lognormal") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"latency needs exactly one of fixed_s, uniform_s, lognormal (got {given or 'none'})"
-            )
+        _exactly_one_of(self, "latency", ("fixed_s", "uniform_s", "lognormal"))
         if self.uniform_s is not None and not 0 <= self.uniform_s[0] <= self.uniform_s[1]:
             raise ValueError(f"uniform_s {list(self.uniform_s)} must be [low, high] with 0 <= low <= high")
         return self

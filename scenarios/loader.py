@@ -1,9 +1,8 @@
-"""Turn a scenario reference into a running engine.
+"""Turn a scenario reference into a validated :class:`~scenarios.schema.Scenario`.
 
-``build_engine(spec, seed=...)`` accepts ``None`` or ``"steady"`` (no scenario faults), a built-in
-scenario name, a path to a YAML (or JSON) file, YAML/JSON text, ``{"name": NAME}`` (as text or
-mapping), or an already parsed scenario mapping. Anything that cannot be loaded raises
-:class:`ScenarioError` naming the file, the line and the field.
+``load_scenario(spec)`` accepts a built-in scenario name, a path to a YAML (or JSON) file, YAML/JSON
+text, ``{"name": NAME}`` (as text or mapping), or an already parsed scenario mapping. Anything that
+cannot be loaded raises :class:`ScenarioError` naming the file, the line and the field.
 
 File paths are for the command line and Python only: ``load_scenario(spec, allow_paths=False)``
 (what the control plane's ``PUT /_busysignal/scenario`` uses) loads built-in names and scenario
@@ -17,20 +16,18 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from mockserver.faults.compiled import compile_scenario
-from mockserver.faults.decision import FaultEngine, ScenarioError
-from mockserver.faults.engine import ScenarioEngine
-from mockserver.faults.schema import MAX_RULES, Scenario
-from mockserver.faults.yamlsource import (
+from scenarios.library import HERE, is_path, names
+from scenarios.schema import MAX_RULES, Scenario
+from scenarios.yamlsource import (
     LIMITS_DOC,
     MAX_SCENARIO_BYTES,
+    ScenarioError,
     SourceMap,
     format_validation_error,
     parse_yaml,
@@ -40,17 +37,6 @@ from mockserver.faults.yamlsource import (
 NO_PATHS = (
     "file paths are not accepted here; send the scenario's YAML or JSON text, or the name of a built-in"
 )
-
-
-def builtin_dir() -> Path:
-    """Where the built-in scenario files live (the ``scenarios`` package)."""
-    from scenarios.library import HERE
-
-    return HERE
-
-
-def builtin_names() -> list[str]:
-    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
 
 
 def _check_rule_count(data: Mapping[Any, Any], smap: SourceMap | None) -> None:
@@ -146,11 +132,6 @@ def load_file(path: str | Path) -> Scenario:
     return load_text(read_scenario_file(path), str(path), allow_paths=True)
 
 
-def _path_like(spec: str) -> bool:
-    """Written as a path (decided from the text alone, without looking at the file system)."""
-    return "\n" not in spec and (spec.endswith((".yaml", ".yml", ".json")) or "/" in spec or "\\" in spec)
-
-
 def _is_file(name: str) -> bool:
     try:
         return Path(name).is_file()
@@ -171,35 +152,17 @@ def load_scenario(spec: str | Mapping[str, Any], *, allow_paths: bool = True) ->
             f"a scenario is a built-in name, YAML or JSON text or a mapping, not a {type(spec).__name__}"
         )
     name = spec.strip()
-    if name in builtin_names():
-        return load_file(builtin_dir() / f"{name}.yaml")
+    if name in names():
+        return load_file(HERE / f"{name}.yaml")
     if "\n" in name or name.startswith(("{", "[")):
         return load_text(spec, allow_paths=allow_paths)
-    if allow_paths and (_path_like(name) or _is_file(name)):
+    if allow_paths and (is_path(name) or _is_file(name)):
         return load_file(name)
     if ":" in name:
         return load_text(spec, allow_paths=allow_paths)
-    if not allow_paths and _path_like(name):
+    if not allow_paths and is_path(name):
         raise ScenarioError(f"scenario {name[:200]!r}: {NO_PATHS}")
     raise ScenarioError(
-        f"unknown scenario {name[:200]!r}: not a built-in ({', '.join(builtin_names())})"
+        f"unknown scenario {name[:200]!r}: not a built-in ({', '.join(names())})"
         + (" nor a file" if allow_paths else "")
     )
-
-
-def build_engine(
-    spec: str | Mapping[str, Any] | Scenario | None,
-    *,
-    seed: int = 0,
-    wall_clock: Callable[[], float] = time.time,
-    allow_paths: bool = True,
-) -> FaultEngine:
-    """The engine for ``spec`` (see the module docstring). ``seed`` makes the run reproducible.
-
-    Even the fault-free ``steady`` world gets a real engine, so that the per-request override
-    header works everywhere (``decision.NoFaults`` is the engine that never faults at all).
-    """
-    if spec is None or (isinstance(spec, str) and spec.strip() == ""):
-        spec = "steady"
-    scenario = spec if isinstance(spec, Scenario) else load_scenario(spec, allow_paths=allow_paths)
-    return ScenarioEngine(compile_scenario(scenario, seed), wall_clock=wall_clock, source=scenario)

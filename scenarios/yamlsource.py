@@ -23,11 +23,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from mockserver.faults.decision import ScenarioError
-
 MAX_SCENARIO_BYTES = 1024 * 1024  # a scenario file or PUT body (the largest built-in is a few KiB)
 MAX_DEPTH = 32  # nesting levels of mappings and lists (a scenario needs fewer than 10)
 LIMITS_DOC = "see 'Limits' in scenarios/README.md"
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be loaded; the message names the file, the line and the field."""
 
 
 @dataclass(frozen=True, slots=True)
