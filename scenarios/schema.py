@@ -22,6 +22,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from scenarios.headers import HEADER_NAMES_SCHEMA, HeaderValue, check_fault_headers
 
+# The API path rate limits and capacity pools count by default (mockserver.wire.paths.MESSAGES;
+# scenarios imports nothing of the project, so a test keeps the two equal).
+MESSAGES_PATH = "/v1/messages"
+
 # The words of the fault kinds, each written once here (mockserver.faults.kinds maps them to
 # what the mock does and journals; a test keeps the two in step).
 ConnectionKind = Literal["reset", "hang", "close_after_headers", "truncated_body", "garbage"]
@@ -341,7 +345,7 @@ class RateLimits(Limits):
     """
 
     classes: dict[str, ModelClassLimits] = Field(default_factory=dict)
-    paths: list[str] = Field(default_factory=lambda: ["/v1/messages"])
+    paths: list[str] = Field(default_factory=lambda: [MESSAGES_PATH])
     retry_after: bool = Field(
         default=True, description="send retry-after (whole seconds until it fits) with a refused request"
     )
@@ -411,7 +415,7 @@ class Capacity(_Model):
     client_gone_holds: bool = Field(
         default=True, description="work whose client went away keeps its slot until it would have finished"
     )
-    paths: list[str] = Field(default_factory=lambda: ["/v1/messages"])
+    paths: list[str] = Field(default_factory=lambda: [MESSAGES_PATH])
     schedule: list[CapacityChange] = Field(default_factory=list)
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mockserver.faults.kinds import COMPLETING_LABELS, TRANSPORT_LABELS
+from mockserver.wire import paths
 
 if TYPE_CHECKING:
     from mockserver.journal.entry import JournalEntry
 
-MESSAGES_PATH = "/v1/messages"
+MESSAGES_PATH = paths.MESSAGES
 # HTTP statuses that mean "the service is overloaded or broken", as opposed to "the caller is wrong".
 SERVER_SIDE_STATUSES: frozenset[int] = frozenset({500, 502, 503, 504, 529})
 # Connection or stream faults after which a retry or a fallback is legitimate.

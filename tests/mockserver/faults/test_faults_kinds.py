@@ -10,6 +10,7 @@ from mockserver.faults import kinds
 from mockserver.faults.compiled import compile_fault
 from mockserver.faults.decision import ConnectionFaultKind, StreamFaultKind
 from mockserver.journal import analysis
+from mockserver.wire import paths
 from scenarios import schema
 
 
@@ -36,3 +37,9 @@ def test_the_journal_analysis_reads_its_fault_sets_from_the_vocabulary() -> None
     assert transport == analysis.TRANSPORT_FAULTS
     assert {"delay", "stream_stall"} <= kinds.COMPLETING_LABELS
     assert not kinds.COMPLETING_LABELS & analysis.TRANSPORT_FAULTS
+
+
+def test_the_language_counts_the_path_the_mock_serves_messages_on() -> None:
+    # scenarios imports nothing of the project: its default path is its own constant
+    assert schema.MESSAGES_PATH == paths.MESSAGES
+    assert schema.RateLimits().paths == [paths.MESSAGES]
