@@ -14,7 +14,8 @@ Two figures, from the same run:
   ``N`` calls (``callgrind_control``), so interpreter start-up and imports are not counted.
 
 The bench imports only ``resilience``'s public names, so the same file measures an older
-checkout of the library: ``PYTHONPATH=/path/to/checkout python benchmarks/policy_overhead.py``.
+checkout of the library, run by its path from there:
+``cd OLD && PYTHONPATH=$PWD python /path/to/benchmarks/policy_overhead.py --instructions 2000``.
 Nothing here asserts on time.
 """
 
