@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from resilience.backoff import Delay, GiveUp, GiveUpReason, retry_decision
@@ -164,7 +164,10 @@ _Layer = Generator[_Step, Any, "tuple[Any, CallOutcome] | _NoAnswer"]
 
 @dataclass(slots=True)
 class _Call:
-    """One call through the layers: what it asked for and what it has done so far."""
+    """One call through the layers: what it asked for, the model of the chain it is on (set by
+    :func:`fallback_layer`; each layer below fills in its own piece) and what it has done so
+    far. One object for the whole call: the layers run on every call, and each object built
+    per call costs about as much as a layer."""
 
     policy: Policy
     model: str
@@ -174,11 +177,16 @@ class _Call:
     start: float
     deadline: float
     deposited: bool  # a request was counted in the retry budget (a resumption's was, before)
+    tried: list[str]  # the models a request was sent to (or queued for), in order
     attempts: int = 0
-    tried: list[str] = field(default_factory=list)
     last_exc: BaseException | None = None
     last_failure: Failure | None = None
     skipped: CircuitOpenError | None = None
+    on: str = ""  # the model being tried
+    on_params: Mapping[str, Any] | None = None
+    has_next: bool = False  # the chain has a model after this one
+    breaker: CircuitBreaker | None = None  # the model's, set by breaker_layer
+    limit: ConcurrencyLimit | None = None  # the model's, set by limit_layer
 
     def gave_up(self, model: str, attempts: int, reason: GiveUpReason, failure: Failure | None) -> None:
         """Count and report a give-up on ``model`` (a failure's details when there was one)."""
@@ -215,17 +223,6 @@ class _Call:
             )
 
 
-@dataclass(slots=True)
-class _OnModel:
-    """One model of the chain as the layers see it; each layer fills in its own piece."""
-
-    name: str
-    params: Mapping[str, Any] | None
-    has_next: bool  # the chain has a model after this one
-    breaker: CircuitBreaker | None = None
-    limit: ConcurrencyLimit | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class _NoAnswer:
     """A model gave no answer. ``reason`` is what :class:`FallbackTaken` says if the chain moves
@@ -248,13 +245,14 @@ def fallback_layer(call: _Call) -> Generator[_Step, Any, tuple[Any, CallOutcome]
         params = call.params
         if index > 0 and params is not None and fallback is not None:
             params = fallback.params_for(name, params)
-        on = _OnModel(name, params, index + 1 < len(chain))
-        result = yield from breaker_layer(call, on)
-        if not isinstance(result, _NoAnswer):
+        call.on, call.on_params, call.has_next = name, params, index + 1 < len(chain)
+        call.breaker = call.limit = None
+        result = yield from breaker_layer(call)
+        if isinstance(result, tuple):  # an answer
             return result
         failure = result.failure
         if not (
-            on.has_next
+            call.has_next
             and policy.clock.monotonic() < call.deadline
             and (failure is None or (fallback is not None and fallback.should_fall_back(failure)))
         ):
@@ -273,22 +271,22 @@ def fallback_layer(call: _Call) -> Generator[_Step, Any, tuple[Any, CallOutcome]
     raise error
 
 
-def breaker_layer(call: _Call, on: _OnModel) -> _Layer:
+def breaker_layer(call: _Call) -> _Layer:
     """The model's breaker admits the call or refuses it at once; what the inner layers did on
     the model is recorded with it (a success, a failure of the model's health, or neither)."""
     if call.breakers is None:
-        return (yield from limit_layer(call, on))
-    breaker = on.breaker = call.breakers.for_model(on.name)
+        return (yield from limit_layer(call))
+    breaker = call.breaker = call.breakers.for_model(call.on)
     monotonic = call.policy.clock.monotonic
     ticket = breaker.admit(monotonic())
     if ticket is None:
-        call.skipped = call.skipped or CircuitOpenError(on.name, breaker.retry_in(monotonic()))
-        call.gave_up(on.name, 0, "circuit_open", None)
+        call.skipped = call.skipped or CircuitOpenError(call.on, breaker.retry_in(monotonic()))
+        call.gave_up(call.on, 0, "circuit_open", None)
         return _NoAnswer(Kind.CIRCUIT_OPEN.value, None)
     outcome: Literal["success", "failure", "ignored"] = "ignored"
     try:
-        result = yield from limit_layer(call, on)
-        if not isinstance(result, _NoAnswer):
+        result = yield from limit_layer(call)
+        if isinstance(result, tuple):  # an answer
             outcome = "success"
         elif result.health:
             outcome = "failure"
@@ -297,42 +295,42 @@ def breaker_layer(call: _Call, on: _OnModel) -> _Layer:
         breaker.record(outcome, monotonic(), ticket)
 
 
-def limit_layer(call: _Call, on: _OnModel) -> _Layer:
+def limit_layer(call: _Call) -> _Layer:
     """A concurrency slot on the model, held for the whole retry loop (a retrying call keeps its
     place). No free slot on a model that sheds load, with a next model left: move on now, no
     request sent. Otherwise wait for one until the deadline (:class:`LimiterTimeout`)."""
     policy = call.policy
     limit = policy.limit
     if limit is None:
-        call.tried.append(on.name)
-        return (yield from retry_layer(call, on))
-    mlimit = on.limit = limit.for_model(on.name) if isinstance(limit, ModelLimits) else limit
+        call.tried.append(call.on)
+        return (yield from retry_layer(call))
+    mlimit = call.limit = limit.for_model(call.on) if isinstance(limit, ModelLimits) else limit
     monotonic = policy.clock.monotonic
     if not mlimit.try_acquire():
         if (
             isinstance(limit, ModelLimits)
             and limit.shed_to_fallback
-            and on.has_next
+            and call.has_next
             and mlimit.overloaded
             and monotonic() < call.deadline
         ):
             return _NoAnswer("throttled", None)
-        call.tried.append(on.name)
+        call.tried.append(call.on)
         try:
             yield (_ACQUIRE, (mlimit, None if call.deadline == math.inf else call.deadline - monotonic()))
         except LimiterTimeout:
             policy.counters.add("calls_failed")
-            call.gave_up(on.name, 0, "throttled", None)
+            call.gave_up(call.on, 0, "throttled", None)
             raise
     else:
-        call.tried.append(on.name)
+        call.tried.append(call.on)
     try:
-        return (yield from retry_layer(call, on))
+        return (yield from retry_layer(call))
     finally:
         mlimit.release()
 
 
-def retry_layer(call: _Call, on: _OnModel) -> _Layer:
+def retry_layer(call: _Call) -> _Layer:
     """Attempts on the model until one answers or the retry decision is :class:`GiveUp`; each
     :class:`Delay` is slept. An error the policy does not know passes through untouched."""
     policy = call.policy
@@ -345,23 +343,23 @@ def retry_layer(call: _Call, on: _OnModel) -> _Layer:
         if not call.deposited and budget is not None:
             budget.on_request()  # once per call: a fallback model's attempt is no new request
             call.deposited = True
-        ok, value, failure, now = yield from attempt_layer(call, on, number)
+        ok, value, failure, now = yield from attempt_layer(call, number)
         if ok:
-            call.finished(on.name, now)
-            outcome = CallOutcome(call.model, on.name, call.attempts, tuple(call.tried), now - call.start)
+            call.finished(call.on, now)
+            outcome = CallOutcome(call.model, call.on, call.attempts, tuple(call.tried), now - call.start)
             return value, outcome
         if failure is None:  # not ours to judge: let it through untouched
             call.finished(None, now)
             raise value
         call.last_exc, call.last_failure = value, failure
-        decision = _decide(call, on, number, failure, previous, now)
+        decision = _decide(call, number, failure, previous, now)
         if isinstance(decision, GiveUp):
-            call.gave_up(on.name, number, decision.reason, failure)
-            return _NoAnswer(failure.kind.value, failure, _counts_against_health(failure, on.limit))
+            call.gave_up(call.on, number, decision.reason, failure)
+            return _NoAnswer(failure.kind.value, failure, _counts_against_health(failure, call.limit))
         policy.counters.add("retries")
         policy.emit(
             RetryScheduled(
-                model=on.name,
+                model=call.on,
                 attempt=number,
                 max_attempts=policy.retry.max_attempts,
                 delay_s=decision.seconds,
@@ -376,9 +374,7 @@ def retry_layer(call: _Call, on: _OnModel) -> _Layer:
         previous = decision.seconds
 
 
-def _decide(
-    call: _Call, on: _OnModel, number: int, failure: Failure, previous: float | None, now: float
-) -> Delay | GiveUp:
+def _decide(call: _Call, number: int, failure: Failure, previous: float | None, now: float) -> Delay | GiveUp:
     """The retry decision, then what the other layers may say against a retry: a model out of
     capacity with a next one left (that one answers sooner), a breaker other calls opened
     meanwhile (stop hammering this model), an empty retry budget."""
@@ -391,12 +387,12 @@ def _decide(
         return decision
     fallback = policy.fallback
     if (
-        on.has_next
+        call.has_next
         and fallback is not None
-        and number >= fallback.attempts_on(on.name, failure, retry.max_attempts)
+        and number >= fallback.attempts_on(call.on, failure, retry.max_attempts)
     ):
         return GiveUp("overload_fallback")
-    if on.breaker is not None and on.breaker.state is BreakerState.OPEN:
+    if call.breaker is not None and call.breaker.state is BreakerState.OPEN:
         return GiveUp("circuit_open")
     if policy.budget is not None and not policy.budget.try_retry():
         policy.counters.add("budget_refusals")
@@ -416,7 +412,7 @@ def _counts_against_health(failure: Failure, limit: ConcurrencyLimit | None) -> 
 _Tried = tuple[bool, Any, "Failure | None", float]  # ok, result or error, failure, when it ended
 
 
-def attempt_layer(call: _Call, on: _OnModel, number: int) -> Generator[_Step, Any, _Tried]:
+def attempt_layer(call: _Call, number: int) -> Generator[_Step, Any, _Tried]:
     """One attempt (the SDK's own retries are off underneath): paced when the rate-limit
     buckets run low, then sent; its latency and headers feed the adaptive limit and the pacer,
     and a failure is classified (None: not one the policy knows)."""
@@ -429,46 +425,41 @@ def attempt_layer(call: _Call, on: _OnModel, number: int) -> Generator[_Step, An
         if wait > 0:
             yield (_SLEEP, min(wait, max(0.0, call.deadline - monotonic())))
     attempt = Attempt(
-        on.name, on.params, number, policy.retry.max_attempts, call.deadline, monotonic, call.attempts
+        call.on, call.on_params, number, policy.retry.max_attempts, call.deadline, monotonic, call.attempts
     )
     began = monotonic()
     ok, value = yield (_INVOKE, attempt)
     now = monotonic()
-    adaptive = on.limit.adaptive if on.limit is not None else None
+    adaptive = call.limit.adaptive if call.limit is not None else None
+    failure: Failure | None = None
     if ok:
         if adaptive is not None:
             adaptive.on_success(now - began)
         if pacer is not None and attempt.response_headers is not None:
             pacer.observe(attempt.response_headers, clock.wall())
-        _report(call, on, number, None, now - began)
-        return True, value, None, now
-    failure = classify_exception(value, now_wall=clock.wall())
-    _report(call, on, number, failure, now - began, unknown=failure is None)
+    else:
+        failure = classify_exception(value, now_wall=clock.wall())
+    if policy._hooks:  # the event is built only when someone listens
+        _report(policy, call.on, number, ok, failure, now - began)
     if failure is not None:
         if failure.kind in CONGESTION and adaptive is not None:
             adaptive.on_overload(began, now)
         if pacer is not None and failure.headers:
             pacer.observe(failure.headers, clock.wall())
-    return False, value, failure, now
+    return ok, value, failure, now
 
 
 def _report(
-    call: _Call,
-    on: _OnModel,
-    number: int,
-    failure: Failure | None,
-    latency_s: float,
-    *,
-    unknown: bool = False,
+    policy: Policy, model: str, number: int, ok: bool, failure: Failure | None, latency_s: float
 ) -> None:
-    if call.policy._hooks:
-        call.policy.emit(
-            AttemptFinished(
-                model=on.name,
-                attempt=number,
-                ok=failure is None and not unknown,
-                kind=failure.kind.value if failure is not None else None,
-                status=failure.status if failure is not None else None,
-                latency_s=latency_s,
-            )
+    """Report one attempt (``ok``, or its failure; neither: an error the policy does not know)."""
+    policy.emit(
+        AttemptFinished(
+            model=model,
+            attempt=number,
+            ok=ok,
+            kind=failure.kind.value if failure is not None else None,
+            status=failure.status if failure is not None else None,
+            latency_s=latency_s,
         )
+    )

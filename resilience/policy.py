@@ -462,15 +462,17 @@ class Policy:
         self.counters.add("calls")
         start = self.clock.monotonic()
         deadline_s = self.retry.deadline_s
+        # Positional: a class called with keywords costs a dict per call (this is the hot path).
         call = _Call(
-            policy=self,
-            model=model,
-            params=params,
-            chain=self.fallback.plan(model) if use_fallback and self.fallback is not None else (model,),
-            breakers=self.breakers if use_breaker else None,
-            start=start,
-            deadline=start + deadline_s if deadline_s is not None else math.inf,
-            deposited=resumption,  # a resumption's request was counted when it was first made
+            self,
+            model,
+            params,
+            self.fallback.plan(model) if use_fallback and self.fallback is not None else (model,),
+            self.breakers if use_breaker else None,
+            start,
+            start + deadline_s if deadline_s is not None else math.inf,
+            resumption,  # deposited: a resumption's request was counted when it was first made
+            [],
         )
         return fallback_layer(call)
 

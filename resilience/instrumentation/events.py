@@ -136,6 +136,7 @@ Event = Union[  # noqa: UP007 - a runtime alias that also works on 3.10
     RetryScheduled, GaveUp, FallbackTaken, BreakerChanged, AttemptFinished, CallFinished, StreamInterrupted
 ]
 EventHook = Callable[[Event], None]
+_UNLOGGED: frozenset[type] = frozenset({AttemptFinished, CallFinished})  # no default log line
 
 
 @dataclass
@@ -163,8 +164,12 @@ class Counters:
         self._lock = threading.Lock()
 
     def add(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            setattr(self._values, name, getattr(self._values, name) + n)
+        values, lock = self._values, self._lock
+        lock.acquire()  # not ``with``: a call counts three times, and ``with`` costs twice as much
+        try:
+            setattr(values, name, getattr(values, name) + n)
+        finally:
+            lock.release()
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -178,6 +183,8 @@ class Counters:
 
 def log_event(event: Event) -> None:
     """The default log line for the events worth a line (retries, give-ups, fallbacks, breakers)."""
+    if type(event) in _UNLOGGED:  # the events of every call: the chain below would miss them all
+        return
     if isinstance(event, RetryScheduled):
         log.warning(
             "busysignal.retry model=%s attempt=%d/%d delay=%.3fs status=%s error=%s kind=%s request_id=%s%s",
