@@ -62,9 +62,9 @@ def _messages(exchange: Exchange, raw: bytes) -> Awaitable[web.StreamResponse]:
     entry.stream = req.stream
     entry.prompt_digest = prepared.prompt_digest
     decision = exchange.judge(req.model, req.stream, req.input_tokens, req.max_tokens)
-    tail = prepared.json_tail
-    ident = message_id(entry)
-    return apply(exchange, decision, prepared, lambda: message_json(ident, tail))
+    # the body is made now, cheaper than a closure to make it later (a stream or a refusal
+    # does not send it)
+    return apply(exchange, decision, prepared, message_json(message_id(entry), prepared.json_tail))
 
 
 async def _count_tokens(exchange: Exchange, raw: bytes) -> web.StreamResponse:
@@ -80,7 +80,7 @@ async def _count_tokens(exchange: Exchange, raw: bytes) -> web.StreamResponse:
         raise invalid("The request body is nested too deeply") from None
     decision = exchange.judge(req.model, False, req.input_tokens, 0)
     payload = json.dumps({"input_tokens": req.input_tokens}).encode()
-    return await apply(exchange, decision, None, lambda: payload)
+    return await apply(exchange, decision, None, payload)
 
 
 # only this route's requests reach it: their method is POST and their path (the decoded path the
