@@ -78,8 +78,9 @@ def apply(
     exchange: Exchange, decision: Decision, prepared: Prepared | None, payload: bytes
 ) -> Awaitable[web.StreamResponse]:
     """Answer a judged request as ``decision`` says (``payload``: the whole JSON answer;
-    ``prepared``: a Messages body's answer, which a stream is made of); to await. An answer with nothing to wait for and nothing to break is sent at once (no coroutine
-    of its own: the route every client hits hardest mostly answers so)."""
+    ``prepared``: a Messages body's answer, which a stream is made of); to await. An answer with
+    nothing to wait for and nothing to break is sent at once (no coroutine of its own: the route
+    every client hits hardest mostly answers so)."""
     if (
         decision.delay_s <= 0
         and decision.error is None

@@ -14,23 +14,12 @@ from aiohttp import web
 from mockserver.journal import JournalEntry
 from mockserver.web.apply import apply, message_id
 from mockserver.web.lifecycle import Exchange, lifecycle, note_digest
-from mockserver.web.state import MockState, Prepared
 from mockserver.wire import paths
 from mockserver.wire.errors import ApiError, invalid
 from mockserver.wire.generation import prompt_digest_of
 from mockserver.wire.request_text import parse_json
 from mockserver.wire.sse import message_json
 from mockserver.wire.validation import validate_count_tokens_request
-
-
-def _prepare_or_note(state: MockState, entry: JournalEntry, raw: bytes) -> Prepared:
-    """``state.prepare_messages(raw)``; what can be read of a refused body is journalled too."""
-    try:
-        return state.prepare_messages(raw)
-    except ApiError:
-        note_digest(entry, raw)
-        _note_body(entry, raw)
-        raise
 
 
 def _note_body(entry: JournalEntry, raw: bytes) -> None:
@@ -53,7 +42,12 @@ def _note_body(entry: JournalEntry, raw: bytes) -> None:
 
 def _messages(exchange: Exchange, raw: bytes) -> Awaitable[web.StreamResponse]:
     entry = exchange.entry
-    prepared = _prepare_or_note(exchange.state, entry, raw)
+    try:
+        prepared = exchange.state.prepare_messages(raw)
+    except ApiError:  # what can be read of a refused body is journalled too
+        note_digest(entry, raw)
+        _note_body(entry, raw)
+        raise
     req = prepared.request
     entry.body_digest = prepared.body_digest
     key_id = entry.api_key_id

@@ -40,7 +40,7 @@ def test_kept_header_values_are_in_kept_order_case_insensitive_and_shared() -> N
         {"user-agent": "sdk/1", "anthropic-version": "2023-06-01"}.get(name) for name in KEPT_HEADERS
     )
     assert kept_header_values(second) is values  # one tuple per combination
-    entry = Journal(4).open("req_1", "POST", "/v1/messages", 0.0, 0.0, "", None, first)
+    entry = Journal(4).open("req_1", "POST", "/v1/messages", 0.0, 0.0, "", None, values)
     assert entry.headers == {"user-agent": "sdk/1", "anthropic-version": "2023-06-01"}
 
 
@@ -121,7 +121,7 @@ def test_metrics_record_counts_each_request_as_the_plain_code_did() -> None:
     buckets = [0] * (len(LATENCY_BUCKETS) + 1)
     latency_sum, bytes_sent, events_sent = 0.0, 0, 0
     for i in range(2600):
-        e = journal.open(f"req_{i}", "POST", "/v1/messages", 0.0, i * 0.37, "k", None, {})
+        e = journal.open(f"req_{i}", "POST", "/v1/messages", 0.0, i * 0.37, "k", None, kept_header_values({}))
         e.status = (200, 529, None)[i % 3]
         e.model = ("claude-sonnet-4-6", None)[i % 2]
         e.error_type = "overloaded_error" if e.status == 529 else None
