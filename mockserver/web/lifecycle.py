@@ -142,16 +142,16 @@ def lifecycle(
     return bind
 
 
-async def send(request: web.Request, entry: JournalEntry, resp: web.Response) -> web.Response:
-    """Write a whole response inside the handler, so the journal knows whether it arrived."""
+async def send(request: web.Request, entry: JournalEntry, resp: web.Response, size: int) -> web.Response:
+    """Write a whole response (its body ``size`` bytes) inside the handler, so the journal knows
+    whether it arrived."""
     try:
         await resp.prepare(request)
         await resp.write_eof()
     except ConnectionError:
         entry.client_gone = True
         return resp
-    body = resp.body
-    entry.bytes_sent = len(body) if isinstance(body, (bytes, bytearray)) else 0
+    entry.bytes_sent = size
     return resp
 
 
@@ -163,7 +163,7 @@ def send_json(exchange: Exchange, body: bytes, extra: Mapping[str, str]) -> Awai
     headers["request-id"] = entry.request_id  # it keeps its place, first
     if extra:
         headers.update(extra)
-    return send(exchange.request, entry, web.Response(body=body, headers=headers))
+    return send(exchange.request, entry, web.Response(body=body, headers=headers), len(body))
 
 
 async def send_error(
@@ -179,7 +179,9 @@ async def send_error(
     else:  # the same headers, from the template (cheaper)
         headers = state.error_headers_for(entry)
     body = error_body(error_type, err.message, entry.request_id)
-    return await send(exchange.request, entry, web.Response(status=status, body=body, headers=headers))
+    return await send(
+        exchange.request, entry, web.Response(status=status, body=body, headers=headers), len(body)
+    )
 
 
 async def _internal_error(exchange: Exchange) -> web.StreamResponse:
@@ -210,11 +212,15 @@ def payload_route(route: str, inner: Payload, *, body_limit: BodyLimit | None = 
         result = await inner(exchange, raw)
         if isinstance(result, web.Response):
             entry.status = result.status
-            return await send(exchange.request, entry, result)
+            body = result.body
+            size = len(body) if isinstance(body, (bytes, bytearray)) else 0
+            return await send(exchange.request, entry, result, size)
         entry.status = 200
         headers = exchange.state.response_headers(entry, {"content-type": JSON_TYPE})
         body = json.dumps(result, separators=(",", ":")).encode()
-        return await send(exchange.request, entry, web.Response(status=200, body=body, headers=headers))
+        return await send(
+            exchange.request, entry, web.Response(status=200, body=body, headers=headers), len(body)
+        )
 
     return lifecycle(route, work, body_limit=body_limit)
 
