@@ -204,14 +204,18 @@ def test_answers_carry_their_headers_in_the_order_the_plain_code_gave() -> None:
         assert got[1] == (529, list(plain.items()))
 
 
-def test_whole_body_is_taken_only_when_it_arrived_in_one_piece() -> None:
-    """whole_body peeks at a finished reader's one chunk; anything else goes the public way."""
+def test_arrived_body_is_taken_as_it_lies_only_when_it_arrived_in_one_piece() -> None:
+    """arrived_body peeks at a finished reader's one chunk; anything else goes the public way."""
     import asyncio
+    from types import SimpleNamespace
+    from typing import cast
     from unittest import mock
 
+    import pytest
+    from aiohttp import web
     from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
-    from mockserver.web.bodies import whole_body
+    from mockserver.web.bodies import arrived_body
 
     loop = asyncio.new_event_loop()
     try:
@@ -224,14 +228,19 @@ def test_whole_body_is_taken_only_when_it_arrived_in_one_piece() -> None:
                 r.feed_eof()
             return r
 
+        def body(content: object) -> bytes | None:
+            return arrived_body(cast(web.BaseRequest, SimpleNamespace(content=content)), 1024)
+
         one = reader(b'{"a":1}')
-        assert whole_body(one) == b'{"a":1}'
+        assert body(one) == b'{"a":1}'
         assert one.read_nowait(-1) == b'{"a":1}'  # still there: nothing was drained
-        assert whole_body(reader(b'{"a":', b"1}")) is None  # two pieces: read_nowait joins them
-        assert whole_body(reader(b'{"a":1}', eof=False)) is None  # more may come
-        assert whole_body(EMPTY_PAYLOAD) is None  # not a plain StreamReader
+        two = reader(b'{"a":', b"1}")
+        assert body(two) == b'{"a":1}' and two.read_nowait(-1) == b""  # read_nowait joined them
+        assert body(reader(b'{"a":1}', eof=False)) is None  # more may come
+        assert body(EMPTY_PAYLOAD) == b""  # not a plain StreamReader: its own read_nowait
         failed = reader(b"{}")
         failed.set_exception(ConnectionResetError())
-        assert whole_body(failed) is None  # read_nowait raises it, as before
+        with pytest.raises(ConnectionResetError):  # read_nowait raises it, as before
+            body(failed)
     finally:
         loop.close()
