@@ -144,8 +144,8 @@ async def _connection_fault(
     headers = exchange.state.response_headers(entry, {"content-type": content_type}, decision.headers)
     entry.status = 200
     if kind == "garbage":
-        resp = web.Response(status=200, body=GARBAGE, headers=headers)
-        return await send(request, entry, resp, len(GARBAGE))
+        garbage = web.Response(status=200, body=GARBAGE, headers=headers)
+        return await send(request, entry, garbage, len(GARBAGE))
     resp = web.StreamResponse(status=200, headers=headers)
     resp.content_length = len(body)
     try:
