@@ -8,12 +8,12 @@ contract, ``JournalEntry.to_dict``); grouping them into logical requests and cal
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from mockserver.journal.analysis import LogicalRequest, logical_requests
-from mockserver.journal.entry import JournalEntry, entries_to_jsonl, kept_header_values
+from mockserver.journal.entry import JournalEntry, entries_to_jsonl
 
 DEFAULT_JOURNAL_SIZE = 10_000
 
@@ -62,21 +62,16 @@ class Journal:
         start: float,
         api_key_id: str,
         retry_count: int | None,
-        headers: Mapping[str, str] | tuple[str | None, ...],
+        kept: tuple[str | None, ...],
     ) -> JournalEntry:
         """A new entry, numbered (``seq``) and kept; the oldest goes when the journal is full.
 
-        ``headers`` are the request's headers, or only the kept headers' values
-        (``kept_header_values``) when the caller has taken them already, as the hot path has."""
-        kept = headers if isinstance(headers, tuple) else kept_header_values(headers)
+        ``kept`` are the values of the kept request headers (``kept_header_values``)."""
         seq = self._next_seq
         self._next_seq = seq + 1
         entry = JournalEntry(seq, request_id, method, path, wall_start, start, api_key_id, retry_count, kept)
         self._entries.append(entry)
         return entry
-
-    # the hot path's name for ``open``, which it calls with the kept headers' values
-    add = open
 
     def entries(self, flt: JournalFilter | None = None) -> list[JournalEntry]:
         snapshot = list(self._entries)  # one C-level copy: safe against the server thread appending

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -75,11 +75,12 @@ def events_of(entry: JournalEntry, prepared: Prepared) -> list[SseEvent]:
 
 
 def apply(
-    exchange: Exchange, decision: Decision, prepared: Prepared | None, payload: Callable[[], bytes]
+    exchange: Exchange, decision: Decision, prepared: Prepared | None, payload: bytes
 ) -> Awaitable[web.StreamResponse]:
-    """Answer a judged request as ``decision`` says (``prepared``: a Messages body's answer); to
-    await. An answer with nothing to wait for and nothing to break is sent at once (no coroutine
-    of its own: the route every client hits hardest mostly answers so)."""
+    """Answer a judged request as ``decision`` says (``payload``: the whole JSON answer;
+    ``prepared``: a Messages body's answer, which a stream is made of); to await. An answer with
+    nothing to wait for and nothing to break is sent at once (no coroutine of its own: the route
+    every client hits hardest mostly answers so)."""
     if (
         decision.delay_s <= 0
         and decision.error is None
@@ -87,16 +88,16 @@ def apply(
         and (prepared is None or not prepared.request.stream)
     ):
         if prepared is None:
-            return send_json(exchange, payload(), decision.headers)
+            return send_json(exchange, payload, decision.headers)
         tokens = prepared.completion.output_tokens
         if exchange.state.generation_wait(decision, tokens) <= 0:
             exchange.output_tokens = tokens
-            return send_json(exchange, payload(), decision.headers)
+            return send_json(exchange, payload, decision.headers)
     return _apply(exchange, decision, prepared, payload)
 
 
 async def _apply(
-    exchange: Exchange, decision: Decision, prepared: Prepared | None, payload: Callable[[], bytes]
+    exchange: Exchange, decision: Decision, prepared: Prepared | None, payload: bytes
 ) -> web.StreamResponse:
     request, entry = exchange.request, exchange.entry
     if decision.delay_s > 0:
@@ -114,7 +115,7 @@ async def _apply(
             return await _connection_fault(exchange, decision, fault, body, SSE_TYPE)
         return await _stream(exchange, prepared, decision)
     if fault is not None:
-        return await _connection_fault(exchange, decision, fault, payload(), JSON_TYPE)
+        return await _connection_fault(exchange, decision, fault, payload, JSON_TYPE)
     if prepared is not None:
         tokens = prepared.completion.output_tokens
         delay = exchange.state.generation_wait(decision, tokens)
@@ -122,7 +123,7 @@ async def _apply(
             entry.client_gone = True
             return web.Response()
         exchange.output_tokens = tokens
-    return await send_json(exchange, payload(), decision.headers)
+    return await send_json(exchange, payload, decision.headers)
 
 
 async def _connection_fault(
@@ -143,7 +144,8 @@ async def _connection_fault(
     headers = exchange.state.response_headers(entry, {"content-type": content_type}, decision.headers)
     entry.status = 200
     if kind == "garbage":
-        return await send(request, entry, web.Response(status=200, body=GARBAGE, headers=headers))
+        garbage = web.Response(status=200, body=GARBAGE, headers=headers)
+        return await send(request, entry, garbage, len(GARBAGE))
     resp = web.StreamResponse(status=200, headers=headers)
     resp.content_length = len(body)
     try:

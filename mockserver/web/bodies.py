@@ -95,30 +95,26 @@ def _stop_reading(request: web.BaseRequest) -> None:
 
 def arrived_body(request: web.BaseRequest, limit: int) -> bytes | None:
     """The request's body when all of it has arrived (the usual case: no read loop, no coroutine),
-    a 413 when that is over ``limit`` bytes, None when more is to come (then :func:`read_limited`)."""
+    a 413 when that is over ``limit`` bytes, None when more is to come (then :func:`read_limited`).
+
+    A body that arrived in one piece is taken as it lies, without draining the reader:
+    read_nowait would also run aiohttp's flow control (resume reading, feed the parser nothing)
+    for a connection that was never paused; what stays in the reader goes with the request.
+    Anything else (several pieces, a failed reader, another reader) is the reader's read_nowait."""
     content = request.content
-    raw = whole_body(content)
+    if not content.is_eof():
+        return None
+    raw = None
+    if type(content) is StreamReader:
+        try:
+            if content._exception is None and not content._buffer_offset:
+                chunks = content._buffer
+                if len(chunks) == 1:
+                    raw = chunks[0]
+        except AttributeError:  # a reader laid out otherwise (another aiohttp): the public read path
+            pass
     if raw is None:
-        if not content.is_eof():
-            return None
         raw = content.read_nowait(-1)
     if len(raw) > limit:
         raise too_large()
     return raw
-
-
-def whole_body(content: StreamReader) -> bytes | None:
-    """The body when all of it has arrived, in one piece (the usual case), taken without draining
-    the reader: read_nowait would also run aiohttp's flow control (resume reading, feed the parser
-    nothing) for a connection that was never paused. What stays in the reader goes with the
-    request. None otherwise (then the reader's own read_nowait or read)."""
-    if type(content) is not StreamReader or not content.is_eof():
-        return None
-    try:
-        if content._exception is None and not content._buffer_offset:
-            chunks = content._buffer
-            if len(chunks) == 1:
-                return chunks[0]
-    except AttributeError:  # a reader laid out otherwise (another aiohttp): the public read path
-        pass
-    return None

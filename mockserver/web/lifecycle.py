@@ -41,16 +41,15 @@ BodyLimit = Callable[[ServerConfig], int]  # the largest body a route reads, fro
 class Exchange:
     """One request in the lifecycle: what the work needs, and the fault engine's part in it."""
 
-    __slots__ = ("decision", "engine", "entry", "facts", "output_tokens", "request", "state")
+    __slots__ = ("entry", "judged", "output_tokens", "request", "state")
 
     def __init__(self, request: web.Request, state: MockState, entry: JournalEntry) -> None:
         self.request = request
         self.state = state
         self.entry = entry
         self.output_tokens = 0
-        self.engine: FaultEngine | None = None
-        self.facts: RequestFacts | None = None
-        self.decision: Decision | None = None
+        # the engine, what it was asked and what it decided; None until judged (or for a pass)
+        self.judged: tuple[FaultEngine, RequestFacts, Decision] | None = None
 
     def judge(self, model: str | None, stream: bool, input_tokens: int, max_tokens: int) -> Decision:
         """Ask the engine what to do with this request, and journal why. A request nothing in a
@@ -69,17 +68,18 @@ class Exchange:
         facts = state.facts(self.request, entry, model, stream, input_tokens, max_tokens)
         decision = engine.decide(facts, state.clock())
         entry.reason = decision.reason
-        self.engine, self.facts, self.decision = engine, facts, decision
+        self.judged = (engine, facts, decision)
         return decision
 
     def complete(self) -> None:
         """Tell the engine how a judged request ended (its buckets and capacity settle)."""
-        engine = self.engine
-        if engine is not None and self.facts is not None and self.decision is not None:
+        judged = self.judged
+        if judged is not None:
+            engine, facts, decision = judged
             entry = self.entry
             engine.complete(
-                self.facts,
-                self.decision,
+                facts,
+                decision,
                 self.state.clock(),
                 status=entry.status or 0,
                 output_tokens=self.output_tokens,
@@ -132,7 +132,7 @@ def lifecycle(
             except Exception:
                 return await _internal_error(exchange)
             finally:
-                if exchange.engine is not None:  # judged, and not a pass that holds nothing
+                if exchange.judged is not None:  # (a pass holds nothing: no call)
                     exchange.complete()
                 state.close(entry, route)
 
@@ -142,16 +142,16 @@ def lifecycle(
     return bind
 
 
-async def send(request: web.Request, entry: JournalEntry, resp: web.Response) -> web.Response:
-    """Write a whole response inside the handler, so the journal knows whether it arrived."""
+async def send(request: web.Request, entry: JournalEntry, resp: web.Response, size: int) -> web.Response:
+    """Write a whole response (its body ``size`` bytes) inside the handler, so the journal knows
+    whether it arrived."""
     try:
         await resp.prepare(request)
         await resp.write_eof()
     except ConnectionError:
         entry.client_gone = True
         return resp
-    body = resp.body
-    entry.bytes_sent = len(body) if isinstance(body, (bytes, bytearray)) else 0
+    entry.bytes_sent = size
     return resp
 
 
@@ -163,7 +163,7 @@ def send_json(exchange: Exchange, body: bytes, extra: Mapping[str, str]) -> Awai
     headers["request-id"] = entry.request_id  # it keeps its place, first
     if extra:
         headers.update(extra)
-    return send(exchange.request, entry, web.Response(body=body, headers=headers))
+    return send(exchange.request, entry, web.Response(body=body, headers=headers), len(body))
 
 
 async def send_error(
@@ -179,7 +179,9 @@ async def send_error(
     else:  # the same headers, from the template (cheaper)
         headers = state.error_headers_for(entry)
     body = error_body(error_type, err.message, entry.request_id)
-    return await send(exchange.request, entry, web.Response(status=status, body=body, headers=headers))
+    return await send(
+        exchange.request, entry, web.Response(status=status, body=body, headers=headers), len(body)
+    )
 
 
 async def _internal_error(exchange: Exchange) -> web.StreamResponse:
@@ -210,11 +212,15 @@ def payload_route(route: str, inner: Payload, *, body_limit: BodyLimit | None = 
         result = await inner(exchange, raw)
         if isinstance(result, web.Response):
             entry.status = result.status
-            return await send(exchange.request, entry, result)
+            body = result.body
+            size = len(body) if isinstance(body, (bytes, bytearray)) else 0
+            return await send(exchange.request, entry, result, size)
         entry.status = 200
         headers = exchange.state.response_headers(entry, {"content-type": JSON_TYPE})
         body = json.dumps(result, separators=(",", ":")).encode()
-        return await send(exchange.request, entry, web.Response(status=200, body=body, headers=headers))
+        return await send(
+            exchange.request, entry, web.Response(status=200, body=body, headers=headers), len(body)
+        )
 
     return lifecycle(route, work, body_limit=body_limit)
 

@@ -14,23 +14,12 @@ from aiohttp import web
 from mockserver.journal import JournalEntry
 from mockserver.web.apply import apply, message_id
 from mockserver.web.lifecycle import Exchange, lifecycle, note_digest
-from mockserver.web.state import MockState, Prepared
 from mockserver.wire import paths
 from mockserver.wire.errors import ApiError, invalid
 from mockserver.wire.generation import prompt_digest_of
 from mockserver.wire.request_text import parse_json
 from mockserver.wire.sse import message_json
 from mockserver.wire.validation import validate_count_tokens_request
-
-
-def _prepare_or_note(state: MockState, entry: JournalEntry, raw: bytes) -> Prepared:
-    """``state.prepare_messages(raw)``; what can be read of a refused body is journalled too."""
-    try:
-        return state.prepare_messages(raw)
-    except ApiError:
-        note_digest(entry, raw)
-        _note_body(entry, raw)
-        raise
 
 
 def _note_body(entry: JournalEntry, raw: bytes) -> None:
@@ -53,7 +42,12 @@ def _note_body(entry: JournalEntry, raw: bytes) -> None:
 
 def _messages(exchange: Exchange, raw: bytes) -> Awaitable[web.StreamResponse]:
     entry = exchange.entry
-    prepared = _prepare_or_note(exchange.state, entry, raw)
+    try:
+        prepared = exchange.state.prepare_messages(raw)
+    except ApiError:  # what can be read of a refused body is journalled too
+        note_digest(entry, raw)
+        _note_body(entry, raw)
+        raise
     req = prepared.request
     entry.body_digest = prepared.body_digest
     key_id = entry.api_key_id
@@ -62,9 +56,9 @@ def _messages(exchange: Exchange, raw: bytes) -> Awaitable[web.StreamResponse]:
     entry.stream = req.stream
     entry.prompt_digest = prepared.prompt_digest
     decision = exchange.judge(req.model, req.stream, req.input_tokens, req.max_tokens)
-    tail = prepared.json_tail
-    ident = message_id(entry)
-    return apply(exchange, decision, prepared, lambda: message_json(ident, tail))
+    # the body is made now, cheaper than a closure to make it later (a stream or a refusal
+    # does not send it)
+    return apply(exchange, decision, prepared, message_json(message_id(entry), prepared.json_tail))
 
 
 async def _count_tokens(exchange: Exchange, raw: bytes) -> web.StreamResponse:
@@ -80,7 +74,7 @@ async def _count_tokens(exchange: Exchange, raw: bytes) -> web.StreamResponse:
         raise invalid("The request body is nested too deeply") from None
     decision = exchange.judge(req.model, False, req.input_tokens, 0)
     payload = json.dumps({"input_tokens": req.input_tokens}).encode()
-    return await apply(exchange, decision, None, lambda: payload)
+    return await apply(exchange, decision, None, payload)
 
 
 # only this route's requests reach it: their method is POST and their path (the decoded path the

@@ -112,7 +112,7 @@ class MockState:
         self._wall_clock = config.wall_clock
         self._on_done = config.on_request_done
         self.refresh_headers(self._wall_clock())
-        self._journal_add = self.journal.add
+        self._journal_open = self.journal.open
         self.key_ids = KeyIds(salt_bytes(config.key_salt))
         self._request_id = self.ids.request_id
         self.bind_host: str | None = None  # set by the server that binds the app (control_guard)
@@ -178,7 +178,7 @@ class MockState:
         wall = self._wall_clock()
         if wall > self.headers_until:  # the rate-limit headers' reset names the next second
             self.refresh_headers(wall)
-        entry = self._journal_add(
+        entry = self._journal_open(
             self._request_id(),
             method,
             path,

@@ -12,7 +12,7 @@ import httpx2
 import pytest
 
 from mockserver.cli.serve import log_line
-from mockserver.journal import Journal
+from mockserver.journal import Journal, kept_header_values
 
 
 def start(*args: str) -> tuple[subprocess.Popen[str], str]:
@@ -95,7 +95,7 @@ def test_busysignal_cli_registers_serve() -> None:
 
 
 def test_log_line_names_id_status_latency_and_fault() -> None:
-    entry = Journal(2).open("req_1", "POST", "/v1/messages", 0.0, 10.0, "", 2, {})
+    entry = Journal(2).open("req_1", "POST", "/v1/messages", 0.0, 10.0, "", 2, kept_header_values({}))
     entry.end, entry.status, entry.fault, entry.error_type, entry.model = (
         10.25,
         529,

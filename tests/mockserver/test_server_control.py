@@ -13,7 +13,7 @@ from tests.support import TEST_KEY, ScriptedEngine, user
 
 from mockserver import AsyncMockServer, MockServer, UnsafeBindError
 from mockserver.faults import Decision, HttpError
-from mockserver.journal import Journal, JournalFilter, logical_requests
+from mockserver.journal import Journal, JournalFilter, kept_header_values, logical_requests
 from mockserver.journal import export as journal_export
 
 MODEL = "claude-haiku-4-5"
@@ -129,7 +129,7 @@ def test_logical_requests_group_retries_with_gaps() -> None:
     for i, (key, digest, start) in enumerate(
         [("k", "a", 1.0), ("k", "b", 1.5), ("k", "a", 2.0), ("k", "a", 3.5)]
     ):
-        entry = journal.open(f"req_{i}", "POST", "/v1/messages", 0.0, start, key, i, {})
+        entry = journal.open(f"req_{i}", "POST", "/v1/messages", 0.0, start, key, i, kept_header_values({}))
         entry.body_digest = digest
         entry.logical_id = f"{key}:{digest}"
         entry.end = start + 0.25

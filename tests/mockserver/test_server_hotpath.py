@@ -40,7 +40,7 @@ def test_kept_header_values_are_in_kept_order_case_insensitive_and_shared() -> N
         {"user-agent": "sdk/1", "anthropic-version": "2023-06-01"}.get(name) for name in KEPT_HEADERS
     )
     assert kept_header_values(second) is values  # one tuple per combination
-    entry = Journal(4).open("req_1", "POST", "/v1/messages", 0.0, 0.0, "", None, first)
+    entry = Journal(4).open("req_1", "POST", "/v1/messages", 0.0, 0.0, "", None, values)
     assert entry.headers == {"user-agent": "sdk/1", "anthropic-version": "2023-06-01"}
 
 
@@ -121,7 +121,7 @@ def test_metrics_record_counts_each_request_as_the_plain_code_did() -> None:
     buckets = [0] * (len(LATENCY_BUCKETS) + 1)
     latency_sum, bytes_sent, events_sent = 0.0, 0, 0
     for i in range(2600):
-        e = journal.open(f"req_{i}", "POST", "/v1/messages", 0.0, i * 0.37, "k", None, {})
+        e = journal.open(f"req_{i}", "POST", "/v1/messages", 0.0, i * 0.37, "k", None, kept_header_values({}))
         e.status = (200, 529, None)[i % 3]
         e.model = ("claude-sonnet-4-6", None)[i % 2]
         e.error_type = "overloaded_error" if e.status == 529 else None
@@ -204,14 +204,18 @@ def test_answers_carry_their_headers_in_the_order_the_plain_code_gave() -> None:
         assert got[1] == (529, list(plain.items()))
 
 
-def test_whole_body_is_taken_only_when_it_arrived_in_one_piece() -> None:
-    """whole_body peeks at a finished reader's one chunk; anything else goes the public way."""
+def test_arrived_body_is_taken_as_it_lies_only_when_it_arrived_in_one_piece() -> None:
+    """arrived_body peeks at a finished reader's one chunk; anything else goes the public way."""
     import asyncio
+    from types import SimpleNamespace
+    from typing import cast
     from unittest import mock
 
+    import pytest
+    from aiohttp import web
     from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
-    from mockserver.web.bodies import whole_body
+    from mockserver.web.bodies import arrived_body
 
     loop = asyncio.new_event_loop()
     try:
@@ -224,14 +228,19 @@ def test_whole_body_is_taken_only_when_it_arrived_in_one_piece() -> None:
                 r.feed_eof()
             return r
 
+        def body(content: object) -> bytes | None:
+            return arrived_body(cast(web.BaseRequest, SimpleNamespace(content=content)), 1024)
+
         one = reader(b'{"a":1}')
-        assert whole_body(one) == b'{"a":1}'
+        assert body(one) == b'{"a":1}'
         assert one.read_nowait(-1) == b'{"a":1}'  # still there: nothing was drained
-        assert whole_body(reader(b'{"a":', b"1}")) is None  # two pieces: read_nowait joins them
-        assert whole_body(reader(b'{"a":1}', eof=False)) is None  # more may come
-        assert whole_body(EMPTY_PAYLOAD) is None  # not a plain StreamReader
+        two = reader(b'{"a":', b"1}")
+        assert body(two) == b'{"a":1}' and two.read_nowait(-1) == b""  # read_nowait joined them
+        assert body(reader(b'{"a":1}', eof=False)) is None  # more may come
+        assert body(EMPTY_PAYLOAD) == b""  # not a plain StreamReader: its own read_nowait
         failed = reader(b"{}")
         failed.set_exception(ConnectionResetError())
-        assert whole_body(failed) is None  # read_nowait raises it, as before
+        with pytest.raises(ConnectionResetError):  # read_nowait raises it, as before
+            body(failed)
     finally:
         loop.close()

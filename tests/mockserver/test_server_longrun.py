@@ -18,7 +18,7 @@ def fill(journal: Journal, n: int) -> None:
     values = (None, "2023-06-01", None, None, None, None, None)
     for i in range(n):
         odd = i % 7 == 0
-        e = journal.add(
+        e = journal.open(
             "req",
             "POST",
             "/v1/messages/count_tokens" if odd else "/v1/messages",

@@ -16,7 +16,7 @@ from mockserver import MockServer, ServerConfig
 from mockserver.cli.serve import log_line
 from mockserver.faults import build_engine
 from mockserver.faults.timeline import Span, span_status, spans_of, summary
-from mockserver.journal import Journal, decided_by
+from mockserver.journal import Journal, decided_by, kept_header_values
 from mockserver.web.scenario_status import scenario_status, status_lines
 from scenarios.loader import load_scenario
 
@@ -164,7 +164,9 @@ def test_serve_banner_shows_the_scenario_and_its_windows(tmp_path: Path) -> None
 
 
 def test_log_line_carries_a_timestamp_scenario_time_and_the_deciding_rule() -> None:
-    entry = Journal(2).open("req_1", "POST", "/v1/messages", 1_800_000_000.25, 10.0, "", 2, {})
+    entry = Journal(2).open(
+        "req_1", "POST", "/v1/messages", 1_800_000_000.25, 10.0, "", 2, kept_header_values({})
+    )
     entry.end, entry.status, entry.fault, entry.error_type, entry.model = (
         10.25, 529, "http_error", "overloaded_error", "m",
     )  # fmt: skip
@@ -173,7 +175,9 @@ def test_log_line_carries_a_timestamp_scenario_time_and_the_deciding_rule() -> N
         "2027-01-15T08:00:00.250Z req_1 POST /v1/messages m 529 250.0ms t=12.3s retry=2 "
         "fault=http_error error=overloaded_error by=rule:spike-new-model"
     )
-    passed = Journal(2).open("req_2", "GET", "/v1/models", 1_800_000_000.0, 1.0, "", None, {})
+    passed = Journal(2).open(
+        "req_2", "GET", "/v1/models", 1_800_000_000.0, 1.0, "", None, kept_header_values({})
+    )
     passed.end, passed.status = 1.001, 200
     assert log_line(passed) == "2027-01-15T08:00:00.000Z req_2 GET /v1/models 200 1.0ms"
 
