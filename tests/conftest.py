@@ -23,8 +23,14 @@ except ImportError:  # pragma: no cover - the dev environment has it
 else:
     # Property tests judge what the code returns, never how fast: Hypothesis's per-example
     # deadline (200 ms) and its "data generation is too slow" check would fail them on a
-    # saturated machine.
-    settings.register_profile("busysignal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    # saturated machine. Under CI the examples are derived from each test's name (derandomize),
+    # so a run there is reproducible; elsewhere every run explores new examples.
+    settings.register_profile(
+        "busysignal",
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        derandomize=bool(os.environ.get("CI")),
+    )
     settings.load_profile("busysignal")
 
 
