@@ -15,9 +15,10 @@ from typing import NamedTuple
 
 from mockserver.faults import kinds, rng
 from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
-from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, default_error, format_seconds
+from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, format_seconds
 from mockserver.faults.latency import Latency
 from mockserver.faults.timeline import Span, spans_of
+from mockserver.wire.errors import default_error
 from scenarios.schema import (
     Capacity,
     FaultSpec,

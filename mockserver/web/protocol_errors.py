@@ -27,7 +27,7 @@ from aiohttp import web
 
 from mockserver.web.bodies import BODY_STATS
 from mockserver.web.metrics import render_refused
-from mockserver.wire.errors import ERROR_TYPE_FOR_STATUS, IdFactory, error_body
+from mockserver.wire.errors import IdFactory, default_error, error_body
 
 log = logging.getLogger("mockserver.protocol")
 
@@ -78,7 +78,7 @@ def classify(status: int, exc: BaseException | None) -> tuple[int, str, str]:
 
 
 def shaped_response(status: int, kind: str, message: str) -> web.Response:
-    error_type = ERROR_TYPE_FOR_STATUS.get(status, "invalid_request_error")
+    error_type, _ = default_error(status)
     resp = web.Response(
         status=status,
         body=error_body(error_type, message, _ids.request_id()),

@@ -1,4 +1,5 @@
-"""Anthropic-shaped errors: the exception the request pipeline raises and the body it becomes."""
+"""Anthropic-shaped errors: which `error.type` and message go with a status, the exception the
+request pipeline raises and the body it becomes."""
 
 from __future__ import annotations
 
@@ -8,19 +9,33 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii  # what json.dumps(str) calls
 from typing import Any
 
-# status -> error.type the real API sends for it (Errors doc); other 4xx use invalid_request_error
-ERROR_TYPE_FOR_STATUS: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
+# status -> (error.type, message) as the real API (or its edge) sends them.
+_KNOWN: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request"),
+    401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
+    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    404: ("not_found_error", "Not found"),
+    408: ("timeout_error", "Request timed out"),
+    409: ("conflict_error", "Conflict"),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "Number of requests has exceeded your rate limit."),
+    500: ("api_error", "Internal server error"),
+    502: ("api_error", "Bad gateway"),
+    503: ("api_error", "Service unavailable"),
+    504: ("timeout_error", "Request timed out while processing"),
+    529: ("overloaded_error", "Overloaded"),
 }
+
+
+def default_error(status: int) -> tuple[str, str]:
+    """(error.type, message) for ``status``; unlisted 4xx are invalid_request_error, 5xx api_error."""
+    known = _KNOWN.get(status)
+    if known is not None:
+        return known
+    if 400 <= status < 500:
+        return ("invalid_request_error", f"Request failed with status {status}")
+    return ("api_error", f"Server error {status}")
 
 
 class ApiError(Exception):
