@@ -20,7 +20,10 @@ import functools
 import math
 import threading
 from collections.abc import Callable
-from typing import Literal, TypedDict, Unpack
+from typing import TYPE_CHECKING, Literal, TypedDict
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11's; the annotation is only read by type checkers
+    from typing_extensions import Unpack
 
 __all__ = ["BreakerSettings", "BreakerState", "CircuitBreaker", "CircuitBreakers"]
 
