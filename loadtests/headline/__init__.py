@@ -259,6 +259,11 @@ def _capacity_loss_recovery_targets(capacity_loss: Mapping[str, StrategySummary]
         if row is None or base is None or base.recovery_s is None:
             met: bool | None = None
             measured = "–" if row is None or base is None else f"{_rec(row)} vs no-retry {_rec(base)}"
+        elif base.recovery_s <= 1e-9:
+            # no-retry was back at once: the trigger cost nothing to recover from (a short
+            # --time-scale), so "as fast as no-retry" has nothing to judge
+            met = None
+            measured = f"{_rec(row)} vs no-retry {_rec(base)}: the trigger left no-retry nothing to recover"
         else:
             met = row.recovery_s is not None and row.recovery_s <= 1.2 * base.recovery_s + 1e-9
             measured = f"{_rec(row)} vs no-retry {_rec(base)} (limit {1.2 * base.recovery_s:.1f} s)"

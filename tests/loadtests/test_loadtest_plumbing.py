@@ -194,6 +194,20 @@ def test_the_markdown_table_has_a_row_per_strategy_and_says_when_a_run_never_rec
     assert "n/a (no trigger)" in lines[4]
 
 
+def test_recovery_is_not_judged_when_no_retry_had_nothing_to_recover() -> None:
+    # a short --time-scale: the trigger costs no-retry nothing, so "as fast as no-retry" judges nothing
+    loss = {
+        "no-retry": _row("no-retry", recovery_s=0.0),
+        "bundled": _row("bundled", recovery_s=0.0),
+        "bundled-adaptive": _row("bundled-adaptive", recovery_s=2.0),
+    }
+    by_claim = {t.claim: t for t in headline_targets({}, loss, {})}
+    for b in ("bundled", "bundled-adaptive"):
+        target = by_claim[f"recovery after the trigger: {b} ≤ 1.2× no-retry"]
+        assert target.met is None
+        assert "nothing to recover" in target.measured
+
+
 def test_headline_targets_compare_the_bundled_policy_with_each_reference() -> None:
     overload = {
         "no-retry": _row("no-retry", goodput=30.0),
