@@ -25,7 +25,9 @@ The control plane lives under ``/_busysignal/`` (health, journal, stats, reset, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mockserver._lazy import lazy_face
 
 if TYPE_CHECKING:
     from mockserver.app import create_app
@@ -67,16 +69,6 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mockserver' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_face(
+    __name__, globals(), {name: (module, name) for name, module in _WHERE.items()}
+)

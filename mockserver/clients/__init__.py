@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mockserver._lazy import lazy_face
 from mockserver.clients.names import BY_NAME, canonical
 
 if TYPE_CHECKING:
@@ -90,14 +91,6 @@ def reference_client(name: str) -> Callable[..., ClientUnderTest]:
     return factory
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'mockserver.clients' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mockserver.clients.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_face(
+    __name__, globals(), {name: (f"{__name__}.{home}", name) for name, home in _HOMES.items()}
+)

@@ -12,7 +12,9 @@ not load the language and its pydantic models.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mockserver._lazy import lazy_face
 
 if TYPE_CHECKING:
     from mockserver.faults.buckets import TokenBucket
@@ -71,12 +73,4 @@ _WHERE: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module 'mockserver.faults' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(where[0]), where[1])
-    globals()[name] = value
-    return value
+__getattr__, _ = lazy_face(__name__, globals(), _WHERE)
