@@ -7,15 +7,30 @@ All per-server state lives in one :class:`~mockserver.web.state.MockState` store
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
 from mockserver.web import batches, control, messages, models
 from mockserver.web.control_head import journal_head
-from mockserver.web.lifecycle import handle_not_found
+from mockserver.web.lifecycle import Route, handle_not_found
 from mockserver.web.state import STATE, MockState, Spec
 from mockserver.wire import paths
+
+RouteTable = Sequence[tuple[str, str, Route]]  # (method, path pattern, route), one family's routes
+
+# The resource families beyond Messages, each a table in its own web/ module (one line each here).
+FAMILIES: tuple[RouteTable, ...] = ()
+
+
+def _add_family(router: web.UrlDispatcher, state: MockState, table: RouteTable) -> None:
+    for method, path, route in table:
+        if method == "GET":
+            router.add_get(path, route(state), allow_head=True)
+        else:
+            router.add_route(method, path, route(state))
 
 
 def create_app(
@@ -49,6 +64,8 @@ def create_app(
     r.add_post(paths.BATCH_CANCEL, batches.handle_batch_cancel(state))
     r.add_delete(paths.BATCH, batches.handle_batch_delete(state))
     r.add_get(paths.BATCH_RESULTS, batches.handle_batch_results(state), allow_head=True)
+    for family in FAMILIES:
+        _add_family(r, state, family)
     r.add_get(paths.CONTROL_HEALTH, control.control(control.control_health), allow_head=True)
     r.add_get(paths.CONTROL_JOURNAL, control.control(control.control_journal), allow_head=False)
     r.add_route("HEAD", paths.CONTROL_JOURNAL, control.control(journal_head(control.journal_filter)))

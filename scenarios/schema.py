@@ -171,7 +171,11 @@ class Match(_Model):
     """Which requests a rule applies to; every given field must match. Patterns use shell
     wildcards (``claude-opus-*``); a list matches when any element does."""
 
-    path: Patterns | None = Field(default=None, description="request path, e.g. /v1/messages")
+    path: Patterns | None = Field(
+        default=None,
+        description="request path pattern, e.g. /v1/files* ; absent: the routes that run a model "
+        "(/v1/messages, /v1/messages/count_tokens, batch items, /v1/complete)",
+    )
     method: Patterns | None = None
     model: Patterns | None = Field(default=None, description="model id, wildcards allowed")
     stream: bool | None = None

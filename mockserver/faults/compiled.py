@@ -18,6 +18,7 @@ from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
 from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, format_seconds
 from mockserver.faults.latency import Latency
 from mockserver.faults.timeline import Span, spans_of
+from mockserver.wire import paths
 from mockserver.wire.errors import default_error
 from scenarios.schema import (
     Capacity,
@@ -59,6 +60,27 @@ def compile_patterns(patterns: Patterns | None) -> Matcher | None:
         return hit
 
     return match
+
+
+class PathPatterns:
+    """Request paths, as shell-wildcard patterns, tested with ``in`` (a rate limit's or a capacity
+    model's ``paths``: ``/v1/messages``, ``/v1/files*``, ...)."""
+
+    __slots__ = ("_match", "patterns")
+
+    def __init__(self, patterns: list[str] | tuple[str, ...]) -> None:
+        self.patterns = tuple(patterns)
+        self._match = compile_patterns(list(patterns)) or (lambda _value: False)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self._match(path)
+
+    def __repr__(self) -> str:
+        return f"PathPatterns({list(self.patterns)!r})"
+
+
+# a rule that names no path covers the routes that run a model, and no other (wire.paths)
+_MODEL_ROUTES: Matcher = frozenset(paths.MODEL_ROUTES).__contains__
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +173,7 @@ def compile_when(when: When) -> tuple[TimeTest | None, list[float | None] | None
 class CompiledRule:
     index: int
     id: str
-    path: Matcher | None
+    path: Matcher
     method: Matcher | None
     model: Matcher | None
     stream: bool | None
@@ -187,7 +209,7 @@ class CompiledRule:
         """The conditions that depend only on (method, path, model, stream): cacheable per request shape."""
         if self.stream is not None and self.stream != stream:
             return False
-        if self.path is not None and not self.path(path):
+        if not self.path(path):
             return False
         if self.model is not None and not self.model(model or ""):
             return False
@@ -195,7 +217,7 @@ class CompiledRule:
 
 
 class _CompiledMatch(NamedTuple):
-    path: Matcher | None
+    path: Matcher
     method: Matcher | None
     model: Matcher | None
     api_key: Matcher | None
@@ -207,7 +229,7 @@ def _compile_match(match: Match) -> _CompiledMatch:
         (name.lower(), m) for name, pat in match.headers.items() if (m := compile_patterns(pat)) is not None
     )
     return _CompiledMatch(
-        compile_patterns(match.path),
+        _MODEL_ROUTES if match.path is None else (compile_patterns(match.path) or _MODEL_ROUTES),
         compile_patterns(match.method),
         compile_patterns(match.model),
         compile_patterns(match.api_key_id),
@@ -291,7 +313,7 @@ class CompiledLimits:
 
 @dataclass(frozen=True, slots=True)
 class CompiledRateLimits:
-    paths: frozenset[str]
+    paths: PathPatterns
     default: CompiledLimits | None
     classes: tuple[tuple[Matcher, CompiledLimits], ...]
     retry_after_ms: bool
@@ -327,7 +349,11 @@ def compile_rate_limits(spec: RateLimits | None) -> CompiledRateLimits | None:
         if limits is not None and match is not None:
             classes.append((match, limits))
     return CompiledRateLimits(
-        frozenset(spec.paths), _limits("default", spec), tuple(classes), spec.retry_after_ms, spec.retry_after
+        PathPatterns(spec.paths),
+        _limits("default", spec),
+        tuple(classes),
+        spec.retry_after_ms,
+        spec.retry_after,
     )
 
 
@@ -350,7 +376,7 @@ class CompiledPool:
 
 @dataclass(frozen=True, slots=True)
 class CompiledCapacity:
-    paths: frozenset[str]
+    paths: PathPatterns
     pools: tuple[CompiledPool, ...]
     client_gone_holds: bool
     changes: tuple[tuple[float, float, float, float | None], ...]
@@ -394,7 +420,7 @@ def compile_capacity(spec: Capacity | None) -> CompiledCapacity | None:
             )
         )
     changes = tuple((c.start_s, c.end_s, c.factor, c.period_s) for c in spec.schedule)
-    return CompiledCapacity(frozenset(spec.paths), tuple(pools), spec.client_gone_holds, changes, {})
+    return CompiledCapacity(PathPatterns(spec.paths), tuple(pools), spec.client_gone_holds, changes, {})
 
 
 @dataclass(frozen=True, slots=True)

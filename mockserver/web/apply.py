@@ -3,7 +3,9 @@
 :func:`apply` is what every judged route ends with: it waits what the decision or the latency
 model says, answers the decision's HTTP error, breaks the connection as the decision's
 connection fault says, or sends the answer (``payload``, or the Messages stream with its
-stream fault). Long waits look for a client that went away every :data:`POLL_S` seconds.
+stream fault); :func:`apply_stream` does the same for any route whose answer is an SSE stream
+(the legacy completions, a session's events). Long waits look for a client that went away
+every :data:`POLL_S` seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
 from aiohttp import web
 
@@ -96,9 +98,8 @@ def apply(
     return _apply(exchange, decision, prepared, payload)
 
 
-async def _apply(
-    exchange: Exchange, decision: Decision, prepared: Prepared | None, payload: bytes
-) -> web.StreamResponse:
+async def _refused_or_delayed(exchange: Exchange, decision: Decision) -> web.StreamResponse | None:
+    """The decision's delay (waited), then its HTTP error (answered); None when the answer goes on."""
     request, entry = exchange.request, exchange.entry
     if decision.delay_s > 0:
         entry.fault = "delay"
@@ -108,14 +109,22 @@ async def _apply(
     if decision.error is not None:
         entry.fault = "http_error"
         return await send_error(exchange, decision.error, decision.headers)
-    fault = decision.connection_fault
+    return None
+
+
+async def _apply(
+    exchange: Exchange, decision: Decision, prepared: Prepared | None, payload: bytes
+) -> web.StreamResponse:
+    request, entry = exchange.request, exchange.entry
     if prepared is not None and prepared.request.stream:
-        if fault is not None:
-            body = b"".join(e.data for e in events_of(entry, prepared))
-            return await _connection_fault(exchange, decision, fault, body, SSE_TYPE)
-        return await _stream(exchange, prepared, decision)
+        events = events_of(entry, prepared)
+        return await apply_stream(exchange, decision, events, prepared.completion.output_tokens)
+    refused = await _refused_or_delayed(exchange, decision)
+    if refused is not None:
+        return refused
+    fault = decision.connection_fault
     if fault is not None:
-        return await _connection_fault(exchange, decision, fault, payload, JSON_TYPE)
+        return await connection_fault(exchange, decision, fault, payload, JSON_TYPE)
     if prepared is not None:
         tokens = prepared.completion.output_tokens
         delay = exchange.state.generation_wait(decision, tokens)
@@ -126,7 +135,24 @@ async def _apply(
     return await send_json(exchange, payload, decision.headers)
 
 
-async def _connection_fault(
+async def apply_stream(
+    exchange: Exchange, decision: Decision, events: Sequence[SseEvent], output_tokens: int = 0
+) -> web.StreamResponse:
+    """Answer a judged request with the SSE stream ``events`` as ``decision`` says: its delay, its
+    HTTP error, its connection fault (on the stream's bytes), or the stream with its stream fault
+    (a mid-stream error event, a cut, a stall). Events marked ``token`` are paced by the latency
+    model; ``output_tokens`` is what a whole stream generated (journal and capacity)."""
+    refused = await _refused_or_delayed(exchange, decision)
+    if refused is not None:
+        return refused
+    fault = decision.connection_fault
+    if fault is not None:
+        body = b"".join(e.data for e in events)
+        return await connection_fault(exchange, decision, fault, body, SSE_TYPE)
+    return await _stream(exchange, events, output_tokens, decision)
+
+
+async def connection_fault(
     exchange: Exchange, decision: Decision, fault: ConnectionFault, body: bytes, content_type: str
 ) -> web.StreamResponse:
     request, entry = exchange.request, exchange.entry
@@ -205,9 +231,10 @@ class _Stream:
         return not await self.wait(fault.stall_s)
 
 
-async def _stream(exchange: Exchange, prepared: Prepared, decision: Decision) -> web.StreamResponse:
+async def _stream(
+    exchange: Exchange, events: Sequence[SseEvent], output_tokens: int, decision: Decision
+) -> web.StreamResponse:
     entry, state = exchange.entry, exchange.state
-    events = events_of(entry, prepared)
     headers = state.response_headers(
         entry, {"content-type": SSE_TYPE, "cache-control": "no-cache"}, decision.headers
     )
@@ -216,7 +243,7 @@ async def _stream(exchange: Exchange, prepared: Prepared, decision: Decision) ->
     ttft, tps = state.pacing(decision)
     interval = 1.0 / tps if tps else 0.0
     fault = decision.stream_fault
-    fault_at = min(max(fault.after_events, 0), len(events) - 1) if fault is not None else -1
+    fault_at = min(max(fault.after_events, 0), len(events) - 1) if fault is not None and events else -1
     loop = asyncio.get_running_loop()
     out = _Stream(exchange, resp)
     try:
@@ -239,7 +266,7 @@ async def _stream(exchange: Exchange, prepared: Prepared, decision: Decision) ->
                 exchange.output_tokens = tokens
             out.pending.append(ev.data)
         await out.flush()
-        exchange.output_tokens = prepared.completion.output_tokens
+        exchange.output_tokens = output_tokens
         await resp.write_eof()
     except ConnectionError:
         entry.client_gone = True

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from mockserver.faults import RequestFacts
 from mockserver.journal import body_digest
-from mockserver.web.lifecycle import Exchange, payload_route
+from mockserver.web.lifecycle import Exchange
+from mockserver.web.payload import payload_route
 from mockserver.web.state import MockState, is_loopback
 from mockserver.wire import paths
 from mockserver.wire.batches import Batch, BatchItem, parse_create_body

@@ -8,17 +8,16 @@ as the API's 500. Whatever happens, the fault engine is told how a judged reques
 journal entry is closed. The work sees one :class:`Exchange`: the request, the state, the entry
 and what the fault engine decided (:meth:`Exchange.judge`).
 
-A route that answers with a payload (models, batches) is :func:`payload_route`; any other path
-gets :func:`handle_not_found`, journalled the same way.
+A route that answers with a payload (models, batches, files, agents, ...) is
+:func:`mockserver.web.payload.payload_route`; any other path gets :func:`handle_not_found`,
+journalled the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from aiohttp import web
 
@@ -197,32 +196,6 @@ def note_digest(entry: JournalEntry, raw: bytes) -> None:
     """Journal the digest of a body, and the logical request it makes with the key."""
     entry.body_digest = body_digest(raw)
     entry.logical_id = logical_id(entry.api_key_id, entry.body_digest)
-
-
-Payload = Callable[[Exchange, bytes], Awaitable[Any]]
-
-
-def payload_route(route: str, inner: Payload, *, body_limit: BodyLimit | None = None) -> Route:
-    """A route whose work returns a JSON payload (or a whole response), or raises ApiError."""
-
-    async def work(exchange: Exchange, raw: bytes) -> web.StreamResponse:
-        entry = exchange.entry
-        if body_limit is not None:
-            note_digest(entry, raw)
-        result = await inner(exchange, raw)
-        if isinstance(result, web.Response):
-            entry.status = result.status
-            body = result.body
-            size = len(body) if isinstance(body, (bytes, bytearray)) else 0
-            return await send(exchange.request, entry, result, size)
-        entry.status = 200
-        headers = exchange.state.response_headers(entry, {"content-type": JSON_TYPE})
-        body = json.dumps(result, separators=(",", ":")).encode()
-        return await send(
-            exchange.request, entry, web.Response(status=200, body=body, headers=headers), len(body)
-        )
-
-    return lifecycle(route, work, body_limit=body_limit)
 
 
 async def _not_found(exchange: Exchange, raw: bytes) -> web.StreamResponse:

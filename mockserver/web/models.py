@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mockserver.web.lifecycle import Exchange, payload_route
+from mockserver.web.lifecycle import Exchange
+from mockserver.web.payload import payload_route
 from mockserver.wire.errors import not_found
 from mockserver.wire.paging import page
 

@@ -35,6 +35,7 @@ from mockserver.wire.batches import BatchStore
 from mockserver.wire.errors import ApiError, IdFactory, invalid
 from mockserver.wire.generation import Completion, canonical_prompt, content_key, generate, prompt_digest_of
 from mockserver.wire.keyids import KeyIds, salt_bytes
+from mockserver.wire.resources import Resources
 from mockserver.wire.response_headers import header_templates
 from mockserver.wire.sse import message_json_tail_fast
 from mockserver.wire.validation import MessageRequest, validate_messages_request
@@ -96,6 +97,7 @@ class MockState:
             clock=config.clock,
             max_batches=config.max_batches,
         )
+        self.resources = Resources()  # files, skills, agents, sessions, ... (wire.resources)
         self.in_flight = 0
         self.engine: FaultEngine = engine
         self.scenario: Spec = scenario
@@ -152,7 +154,11 @@ class MockState:
         self.index = 0
 
     def reset(self) -> None:
+        """The control plane's reset: journal, stats and every stored object gone, the engine
+        restarted."""
         self.journal.clear()
+        self.batches.clear()
+        self.resources.clear()
         self.stats.reset()
         self.restart_engine()
 

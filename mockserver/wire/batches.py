@@ -143,6 +143,10 @@ class BatchStore:
         self.max_batches = max_batches
         self._batches: dict[str, Batch] = {}
 
+    def clear(self) -> None:
+        """Forget every batch (the control plane's reset)."""
+        self._batches.clear()
+
     def purge(self, now: float) -> int:
         """Forget the batches ended more than RESULTS_KEPT_S ago; returns how many went."""
         gone = [

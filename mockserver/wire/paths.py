@@ -14,6 +14,12 @@ BATCH_CANCEL = f"{BATCH}/cancel"
 BATCH_RESULTS = f"{BATCH}/results"
 MODELS = "/v1/models"
 MODEL = f"{MODELS}/{{model_id}}"
+COMPLETE = "/v1/complete"
+
+# The routes that run a model: a scenario rule with no ``match.path`` covers these (and the items
+# of a batch, judged under BATCHES), and no other route; a rule reaches any other route by naming
+# its path (shell wildcards, e.g. ``/v1/files*`` or ``/v1/sessions/*/events``).
+MODEL_ROUTES = (MESSAGES, COUNT_TOKENS, BATCHES, COMPLETE)
 
 CONTROL_PREFIX = "/_busysignal"
 CONTROL_HEALTH = f"{CONTROL_PREFIX}/health"

@@ -90,9 +90,13 @@ async def test_a_batch_from_a_far_peer_ignores_the_override_header() -> None:
 
 
 async def test_a_batch_from_loopback_still_obeys_the_override_header() -> None:
-    async with AsyncMockServer() as server:
-        result = await _batch_result(server, {**API, **OVERRIDE})
-    assert result["type"] == "errored" and result["error"]["error"]["type"] == "overloaded_error", result
+    # the header is on the create call, which is refused before it makes anything: no batch
+    async with AsyncMockServer() as server, aiohttp.ClientSession() as http:
+        url = f"{server.url}/v1/messages/batches"
+        async with http.post(url, json=_batch_body(), headers={**API, **OVERRIDE}) as r:
+            assert r.status == 529 and (await r.json())["error"]["type"] == "overloaded_error"
+        async with http.get(url, headers=API) as r:
+            assert r.status == 200 and (await r.json())["data"] == []
 
 
 # ---------------------------------------------------------------- HEAD on every GET route
