@@ -1,0 +1,251 @@
+"""The mock serves every route of the installed SDK's API surface (the organization API aside),
+and the TypeScript SDK the tests install calls the same surface.
+
+The routes are read from the SDK's own resource modules (each method's ``self._get(...)``,
+``self._post(...)``, ``self._get_api_list(...)``... call and its path), so an SDK upgrade that adds
+a route fails here until the mock serves it. :data:`NOT_YET_SERVED` is the honest inventory of
+what is missing while the surface is being filled in: a route listed there that the mock comes to
+serve fails too, so the list only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from mockserver.app import create_app
+
+Route = tuple[str, str]  # (method, path with every placeholder written "{}")
+
+TS_RESOURCES = Path(__file__).parent / "ts" / "node_modules" / "@anthropic-ai" / "sdk" / "resources"
+# ``this._client.get(path`/v1/files/${fileID}`, ...)`` as tsc compiles it, or a plain string
+_TS_CALL = re.compile(
+    r"_client\.(get|post|put|patch|delete|getAPIList)\((?:\(0, path_1\.path\) ?)?['`]([^'`]*)['`]"
+)
+_TS_PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
+_CALLS = {"_get": "GET", "_post": "POST", "_put": "PUT", "_patch": "PATCH", "_delete": "DELETE"}
+_PLACEHOLDER = re.compile(r"\{[^}]*\}")
+
+# The routes the mock does not serve yet (issue 15 fills them in family by family).
+NOT_YET_SERVED: frozenset[Route] = frozenset(
+    {
+        ("GET", "/v1/agents"),
+        ("POST", "/v1/agents"),
+        ("GET", "/v1/agents/{}"),
+        ("POST", "/v1/agents/{}"),
+        ("POST", "/v1/agents/{}/archive"),
+        ("GET", "/v1/agents/{}/versions"),
+        ("GET", "/v1/compliance/review/cases"),
+        ("GET", "/v1/compliance/review/cases/{}"),
+        ("POST", "/v1/compliance/review/cases/{}/respond"),
+        ("GET", "/v1/compliance/review/items/{}"),
+        ("GET", "/v1/compliance/review/notices"),
+        ("GET", "/v1/deployment_runs"),
+        ("GET", "/v1/deployment_runs/{}"),
+        ("GET", "/v1/deployments"),
+        ("POST", "/v1/deployments"),
+        ("GET", "/v1/deployments/{}"),
+        ("POST", "/v1/deployments/{}"),
+        ("POST", "/v1/deployments/{}/archive"),
+        ("POST", "/v1/deployments/{}/pause"),
+        ("POST", "/v1/deployments/{}/run"),
+        ("POST", "/v1/deployments/{}/unpause"),
+        ("GET", "/v1/dreams"),
+        ("POST", "/v1/dreams"),
+        ("GET", "/v1/dreams/{}"),
+        ("POST", "/v1/dreams/{}/archive"),
+        ("POST", "/v1/dreams/{}/cancel"),
+        ("GET", "/v1/environments"),
+        ("POST", "/v1/environments"),
+        ("DELETE", "/v1/environments/{}"),
+        ("GET", "/v1/environments/{}"),
+        ("POST", "/v1/environments/{}"),
+        ("POST", "/v1/environments/{}/archive"),
+        ("GET", "/v1/environments/{}/work"),
+        ("GET", "/v1/environments/{}/work/poll"),
+        ("GET", "/v1/environments/{}/work/stats"),
+        ("GET", "/v1/environments/{}/work/{}"),
+        ("POST", "/v1/environments/{}/work/{}"),
+        ("POST", "/v1/environments/{}/work/{}/ack"),
+        ("POST", "/v1/environments/{}/work/{}/heartbeat"),
+        ("POST", "/v1/environments/{}/work/{}/stop"),
+        ("GET", "/v1/files"),
+        ("POST", "/v1/files"),
+        ("DELETE", "/v1/files/{}"),
+        ("GET", "/v1/files/{}"),
+        ("GET", "/v1/files/{}/content"),
+        ("GET", "/v1/memory_stores"),
+        ("POST", "/v1/memory_stores"),
+        ("DELETE", "/v1/memory_stores/{}"),
+        ("GET", "/v1/memory_stores/{}"),
+        ("POST", "/v1/memory_stores/{}"),
+        ("POST", "/v1/memory_stores/{}/archive"),
+        ("GET", "/v1/memory_stores/{}/memories"),
+        ("POST", "/v1/memory_stores/{}/memories"),
+        ("DELETE", "/v1/memory_stores/{}/memories/{}"),
+        ("GET", "/v1/memory_stores/{}/memories/{}"),
+        ("POST", "/v1/memory_stores/{}/memories/{}"),
+        ("GET", "/v1/memory_stores/{}/memory_versions"),
+        ("GET", "/v1/memory_stores/{}/memory_versions/{}"),
+        ("POST", "/v1/memory_stores/{}/memory_versions/{}/redact"),
+        ("GET", "/v1/sessions"),
+        ("POST", "/v1/sessions"),
+        ("DELETE", "/v1/sessions/{}"),
+        ("GET", "/v1/sessions/{}"),
+        ("POST", "/v1/sessions/{}"),
+        ("POST", "/v1/sessions/{}/archive"),
+        ("GET", "/v1/sessions/{}/events"),
+        ("POST", "/v1/sessions/{}/events"),
+        ("GET", "/v1/sessions/{}/events/stream"),
+        ("GET", "/v1/sessions/{}/resources"),
+        ("POST", "/v1/sessions/{}/resources"),
+        ("DELETE", "/v1/sessions/{}/resources/{}"),
+        ("GET", "/v1/sessions/{}/resources/{}"),
+        ("POST", "/v1/sessions/{}/resources/{}"),
+        ("GET", "/v1/sessions/{}/threads"),
+        ("GET", "/v1/sessions/{}/threads/{}"),
+        ("POST", "/v1/sessions/{}/threads/{}/archive"),
+        ("GET", "/v1/sessions/{}/threads/{}/events"),
+        ("GET", "/v1/sessions/{}/threads/{}/stream"),
+        ("GET", "/v1/skills"),
+        ("POST", "/v1/skills"),
+        ("DELETE", "/v1/skills/{}"),
+        ("GET", "/v1/skills/{}"),
+        ("GET", "/v1/skills/{}/versions"),
+        ("POST", "/v1/skills/{}/versions"),
+        ("DELETE", "/v1/skills/{}/versions/{}"),
+        ("GET", "/v1/skills/{}/versions/{}"),
+        ("GET", "/v1/skills/{}/versions/{}/content"),
+        ("GET", "/v1/tunnels"),
+        ("POST", "/v1/tunnels"),
+        ("GET", "/v1/tunnels/{}"),
+        ("POST", "/v1/tunnels/{}/archive"),
+        ("GET", "/v1/tunnels/{}/certificates"),
+        ("POST", "/v1/tunnels/{}/certificates"),
+        ("GET", "/v1/tunnels/{}/certificates/{}"),
+        ("POST", "/v1/tunnels/{}/certificates/{}/archive"),
+        ("POST", "/v1/tunnels/{}/reveal_token"),
+        ("POST", "/v1/tunnels/{}/rotate_token"),
+        ("GET", "/v1/user_profiles"),
+        ("POST", "/v1/user_profiles"),
+        ("DELETE", "/v1/user_profiles/{}"),
+        ("GET", "/v1/user_profiles/{}"),
+        ("POST", "/v1/user_profiles/{}"),
+        ("POST", "/v1/user_profiles/{}/action_urls"),
+        ("POST", "/v1/user_profiles/{}/enrollment_url"),
+        ("GET", "/v1/user_profiles/{}/providers/google/data_controls"),
+        ("POST", "/v1/user_profiles/{}/providers/google/data_controls"),
+        ("GET", "/v1/vaults"),
+        ("POST", "/v1/vaults"),
+        ("DELETE", "/v1/vaults/{}"),
+        ("GET", "/v1/vaults/{}"),
+        ("POST", "/v1/vaults/{}"),
+        ("POST", "/v1/vaults/{}/archive"),
+        ("GET", "/v1/vaults/{}/credentials"),
+        ("POST", "/v1/vaults/{}/credentials"),
+        ("DELETE", "/v1/vaults/{}/credentials/{}"),
+        ("GET", "/v1/vaults/{}/credentials/{}"),
+        ("POST", "/v1/vaults/{}/credentials/{}"),
+        ("POST", "/v1/vaults/{}/credentials/{}/archive"),
+        ("POST", "/v1/vaults/{}/credentials/{}/mcp_oauth_validate"),
+    }
+)
+
+
+def _shape(path: str) -> str:
+    return _PLACEHOLDER.sub("{}", path)
+
+
+def _path_of(node: ast.expr) -> str | None:
+    """The literal path of a request call's first argument (a string or a ``path_template``)."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "path_template" and node.args:
+        node = node.args[0]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("/"):
+        return node.value
+    return None
+
+
+def _method_of(call: ast.Call) -> str:
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+    if name != "_get_api_list":
+        return _CALLS[name]
+    for kw in call.keywords:  # a list answered to another method (e.g. a POST search)
+        if kw.arg == "method" and isinstance(kw.value, ast.Constant):
+            return str(kw.value.value).upper()
+    return "GET"
+
+
+def sdk_routes() -> set[Route]:
+    """Every (method, path) the installed SDK's resources call, the organization API aside."""
+    root = Path(anthropic.__file__).parent / "resources"
+    found: set[Route] = set()
+    for module in sorted(root.rglob("*.py")):
+        if "organization" in module.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+                continue
+            if node.func.attr not in (*_CALLS, "_get_api_list"):
+                continue
+            path = _path_of(node.args[0])
+            if path is not None:  # (a batch's results are fetched at the URL the batch names)
+                found.add((_method_of(node), _shape(path)))
+    return found
+
+
+def ts_routes() -> set[Route]:
+    """Every (method, path) the TypeScript SDK's compiled resources call, organizations aside."""
+    found: set[Route] = set()
+    for module in sorted(TS_RESOURCES.rglob("*.js")):
+        for call, path in _TS_CALL.findall(module.read_text(encoding="utf-8")):
+            if not path.startswith("/v1/organizations"):
+                method = "GET" if call == "getAPIList" else call.upper()
+                found.add((method, _shape(_TS_PLACEHOLDER.sub("{}", path))))
+    return found
+
+
+def served_routes() -> set[Route]:
+    """Every (method, path) the mock's route table answers (the catch-all aside)."""
+    served: set[Route] = set()
+    for resource in create_app().router.resources():
+        path = resource.canonical
+        if "{tail" in path:
+            continue
+        for route in resource:
+            served.add((route.method, _shape(path)))
+    return served
+
+
+def test_the_sdk_surface_is_read_from_its_resources() -> None:
+    routes = sdk_routes()
+    # the ones the mock served before this inventory: a reader that finds nothing fails here
+    assert {("POST", "/v1/messages"), ("GET", "/v1/models/{}"), ("GET", "/v1/files")} <= routes
+    assert len(routes) >= 100
+    assert not any(path.startswith("/v1/organizations") for _, path in routes)
+
+
+def test_the_mock_serves_every_route_of_the_installed_sdk() -> None:
+    missing = sdk_routes() - served_routes()
+    unexpected = sorted(missing - NOT_YET_SERVED)
+    assert not unexpected, f"the SDK calls routes the mock does not serve: {unexpected}"
+
+
+def test_the_inventory_of_missing_routes_only_shrinks() -> None:
+    now_served = sorted(NOT_YET_SERVED & served_routes())
+    assert not now_served, f"served now, so take them out of NOT_YET_SERVED: {now_served}"
+    gone = sorted(NOT_YET_SERVED - sdk_routes())
+    assert not gone, f"the SDK no longer calls these: {gone}"
+
+
+def test_the_typescript_sdk_calls_the_same_surface() -> None:
+    if not TS_RESOURCES.is_dir():
+        pytest.skip("the TypeScript SDK is not installed (`make unit` runs npm ci in tests/mockserver/ts)")
+    routes = ts_routes()
+    assert ("POST", "/v1/messages") in routes and len(routes) >= 100
+    assert routes == sdk_routes(), (
+        f"TS only: {sorted(routes - sdk_routes())}; Python only: {sorted(sdk_routes() - routes)}"
+    )
