@@ -67,18 +67,23 @@ def payload_route(
     *,
     body_limit: BodyLimit | None = None,
     model: Callable[[Exchange], str | None] | None = None,
+    stream: bool | Callable[[bytes], bool] = False,
 ) -> Route:
     """A judged route whose work returns a JSON payload (or a whole response), or raises ApiError.
 
-    ``model``, when given, names the model the request is about (from its URL), so rules that
-    match a model reach it."""
+    ``model``, when given, names the model the request is about (from its URL or body), so rules
+    that match a model reach it. ``stream`` says whether the answer is an SSE stream (for every
+    request, or for the body given), so the rules that match ``stream: true`` (a stream fault's
+    rule does) reach it."""
 
     async def work(exchange: Exchange, raw: bytes) -> web.StreamResponse:
         entry = exchange.entry
         if body_limit is not None:
             note_digest(entry, raw)
         named = model(exchange) if model is not None else None
-        decision = exchange.judge(named, False, 0, 0)
+        streamed = stream if isinstance(stream, bool) else stream(raw)
+        entry.stream = streamed
+        decision = exchange.judge(named, streamed, 0, 0)
         if decision.error is not None:  # refused before the work: nothing changes
             return await apply(exchange, decision, None, b"")
         result = await inner(exchange, raw)

@@ -22,6 +22,7 @@ CORPUS = Path(__file__).parent / "scenario_corpus"
 REQUIRED = {
     "steady", "peak-hours", "launch-day", "major-outage", "one-model-overloaded", "rate-limited",
     "flaky-5xx", "mid-stream-overload", "slow-tokens", "capacity-overload", "retry-after-storm",
+    "agent-platform-overloaded",
 }  # fmt: skip
 
 # file → (line, column, field path, a fragment of the message)
