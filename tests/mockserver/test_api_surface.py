@@ -249,3 +249,26 @@ def test_the_typescript_sdk_calls_the_same_surface() -> None:
     assert routes == sdk_routes(), (
         f"TS only: {sorted(routes - sdk_routes())}; Python only: {sorted(sdk_routes() - routes)}"
     )
+
+
+SCENARIOS_README = Path(__file__).parents[2] / "scenarios" / "README.md"
+
+
+def documented_paths() -> set[str]:
+    """The paths the table of the scenario language's path vocabulary (scenarios/README.md,
+    "## Paths") lists."""
+    text = SCENARIOS_README.read_text(encoding="utf-8")
+    section = text.split("\n## Paths", 1)[1].split("\n## ", 1)[0]
+    rows = "\n".join(line for line in section.splitlines() if line.startswith("| "))
+    return {_shape(p) for p in re.findall(r"`(/v1/[^`\s]*)`", rows)}
+
+
+def test_the_path_vocabulary_lists_exactly_the_routes_served() -> None:
+    served = {path for _, path in served_routes() if path.startswith("/v1/")}
+    documented = documented_paths()
+    assert not sorted(served - documented), (
+        f"served, not in scenarios/README.md: {sorted(served - documented)}"
+    )
+    assert not sorted(documented - served), (
+        f"in scenarios/README.md, not served: {sorted(documented - served)}"
+    )
