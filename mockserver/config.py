@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mockserver.wire.catalogue import Catalogue, default_catalogue
+from mockserver.wire.files import MAX_FILE_BYTES, MAX_STORED_FILE_BYTES
 
 if TYPE_CHECKING:
     from mockserver.journal import JournalEntry
@@ -54,6 +55,9 @@ class ServerConfig:
     max_batches: int = 10_000  # batches kept at most (the oldest ended go first); see batches.py
     max_body_bytes: int = MAX_BODY_BYTES
     max_batch_body_bytes: int = MAX_BATCH_BODY_BYTES
+    max_file_bytes: int = MAX_FILE_BYTES  # one uploaded file (past it the 413); see wire/files.py
+    max_stored_file_bytes: int = MAX_STORED_FILE_BYTES  # all files kept; the oldest go when over
+    files_downloadable: bool = True  # uploads say downloadable and give their bytes back
     public_url: str | None = None  # base of results_url; default: from the request's Host
     response_cache_size: int = 512  # memoised generations, keyed by raw body (0 disables)
     clock: Callable[[], float] = time.monotonic
@@ -80,5 +84,7 @@ class ServerConfig:
             raise ValueError(
                 f"read timeouts must be > 0 s, got {self.header_timeout_s} and {self.body_timeout_s}"
             )
+        if self.max_file_bytes < 1 or self.max_stored_file_bytes < 1:
+            raise ValueError("file byte limits must be >= 1")
         if self.max_batches < 1:
             raise ValueError(f"max_batches must be >= 1, got {self.max_batches}")

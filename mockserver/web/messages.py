@@ -13,9 +13,11 @@ from aiohttp import web
 
 from mockserver.journal import JournalEntry
 from mockserver.web.apply import apply, message_id
+from mockserver.web.files import check_message_files
 from mockserver.web.lifecycle import Exchange, lifecycle, note_digest
 from mockserver.wire import paths
 from mockserver.wire.errors import ApiError, invalid
+from mockserver.wire.files import check_file_ids
 from mockserver.wire.generation import prompt_digest_of
 from mockserver.wire.request_text import parse_json
 from mockserver.wire.sse import message_json
@@ -55,6 +57,8 @@ def _messages(exchange: Exchange, raw: bytes) -> Awaitable[web.StreamResponse]:
     entry.model = req.model
     entry.stream = req.stream
     entry.prompt_digest = prepared.prompt_digest
+    if b'"file_id"' in raw:  # a block names an uploaded file: it must be one this server keeps
+        check_message_files(exchange, raw)
     decision = exchange.judge(req.model, req.stream, req.input_tokens, req.max_tokens)
     # the body is made now, cheaper than a closure to make it later (a stream or a refusal
     # does not send it)
@@ -72,6 +76,8 @@ async def _count_tokens(exchange: Exchange, raw: bytes) -> web.StreamResponse:
         entry.prompt_digest = prompt_digest_of(body)
     except RecursionError:
         raise invalid("The request body is nested too deeply") from None
+    if b'"file_id"' in raw and isinstance(body, dict):
+        check_file_ids(exchange.state.resources, body)
     decision = exchange.judge(req.model, False, req.input_tokens, 0)
     payload = json.dumps({"input_tokens": req.input_tokens}).encode()
     return await apply(exchange, decision, None, payload)

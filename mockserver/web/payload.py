@@ -68,18 +68,20 @@ def payload_route(
     body_limit: BodyLimit | None = None,
     model: Callable[[Exchange], str | None] | None = None,
     stream: bool | Callable[[bytes], bool] = False,
+    digest_of: Callable[[Exchange, bytes], bytes] | None = None,
 ) -> Route:
     """A judged route whose work returns a JSON payload (or a whole response), or raises ApiError.
 
     ``model``, when given, names the model the request is about (from its URL or body), so rules
     that match a model reach it. ``stream`` says whether the answer is an SSE stream (for every
     request, or for the body given), so the rules that match ``stream: true`` (a stream fault's
-    rule does) reach it."""
+    rule does) reach it. ``digest_of``, when given, is the part of the body that names the
+    logical request in the journal (a multipart body's boundary changes on every retry)."""
 
     async def work(exchange: Exchange, raw: bytes) -> web.StreamResponse:
         entry = exchange.entry
         if body_limit is not None:
-            note_digest(entry, raw)
+            note_digest(entry, raw if digest_of is None else digest_of(exchange, raw))
         named = model(exchange) if model is not None else None
         streamed = stream if isinstance(stream, bool) else stream(raw)
         entry.stream = streamed

@@ -21,6 +21,11 @@ COMPLETE = "/v1/complete"
 # its path (shell wildcards, e.g. ``/v1/files*`` or ``/v1/sessions/*/events``).
 MODEL_ROUTES = (MESSAGES, COUNT_TOKENS, BATCHES, COMPLETE)
 
+# Files (GA and beta share the routes)
+FILES = "/v1/files"
+FILE = f"{FILES}/{{file_id}}"
+FILE_CONTENT = f"{FILE}/content"
+
 CONTROL_PREFIX = "/_busysignal"
 CONTROL_HEALTH = f"{CONTROL_PREFIX}/health"
 CONTROL_JOURNAL = f"{CONTROL_PREFIX}/journal"
