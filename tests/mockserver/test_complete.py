@@ -5,6 +5,7 @@ resource, so the SDK is driven through its generic ``post`` (retries and SSE par
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -181,3 +182,16 @@ def test_a_cut_stream_ends_before_the_last_frame() -> None:
         with pytest.raises((httpx2.HTTPError, anthropic.APIError)):
             got.extend(stream)
         assert all(f["stop_reason"] is None for f in got)
+
+
+def test_the_async_sdk_posts_a_completion() -> None:
+    async def run(server: MockServer) -> dict[str, Any]:
+        client = anthropic.AsyncAnthropic(
+            base_url=server.url, api_key=TEST_KEY, max_retries=0, _strict_response_validation=True
+        )
+        answer = await client.post("/v1/complete", body=_body(), cast_to=object)
+        assert isinstance(answer, dict)
+        return answer
+
+    with MockServer() as server:
+        assert asyncio.run(run(server))["stop_reason"] == "stop_sequence"
