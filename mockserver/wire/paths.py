@@ -16,6 +16,13 @@ MODELS = "/v1/models"
 MODEL = f"{MODELS}/{{model_id}}"
 COMPLETE = "/v1/complete"
 
+# Skills and their versions (GA and beta share the routes)
+SKILLS = "/v1/skills"
+SKILL = f"{SKILLS}/{{skill_id}}"
+SKILL_VERSIONS = f"{SKILL}/versions"
+SKILL_VERSION = f"{SKILL_VERSIONS}/{{version}}"
+SKILL_VERSION_CONTENT = f"{SKILL_VERSION}/content"
+
 # The routes that run a model: a scenario rule with no ``match.path`` covers these (and the items
 # of a batch, judged under BATCHES), and no other route; a rule reaches any other route by naming
 # its path (shell wildcards, e.g. ``/v1/files*`` or ``/v1/sessions/*/events``).
