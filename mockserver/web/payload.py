@@ -67,18 +67,20 @@ def payload_route(
     *,
     body_limit: BodyLimit | None = None,
     model: Callable[[Exchange], str | None] | None = None,
+    stream: bool = False,
 ) -> Route:
     """A judged route whose work returns a JSON payload (or a whole response), or raises ApiError.
 
     ``model``, when given, names the model the request is about (from its URL), so rules that
-    match a model reach it."""
+    match a model reach it. ``stream`` says the route answers an SSE stream (a :class:`Streamed`),
+    so rules with stream faults (which match streamed requests only) reach it."""
 
     async def work(exchange: Exchange, raw: bytes) -> web.StreamResponse:
         entry = exchange.entry
         if body_limit is not None:
             note_digest(entry, raw)
         named = model(exchange) if model is not None else None
-        decision = exchange.judge(named, False, 0, 0)
+        decision = exchange.judge(named, stream, 0, 0)
         if decision.error is not None:  # refused before the work: nothing changes
             return await apply(exchange, decision, None, b"")
         result = await inner(exchange, raw)
