@@ -30,6 +30,7 @@ from typing import Any
 from mockserver.wire.errors import invalid
 from mockserver.wire.generation import base_pieces, content_key
 from mockserver.wire.resources import Obj, timestamp
+from mockserver.wire.sessions import time_filter
 from mockserver.wire.sse import SseEvent, event
 from mockserver.wire.tokens import content_tokens
 
@@ -139,9 +140,10 @@ def process(
 def event_filter(query: Any) -> Callable[[dict[str, Any]], bool]:
     """The ``types`` filter of the events list (``types[]=agent.message``), all when none."""
     types = set([*query.getall("types[]", []), *query.getall("types", [])])
+    in_time = time_filter(query, "processed_at")  # the API compares events' processed_at
 
     def keep(ev: dict[str, Any]) -> bool:
-        return not types or ev["type"] in types
+        return (not types or ev["type"] in types) and in_time(ev)
 
     return keep
 

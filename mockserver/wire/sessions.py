@@ -15,7 +15,9 @@ Hand-written: plain dictionaries shaped after the SDK's types; no library models
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from mockserver.wire.errors import invalid, not_found
@@ -26,6 +28,12 @@ DEFAULT_AGENT_MODEL = "claude-sonnet-4-5"  # the snapshot's model when the refer
 STATUSES = ("rescheduling", "running", "idle", "terminated")
 MAX_METADATA = 16
 RESOURCE_TYPES = ("github_repository", "file", "memory_store")
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def _is_int(value: Any) -> bool:
@@ -220,15 +228,40 @@ def wanted_statuses(query: Any, name: str = "statuses") -> set[str] | None:
     return set(chosen) or None
 
 
+def _moment(raw: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"{name}: Input should be a valid datetime") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def time_filter(query: Mapping[str, str], field: str) -> Callable[[Obj], bool]:
+    """The ``created_at[gt|gte|lt|lte]`` bounds of a list query over the objects' ``field``."""
+    bounds = [
+        (op, _moment(query[f"created_at[{op}]"], f"created_at[{op}]"))
+        for op in _OPS
+        if f"created_at[{op}]" in query
+    ]
+
+    def keep(obj: Obj) -> bool:
+        at = _moment(str(obj[field]), field)
+        return all(_OPS[op](at, bound) for op, bound in bounds)
+
+    return keep
+
+
 def session_filter(query: Any) -> Any:
     """The predicate the list query asks for (archived hidden unless ``include_archived``)."""
     archived = _flag(query, "include_archived")
     statuses = wanted_statuses(query)
     agent_id, version = query.get("agent_id"), query.get("agent_version")
+    in_time = time_filter(query, "created_at")
 
     def keep(s: Obj) -> bool:
         return (
-            (archived or s["archived_at"] is None)
+            in_time(s)
+            and (archived or s["archived_at"] is None)
             and (statuses is None or s["status"] in statuses)
             and (agent_id is None or s["agent"]["id"] == agent_id)
             and (version is None or agent_id is None or str(s["agent"]["version"]) == version)

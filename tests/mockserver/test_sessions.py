@@ -79,7 +79,11 @@ def test_a_session_is_updated_archived_listed_and_deleted(server: MockServer) ->
 def test_sessions_are_listed_newest_first_in_bidirectional_pages() -> None:
     with MockServer() as fresh:
         client = _client(fresh)
-        made = [_session(client).id for _ in range(5)]
+        sessions = [_session(client) for _ in range(5)]
+        made = [s.id for s in sessions]
+        first_at = sessions[0].created_at
+        assert list(client.beta.sessions.list(created_at_lt=first_at)) == []
+        assert len(list(client.beta.sessions.list(created_at_gte=first_at))) == 5
         first = client.beta.sessions.list(limit=2)
         assert [s.id for s in first.data] == made[::-1][:2] and first.prev_page is None
         assert [s.id for s in client.beta.sessions.list(limit=2)] == made[::-1]  # auto-paging
@@ -132,6 +136,10 @@ def test_events_are_paged_and_ordered_and_initial_events_count(server: MockServe
     assert [e.type for e in client.beta.sessions.events.list(s.id, limit=2)] == [*ANSWER, "system.message"]
     newest = client.beta.sessions.events.list(s.id, order="desc", limit=1).data
     assert [e.type for e in newest] == ["system.message"]
+    last_at = newest[0].processed_at
+    assert last_at is not None
+    assert list(client.beta.sessions.events.list(s.id, created_at_gt=last_at)) == []
+    assert len(list(client.beta.sessions.events.list(s.id, created_at_lte=last_at))) == 5
 
 
 def test_unknown_or_unanswerable_events_are_the_400_and_store_nothing(server: MockServer) -> None:
