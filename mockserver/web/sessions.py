@@ -85,10 +85,10 @@ def _record(exchange: Exchange, session: Obj, sent: list[dict[str, Any]]) -> Non
 async def _create(exchange: Exchange, raw: bytes) -> Any:
     body = parse_json(raw)
     now = _now(exchange)
-    count = len(body.get("resources") or []) if isinstance(body, dict) else 0
-    resource_ids = [_new_id(exchange, "sesrsc_") for _ in range(count if isinstance(count, int) else 0)]
+    given = body.get("resources") if isinstance(body, dict) else None
+    resource_ids = [_new_id(exchange, "sesrsc_") for _ in (given if isinstance(given, list) else [])]
     session = ws.new_session(body, _new_id(exchange, "sesn_"), resource_ids, now)
-    initial = body.get("initial_events") or []
+    initial = body.get("initial_events") or []  # a dict: new_session said 400 otherwise
     sent = sev.sent_events({"events": initial}, lambda: _new_id(exchange, "sevt_"), now) if initial else []
     _sessions(exchange).add(session)
     _threads(exchange, session["id"]).add(ws.thread_object(session, _new_id(exchange, "sthr_"), now))

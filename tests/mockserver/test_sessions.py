@@ -100,6 +100,9 @@ def test_a_bad_create_body_is_the_400(server: MockServer) -> None:
     client = _client(server)
     with pytest.raises(anthropic.BadRequestError):
         client.beta.sessions.create(agent={"type": "agent"}, environment_id="env_1")  # type: ignore[arg-type]
+    for bad in ({"resources": 3}, {"initial_events": [{"type": "nope"}]}, {"metadata": {"k": 1}}):
+        with pytest.raises(anthropic.BadRequestError):
+            _session(client, extra_body=bad)
 
 
 # ---------------------------------------------------------------- events
