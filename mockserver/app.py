@@ -13,7 +13,7 @@ from aiohttp import web
 
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
-from mockserver.web import batches, complete, control, files, messages, models, skills
+from mockserver.web import batches, complete, control, files, messages, models, sessions, skills
 from mockserver.web.control_head import journal_head
 from mockserver.web.lifecycle import Route, handle_not_found
 from mockserver.web.state import STATE, MockState, Spec
@@ -25,6 +25,7 @@ RouteTable = Sequence[tuple[str, str, Route]]  # (method, path pattern, route), 
 FAMILIES: tuple[RouteTable, ...] = (
     complete.ROUTES,
     files.ROUTES,
+    sessions.ROUTES,
     skills.ROUTES,
 )
 

@@ -23,6 +23,20 @@ SKILL_VERSIONS = f"{SKILL}/versions"
 SKILL_VERSION = f"{SKILL_VERSIONS}/{{version}}"
 SKILL_VERSION_CONTENT = f"{SKILL_VERSION}/content"
 
+# The Managed Agents sessions beta (web/sessions.py)
+SESSIONS = "/v1/sessions"
+SESSION = f"{SESSIONS}/{{session_id}}"
+SESSION_ARCHIVE = f"{SESSION}/archive"
+SESSION_EVENTS = f"{SESSION}/events"
+SESSION_EVENTS_STREAM = f"{SESSION_EVENTS}/stream"
+SESSION_RESOURCES = f"{SESSION}/resources"
+SESSION_RESOURCE = f"{SESSION_RESOURCES}/{{resource_id}}"
+SESSION_THREADS = f"{SESSION}/threads"
+SESSION_THREAD = f"{SESSION_THREADS}/{{thread_id}}"
+SESSION_THREAD_ARCHIVE = f"{SESSION_THREAD}/archive"
+SESSION_THREAD_EVENTS = f"{SESSION_THREAD}/events"
+SESSION_THREAD_STREAM = f"{SESSION_THREAD}/stream"
+
 # The routes that run a model: a scenario rule with no ``match.path`` covers these (and the items
 # of a batch, judged under BATCHES), and no other route; a rule reaches any other route by naming
 # its path (shell wildcards, e.g. ``/v1/files*`` or ``/v1/sessions/*/events``).
