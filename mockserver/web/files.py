@@ -14,6 +14,7 @@ from mockserver.web.bodies import too_large
 from mockserver.web.lifecycle import Exchange, Route
 from mockserver.web.payload import payload_route
 from mockserver.wire import files, paths
+from mockserver.wire.multipart import MULTIPART_OVERHEAD, canonical_body
 from mockserver.wire.paging import cursor_page
 from mockserver.wire.response_headers import JSON_TYPE
 
@@ -83,8 +84,9 @@ async def _delete(exchange: Exchange, raw: bytes) -> Any:
     return files.deleted_object(ident)
 
 
-def _upload_digest(exchange: Exchange, raw: bytes) -> bytes:
-    return files.canonical_body(exchange.request.headers.get("Content-Type", ""), raw)
+def upload_digest(exchange: Exchange, raw: bytes) -> bytes:
+    """What names an upload's logical request: its body without the boundary."""
+    return canonical_body(exchange.request.headers.get("Content-Type", ""), raw)
 
 
 ROUTES: tuple[tuple[str, str, Route], ...] = (
@@ -94,8 +96,8 @@ ROUTES: tuple[tuple[str, str, Route], ...] = (
         payload_route(
             "files",
             _upload,
-            body_limit=lambda c: c.max_file_bytes + files.MULTIPART_OVERHEAD,
-            digest_of=_upload_digest,
+            body_limit=lambda c: c.max_file_bytes + MULTIPART_OVERHEAD,
+            digest_of=upload_digest,
         ),
     ),
     ("GET", paths.FILES, payload_route("files", _list)),

@@ -2,60 +2,45 @@
 the same routes with an ``anthropic-beta`` header): create from a multipart upload, list, get,
 delete, and a version's content as a zip.
 
-The objects and the upload's checks are pure (:mod:`mockserver.wire.skills`); here the multipart
-body is read with aiohttp's own reader, bounded by the server's body limit.
+The objects and the upload's checks are pure (:mod:`mockserver.wire.skills`); the multipart
+body, read whole within the server's body limit, is split by :mod:`mockserver.wire.multipart`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
-from mockserver.web.lifecycle import Exchange, Route
+from mockserver.web.bodies import too_large
+from mockserver.web.files import upload_digest
+from mockserver.web.lifecycle import BodyLimit, Exchange, Route
 from mockserver.web.payload import payload_route
 from mockserver.wire import paths
 from mockserver.wire import skills as sk
-from mockserver.wire.errors import ApiError, invalid
+from mockserver.wire.errors import invalid
+from mockserver.wire.multipart import MULTIPART_OVERHEAD, form_parts
 from mockserver.wire.paging import cursor_page
 from mockserver.wire.resources import Collection, Obj
 
 _FILE_FIELDS = frozenset({"files", "files[]"})
+# the files of an upload are at most the server's body limit; the multipart framing gets room
+_LIMIT: BodyLimit = lambda c: c.max_body_bytes + MULTIPART_OVERHEAD  # noqa: E731
 
 
-async def _part_bytes(part: BodyPartReader, budget: int) -> bytes:
-    """A part's bytes, the 413 once the whole body passes ``budget`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await part.read_chunk():
-        size += len(chunk)
-        if size > budget:
-            raise ApiError(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _read_form(exchange: Exchange) -> tuple[list[sk.Upload], dict[str, str]]:
+def _read_form(exchange: Exchange, raw: bytes) -> tuple[list[sk.Upload], dict[str, str]]:
     """The uploaded files and the text fields of a multipart body."""
-    request = exchange.request
-    if not request.content_type.startswith("multipart/"):
-        raise invalid("body: Expected a multipart/form-data request body")
-    budget = exchange.state.config.max_body_bytes
+    content_type = exchange.request.headers.get("Content-Type", "")
     files: list[sk.Upload] = []
     fields: dict[str, str] = {}
-    try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise invalid("body: nested multipart bodies are not supported")
-            data = await _part_bytes(part, budget)
-            budget -= len(data)
-            if part.name in _FILE_FIELDS and part.filename is not None:
-                files.append(sk.Upload(part.filename, data))
-            elif part.name is not None:
-                fields[part.name] = data.decode("utf-8", "replace")
-    except (ValueError, AssertionError, RuntimeError) as err:
-        raise invalid(f"body: malformed multipart body ({err})") from None
+    for part in form_parts(content_type, raw, expected="the skill's 'files'"):
+        if part.name in _FILE_FIELDS and part.filename is not None:
+            files.append(sk.Upload(part.filename, part.data))
+        elif part.name is not None:
+            fields[part.name] = part.data.decode("utf-8", "replace")
+    size = sum(len(f.data) for f in files)
+    if size > exchange.state.config.max_body_bytes:
+        raise too_large(size)
     return files, fields
 
 
@@ -88,7 +73,7 @@ def _add_version(
 
 
 async def _create(exchange: Exchange, raw: bytes) -> Any:
-    files, fields = await _read_form(exchange)
+    files, fields = _read_form(exchange, raw)
     display_name = sk.check_display_name(fields.get("display_name") or None)
     skill_id = "skill_" + exchange.state.ids.next_suffix()
     now = exchange.state.config.wall_clock()
@@ -120,7 +105,7 @@ async def _delete(exchange: Exchange, raw: bytes) -> Any:
 
 async def _version_create(exchange: Exchange, raw: bytes) -> Any:
     skill = _skill(exchange)
-    files, _ = await _read_form(exchange)
+    files, _ = _read_form(exchange, raw)
     first = _versions(exchange, str(skill["id"])).oldest_first()
     name = str(first[0]["name"]) if first else None
     version = _add_version(exchange, str(skill["id"]), files, name, exchange.state.config.wall_clock())
@@ -178,11 +163,15 @@ async def _version_content(exchange: Exchange, raw: bytes) -> Any:
 
 
 ROUTES: tuple[tuple[str, str, Route], ...] = (
-    ("POST", paths.SKILLS, payload_route("skills", _create)),
+    ("POST", paths.SKILLS, payload_route("skills", _create, body_limit=_LIMIT, digest_of=upload_digest)),
     ("GET", paths.SKILLS, payload_route("skills", _list)),
     ("GET", paths.SKILL, payload_route("skills", _get)),
     ("DELETE", paths.SKILL, payload_route("skills", _delete)),
-    ("POST", paths.SKILL_VERSIONS, payload_route("skills", _version_create)),
+    (
+        "POST",
+        paths.SKILL_VERSIONS,
+        payload_route("skills", _version_create, body_limit=_LIMIT, digest_of=upload_digest),
+    ),
     ("GET", paths.SKILL_VERSIONS, payload_route("skills", _version_list)),
     ("GET", paths.SKILL_VERSION, payload_route("skills", _version_get)),
     ("DELETE", paths.SKILL_VERSION, payload_route("skills", _version_delete)),

@@ -15,11 +15,7 @@ past it the 413 ``request_too_large``); the server keeps at most ``max_stored_fi
 bytes in all (1 GiB by default), forgetting its oldest files when over, so no client grows the
 mock without bound.
 
-**Multipart.** The body arrives whole, read within the route's limit by the one lifecycle before
-the fault engine judges it (so a refused upload and its retries share a digest in the journal);
-aiohttp's multipart reader reads a live stream, not bytes in hand, so the few lines that split a
-``multipart/form-data`` body on its boundary are written here (the part headers are parsed by
-the standard library's ``email`` package).
+The body arrives whole and is split by :mod:`mockserver.wire.multipart`.
 """
 
 from __future__ import annotations
@@ -29,15 +25,14 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import HeaderParser
 from typing import Any
 
 from mockserver.wire.errors import invalid
+from mockserver.wire.multipart import form_parts
 from mockserver.wire.resources import Collection, Obj, Resources, timestamp
 
 MAX_FILE_BYTES = 500 * 1024 * 1024  # one file, the documented limit
 MAX_STORED_FILE_BYTES = 1024 * 1024 * 1024  # all files' bytes one server keeps
-MULTIPART_OVERHEAD = 64 * 1024  # room for boundaries, part headers and small fields in the body
 EXPIRES_MIN_S, EXPIRES_MAX_S = 3600, 7_776_000  # expires_in_seconds: one hour to ninety days
 MAX_LIST_IDS = 100
 OCTET_STREAM = "application/octet-stream"
@@ -56,43 +51,7 @@ class Upload:
     expires_in_seconds: int | None
 
 
-# ---------------------------------------------------------------- the multipart body
-
-
-_BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
-
-
-def _delimiter(content_type: str) -> bytes | None:
-    found = _BOUNDARY.search(content_type)
-    return None if found is None else b"--" + (found.group(1) or found.group(2)).encode("latin-1")
-
-
-def canonical_body(content_type: str, raw: bytes) -> bytes:
-    """The body without its boundary (a client picks a new one for each attempt), so the retries
-    of one upload are one logical request in the journal."""
-    delimiter = _delimiter(content_type)
-    return raw if delimiter is None else raw.replace(delimiter, b"--")
-
-
-def _parts(content_type: str, raw: bytes) -> Iterator[tuple[Message, bytes]]:
-    """(headers, content) of each part of a ``multipart/form-data`` body; the 400 for any other."""
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise invalid("Invalid request: the body must be multipart/form-data with a 'file' part")
-    delimiter = _delimiter(content_type)
-    if delimiter is None:
-        raise invalid("Invalid request: the multipart/form-data Content-Type has no boundary")
-    start = raw.find(delimiter)
-    if start < 0:
-        raise invalid("Invalid request: the multipart/form-data body has no parts")
-    pos = start + len(delimiter)
-    while raw[pos : pos + 2] != b"--":
-        head_end = raw.find(b"\r\n\r\n", pos)
-        end = raw.find(b"\r\n" + delimiter, pos)
-        if head_end < 0 or end < 0 or head_end > end:
-            raise invalid("Invalid request: the multipart/form-data body is malformed")
-        block = raw[pos:head_end].decode("utf-8", "surrogateescape")
-        yield HeaderParser().parsestr(block.lstrip("\r\n")), raw[head_end + 4 : end]
-        pos = end + 2 + len(delimiter)
+# ---------------------------------------------------------------- the upload
 
 
 def _filename(given: str | None, mime_type: str) -> str:
@@ -127,14 +86,12 @@ def parse_upload(content_type: str, raw: bytes) -> Upload:
     """The upload a ``multipart/form-data`` body carries (its ``file`` part, required)."""
     upload: Upload | None = None
     expires: int | None = None
-    for part, content in _parts(content_type, raw):
-        name = part.get_param("name", header="content-disposition")
-        if name == "file":
-            given = part.get_filename()
-            mime_type = _mime_type(part, given)
-            upload = Upload(_filename(given, mime_type), mime_type, content, None)
-        elif name == "expires_in_seconds":
-            expires = _expires(content)
+    for part in form_parts(content_type, raw, expected="a 'file' part"):
+        if part.name == "file":
+            mime_type = _mime_type(part.headers, part.filename)
+            upload = Upload(_filename(part.filename, mime_type), mime_type, part.data, None)
+        elif part.name == "expires_in_seconds":
+            expires = _expires(part.data)
     if upload is None:
         raise invalid("file: Field required")
     return Upload(upload.filename, upload.mime_type, upload.data, expires)

@@ -203,7 +203,7 @@ def test_without_retries_the_overload_reaches_the_caller() -> None:
 def test_an_upload_past_the_body_limit_is_the_413_and_keeps_nothing() -> None:
     with MockServer(max_body_bytes=64 * 1024) as server:
         client = _client(server)
-        big = [*_files(), ("pdf-tools/data.bin", bytes(128 * 1024), "application/octet-stream")]
+        big = [*_files(), ("pdf-tools/data.bin", bytes(80 * 1024), "application/octet-stream")]
         with pytest.raises(anthropic.APIStatusError) as err:
             client.skills.create(files=big)
         assert err.value.status_code == 413
