@@ -239,7 +239,7 @@ class MockState:
                 return hit
         body = request_text.parse_json(raw)
         try:
-            request = validate_messages_request(body, self.config.catalogue)
+            request = validate_messages_request(body, self.config.catalogue, strict=self.config.strict)
             prompt = canonical_prompt(body)
         except RecursionError:
             raise invalid("The request body is nested too deeply") from None

@@ -8,20 +8,24 @@ import argparse
 import io
 import typing
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx2
 import pytest
+from anthropic.types import MessageParam
 from anthropic.types.anthropic_beta_param import AnthropicBetaParam
 from tests.support import TEST_KEY, user
 
 from mockserver import MockServer, ServerConfig
 from mockserver.cli.serve import add_arguments, build_config
 from mockserver.wire.betas import KNOWN_BETAS, check_betas, unknown_betas_message
+from mockserver.wire.catalogue import CatalogueError, catalogue_from_data
 from mockserver.wire.errors import ApiError
 
 API = {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": user()}
+HI: list[MessageParam] = [{"role": "user", "content": "Hello"}]
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +157,68 @@ def test_lenient_lets_unknown_betas_through(lenient: MockServer) -> None:
     headers = {**API, "anthropic-beta": "nope-6"}
     assert httpx2.post(f"{lenient.url}/v1/messages", json=BODY, headers=headers).status_code == 200
     assert client(lenient).models.list(extra_headers={"anthropic-beta": "nope-6"}).data
+
+
+# ---- sampling on the models that fix it ------------------------------------------------------
+
+
+def test_the_catalogue_marks_the_models_after_opus_4_6() -> None:
+    catalogue = ServerConfig().catalogue
+    fixed = {m.id for m in catalogue.models if m.sampling_fixed}
+    assert {"claude-opus-4-7", "claude-opus-4-8", "claude-opus-5", "claude-fable-5-2"} <= fixed
+    assert not fixed & {"claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5-20251001"}
+    loaded = catalogue_from_data({"models": [{"id": "m", "max_tokens": 10, "sampling_fixed": True}]})
+    assert loaded.models[0].sampling_fixed is True
+    with pytest.raises(CatalogueError, match="sampling_fixed"):
+        catalogue_from_data({"models": [{"id": "m", "max_tokens": 10, "sampling_fixed": "yes"}]})
+
+
+@pytest.mark.parametrize(
+    ("extra", "name"),
+    [
+        ({"temperature": 0.5}, "temperature"),
+        ({"temperature": 0}, "temperature"),
+        ({"top_p": 0.9}, "top_p"),
+        ({"top_k": 5}, "top_k"),
+        ({"top_k": 0, "temperature": 1}, "top_k"),
+    ],
+)
+def test_a_fixed_sampling_model_refuses_other_values(
+    server: MockServer, extra: dict[str, float], name: str
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client(server).messages.create(model="claude-opus-4-7", max_tokens=5, messages=HI, extra_body=extra)
+    body: Any = caught.value.body
+    assert body["error"] == {
+        "type": "invalid_request_error",
+        "message": f"`{name}` is deprecated for this model.",
+    }
+
+
+def test_a_fixed_sampling_model_takes_the_values_it_fixes(server: MockServer) -> None:
+    extra = {"temperature": 1, "top_p": 0.99, "top_k": None}
+    ok = client(server).messages.create(model="claude-opus-5", max_tokens=5, messages=HI, extra_body=extra)
+    assert ok.stop_reason in ("end_turn", "max_tokens")
+
+
+def test_older_models_and_lenient_servers_take_any_sampling(server: MockServer, lenient: MockServer) -> None:
+    extra = {"temperature": 0.2, "top_p": 0.5, "top_k": 40}
+    assert (
+        client(server)
+        .messages.create(model="claude-opus-4-6", max_tokens=5, messages=HI, extra_body=extra)
+        .content
+    )
+    assert (
+        client(lenient)
+        .messages.create(model="claude-opus-4-7", max_tokens=5, messages=HI, extra_body=extra)
+        .content
+    )
+
+
+def test_a_batch_item_with_a_refused_temperature_is_errored(server: MockServer) -> None:
+    sdk = client(server)
+    params: Any = {"model": "claude-opus-4-8", "max_tokens": 5, "messages": HI, "temperature": 0.3}
+    batch = sdk.messages.batches.create(requests=[{"custom_id": "a", "params": params}])
+    (result,) = list(sdk.messages.batches.results(batch.id))
+    assert result.result.type == "errored"
+    assert result.result.error.error.message == "`temperature` is deprecated for this model."
