@@ -34,6 +34,10 @@ class ServerConfig:
     ``tokens_per_s=None`` (or 0) means tokens are not paced. Clocks are injectable: ``clock`` is the
     monotonic clock given to the fault engine, the journal and the batch processor; ``wall_clock``
     stamps ``wall_start`` and batch timestamps.
+
+    ``strict`` (the default) refuses what the real API refuses beyond the body's shape: unknown
+    ``anthropic-beta`` values, and ``temperature``/``top_k`` on the models that fix sampling.
+    ``strict=False`` (``busysignal serve --lenient``) lets such requests through.
     """
 
     seed: int = 0
@@ -41,6 +45,7 @@ class ServerConfig:
     tokens_per_s: float | None = None
     journal_size: int = 10_000
     auth: bool = True
+    strict: bool = True  # refuse unknown betas and fixed-sampling parameters, as the API does
     api_keys: Collection[str] | None = None  # allow-list; None accepts any non-empty key
     control_token: str | None = None
     catalogue: Catalogue = field(default_factory=default_catalogue)

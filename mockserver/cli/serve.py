@@ -67,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-auth", action="store_true", help="accept requests without an API key")
     parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept what the real API refuses beyond the body's shape: unknown anthropic-beta "
+        "values, temperature other than 1 and top_k on the models that fix sampling",
+    )
+    parser.add_argument(
         "--api-key", action="append", default=None, metavar="K", help="accept only this key (repeatable)"
     )
     parser.add_argument(
@@ -145,6 +151,7 @@ def build_config(args: argparse.Namespace, out: TextIO) -> ServerConfig:
         tokens_per_s=args.tps or None,
         journal_size=args.journal_size,
         auth=not args.no_auth,
+        strict=not args.lenient,
         api_keys=frozenset(args.api_key) if args.api_key else None,
         control_token=resolve_token(args.control_token, args.control_token_file, env=os.environ),
         key_salt=args.key_salt,

@@ -44,7 +44,9 @@ def _validated(state: MockState, params: dict[str, Any]) -> MessageRequest | dic
     try:
         if params.get("stream") is True:
             raise invalid("stream: Message Batches do not support streaming")
-        return validate_messages_request(params, state.config.catalogue, allow_zero_max_tokens=False)
+        return validate_messages_request(
+            params, state.config.catalogue, allow_zero_max_tokens=False, strict=state.config.strict
+        )
     except RecursionError:
         return _errored("invalid_request_error", "params: nested too deeply")
     except ApiError as err:

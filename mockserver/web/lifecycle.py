@@ -1,12 +1,12 @@
 """The one request lifecycle every API route goes through, the messages hot path included.
 
 :func:`lifecycle` makes a route's handler from its *work*: the request gets its id and journal
-entry, the key and ``anthropic-version`` are checked, the body is read (within the route's
-limit), then the work answers. A refusal it raises (:class:`ApiError`) becomes the API's error
-body, a client that went away is journalled as gone, a bug of the mock is logged and answered
-as the API's 500. Whatever happens, the fault engine is told how a judged request ended and the
-journal entry is closed. The work sees one :class:`Exchange`: the request, the state, the entry
-and what the fault engine decided (:meth:`Exchange.judge`).
+entry, the key, ``anthropic-version`` and ``anthropic-beta`` are checked, the body is read
+(within the route's limit), then the work answers. A refusal it raises (:class:`ApiError`)
+becomes the API's error body, a client that went away is journalled as gone, a bug of the mock
+is logged and answered as the API's 500. Whatever happens, the fault engine is told how a judged
+request ended and the journal entry is closed. The work sees one :class:`Exchange`: the request,
+the state, the entry and what the fault engine decided (:meth:`Exchange.judge`).
 
 A route that answers with a payload (models, batches, files, agents, ...) is
 :func:`mockserver.web.payload.payload_route`; any other path gets :func:`handle_not_found`,
@@ -26,7 +26,7 @@ from mockserver.faults import Decision, FaultEngine, HttpError, RequestFacts, Sc
 from mockserver.faults.decision import PASS
 from mockserver.journal import JournalEntry, body_digest, logical_id
 from mockserver.web.bodies import arrived_body, read_limited
-from mockserver.web.state import MockState
+from mockserver.web.state import BETA_AT, MockState
 from mockserver.wire.errors import ApiError, error_body, not_found
 from mockserver.wire.response_headers import JSON_TYPE
 
@@ -114,6 +114,8 @@ def lifecycle(
                 try:
                     if auth:
                         state.check_auth(entry, key)
+                        if entry.kept_values[BETA_AT] is not None:  # (none: the hot path)
+                            state.check_betas(request.headers)
                     raw = b"" if limit < 0 else arrived_body(request, limit)
                     if raw is None:  # more of it is to come
                         raw = await read_limited(request, limit)

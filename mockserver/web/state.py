@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockserver.config import API_VERSIONS, ServerConfig
 from mockserver.faults import Decision, FaultEngine, RequestFacts
 from mockserver.faults.ratelimits import DEFAULT_TIER, tier_headers
 from mockserver.journal import (
+    KEPT_HEADERS,
     RETRY_COUNT_AT,
     VERSION_AT,
     Journal,
@@ -32,6 +33,7 @@ from mockserver.journal import (
 from mockserver.web.metrics import Metrics, Stats
 from mockserver.wire import request_text
 from mockserver.wire.batches import BatchStore
+from mockserver.wire.betas import check_betas
 from mockserver.wire.errors import ApiError, IdFactory, invalid
 from mockserver.wire.generation import Completion, canonical_prompt, content_key, generate, prompt_digest_of
 from mockserver.wire.keyids import KeyIds, salt_bytes
@@ -42,6 +44,7 @@ from mockserver.wire.validation import MessageRequest, validate_messages_request
 
 Spec = Any  # what build_engine accepts: None, a name, a path, YAML text, a mapping
 STATE: web.AppKey[MockState] = web.AppKey("busysignal_state")
+BETA_AT = KEPT_HEADERS.index("anthropic-beta")  # its place in a journal entry's kept_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,13 @@ class MockState:
                 raise invalid("anthropic-version: header is required")
             raise invalid(f"anthropic-version: unknown version {version!r}")
 
+    def check_betas(self, headers: CIMultiDictProxy[str]) -> None:
+        """The 400 of an unknown ``anthropic-beta`` value (every value of every such header),
+        when strict. The lifecycle calls it only for a request whose journal entry kept an
+        ``anthropic-beta`` value, so a request without one pays a tuple lookup."""
+        if self.config.strict:
+            check_betas(headers.getall("anthropic-beta", ()))
+
     def prepare_messages(self, raw: bytes, *, cache: bool = True) -> Prepared:
         """What a Messages body asks for and what the answer to it is (a 400 when it is invalid)."""
         memo = self._cache if cache else None
@@ -229,7 +239,7 @@ class MockState:
                 return hit
         body = request_text.parse_json(raw)
         try:
-            request = validate_messages_request(body, self.config.catalogue)
+            request = validate_messages_request(body, self.config.catalogue, strict=self.config.strict)
             prompt = canonical_prompt(body)
         except RecursionError:
             raise invalid("The request body is nested too deeply") from None

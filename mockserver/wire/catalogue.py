@@ -2,7 +2,9 @@
 
 The default lists the current Claude ids the installed SDK names. Replace it with a JSON or
 YAML file: ``{"models": [{"id": ..., "display_name": ..., "created_at": ..., "max_tokens": ...,
-"max_input_tokens": ..., "aliases": [...], "lifecycle": "active", "line": "opus"}]}``.
+"max_input_tokens": ..., "aliases": [...], "lifecycle": "active", "line": "opus",
+"sampling_fixed": false}]}`` (``sampling_fixed``: the model refuses temperature other than 1,
+top_p below 0.99 and any top_k, as the models after Claude Opus 4.6 do).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class ModelEntry:
     line: str | None = None
     deprecated_at: str | None = None  # RFC 3339
     retires_at: str | None = None  # RFC 3339
+    # temperature must be 1, top_p at least 0.99, top_k absent (the models after Claude Opus 4.6)
+    sampling_fixed: bool = False
 
     def info(self) -> dict[str, Any]:
         """The ModelInfo object of GET /v1/models."""
@@ -109,6 +113,11 @@ claude-haiku-4-5-20251001   Claude Haiku 4.5       2025-10-15  64000   haiku   c
 claude-sonnet-4-5-20250929  Claude Sonnet 4.5      2025-09-29  64000   sonnet  claude-sonnet-4-5  2026-11-30
 """
 
+# The models after Claude Opus 4.6 (Opus 4.7 and every one released since) fix sampling: they
+# refuse temperature other than 1, top_p below 0.99 and any top_k. Sonnet 4.6 and Mythos Preview,
+# released between the two Opus models, still take them.
+_FIXED_SAMPLING_SINCE = "2026-03-04"  # Claude Opus 4.7
+
 
 def _table_entry(row: str) -> ModelEntry:
     model_id, name, created, max_tokens, line, aliases, retires = re.split(r" {2,}", row)
@@ -123,6 +132,7 @@ def _table_entry(row: str) -> ModelEntry:
         lifecycle="deprecated" if retires_at else "active",
         deprecated_at="2026-05-01T00:00:00Z" if retires_at else None,
         retires_at=retires_at,
+        sampling_fixed=created >= _FIXED_SAMPLING_SINCE,
     )
 
 
@@ -171,6 +181,7 @@ _KNOWN_FIELDS = frozenset(
         "line",
         "deprecated_at",
         "retires_at",
+        "sampling_fixed",
     }
 )
 
@@ -205,6 +216,9 @@ def _model_entry(raw: Any, where: str) -> ModelEntry:
     line = raw.get("line")
     if line is not None and not isinstance(line, str):
         raise CatalogueError(f"{where}: field 'line' must be a string")
+    sampling_fixed = raw.get("sampling_fixed", False)
+    if not isinstance(sampling_fixed, bool):
+        raise CatalogueError(f"{where}: field 'sampling_fixed' must be true or false")
     max_input = raw.get("max_input_tokens", 200_000)
     if not isinstance(max_input, int) or isinstance(max_input, bool) or max_input < 1:
         raise CatalogueError(f"{where}: field 'max_input_tokens' must be a positive integer")
@@ -219,6 +233,7 @@ def _model_entry(raw: Any, where: str) -> ModelEntry:
         line=line,
         deprecated_at=_optional_time(raw, "deprecated_at", where),
         retires_at=_optional_time(raw, "retires_at", where),
+        sampling_fixed=sampling_fixed,
     )
 
 

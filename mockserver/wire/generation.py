@@ -3,7 +3,10 @@
 The same prompt (messages, system, tools, model) and seed always give the same base text;
 ``max_tokens`` cuts it and ``stop_sequences`` end it early, so a client can predict both.
 A tool forced by ``tool_choice`` produces a ``tool_use`` block whose ``input`` satisfies the
-tool's ``input_schema``.
+tool's ``input_schema``. An answer that would run past the model's context window (the input
+and ``max_tokens`` together over the catalogue's ``max_input_tokens``) stops where the window
+is full, with ``stop_reason`` ``model_context_window_exceeded``: what the current models send
+instead of refusing such a request.
 """
 
 from __future__ import annotations
@@ -241,10 +244,25 @@ def _thinking(key: bytes, max_tokens: int) -> ThinkingOutput:
     return ThinkingOutput(pieces, "Sig" + signature)
 
 
+CONTEXT_WINDOW_EXCEEDED = "model_context_window_exceeded"
+
+
 def generate(request: MessageRequest, key: bytes) -> Completion:
     """The completion for a validated request whose prompt has content key ``key``.
 
-    With thinking on, a thinking block comes first and its tokens count against max_tokens."""
+    With thinking on, a thinking block comes first and its tokens count against max_tokens. When
+    the context window has less room than max_tokens, the room is the limit, and an answer cut by
+    it stops with ``model_context_window_exceeded``."""
+    room = request.entry.max_input_tokens - request.input_tokens
+    if 0 < room < request.max_tokens:
+        cut = _generate(dataclasses.replace(request, max_tokens=room), key)
+        if cut.stop_reason == "max_tokens":
+            return dataclasses.replace(cut, stop_reason=CONTEXT_WINDOW_EXCEEDED)
+        return cut
+    return _generate(request, key)
+
+
+def _generate(request: MessageRequest, key: bytes) -> Completion:
     if request.max_tokens == 0:
         return Completion((), "max_tokens", None, 0)
     if not request.thinking:
@@ -256,7 +274,7 @@ def generate(request: MessageRequest, key: bytes) -> Completion:
     if used >= request.max_tokens:
         return Completion((thinking,), "max_tokens", None, used)
     rest = dataclasses.replace(request, max_tokens=request.max_tokens - used, thinking=False)
-    answer = generate(rest, key)
+    answer = _generate(rest, key)
     return Completion(
         (thinking, *answer.outputs), answer.stop_reason, answer.stop_sequence, used + answer.output_tokens
     )

@@ -21,23 +21,29 @@ def _limit(query: Mapping[str, str]) -> int:
     return limit
 
 
+def _position(ids: list[str], name: str, ident: str) -> int:
+    if ident not in ids:
+        raise invalid(f"{name}: unknown id {ident!r}")
+    return ids.index(ident)
+
+
 def page(items: list[Any], ident: Callable[[Any], str], query: Mapping[str, str]) -> dict[str, Any]:
-    """The documented list paging over ``items`` (already in listing order)."""
+    """The documented list paging over ``items`` (already in listing order).
+
+    ``after_id`` pages forwards from just after its item, ``before_id`` backwards from just before
+    its item. Both together (the SDKs never send that, and nothing shows the API refusing it) are
+    the items between the two, the first ``limit`` of them; ``has_more`` says whether more lie
+    before ``before_id``."""
     limit = _limit(query)
     after, before = query.get("after_id"), query.get("before_id")
-    if after is not None and before is not None:
-        raise invalid("after_id and before_id cannot both be given")
     ids = [ident(i) for i in items]
     if after is not None:
-        if after not in ids:
-            raise invalid(f"after_id: unknown id {after!r}")
-        start = ids.index(after) + 1
-        chosen = items[start : start + limit]
-        has_more = start + limit < len(items)
+        start = _position(ids, "after_id", after) + 1
+        end = len(items) if before is None else max(start, _position(ids, "before_id", before))
+        chosen = items[start : min(end, start + limit)]
+        has_more = start + limit < end
     elif before is not None:
-        if before not in ids:
-            raise invalid(f"before_id: unknown id {before!r}")
-        end = ids.index(before)
+        end = _position(ids, "before_id", before)
         chosen = items[max(0, end - limit) : end]
         has_more = end - limit > 0
     else:

@@ -13,6 +13,7 @@ from typing import Any
 
 from mockserver.wire.catalogue import Catalogue, ModelEntry
 from mockserver.wire.errors import bounded_list, invalid, not_found
+from mockserver.wire.sampling import check_fixed_sampling, validate_sampling
 from mockserver.wire.tokens import count_input_tokens
 
 # Every top-level field the current API (and its beta surface) accepts on POST /v1/messages;
@@ -128,10 +129,6 @@ class MessageRequest:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _type_name(value: Any) -> str:
@@ -396,22 +393,6 @@ def _stream(body: dict[str, Any]) -> bool:
     return stream
 
 
-def _validate_sampling(body: dict[str, Any]) -> None:
-    """temperature and top_p in [0, 1], top_k a non-negative integer (each optional)."""
-    for name in ("temperature", "top_p"):
-        if name in body and body[name] is not None:
-            value = body[name]
-            if not _is_number(value):
-                raise invalid(f"{name}: Input should be a valid number")
-            if not 0.0 <= value <= 1.0:
-                raise invalid(f"{name}: Input should be between 0 and 1")
-    if "top_k" in body and body["top_k"] is not None:
-        if not _is_int(body["top_k"]):
-            raise invalid("top_k: Input should be a valid integer")
-        if body["top_k"] < 0:
-            raise invalid("top_k: Input should be greater than or equal to 0")
-
-
 def _thinking(body: dict[str, Any]) -> bool:
     """Whether thinking is on (a 400 when tool_choice also forces tool use)."""
     raw = body.get("thinking")
@@ -423,9 +404,10 @@ def _thinking(body: dict[str, Any]) -> bool:
 
 
 def validate_messages_request(
-    body: Any, catalogue: Catalogue, *, allow_zero_max_tokens: bool = True
+    body: Any, catalogue: Catalogue, *, allow_zero_max_tokens: bool = True, strict: bool = True
 ) -> MessageRequest:
-    """Validate a POST /v1/messages body (batch items pass ``allow_zero_max_tokens=False``)."""
+    """Validate a POST /v1/messages body (batch items pass ``allow_zero_max_tokens=False``);
+    ``strict`` refuses the sampling parameters the model fixes (``sampling_fixed``)."""
     body = _check_fields(body, MESSAGES_FIELDS)
     model = _model(body)
     max_tokens = _max_tokens(body, 0 if allow_zero_max_tokens else 1)
@@ -436,12 +418,14 @@ def validate_messages_request(
     _validate_system(system)
     stop = _stop_sequences(body)
     stream = _stream(body)
-    _validate_sampling(body)
+    validate_sampling(body)
     tools = _validate_tools(body.get("tools"))
     forced = _validate_tool_choice(body.get("tool_choice"), tools)
     _validate_common_options(body, max_tokens)
     thinking = _thinking(body)
     entry = _resolve(model, catalogue)
+    if strict:
+        check_fixed_sampling(body, entry)
     if max_tokens > entry.max_tokens:
         raise invalid(
             f"max_tokens: {max_tokens} > {entry.max_tokens}, which is the maximum allowed number of "

@@ -215,6 +215,31 @@ def test_the_spend_limit_429_is_a_rate_limit_error_the_sdk_does_not_retry(mock: 
     assert len(entries(mock)) == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "error_type", "message"),
+    [
+        (402, "billing_error", "Your credit balance is too low to access the Anthropic API."),
+        (504, "timeout_error", "Request timed out while processing"),
+    ],
+)
+def test_a_scenario_billing_or_timeout_error_carries_the_api_error_type(
+    mock: MockServer, status: int, error_type: str, message: str
+) -> None:
+    """402 billing_error (not retried) and 504 timeout_error (retried), named by a scenario rule's
+    status: the error type and message of docs/anthropic-api.md §2.2, the class of the SDK's major."""
+    rules = [{"match": {"path": "/v1/messages"}, "fault": {"error": {"status": status, "retry_after_s": 0}}}]
+    mock.set_scenario({"name": error_type, "description": "d", "rules": rules})
+    with pytest.raises(anthropic.APIStatusError) as info:
+        ask(client(mock, max_retries=1))
+    exc = info.value
+    assert type(exc).__name__ == EXPECTED_CLASS[status]
+    assert exc.body == {"type": "error", "error": {"type": error_type, "message": message},
+                        "request_id": exc.request_id}  # fmt: skip
+    assert getattr(exc, "type", error_type) == error_type  # .type: SDK 1.13 and later
+    attempts = entries(mock)
+    assert [e["error_type"] for e in attempts] == [error_type] * (2 if status in RETRIED else 1)
+
+
 def test_a_connection_reset_is_an_api_connection_error_retried_by_the_sdk(mock: MockServer) -> None:
     mock.set_scenario({"name": "reset", "description": "d", "rules": [{"fault": "reset"}]})
     with pytest.raises(anthropic.APIConnectionError):
