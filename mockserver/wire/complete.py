@@ -16,16 +16,16 @@ from typing import Any
 from mockserver.wire.catalogue import Catalogue
 from mockserver.wire.errors import invalid
 from mockserver.wire.generation import Completion, content_key, generate
+from mockserver.wire.sampling import validate_sampling
 from mockserver.wire.sse import SseEvent, event
 from mockserver.wire.tokens import REQUEST_OVERHEAD, text_tokens
 from mockserver.wire.validation import (
     MessageRequest,
-    _check_fields,
-    _model,
-    _resolve,
-    _stop_sequences,
-    _stream,
-    _validate_sampling,
+    check_fields,
+    model_field,
+    resolve_model,
+    stop_sequences,
+    stream_flag,
 )
 
 HUMAN = "\n\nHuman:"
@@ -87,14 +87,14 @@ def _max_tokens_to_sample(body: dict[str, Any]) -> int:
 
 def validate_complete_request(raw: Any, catalogue: Catalogue) -> CompleteRequest:
     """The request, or the API's 400 (404 for an unknown model)."""
-    body = _check_fields(raw, _FIELDS)
-    model = _model(body)
+    body = check_fields(raw, _FIELDS)
+    model = model_field(body)
     prompt = _prompt(body)
     max_tokens = _max_tokens_to_sample(body)
-    stops = _stop_sequences(body)
-    _validate_sampling(body)
-    stream = _stream(body)
-    entry = _resolve(model, catalogue)
+    stops = stop_sequences(body)
+    validate_sampling(body)
+    stream = stream_flag(body)
+    entry = resolve_model(model, catalogue)
     input_tokens = REQUEST_OVERHEAD + text_tokens(prompt)
     generating = MessageRequest(
         model=model,

@@ -340,7 +340,7 @@ def _validate_common_options(body: Mapping[str, Any], max_tokens: int | None) ->
         raise invalid("service_tier: Input should be 'auto' or 'standard_only'")
 
 
-def _check_fields(body: Any, allowed: frozenset[str]) -> dict[str, Any]:
+def check_fields(body: Any, allowed: frozenset[str]) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid(f"body: Input should be a valid dictionary, got {_type_name(body)}")
     for key in body:
@@ -349,13 +349,13 @@ def _check_fields(body: Any, allowed: frozenset[str]) -> dict[str, Any]:
     return body
 
 
-def _model(body: Mapping[str, Any]) -> str:
+def model_field(body: Mapping[str, Any]) -> str:
     if "model" not in body:
         raise invalid("model: Field required")
     return _need_str(body["model"], "model")
 
 
-def _resolve(model: str, catalogue: Catalogue) -> ModelEntry:
+def resolve_model(model: str, catalogue: Catalogue) -> ModelEntry:
     entry = catalogue.get(model)
     if entry is None or entry.lifecycle == "retired":
         raise not_found(f"model: {model}")
@@ -373,7 +373,7 @@ def _max_tokens(body: dict[str, Any], minimum: int) -> int:
     return int(max_tokens)
 
 
-def _stop_sequences(body: dict[str, Any]) -> tuple[str, ...]:
+def stop_sequences(body: dict[str, Any]) -> tuple[str, ...]:
     raw_stop = body.get("stop_sequences")
     if raw_stop is None:
         return ()
@@ -384,7 +384,7 @@ def _stop_sequences(body: dict[str, Any]) -> tuple[str, ...]:
     return tuple(raw_stop)
 
 
-def _stream(body: dict[str, Any]) -> bool:
+def stream_flag(body: dict[str, Any]) -> bool:
     stream = body.get("stream", False)
     if stream is None:
         return False
@@ -408,22 +408,22 @@ def validate_messages_request(
 ) -> MessageRequest:
     """Validate a POST /v1/messages body (batch items pass ``allow_zero_max_tokens=False``);
     ``strict`` refuses the sampling parameters the model fixes (``sampling_fixed``)."""
-    body = _check_fields(body, MESSAGES_FIELDS)
-    model = _model(body)
+    body = check_fields(body, MESSAGES_FIELDS)
+    model = model_field(body)
     max_tokens = _max_tokens(body, 0 if allow_zero_max_tokens else 1)
     if "messages" not in body:
         raise invalid("messages: Field required")
     messages = _validate_messages(body["messages"])
     system = body.get("system")
     _validate_system(system)
-    stop = _stop_sequences(body)
-    stream = _stream(body)
+    stop = stop_sequences(body)
+    stream = stream_flag(body)
     validate_sampling(body)
     tools = _validate_tools(body.get("tools"))
     forced = _validate_tool_choice(body.get("tool_choice"), tools)
     _validate_common_options(body, max_tokens)
     thinking = _thinking(body)
-    entry = _resolve(model, catalogue)
+    entry = resolve_model(model, catalogue)
     if strict:
         check_fixed_sampling(body, entry)
     if max_tokens > entry.max_tokens:
@@ -448,8 +448,8 @@ def validate_messages_request(
 
 def validate_count_tokens_request(body: Any, catalogue: Catalogue) -> MessageRequest:
     """Validate a POST /v1/messages/count_tokens body."""
-    body = _check_fields(body, COUNT_TOKENS_FIELDS)
-    model = _model(body)
+    body = check_fields(body, COUNT_TOKENS_FIELDS)
+    model = model_field(body)
     if "messages" not in body:
         raise invalid("messages: Field required")
     messages = _validate_messages(body["messages"])
@@ -458,7 +458,7 @@ def validate_count_tokens_request(body: Any, catalogue: Catalogue) -> MessageReq
     tools = _validate_tools(body.get("tools"))
     forced = _validate_tool_choice(body.get("tool_choice"), tools)
     _validate_common_options(body, None)
-    entry = _resolve(model, catalogue)
+    entry = resolve_model(model, catalogue)
     return MessageRequest(
         model=model,
         entry=entry,
