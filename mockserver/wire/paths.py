@@ -16,6 +16,12 @@ MODELS = "/v1/models"
 MODEL = f"{MODELS}/{{model_id}}"
 COMPLETE = "/v1/complete"
 
+# The managed-agents beta (agents, environments and their work, deployments and their runs, dreams)
+AGENTS = "/v1/agents"
+AGENT = f"{AGENTS}/{{agent_id}}"
+AGENT_ARCHIVE = f"{AGENT}/archive"
+AGENT_VERSIONS = f"{AGENT}/versions"
+
 # The routes that run a model: a scenario rule with no ``match.path`` covers these (and the items
 # of a batch, judged under BATCHES), and no other route; a rule reaches any other route by naming
 # its path (shell wildcards, e.g. ``/v1/files*`` or ``/v1/sessions/*/events``).
