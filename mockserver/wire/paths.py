@@ -21,6 +21,16 @@ AGENTS = "/v1/agents"
 AGENT = f"{AGENTS}/{{agent_id}}"
 AGENT_ARCHIVE = f"{AGENT}/archive"
 AGENT_VERSIONS = f"{AGENT}/versions"
+ENVIRONMENTS = "/v1/environments"
+ENVIRONMENT = f"{ENVIRONMENTS}/{{environment_id}}"
+ENVIRONMENT_ARCHIVE = f"{ENVIRONMENT}/archive"
+WORK_LIST = f"{ENVIRONMENT}/work"
+WORK_POLL = f"{WORK_LIST}/poll"
+WORK_STATS = f"{WORK_LIST}/stats"
+WORK = f"{WORK_LIST}/{{work_id}}"
+WORK_ACK = f"{WORK}/ack"
+WORK_HEARTBEAT = f"{WORK}/heartbeat"
+WORK_STOP = f"{WORK}/stop"
 
 # The routes that run a model: a scenario rule with no ``match.path`` covers these (and the items
 # of a batch, judged under BATCHES), and no other route; a rule reaches any other route by naming
