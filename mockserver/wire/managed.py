@@ -113,21 +113,34 @@ def _flag(query: Mapping[str, str], name: str) -> bool:
     return raw == "true"
 
 
-def listing_filter(query: Mapping[str, str]) -> Callable[[Obj], bool]:
-    """Which objects a list request keeps: not archived unless ``include_archived=true``, and
-    created within ``created_at[gte]`` .. ``created_at[lte]`` when given."""
-    archived = _flag(query, "include_archived")
-    gte_raw, lte_raw = query.get("created_at[gte]"), query.get("created_at[lte]")
-    gte = _moment(gte_raw, "created_at[gte]") if gte_raw is not None else None
-    lte = _moment(lte_raw, "created_at[lte]") if lte_raw is not None else None
+def created_bounds(query: Mapping[str, str]) -> Callable[[Obj], bool]:
+    """Which objects ``created_at[gt|gte|lt|lte]`` keep (each bound when given)."""
+    tests = {
+        "gt": lambda made, at: made > at,
+        "gte": lambda made, at: made >= at,
+        "lt": lambda made, at: made < at,
+        "lte": lambda made, at: made <= at,
+    }
+    bounds: list[tuple[Callable[[datetime, datetime], bool], datetime]] = []
+    for op, test in tests.items():
+        name = f"created_at[{op}]"
+        raw = query.get(name)
+        if raw is not None:
+            bounds.append((test, _moment(raw, name)))
 
     def keep(obj: Obj) -> bool:
-        if obj.get("archived_at") is not None and not archived:
-            return False
         made = _moment(str(obj["created_at"]), "created_at")
-        return (gte is None or made >= gte) and (lte is None or made <= lte)
+        return all(test(made, at) for test, at in bounds)
 
     return keep
+
+
+def listing_filter(query: Mapping[str, str]) -> Callable[[Obj], bool]:
+    """Which objects a list request keeps: not archived unless ``include_archived=true``, and
+    created within the ``created_at`` bounds when given."""
+    archived = _flag(query, "include_archived")
+    bounds = created_bounds(query)
+    return lambda obj: (archived or obj.get("archived_at") is None) and bounds(obj)
 
 
 def listing(

@@ -31,6 +31,14 @@ WORK = f"{WORK_LIST}/{{work_id}}"
 WORK_ACK = f"{WORK}/ack"
 WORK_HEARTBEAT = f"{WORK}/heartbeat"
 WORK_STOP = f"{WORK}/stop"
+DEPLOYMENTS = "/v1/deployments"
+DEPLOYMENT = f"{DEPLOYMENTS}/{{deployment_id}}"
+DEPLOYMENT_ARCHIVE = f"{DEPLOYMENT}/archive"
+DEPLOYMENT_PAUSE = f"{DEPLOYMENT}/pause"
+DEPLOYMENT_UNPAUSE = f"{DEPLOYMENT}/unpause"
+DEPLOYMENT_RUN = f"{DEPLOYMENT}/run"
+DEPLOYMENT_RUNS = "/v1/deployment_runs"
+DEPLOYMENT_RUN_ONE = f"{DEPLOYMENT_RUNS}/{{deployment_run_id}}"
 
 # The routes that run a model: a scenario rule with no ``match.path`` covers these (and the items
 # of a batch, judged under BATCHES), and no other route; a rule reaches any other route by naming
