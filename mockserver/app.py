@@ -13,7 +13,7 @@ from aiohttp import web
 
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
-from mockserver.web import agents, batches, control, deployments, environments, messages, models
+from mockserver.web import agents, batches, control, deployments, dreams, environments, messages, models
 from mockserver.web.control_head import journal_head
 from mockserver.web.lifecycle import Route, handle_not_found
 from mockserver.web.state import STATE, MockState, Spec
@@ -22,7 +22,7 @@ from mockserver.wire import paths
 RouteTable = Sequence[tuple[str, str, Route]]  # (method, path pattern, route), one family's routes
 
 # The resource families beyond Messages, each a table in its own web/ module (one line each here).
-FAMILIES: tuple[RouteTable, ...] = (agents.ROUTES, environments.ROUTES, deployments.ROUTES)
+FAMILIES: tuple[RouteTable, ...] = (agents.ROUTES, environments.ROUTES, deployments.ROUTES, dreams.ROUTES)
 
 
 def _add_family(router: web.UrlDispatcher, state: MockState, table: RouteTable) -> None:

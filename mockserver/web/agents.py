@@ -25,9 +25,9 @@ def body_limit(config: ServerConfig) -> int:
     return config.max_body_bytes
 
 
-def beta_checked(exchange: Exchange) -> None:
-    """The family's beta header, or the 400 (every managed-agents route calls this first)."""
-    managed.check_beta(exchange.request.headers.get("anthropic-beta"))
+def beta_checked(exchange: Exchange, beta: str = managed.BETA) -> None:
+    """The route's beta header, or the 400 (every managed-agents route calls this first)."""
+    managed.check_beta(exchange.request.headers.get("anthropic-beta"), beta)
 
 
 def _agents(exchange: Exchange) -> Collection:

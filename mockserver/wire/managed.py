@@ -20,11 +20,11 @@ MAX_LIMIT = 100  # "Maximum results per page. Default 20, maximum 100."
 METADATA_PAIRS, METADATA_KEY, METADATA_VALUE = 16, 64, 512
 
 
-def check_beta(header: str | None) -> None:
-    """The 400 for a request whose ``anthropic-beta`` header does not name the family's beta."""
+def check_beta(header: str | None, beta: str = BETA) -> None:
+    """The 400 for a request whose ``anthropic-beta`` header does not name the route's beta."""
     named = {part.strip() for part in (header or "").split(",")}
-    if BETA not in named:
-        raise invalid(f"This endpoint is in beta: requests must send `{BETA}` in the anthropic-beta header.")
+    if beta not in named:
+        raise invalid(f"This endpoint is in beta: requests must send `{beta}` in the anthropic-beta header.")
 
 
 def body_dict(body: Any, allowed: frozenset[str]) -> dict[str, Any]:
@@ -162,7 +162,8 @@ def archive(obj: Obj, now: float) -> Obj:
     if obj.get("archived_at") is None:
         stamp = timestamp(now)
         obj["archived_at"] = stamp
-        obj["updated_at"] = stamp
+        if "updated_at" in obj:
+            obj["updated_at"] = stamp
     return obj
 
 

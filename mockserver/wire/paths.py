@@ -39,6 +39,10 @@ DEPLOYMENT_UNPAUSE = f"{DEPLOYMENT}/unpause"
 DEPLOYMENT_RUN = f"{DEPLOYMENT}/run"
 DEPLOYMENT_RUNS = "/v1/deployment_runs"
 DEPLOYMENT_RUN_ONE = f"{DEPLOYMENT_RUNS}/{{deployment_run_id}}"
+DREAMS = "/v1/dreams"
+DREAM = f"{DREAMS}/{{dream_id}}"
+DREAM_ARCHIVE = f"{DREAM}/archive"
+DREAM_CANCEL = f"{DREAM}/cancel"
 
 # The routes that run a model: a scenario rule with no ``match.path`` covers these (and the items
 # of a batch, judged under BATCHES), and no other route; a rule reaches any other route by naming
