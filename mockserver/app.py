@@ -22,7 +22,12 @@ from mockserver.wire import paths
 RouteTable = Sequence[tuple[str, str, Route]]  # (method, path pattern, route), one family's routes
 
 # The resource families beyond Messages, each a table in its own web/ module (one line each here).
-FAMILIES: tuple[RouteTable, ...] = (agents.ROUTES, environments.ROUTES, deployments.ROUTES, dreams.ROUTES)
+FAMILIES: tuple[RouteTable, ...] = (
+    agents.ROUTES,
+    environments.ROUTES,
+    deployments.ROUTES,
+    dreams.ROUTES,
+)
 
 
 def _add_family(router: web.UrlDispatcher, state: MockState, table: RouteTable) -> None:
