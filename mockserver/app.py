@@ -13,7 +13,20 @@ from aiohttp import web
 
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
-from mockserver.web import batches, complete, control, files, messages, models, sessions, skills
+from mockserver.web import (
+    agents,
+    batches,
+    complete,
+    control,
+    deployments,
+    dreams,
+    environments,
+    files,
+    messages,
+    models,
+    sessions,
+    skills,
+)
 from mockserver.web.control_head import journal_head
 from mockserver.web.lifecycle import Route, handle_not_found
 from mockserver.web.state import STATE, MockState, Spec
@@ -23,7 +36,11 @@ RouteTable = Sequence[tuple[str, str, Route]]  # (method, path pattern, route), 
 
 # The resource families beyond Messages, each a table in its own web/ module (one line each here).
 FAMILIES: tuple[RouteTable, ...] = (
+    agents.ROUTES,
     complete.ROUTES,
+    deployments.ROUTES,
+    dreams.ROUTES,
+    environments.ROUTES,
     files.ROUTES,
     sessions.ROUTES,
     skills.ROUTES,
