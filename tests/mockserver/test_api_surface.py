@@ -125,19 +125,6 @@ NOT_YET_SERVED: frozenset[Route] = frozenset(
         ("POST", "/v1/user_profiles/{}/enrollment_url"),
         ("GET", "/v1/user_profiles/{}/providers/google/data_controls"),
         ("POST", "/v1/user_profiles/{}/providers/google/data_controls"),
-        ("GET", "/v1/vaults"),
-        ("POST", "/v1/vaults"),
-        ("DELETE", "/v1/vaults/{}"),
-        ("GET", "/v1/vaults/{}"),
-        ("POST", "/v1/vaults/{}"),
-        ("POST", "/v1/vaults/{}/archive"),
-        ("GET", "/v1/vaults/{}/credentials"),
-        ("POST", "/v1/vaults/{}/credentials"),
-        ("DELETE", "/v1/vaults/{}/credentials/{}"),
-        ("GET", "/v1/vaults/{}/credentials/{}"),
-        ("POST", "/v1/vaults/{}/credentials/{}"),
-        ("POST", "/v1/vaults/{}/credentials/{}/archive"),
-        ("POST", "/v1/vaults/{}/credentials/{}/mcp_oauth_validate"),
     }
 )
 
