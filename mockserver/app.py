@@ -13,7 +13,7 @@ from aiohttp import web
 
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
-from mockserver.web import batches, complete, control, files, messages, models, skills, vaults
+from mockserver.web import batches, complete, control, files, memory_stores, messages, models, skills, vaults
 from mockserver.web.control_head import journal_head
 from mockserver.web.lifecycle import Route, handle_not_found
 from mockserver.web.state import STATE, MockState, Spec
@@ -25,6 +25,7 @@ RouteTable = Sequence[tuple[str, str, Route]]  # (method, path pattern, route), 
 FAMILIES: tuple[RouteTable, ...] = (
     complete.ROUTES,
     files.ROUTES,
+    memory_stores.ROUTES,
     skills.ROUTES,
     vaults.ROUTES,
 )
