@@ -9,6 +9,9 @@ belong to the store and outlive their memory; only redaction changes one, and it
 version's ``content``, ``path``, ``content_size_bytes`` and ``content_sha256`` (the memory itself
 keeps its content). Deleting the store forgets its memories and versions.
 
+**Content** is at most 100 kB of UTF-8; a create's ``content: null`` (the SDK's type allows it)
+makes an empty memory, an update's keeps the content.
+
 **Archived stores** can't be updated and take no memory writes (the 400); their memories can
 still be read and deleted and their versions redacted.
 

@@ -357,6 +357,8 @@ def credential_object(ident: str, vault_id: str, body: Mapping[str, Any], now: f
 
 def update_credential(credential: Obj, body: Mapping[str, Any], now: float) -> Obj:
     name = text(body, "display_name", most=MAX_NAME)
+    if name == "":
+        raise invalid("display_name: String should have at least 1 character")
     auth = (
         credential["auth"] if body.get("auth") is None else update_auth(credential["auth"], body["auth"], now)
     )
