@@ -22,10 +22,12 @@ from mockserver.web import (
     dreams,
     environments,
     files,
+    memory_stores,
     messages,
     models,
     sessions,
     skills,
+    vaults,
 )
 from mockserver.web.control_head import journal_head
 from mockserver.web.lifecycle import Route, handle_not_found
@@ -42,8 +44,10 @@ FAMILIES: tuple[RouteTable, ...] = (
     dreams.ROUTES,
     environments.ROUTES,
     files.ROUTES,
+    memory_stores.ROUTES,
     sessions.ROUTES,
     skills.ROUTES,
+    vaults.ROUTES,
 )
 
 

@@ -75,6 +75,25 @@ FILES = "/v1/files"
 FILE = f"{FILES}/{{file_id}}"
 FILE_CONTENT = f"{FILE}/content"
 
+# Vaults and their credentials (managed-agents beta)
+VAULTS = "/v1/vaults"
+VAULT = f"{VAULTS}/{{vault_id}}"
+VAULT_ARCHIVE = f"{VAULT}/archive"
+CREDENTIALS = f"{VAULT}/credentials"
+CREDENTIAL = f"{CREDENTIALS}/{{credential_id}}"
+CREDENTIAL_ARCHIVE = f"{CREDENTIAL}/archive"
+CREDENTIAL_VALIDATE = f"{CREDENTIAL}/mcp_oauth_validate"
+
+# Memory stores, their memories and memory versions (managed-agents beta)
+MEMORY_STORES = "/v1/memory_stores"
+MEMORY_STORE = f"{MEMORY_STORES}/{{memory_store_id}}"
+MEMORY_STORE_ARCHIVE = f"{MEMORY_STORE}/archive"
+MEMORIES = f"{MEMORY_STORE}/memories"
+MEMORY = f"{MEMORIES}/{{memory_id}}"
+MEMORY_VERSIONS = f"{MEMORY_STORE}/memory_versions"
+MEMORY_VERSION = f"{MEMORY_VERSIONS}/{{memory_version_id}}"
+MEMORY_VERSION_REDACT = f"{MEMORY_VERSION}/redact"
+
 CONTROL_PREFIX = "/_busysignal"
 CONTROL_HEALTH = f"{CONTROL_PREFIX}/health"
 CONTROL_JOURNAL = f"{CONTROL_PREFIX}/journal"
