@@ -13,7 +13,7 @@ from aiohttp import web
 
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
-from mockserver.web import batches, complete, control, files, messages, models, skills, user_profiles
+from mockserver.web import batches, complete, control, files, messages, models, skills, tunnels, user_profiles
 from mockserver.web.control_head import journal_head
 from mockserver.web.lifecycle import Route, handle_not_found
 from mockserver.web.state import STATE, MockState, Spec
@@ -26,6 +26,7 @@ FAMILIES: tuple[RouteTable, ...] = (
     complete.ROUTES,
     files.ROUTES,
     skills.ROUTES,
+    tunnels.ROUTES,
     user_profiles.ROUTES,
 )
 
