@@ -13,7 +13,18 @@ from aiohttp import web
 
 from mockserver.config import ServerConfig
 from mockserver.faults import FaultEngine, build_engine
-from mockserver.web import batches, complete, control, files, messages, models, skills, tunnels, user_profiles
+from mockserver.web import (
+    batches,
+    complete,
+    compliance,
+    control,
+    files,
+    messages,
+    models,
+    skills,
+    tunnels,
+    user_profiles,
+)
 from mockserver.web.control_head import journal_head
 from mockserver.web.lifecycle import Route, handle_not_found
 from mockserver.web.state import STATE, MockState, Spec
@@ -24,6 +35,7 @@ RouteTable = Sequence[tuple[str, str, Route]]  # (method, path pattern, route), 
 # The resource families beyond Messages, each a table in its own web/ module (one line each here).
 FAMILIES: tuple[RouteTable, ...] = (
     complete.ROUTES,
+    compliance.ROUTES,
     files.ROUTES,
     skills.ROUTES,
     tunnels.ROUTES,
