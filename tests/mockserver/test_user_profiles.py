@@ -165,6 +165,9 @@ def test_data_controls_start_off_and_keep_what_is_set() -> None:
         assert controls.update(made.id, storage={"type": "disabled"}).storage.type == "disabled"
         with pytest.raises(anthropic.NotFoundError):
             controls.retrieve("uprof_missing")
+        with pytest.raises(anthropic.BadRequestError) as err:  # the endpoint's beta is required
+            client.get(f"/v1/user_profiles/{made.id}/providers/google/data_controls", cast_to=object)
+        assert "google-managed-data-controls-2026-09-01" in str(err.value)
 
 
 def test_the_async_sdk_makes_lists_and_gets_profiles() -> None:
