@@ -17,6 +17,7 @@ from mockserver.web import (
     agents,
     batches,
     complete,
+    compliance,
     control,
     deployments,
     dreams,
@@ -27,6 +28,8 @@ from mockserver.web import (
     models,
     sessions,
     skills,
+    tunnels,
+    user_profiles,
     vaults,
 )
 from mockserver.web.control_head import journal_head
@@ -40,6 +43,7 @@ RouteTable = Sequence[tuple[str, str, Route]]  # (method, path pattern, route), 
 FAMILIES: tuple[RouteTable, ...] = (
     agents.ROUTES,
     complete.ROUTES,
+    compliance.ROUTES,
     deployments.ROUTES,
     dreams.ROUTES,
     environments.ROUTES,
@@ -47,6 +51,8 @@ FAMILIES: tuple[RouteTable, ...] = (
     memory_stores.ROUTES,
     sessions.ROUTES,
     skills.ROUTES,
+    tunnels.ROUTES,
+    user_profiles.ROUTES,
     vaults.ROUTES,
 )
 

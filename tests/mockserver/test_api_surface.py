@@ -3,9 +3,7 @@ and the TypeScript SDK the tests install calls the same surface.
 
 The routes are read from the SDK's own resource modules (each method's ``self._get(...)``,
 ``self._post(...)``, ``self._get_api_list(...)``... call and its path), so an SDK upgrade that adds
-a route fails here until the mock serves it. :data:`NOT_YET_SERVED` is the honest inventory of
-what is missing while the surface is being filled in: a route listed there that the mock comes to
-serve fails too, so the list only shrinks.
+a route fails here until the mock serves it.
 """
 
 from __future__ import annotations
@@ -29,36 +27,6 @@ _TS_CALL = re.compile(
 _TS_PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 _CALLS = {"_get": "GET", "_post": "POST", "_put": "PUT", "_patch": "PATCH", "_delete": "DELETE"}
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")
-
-# The routes the mock does not serve yet (issue 15 fills them in family by family).
-NOT_YET_SERVED: frozenset[Route] = frozenset(
-    {
-        ("GET", "/v1/compliance/review/cases"),
-        ("GET", "/v1/compliance/review/cases/{}"),
-        ("POST", "/v1/compliance/review/cases/{}/respond"),
-        ("GET", "/v1/compliance/review/items/{}"),
-        ("GET", "/v1/compliance/review/notices"),
-        ("GET", "/v1/tunnels"),
-        ("POST", "/v1/tunnels"),
-        ("GET", "/v1/tunnels/{}"),
-        ("POST", "/v1/tunnels/{}/archive"),
-        ("GET", "/v1/tunnels/{}/certificates"),
-        ("POST", "/v1/tunnels/{}/certificates"),
-        ("GET", "/v1/tunnels/{}/certificates/{}"),
-        ("POST", "/v1/tunnels/{}/certificates/{}/archive"),
-        ("POST", "/v1/tunnels/{}/reveal_token"),
-        ("POST", "/v1/tunnels/{}/rotate_token"),
-        ("GET", "/v1/user_profiles"),
-        ("POST", "/v1/user_profiles"),
-        ("DELETE", "/v1/user_profiles/{}"),
-        ("GET", "/v1/user_profiles/{}"),
-        ("POST", "/v1/user_profiles/{}"),
-        ("POST", "/v1/user_profiles/{}/action_urls"),
-        ("POST", "/v1/user_profiles/{}/enrollment_url"),
-        ("GET", "/v1/user_profiles/{}/providers/google/data_controls"),
-        ("POST", "/v1/user_profiles/{}/providers/google/data_controls"),
-    }
-)
 
 
 def _shape(path: str) -> str:
@@ -134,16 +102,8 @@ def test_the_sdk_surface_is_read_from_its_resources() -> None:
 
 
 def test_the_mock_serves_every_route_of_the_installed_sdk() -> None:
-    missing = sdk_routes() - served_routes()
-    unexpected = sorted(missing - NOT_YET_SERVED)
-    assert not unexpected, f"the SDK calls routes the mock does not serve: {unexpected}"
-
-
-def test_the_inventory_of_missing_routes_only_shrinks() -> None:
-    now_served = sorted(NOT_YET_SERVED & served_routes())
-    assert not now_served, f"served now, so take them out of NOT_YET_SERVED: {now_served}"
-    gone = sorted(NOT_YET_SERVED - sdk_routes())
-    assert not gone, f"the SDK no longer calls these: {gone}"
+    missing = sorted(sdk_routes() - served_routes())
+    assert not missing, f"the SDK calls routes the mock does not serve: {missing}"
 
 
 def test_the_typescript_sdk_calls_the_same_surface() -> None:
