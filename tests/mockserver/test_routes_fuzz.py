@@ -85,6 +85,17 @@ made_up_ids = st.sampled_from(
 )
 
 HEADERS = {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
+# the beta values the newer families want (every one of them known, so the header alone refuses nothing)
+BETAS = st.sampled_from(
+    [
+        "",
+        "managed-agents-2026-04-01",
+        "files-api-2025-04-14",
+        "skills-2025-10-02",
+        "dreaming-2026-04-21",
+        "mcp-tunnels-2026-06-22",
+    ]
+)
 
 
 def check_answer(response: httpx2.Response) -> None:
@@ -111,16 +122,19 @@ class RouteFuzz(RuleBasedStateMachine):
         super().__init__()
         self.http = http
 
-    def _call(self, method: str, path: str, body: bytes, query: dict[str, str]) -> httpx2.Response:
+    def _call(
+        self, method: str, path: str, body: bytes, query: dict[str, str], beta: str = ""
+    ) -> httpx2.Response:
         content = body if method in ("POST", "PUT", "PATCH") else None
-        response = self.http.request(method, path, content=content, params=query, headers=HEADERS)
+        headers = {**HEADERS, "anthropic-beta": beta} if beta else HEADERS
+        response = self.http.request(method, path, content=content, params=query, headers=headers)
         check_answer(response)
         return response
 
-    @rule(target=ids, route=st.sampled_from(MAKERS or ROUTES), body=bodies, parent=made_up_ids)
-    def make(self, route: tuple[str, str], body: bytes, parent: str) -> Any:
+    @rule(target=ids, route=st.sampled_from(MAKERS or ROUTES), body=bodies, parent=made_up_ids, beta=BETAS)
+    def make(self, route: tuple[str, str], body: bytes, parent: str, beta: str) -> Any:
         method, path = route
-        response = self._call(method, _fill(path, parent), body, {})
+        response = self._call(method, _fill(path, parent), body, {}, beta)
         found = (
             response.json().get("id")
             if response.status_code == 200 and "json" in response.headers.get("content-type", "")
@@ -128,10 +142,10 @@ class RouteFuzz(RuleBasedStateMachine):
         )
         return multiple(found) if isinstance(found, str) else multiple()
 
-    @rule(route=st.sampled_from(ROUTES), ident=ids | made_up_ids, body=bodies, query=queries)
-    def call(self, route: tuple[str, str], ident: str, body: bytes, query: dict[str, str]) -> None:
+    @rule(route=st.sampled_from(ROUTES), ident=ids | made_up_ids, body=bodies, query=queries, beta=BETAS)
+    def call(self, route: tuple[str, str], ident: str, body: bytes, query: dict[str, str], beta: str) -> None:
         method, path = route
-        self._call(method, _fill(path, ident), body, query)
+        self._call(method, _fill(path, ident), body, query, beta)
 
 
 @pytest.fixture(scope="module")
