@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mockserver.wire import managed
-from mockserver.wire.errors import invalid
-from mockserver.wire.resources import Collection, Obj, timestamp
+from mockserver.wire.errors import invalid, not_found
+from mockserver.wire.resources import Collection, Obj, missing_message, timestamp
 
 ID_PREFIX = "depl_"
 RUN_PREFIX = "drun_"  # the SDK names no prefix for a run's id: the family's noun
@@ -52,7 +52,8 @@ _EVENT_FIELDS = {
 
 def agent_reference(raw: Any, agents: Collection) -> Obj:
     """``{"id", "type": "agent", "version"}`` for an agent id (its latest version) or reference;
-    the 404 for an unknown agent, the 400 for an archived one or an unknown version."""
+    the 404 for an unknown agent or a version it never had (as a session's reference), the 400
+    for an archived one or a version that is not a whole number from 1."""
     if isinstance(raw, str):
         raw = {"id": raw, "type": "agent"}
     if not isinstance(raw, dict):
@@ -61,8 +62,10 @@ def agent_reference(raw: Any, agents: Collection) -> Obj:
     if agent.get("archived_at") is not None:
         raise invalid(f"agent: Agent {agent['id']} is archived")
     version = raw.get("version", agent["version"])
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= agent["version"]:
-        raise invalid(f"agent.version: Agent {agent['id']} has no version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise invalid("agent.version: Input should be greater than or equal to 1")
+    if version > agent["version"]:
+        raise not_found(missing_message("Agent version", f"{agent['id']} version {version}"))
     return {"id": agent["id"], "type": "agent", "version": version}
 
 

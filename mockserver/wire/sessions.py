@@ -214,9 +214,10 @@ def update_session(session: Obj, body: Any, now: float) -> None:
     if agent is not None:
         if session["status"] == "running":
             raise invalid("agent: the session must not be running")
-        for key in ("tools", "mcp_servers"):
-            if key in agent:
-                session["agent"][key] = list(agent[key])
+        if not isinstance(agent, dict):
+            raise invalid("agent: Input should be a valid dictionary")
+        changes = {k: agent[k] for k in ("tools", "mcp_servers") if k in agent}  # checked as on the agent
+        session["agent"] = {**session["agent"], **agents.overridden(session["agent"], changes)}
     if "budget" in body:
         if body["budget"] is not None and session["budget"] is None:
             raise invalid("budget: a budget cannot be added to a session created without one")

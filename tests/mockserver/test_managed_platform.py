@@ -99,6 +99,21 @@ def test_overrides_replace_the_agents_fields_for_the_session_only(server: MockSe
         client.beta.sessions.create(agent=bad, environment_id=env.id)
 
 
+def test_a_session_update_checks_its_tools_as_the_agents_are(server: MockServer) -> None:
+    client = _client(server)
+    agent, env = _agent(client), client.beta.environments.create(name="cloud")
+    s = client.beta.sessions.create(
+        agent={"type": "agent", "id": agent.id, "version": 1}, environment_id=env.id
+    )
+    tools: Any = [{"type": "agent_toolset_20260401", "default_config": {"enabled": False}}]
+    u = client.beta.sessions.update(s.id, agent={"tools": tools})
+    [toolset] = u.agent.tools
+    assert toolset.type == "agent_toolset_20260401" and toolset.default_config.enabled is False
+    assert (u.agent.version, u.agent.system) == (1, "one")
+    with pytest.raises(anthropic.BadRequestError):
+        client.beta.sessions.update(s.id, agent={"tools": [{"type": "nope"}]})  # type: ignore[arg-type]
+
+
 def test_an_unknown_agent_version_or_environment_is_the_404(server: MockServer) -> None:
     client = _client(server)
     agent, env = _agent(client), client.beta.environments.create(name="cloud")
