@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mockserver.config import ServerConfig
 from mockserver.web.lifecycle import Exchange, Route
+from mockserver.web.managed import beta_checked, body_limit
 from mockserver.web.payload import payload_route
 from mockserver.wire import agents, managed, paths
-from mockserver.wire.errors import not_found
 from mockserver.wire.request_text import parse_json
-from mockserver.wire.resources import Collection, Obj, missing_message
+from mockserver.wire.resources import Collection, Obj
 
 ROUTE = "agents"
-
-
-def body_limit(config: ServerConfig) -> int:
-    """The largest body a managed-agents route reads (the API's ordinary request limit)."""
-    return config.max_body_bytes
-
-
-def beta_checked(exchange: Exchange, beta: str = managed.BETA) -> None:
-    """The route's beta header, or the 400 (every managed-agents route calls this first)."""
-    managed.check_beta(exchange.request.headers.get("anthropic-beta"), beta)
 
 
 def _agents(exchange: Exchange) -> Collection:
@@ -35,7 +24,7 @@ def _agents(exchange: Exchange) -> Collection:
 
 
 def _versions(exchange: Exchange, agent_id: str) -> Collection:
-    return exchange.state.resources.collection(("agent_version", agent_id), "Agent version")
+    return agents.versions(exchange.state.resources, agent_id)
 
 
 def _agent(exchange: Exchange) -> Obj:
@@ -67,12 +56,7 @@ async def _list(exchange: Exchange, raw: bytes) -> Any:
 async def _retrieve(exchange: Exchange, raw: bytes) -> Any:
     agent = _agent(exchange)
     number = agents.version_number(exchange.request.query.get("version"))
-    if number is None or number == agent["version"]:
-        return agent
-    kept = _versions(exchange, str(agent["id"])).find(str(number))
-    if kept is None:
-        raise not_found(missing_message("Agent version", f"{agent['id']} version {number}"))
-    return {**kept["agent"], "archived_at": agent["archived_at"]}
+    return agents.at_version(exchange.state.resources, agent, number)
 
 
 async def _update(exchange: Exchange, raw: bytes) -> Any:

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mockserver.web.agents import beta_checked, body_limit
 from mockserver.web.lifecycle import Exchange, Route
+from mockserver.web.managed import beta_checked, body_limit
 from mockserver.web.payload import payload_route
+from mockserver.web.sessions import start_session
 from mockserver.wire import agents, deployments, environments, managed, paths
-from mockserver.wire.errors import invalid
+from mockserver.wire.errors import ApiError, invalid
 from mockserver.wire.paging import cursor_page
 from mockserver.wire.request_text import parse_json
 from mockserver.wire.resources import Collection, Obj
@@ -95,12 +96,18 @@ async def _unpause(exchange: Exchange, raw: bytes) -> Any:
 
 
 async def _run(exchange: Exchange, raw: bytes) -> Any:
+    """A manual run: the session it makes is stored with the others (sessions.retrieve finds it)."""
     depl = _deployment(exchange)
-    ids = exchange.state.ids
-    ident = deployments.RUN_PREFIX + ids.next_suffix()
-    return _runs(exchange).add(
-        deployments.new_run(ident, ids.next_suffix(), depl, _now(exchange), _lookups(exchange))
-    )
+    managed.refuse_if_archived(depl, deployments.NOUN)
+    ident = deployments.RUN_PREFIX + exchange.state.ids.next_suffix()
+    error, session_id = deployments.run_error(depl, _lookups(exchange)), None
+    if error is None:
+        try:
+            session = start_session(exchange, deployments.session_body(depl), str(depl["id"]))
+            session_id = str(session["id"])
+        except ApiError as refused:
+            error = deployments.rejected(refused.message)
+    return _runs(exchange).add(deployments.new_run(ident, depl, _now(exchange), session_id, error))
 
 
 def _run_filter(query: Mapping[str, str]) -> Callable[[Obj], bool]:

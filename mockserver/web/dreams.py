@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mockserver.web.agents import beta_checked, body_limit
 from mockserver.web.lifecycle import Exchange, Route
+from mockserver.web.managed import beta_checked, body_limit
 from mockserver.web.payload import payload_route
 from mockserver.wire import dreams, managed, paths
 from mockserver.wire.request_text import parse_json

@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from mockserver.web.agents import beta_checked, body_limit
 from mockserver.web.lifecycle import Exchange, Route
+from mockserver.web.managed import beta_checked, body_limit
 from mockserver.web.payload import payload_route
 from mockserver.wire import environments, managed, paths, work
 from mockserver.wire.errors import invalid

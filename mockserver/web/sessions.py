@@ -6,16 +6,23 @@ The objects and the agent's answers are pure (:mod:`mockserver.wire.sessions`,
 under ``"session"``, each session's events under ``("session_event", id)`` and threads under
 ``("session_thread", id)``, dropped with the session. The two streams answer ``Streamed`` so the
 engine's stream faults (a mid-stream error event, a cut, a stall) apply to them.
+
+Every route checks the family's beta header first (:func:`mockserver.web.managed.beta_checked`).
+A session on a self-hosted environment is work for that environment's workers: a work item is
+queued when the session is made and when a dormant session (none of its work items is live any
+more) receives a ``user.message``, as the SDK's work object documents; a cloud environment runs its
+sessions itself, so it has no queue. :func:`start_session` is also how a deployment's run makes
+its session.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mockserver.config import ServerConfig
 from mockserver.web.lifecycle import Exchange, Route
+from mockserver.web.managed import beta_checked, body_limit
 from mockserver.web.payload import Streamed, payload_route
-from mockserver.wire import paths
+from mockserver.wire import environments, paths, work
 from mockserver.wire import session_events as sev
 from mockserver.wire import sessions as ws
 from mockserver.wire.errors import invalid, not_found
@@ -79,22 +86,43 @@ def _record(exchange: Exchange, session: Obj, sent: list[dict[str, Any]]) -> Non
     _sync_threads(exchange, session)
 
 
+def _queue_work(exchange: Exchange, session: Obj) -> None:
+    """Queue the session's work item when its environment is self-hosted and no work item of
+    the session is live (an environment deleted since keeps no queue: nothing is queued)."""
+    resources, env_id = exchange.state.resources, str(session["environment_id"])
+    env = resources.collection(environments.KIND, environments.NOUN).find(env_id)
+    if env is None or env["config"]["type"] != "self_hosted":
+        return
+    if work.live_work(resources, env_id, str(session["id"])):
+        return
+    work.enqueue_work(
+        resources, _new_id(exchange, work.ID_PREFIX), env_id, str(session["id"]), _now(exchange)
+    )
+
+
 # ---------------------------------------------------------------- sessions
 
 
-async def _create(exchange: Exchange, raw: bytes) -> Any:
-    body = parse_json(raw)
+def start_session(exchange: Exchange, body: Any, deployment_id: str | None = None) -> Obj:
+    """A new stored session from a create body (its agent and environment resolved, its initial
+    events answered, its work queued), or the 400/404 that refuses it, storing nothing."""
     now = _now(exchange)
     given = body.get("resources") if isinstance(body, dict) else None
     resource_ids = [_new_id(exchange, "sesrsc_") for _ in (given if isinstance(given, list) else [])]
-    session = ws.new_session(body, _new_id(exchange, "sesn_"), resource_ids, now)
+    session = ws.new_session(body, _new_id(exchange, "sesn_"), resource_ids, now, exchange.state.resources)
+    session["deployment_id"] = deployment_id
     initial = body.get("initial_events") or []  # a dict: new_session said 400 otherwise
     sent = sev.sent_events({"events": initial}, lambda: _new_id(exchange, "sevt_"), now) if initial else []
     _sessions(exchange).add(session)
     _threads(exchange, session["id"]).add(ws.thread_object(session, _new_id(exchange, "sthr_"), now))
+    _queue_work(exchange, session)
     if sent:
         _record(exchange, session, sent)
-    return ws.public(session)
+    return session
+
+
+async def _create(exchange: Exchange, raw: bytes) -> Any:
+    return ws.public(start_session(exchange, parse_json(raw)))
 
 
 async def _list(exchange: Exchange, raw: bytes) -> Any:
@@ -138,6 +166,8 @@ async def _events_send(exchange: Exchange, raw: bytes) -> Any:
     if session["archived_at"] is not None:
         raise invalid("Cannot send events to an archived session")
     sent = sev.sent_events(parse_json(raw), lambda: _new_id(exchange, "sevt_"), _now(exchange))
+    if any(ev["type"] == "user.message" for ev in sent):
+        _queue_work(exchange, session)
     _record(exchange, session, sent)
     return {"data": sent}
 
@@ -229,12 +259,14 @@ async def _thread_stream(exchange: Exchange, raw: bytes) -> Any:
     return _streamed(exchange, _thread(exchange)["session_id"])
 
 
-def _body_limit(config: ServerConfig) -> int:
-    return config.max_body_bytes
-
-
 def _route(inner: Any, *, body: bool = False, stream: bool = False) -> Route:
-    return payload_route(ROUTE, inner, body_limit=_body_limit if body else None, stream=stream)
+    """A sessions route: the family's beta header checked before ``inner`` runs."""
+
+    async def checked(exchange: Exchange, raw: bytes) -> Any:
+        beta_checked(exchange)
+        return await inner(exchange, raw)
+
+    return payload_route(ROUTE, checked, body_limit=body_limit if body else None, stream=stream)
 
 
 ROUTES: tuple[tuple[str, str, Route], ...] = (

@@ -9,12 +9,12 @@ Pure functions over plain dicts; the routes are :mod:`mockserver.web.agents`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from mockserver.wire import managed
-from mockserver.wire.errors import ApiError, invalid
-from mockserver.wire.resources import Obj, timestamp
+from mockserver.wire.errors import ApiError, invalid, not_found
+from mockserver.wire.resources import Collection, Obj, Resources, missing_message, timestamp
 
 ID_PREFIX = "agent_"
 NOUN = "Agent"
@@ -234,3 +234,36 @@ def version_number(raw: str | None) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise invalid("version: Input should be an integer greater than or equal to 1")
     return int(raw)
+
+
+def versions_key(agent_id: str) -> Hashable:
+    """The key of an agent's versions in the server's resources (each ``{"id", "agent"}``)."""
+    return ("agent_version", agent_id)
+
+
+def versions(resources: Resources, agent_id: str) -> Collection:
+    return resources.collection(versions_key(agent_id), "Agent version")
+
+
+def at_version(resources: Resources, agent: Obj, number: int | None) -> Obj:
+    """``agent`` as it was at version ``number`` (None: the current one), with the agent's own
+    ``archived_at``; the real 404 for a version it never had."""
+    if number is None or number == agent["version"]:
+        return agent
+    kept = versions(resources, str(agent["id"])).find(str(number))
+    if kept is None:
+        raise not_found(missing_message("Agent version", f"{agent['id']} version {number}"))
+    return {**kept["agent"], "archived_at": agent["archived_at"]}
+
+
+OVERRIDABLE = ("mcp_servers", "model", "skills", "system", "tools")  # agent_with_overrides
+
+
+def overridden(agent: Obj, overrides: Mapping[str, Any]) -> Obj:
+    """``agent`` with the fields an ``agent_with_overrides`` reference replaces, each checked as
+    on the agent itself (the stored agent is unchanged)."""
+    changed = dict(agent)
+    for name in OVERRIDABLE:
+        if name in overrides:
+            changed[name] = _FIELDS[name](overrides[name], agent)
+    return changed

@@ -5,8 +5,10 @@ A deployment pins an agent (its latest version when given only the id) to an env
 the events each session it makes starts with. It is ``active`` or ``paused`` (``paused_reason``
 ``manual`` after a pause); an archived one is read and listed (with ``include_archived``) but not
 changed. A **run** (manual here; a schedule fires only in the real service) records which agent
-version it used and either the session it made or, when the agent or environment is archived or
-gone, the run error that says so. Pure functions over plain dicts; the routes are
+version it used and either the session it made (a real session, stored with the others, its
+``deployment_id`` set: see :func:`session_body`) or, when the agent or environment is archived or
+gone, the environment is self-hosted and the deployment mounts resources, or the session create
+is refused, the run error that says so. Pure functions over plain dicts; the routes are
 :mod:`mockserver.web.deployments`.
 """
 
@@ -16,12 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from mockserver.wire import managed
-from mockserver.wire.errors import invalid
-from mockserver.wire.resources import Collection, Obj, timestamp
+from mockserver.wire.errors import invalid, not_found
+from mockserver.wire.resources import Collection, Obj, missing_message, timestamp
 
 ID_PREFIX = "depl_"
 RUN_PREFIX = "drun_"  # the SDK names no prefix for a run's id: the family's noun
-SESSION_PREFIX = "sesn_"
 NOUN, RUN_NOUN, KIND, RUN_KIND = "Deployment", "Deployment run", "deployment", "deployment_run"
 MAX_EVENTS, MAX_RESOURCES, MAX_VAULTS = 50, 500, 50
 _EDITABLE = (
@@ -51,7 +52,8 @@ _EVENT_FIELDS = {
 
 def agent_reference(raw: Any, agents: Collection) -> Obj:
     """``{"id", "type": "agent", "version"}`` for an agent id (its latest version) or reference;
-    the 404 for an unknown agent, the 400 for an archived one or an unknown version."""
+    the 404 for an unknown agent or a version it never had (as a session's reference), the 400
+    for an archived one or a version that is not a whole number from 1."""
     if isinstance(raw, str):
         raw = {"id": raw, "type": "agent"}
     if not isinstance(raw, dict):
@@ -60,8 +62,10 @@ def agent_reference(raw: Any, agents: Collection) -> Obj:
     if agent.get("archived_at") is not None:
         raise invalid(f"agent: Agent {agent['id']} is archived")
     version = raw.get("version", agent["version"])
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= agent["version"]:
-        raise invalid(f"agent.version: Agent {agent['id']} has no version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise invalid("agent.version: Input should be greater than or equal to 1")
+    if version > agent["version"]:
+        raise not_found(missing_message("Agent version", f"{agent['id']} version {version}"))
     return {"id": agent["id"], "type": "agent", "version": version}
 
 
@@ -201,7 +205,8 @@ def paused(depl: Obj, pause: bool, now: float) -> Obj:
     return depl
 
 
-def _run_error(depl: Obj, lookups: Lookups) -> Obj | None:
+def run_error(depl: Obj, lookups: Lookups) -> Obj | None:
+    """The error that keeps a run of ``depl`` from making a session, or None."""
     agents, environments = lookups
     agent = agents.find(str(depl["agent"]["id"]))
     if agent is not None and agent.get("archived_at") is not None:
@@ -214,13 +219,36 @@ def _run_error(depl: Obj, lookups: Lookups) -> Obj | None:
         }
     if env.get("archived_at") is not None:
         return {"message": f"Environment {env['id']} is archived", "type": "environment_archived_error"}
+    if env["config"]["type"] == "self_hosted" and depl["resources"]:
+        return {
+            "message": f"Environment {env['id']} is self-hosted and cannot mount the deployment's resources",
+            "type": "self_hosted_resources_unsupported_error",
+        }
     return None
 
 
-def new_run(ident: str, session_suffix: str, depl: Obj, now: float, lookups: Lookups) -> Obj:
+def rejected(message: str) -> Obj:
+    """The run error for a session create the API refused."""
+    return {"message": message, "type": "session_creation_rejected_error"}
+
+
+def session_body(depl: Obj) -> Obj:
+    """The sessions create body a run of ``depl`` sends: its agent version, environment, initial
+    events, resources, vaults and budget."""
+    body: Obj = {
+        "agent": dict(depl["agent"]),
+        "environment_id": depl["environment_id"],
+        "initial_events": [dict(e) for e in depl["initial_events"]],
+        "resources": [{k: v for k, v in r.items() if v is not None} for r in depl["resources"]],
+        "vault_ids": list(depl["vault_ids"]),
+    }
+    if depl["budget"] is not None:
+        body["budget"] = dict(depl["budget"])
+    return body
+
+
+def new_run(ident: str, depl: Obj, now: float, session_id: str | None, error: Obj | None) -> Obj:
     """A manual run of ``depl``: its session's id, or the error that kept it from making one."""
-    managed.refuse_if_archived(depl, NOUN)
-    error = _run_error(depl, lookups)
     return {
         "id": ident,
         "type": "deployment_run",
@@ -228,6 +256,6 @@ def new_run(ident: str, session_suffix: str, depl: Obj, now: float, lookups: Loo
         "created_at": timestamp(now),
         "deployment_id": depl["id"],
         "error": error,
-        "session_id": None if error is not None else SESSION_PREFIX + session_suffix,
+        "session_id": None if error is not None else session_id,
         "trigger_context": {"type": "manual"},
     }

@@ -1,11 +1,18 @@
 """The Managed Agents sessions beta (``/v1/sessions``): session, thread and session-resource
 objects as the API sends them, built and changed by pure functions over plain dicts.
 
-A session is made from an ``agent`` reference (an id string, ``{"type": "agent", ...}`` or
-``{"type": "agent_with_overrides", ...}``) and an ``environment_id``. The mock does not look the
-agent up (the agents family is a separate module): the session's ``agent`` is a snapshot built
-from the reference alone, with the overrides it carries. MERGE NOTE: once the agents family
-stores agents, :func:`agent_snapshot` is where the stored agent should be resolved instead.
+A session is made from an ``agent`` reference (an id string, which pins the latest version,
+``{"type": "agent", "id", "version"}`` or ``{"type": "agent_with_overrides", ...}``) and an
+``environment_id``, both looked up in the server's resources: an unknown agent, agent version or
+environment is the real 404; an archived environment is the 400 ("Archived environments cannot be
+used to create new sessions", as the SDK documents); an archived agent is the 400 too (the SDK is
+silent; a deployment's run names the same case ``agent_archived_error``). The session's ``agent`` is
+a snapshot of the STORED agent at that version, with the overrides the reference carries (each
+checked as on the agent itself); the agent resource is unchanged by them.
+
+Later changes leave a session as it is: a session keeps its snapshot when its agent is updated or
+archived, and keeps its ``environment_id`` when the environment is archived or deleted (the SDK
+documents nothing else: archiving only stops new sessions).
 
 Every session has one primary thread (``sthr_``), idle with it, so the threads routes have
 something to list; session resources (``sesrsc_``) live in the session's own ``resources`` list.
@@ -20,11 +27,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from mockserver.wire import agents, environments
 from mockserver.wire.errors import invalid, not_found
-from mockserver.wire.resources import Obj, missing_message, timestamp
+from mockserver.wire.resources import Obj, Resources, missing_message, timestamp
 
-BETA = "managed-agents-2026-04-01"  # the anthropic-beta value the SDK sends on every route
-DEFAULT_AGENT_MODEL = "claude-sonnet-4-5"  # the snapshot's model when the reference names none
 STATUSES = ("rescheduling", "running", "idle", "terminated")
 MAX_METADATA = 16
 RESOURCE_TYPES = ("github_repository", "file", "memory_store")
@@ -40,40 +46,55 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _model_config(model: Any) -> dict[str, Any]:
-    if isinstance(model, str):
-        return {"id": model}
-    if isinstance(model, dict) and isinstance(model.get("id"), str):
-        return dict(model)
-    raise invalid("agent.model: Input should be a valid string or model_config object")
+_REF_FIELDS = {
+    "agent": frozenset(("id", "type", "version")),
+    "agent_with_overrides": frozenset(("id", "type", "version", *agents.OVERRIDABLE)),
+}
+SNAPSHOT_FIELDS = ("id", "description", "execution_identity", "mcp_servers", "model", "multiagent",
+                   "name", "skills", "system", "tools", "type", "version")  # fmt: skip
 
 
-def agent_snapshot(ref: Any) -> dict[str, Any]:
-    """The session's ``agent`` (a resolved agent definition) from the create body's reference."""
+def _reference(ref: Any) -> dict[str, Any]:
+    """The create body's ``agent`` as a reference object (the 400 naming what is wrong)."""
     if isinstance(ref, str):
         ref = {"type": "agent", "id": ref}
     if not isinstance(ref, dict) or not isinstance(ref.get("id"), str) or not ref["id"]:
         raise invalid("agent: Input should be an agent id or an agent object with an id")
-    if ref.get("type") not in ("agent", "agent_with_overrides"):
+    allowed = _REF_FIELDS.get(str(ref.get("type")))
+    if allowed is None:
         raise invalid("agent.type: Input should be 'agent' or 'agent_with_overrides'")
-    version = ref.get("version", 1)
-    if not _is_int(version) or version < 1:
+    for key in ref:
+        if key not in allowed:
+            raise invalid(f"agent.{key}: Extra inputs are not permitted")
+    version = ref.get("version")
+    if version is not None and (not _is_int(version) or version < 1):
         raise invalid("agent.version: Input should be greater than or equal to 1")
-    overrides = ref if ref["type"] == "agent_with_overrides" else {}
-    return {
-        "id": ref["id"],
-        "description": None,
-        "execution_identity": {"type": "service_account"},
-        "mcp_servers": list(overrides.get("mcp_servers", [])),
-        "model": _model_config(overrides.get("model", DEFAULT_AGENT_MODEL)),
-        "multiagent": None,
-        "name": ref["id"],
-        "skills": list(overrides.get("skills", [])),
-        "system": overrides.get("system"),
-        "tools": list(overrides.get("tools", [])),
-        "type": "agent",
-        "version": version,
-    }
+    return ref
+
+
+def agent_snapshot(ref: Any, resources: Resources) -> dict[str, Any]:
+    """The session's ``agent``: the stored agent the reference names, at its version (the
+    latest when none is given), with the reference's overrides."""
+    ref = _reference(ref)
+    agent = resources.collection("agent", agents.NOUN).get(ref["id"])
+    if agent.get("archived_at") is not None:
+        raise invalid(f"agent: Agent {agent['id']} is archived and cannot be used to create new sessions.")
+    stored = agents.at_version(resources, agent, ref.get("version"))
+    if ref["type"] == "agent_with_overrides":
+        stored = agents.overridden(stored, {k: v for k, v in ref.items() if k in agents.OVERRIDABLE})
+    return {name: stored.get(name) for name in SNAPSHOT_FIELDS}
+
+
+def session_environment(environment_id: Any, resources: Resources) -> Obj:
+    """The stored environment a session is made in: the 404 when unknown, the 400 when archived."""
+    if not isinstance(environment_id, str) or not environment_id:
+        raise invalid("environment_id: Field required")
+    env = resources.collection(environments.KIND, environments.NOUN).get(environment_id)
+    if env.get("archived_at") is not None:
+        raise invalid(
+            f"environment_id: Environment {env['id']} is archived and cannot be used to create new sessions."
+        )
+    return env
 
 
 def _metadata(raw: Any, *, patch: bool) -> dict[str, Any]:
@@ -130,15 +151,19 @@ def resource_object(raw: Any, ident: str, now: float) -> dict[str, Any]:
             "url": url, "checkout": raw.get("checkout")}  # fmt: skip
 
 
-def new_session(body: Any, ident: str, resource_ids: list[str], now: float) -> dict[str, Any]:
-    """A new idle session from a create body (``resource_ids``: one fresh id per resource)."""
+def new_session(
+    body: Any, ident: str, resource_ids: list[str], now: float, resources: Resources
+) -> dict[str, Any]:
+    """A new idle session from a create body (``resource_ids``: one fresh id per resource), its
+    agent and environment resolved in ``resources``."""
     if not isinstance(body, dict):
         raise invalid("body: Input should be a valid dictionary")
     if "agent" not in body:
         raise invalid("agent: Field required")
-    env = body.get("environment_id")
-    if not isinstance(env, str) or not env:
+    if not isinstance(body.get("environment_id"), str) or not body["environment_id"]:
         raise invalid("environment_id: Field required")
+    agent = agent_snapshot(body["agent"], resources)
+    env = str(session_environment(body["environment_id"], resources)["id"])
     resources = body.get("resources", [])
     vaults = body.get("vault_ids", [])
     if not isinstance(resources, list) or not isinstance(vaults, list):
@@ -149,7 +174,7 @@ def new_session(body: Any, ident: str, resource_ids: list[str], now: float) -> d
     stamp = timestamp(now)
     return {
         "id": ident,
-        "agent": agent_snapshot(body["agent"]),
+        "agent": agent,
         "archived_at": None,
         "budget": _budget(body["budget"]) if body.get("budget") is not None else None,
         "created_at": stamp,
@@ -189,9 +214,10 @@ def update_session(session: Obj, body: Any, now: float) -> None:
     if agent is not None:
         if session["status"] == "running":
             raise invalid("agent: the session must not be running")
-        for key in ("tools", "mcp_servers"):
-            if key in agent:
-                session["agent"][key] = list(agent[key])
+        if not isinstance(agent, dict):
+            raise invalid("agent: Input should be a valid dictionary")
+        changes = {k: agent[k] for k in ("tools", "mcp_servers") if k in agent}  # checked as on the agent
+        session["agent"] = {**session["agent"], **agents.overridden(session["agent"], changes)}
     if "budget" in body:
         if body["budget"] is not None and session["budget"] is None:
             raise invalid("budget: a budget cannot be added to a session created without one")

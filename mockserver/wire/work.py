@@ -77,6 +77,13 @@ def enqueue_work(
     return work
 
 
+def live_work(resources: Resources, environment_id: str, session_id: str) -> bool:
+    """Whether a work item of ``session_id`` in the environment is not yet stopped."""
+    existing = resources.existing(work_key(environment_id))
+    records = existing.oldest_first() if existing is not None else []
+    return any(r["work"]["data"]["id"] == session_id and r["work"]["state"] != "stopped" for r in records)
+
+
 def public(record: Obj) -> Obj:
     """The API object of a record (its secret withheld: only a poll carries it)."""
     return dict(record["work"])

@@ -133,6 +133,8 @@ def test_create_400s_name_the_field(server: MockServer) -> None:
     with pytest.raises(anthropic.BadRequestError):
         client.beta.deployments.create(agent=agent_id, environment_id=env_id, initial_events=[], name="d")
     with pytest.raises(anthropic.BadRequestError):
+        _deploy(client, {"type": "agent", "id": agent_id, "version": 0}, env_id)
+    with pytest.raises(anthropic.NotFoundError):  # a version the agent never had, as for a session
         _deploy(client, {"type": "agent", "id": agent_id, "version": 7}, env_id)
 
 

@@ -29,8 +29,15 @@ def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
     )
 
 
-def _session(client: anthropic.Anthropic, **extra: Any) -> Any:
-    return client.beta.sessions.create(agent="agent_011CZ", environment_id="env_011CZ", **extra)
+def _platform(client: anthropic.Anthropic) -> tuple[str, str]:
+    """A stored agent and a stored (cloud) environment for the session to be made from."""
+    agent = client.beta.agents.create(name="helper", model="claude-opus-4-6", system="Be brief.")
+    return agent.id, client.beta.environments.create(name="sandbox").id
+
+
+def _session(client: anthropic.Anthropic, refs: tuple[str, str] | None = None, **extra: Any) -> Any:
+    agent_id, env_id = refs or _platform(client)
+    return client.beta.sessions.create(agent=agent_id, environment_id=env_id, **extra)
 
 
 # ---------------------------------------------------------------- sessions
@@ -40,12 +47,16 @@ def test_a_session_is_made_idle_from_an_agent_reference_and_sent_with_the_beta_h
     server: MockServer,
 ) -> None:
     client = _client(server)
-    ref: Any = {"type": "agent_with_overrides", "id": "agent_x", "version": 3, "model": "claude-opus-4-6"}
+    agent_id, env_id = _platform(client)
+    for text in ("two", "three"):
+        client.beta.agents.update(agent_id, system=text)
+    ref: Any = {"type": "agent_with_overrides", "id": agent_id, "version": 3, "model": "claude-haiku-4-5"}
     s = client.beta.sessions.create(
-        agent=ref, environment_id="env_1", title="T", metadata={"k": "v"}, vault_ids=["vlt_1"]
+        agent=ref, environment_id=env_id, title="T", metadata={"k": "v"}, vault_ids=["vlt_1"]
     )
     assert s.id.startswith("sesn_") and s.type == "session" and s.status == "idle"
-    assert (s.agent.id, s.agent.version, s.agent.model.id) == ("agent_x", 3, "claude-opus-4-6")
+    assert (s.agent.id, s.agent.version, s.agent.model.id) == (agent_id, 3, "claude-haiku-4-5")
+    assert s.agent.system == "three" and s.environment_id == env_id
     assert s.title == "T" and s.metadata == {"k": "v"} and s.vault_ids == ["vlt_1"] and s.archived_at is None
     [entry] = [e for e in server.journal.entries() if e.path == "/v1/sessions" and e.method == "POST"][-1:]
     assert entry.status == 200
@@ -79,7 +90,8 @@ def test_a_session_is_updated_archived_listed_and_deleted(server: MockServer) ->
 def test_sessions_are_listed_newest_first_in_bidirectional_pages() -> None:
     with MockServer() as fresh:
         client = _client(fresh)
-        sessions = [_session(client) for _ in range(5)]
+        refs = _platform(client)
+        sessions = [_session(client, refs) for _ in range(5)]
         made = [s.id for s in sessions]
         first_at = sessions[0].created_at
         assert list(client.beta.sessions.list(created_at_lt=first_at)) == []
@@ -93,16 +105,18 @@ def test_sessions_are_listed_newest_first_in_bidirectional_pages() -> None:
         back = client.beta.sessions.list(limit=2, page=second.prev_page or "")
         assert [s.id for s in back.data] == [s.id for s in first.data]
         assert [s.id for s in client.beta.sessions.list(statuses=["running"])] == []
-        assert len(list(client.beta.sessions.list(agent_id="agent_011CZ", statuses=["idle"]))) == 5
+        assert len(list(client.beta.sessions.list(agent_id=refs[0], statuses=["idle"]))) == 5
+        assert list(client.beta.sessions.list(agent_id=refs[0], agent_version=2)) == []
 
 
 def test_a_bad_create_body_is_the_400(server: MockServer) -> None:
     client = _client(server)
+    refs = _platform(client)
     with pytest.raises(anthropic.BadRequestError):
-        client.beta.sessions.create(agent={"type": "agent"}, environment_id="env_1")  # type: ignore[arg-type]
+        client.beta.sessions.create(agent={"type": "agent"}, environment_id=refs[1])  # type: ignore[arg-type]
     for bad in ({"resources": 3}, {"initial_events": [{"type": "nope"}]}, {"metadata": {"k": 1}}):
         with pytest.raises(anthropic.BadRequestError):
-            _session(client, extra_body=bad)
+            _session(client, refs, extra_body=bad)
 
 
 # ---------------------------------------------------------------- events
@@ -216,7 +230,9 @@ def test_the_async_sdk_walks_the_same_routes(server: MockServer) -> None:
         client = anthropic.AsyncAnthropic(
             base_url=server.url, api_key=TEST_KEY, max_retries=0, _strict_response_validation=True
         )
-        s = await client.beta.sessions.create(agent="agent_a", environment_id="env_a")
+        agent = await client.beta.agents.create(name="async", model="claude-opus-4-6")
+        env = await client.beta.environments.create(name="async-env")
+        s = await client.beta.sessions.create(agent=agent.id, environment_id=env.id)
         await client.beta.sessions.events.send(s.id, events=HELLO)
         listed = [e.type async for e in client.beta.sessions.events.list(s.id)]
         stream = await client.beta.sessions.events.stream(s.id)
@@ -250,13 +266,14 @@ def test_a_529_on_create_is_retried_by_the_sdk_and_makes_one_session() -> None:
     }
     with MockServer(scenario=scenario) as busy:
         client = _client(busy, 2)
-        s = _session(client)
+        refs = _platform(client)
+        s = _session(client, refs)
         entries = [e for e in busy.journal.entries() if e.path == "/v1/sessions"]
         assert [e.status for e in entries] == [529, 200] and [e.retry_count for e in entries] == [0, 1]
         assert [x.id for x in client.beta.sessions.list()] == [s.id]  # the refusal made nothing
         with pytest.raises(anthropic.OverloadedError):
             _client(busy, 0).beta.sessions.create(
-                agent="a", environment_id="e", extra_headers={"x-busysignal-fault": "529"}
+                agent=refs[0], environment_id=refs[1], extra_headers={"x-busysignal-fault": "529"}
             )
 
 

@@ -71,7 +71,9 @@ def test_typescript_sdk_uploads_crud_and_streams_on_the_resource_families() -> N
     agent = seen["agent"]
     assert agent["id"].startswith("agent_") and (agent["version"], agent["updated"]) == (1, 2)
     assert agent["versions"] == [2, 1] and agent["archived"] is True
-    assert seen["session"].startswith("sesn_")
+    assert seen["session"]["id"].startswith("sesn_")
+    assert (seen["session"]["agentVersion"], seen["session"]["system"]) == (2, "two")  # the stored agent
+    assert seen["afterArchive"] == {"name": "BadRequestError", "status": 400}
     assert seen["streamed"] == [
         "user.message",
         "session.status_running",

@@ -29,22 +29,24 @@ const downloaded = Buffer.from(await (await client.files.download(uploaded.id)).
 const deleted = await client.files.delete(uploaded.id);
 const fileGone = await failure(client.files.retrieveMetadata(uploaded.id));
 
-// CRUD: an agent made, changed (a new version), listed, archived
+// CRUD: an agent made, changed (a new version), listed; archived once its session is made
 const agents = client.beta.agents;
 const agent = await agents.create({ model: "claude-opus-4-6", name: "ts-agent", system: "one" });
 const updated = await agents.update(agent.id, { system: "two", version: agent.version });
 const versions = [];
 for await (const v of agents.versions.list(agent.id)) versions.push(v.version);
-const archived = await agents.archive(agent.id);
 const agentGone = await failure(agents.retrieve("agent_nope"));
 
-// stream: a session's events, sent and read back as SSE
-const session = await client.beta.sessions.create({ agent: agent.id, environment_id: "env_ts" });
+// stream: a session of that agent in a real environment, its events sent and read back as SSE
+const environment = await client.beta.environments.create({ name: "ts-env" });
+const session = await client.beta.sessions.create({ agent: agent.id, environment_id: environment.id });
 await client.beta.sessions.events.send(session.id, {
   events: [{ type: "user.message", content: [{ type: "text", text: "Hello from TypeScript" }] }],
 });
 const streamed = [];
 for await (const ev of await client.beta.sessions.events.stream(session.id)) streamed.push(ev.type);
+const archived = await agents.archive(agent.id);
+const afterArchive = await failure(client.beta.sessions.create({ agent: agent.id, environment_id: environment.id }));
 
 console.log(
   JSON.stringify({
@@ -53,7 +55,8 @@ console.log(
     fileGone,
     agent: { id: agent.id, version: agent.version, updated: updated.version, versions, archived: archived.archived_at !== null },
     agentGone,
-    session: session.id,
+    session: { id: session.id, agentVersion: session.agent.version, system: session.agent.system },
+    afterArchive,
     streamed,
   }),
 );
