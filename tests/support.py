@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported lazily: a failure here would break every test module
+    import anthropic
+    import pytest
+
+    from mockserver import MockServer
     from mockserver.faults import Decision, RequestFacts
 
 TEST_KEY = "sk-test-key"
@@ -144,3 +148,19 @@ def assert_machine_catches(machine: type[Any], max_examples: int = 200) -> None:
     except AssertionError:
         return
     raise AssertionError(f"{machine.__name__} ran {max_examples} examples against a broken object and passed")
+
+
+def strict_client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
+    """The installed SDK's client for a running mock (``server.url``), with strict response
+    validation (an object that strays from the SDK's own types fails the test) and ``retries``."""
+    import anthropic
+
+    return anthropic.Anthropic(
+        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
+    )
+
+
+def error_message(err: pytest.ExceptionInfo[anthropic.APIStatusError]) -> str:
+    """The ``error.message`` of the body of an SDK ``APIStatusError`` caught by ``pytest.raises``."""
+    body: Any = err.value.body
+    return str(body["error"]["message"])

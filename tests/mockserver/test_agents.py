@@ -8,7 +8,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, error_message, strict_client
 
 from mockserver import MockServer
 
@@ -22,17 +22,6 @@ BETA = {"anthropic-beta": "managed-agents-2026-04-01"}
 SERVERS: list[Any] = [{"name": "docs", "type": "url", "url": "https://mcp.example.test/sse"}]
 
 
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
-def _message(err: pytest.ExceptionInfo[anthropic.APIStatusError]) -> str:
-    body: Any = err.value.body
-    return str(body["error"]["message"])
-
-
 @pytest.fixture
 def server() -> Any:
     with MockServer() as running:
@@ -40,7 +29,7 @@ def server() -> Any:
 
 
 def test_create_answers_a_whole_agent_at_version_1(server: MockServer) -> None:
-    agent = _client(server).beta.agents.create(
+    agent = strict_client(server).beta.agents.create(
         model=MODEL,
         name="helper",
         description="helps",
@@ -60,7 +49,7 @@ def test_create_answers_a_whole_agent_at_version_1(server: MockServer) -> None:
 
 
 def test_update_makes_a_new_version_and_old_versions_stay_readable(server: MockServer) -> None:
-    agents = _client(server).beta.agents
+    agents = strict_client(server).beta.agents
     agent = agents.create(model=MODEL, name="v", system="one", metadata={"a": "1", "b": "2"})
     same = agents.update(agent.id, name="v")  # nothing changes: no new version
     assert same.version == 1
@@ -76,7 +65,7 @@ def test_update_makes_a_new_version_and_old_versions_stay_readable(server: MockS
 
 
 def test_archive_hides_an_agent_from_the_list_and_refuses_updates(server: MockServer) -> None:
-    agents = _client(server).beta.agents
+    agents = strict_client(server).beta.agents
     kept, gone = agents.create(model=MODEL, name="kept"), agents.create(model=MODEL, name="gone")
     archived = agents.archive(gone.id)
     assert archived.archived_at is not None and agents.archive(gone.id).archived_at == archived.archived_at
@@ -85,11 +74,11 @@ def test_archive_hides_an_agent_from_the_list_and_refuses_updates(server: MockSe
     assert agents.retrieve(gone.id).archived_at is not None
     with pytest.raises(anthropic.BadRequestError) as err:
         agents.update(gone.id, name="back")
-    assert "archived" in _message(err)
+    assert "archived" in error_message(err)
 
 
 def test_list_pages_through_every_agent_newest_first_and_filters_by_creation(server: MockServer) -> None:
-    agents = _client(server).beta.agents
+    agents = strict_client(server).beta.agents
     made = [agents.create(model=MODEL, name=f"a{i}").id for i in range(5)]
     first = agents.list(limit=2)
     assert len(first.data) == 2 and first.next_page
@@ -101,7 +90,7 @@ def test_list_pages_through_every_agent_newest_first_and_filters_by_creation(ser
 
 
 def test_versions_page_through_more_than_one_page(server: MockServer) -> None:
-    agents = _client(server).beta.agents
+    agents = strict_client(server).beta.agents
     agent = agents.create(model=MODEL, name="n")
     for i in range(4):
         agents.update(agent.id, system=f"s{i}")
@@ -109,23 +98,23 @@ def test_versions_page_through_more_than_one_page(server: MockServer) -> None:
 
 
 def test_create_without_a_required_field_is_the_400_naming_it(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     with pytest.raises(anthropic.BadRequestError) as err:
         client.post("/v1/agents", body={"model": MODEL}, cast_to=object, options={"headers": BETA})
-    assert _message(err) == "name: Field required"
+    assert error_message(err) == "name: Field required"
     with pytest.raises(anthropic.BadRequestError) as err:  # a server no toolset references
         client.beta.agents.create(model=MODEL, name="x", mcp_servers=SERVERS)
-    assert "mcp_servers" in _message(err)
+    assert "mcp_servers" in error_message(err)
 
 
 def test_the_beta_header_is_required(server: MockServer) -> None:
     with pytest.raises(anthropic.BadRequestError) as err:
-        _client(server).get("/v1/agents", cast_to=object)
-    assert "managed-agents-2026-04-01" in _message(err)
+        strict_client(server).get("/v1/agents", cast_to=object)
+    assert "managed-agents-2026-04-01" in error_message(err)
 
 
 def test_unknown_agents_are_the_real_404_on_every_route(server: MockServer) -> None:
-    agents = _client(server).beta.agents
+    agents = strict_client(server).beta.agents
     for call in (
         lambda: agents.retrieve("agent_nope"),
         lambda: agents.update("agent_nope", name="x"),
@@ -134,7 +123,7 @@ def test_unknown_agents_are_the_real_404_on_every_route(server: MockServer) -> N
     ):
         with pytest.raises(anthropic.NotFoundError) as err:
             call()
-        assert _message(err) == "Agent not found: agent_nope"
+        assert error_message(err) == "Agent not found: agent_nope"
 
 
 def test_the_async_sdk_sees_the_same_agents(server: MockServer) -> None:
@@ -166,21 +155,21 @@ def test_a_rule_on_the_agents_path_fails_them_and_the_sdk_retries(server: MockSe
         ],
     }
     with MockServer(scenario=scenario) as flaky:
-        agent = _client(flaky, retries=2).beta.agents.create(model=MODEL, name="retried")
+        agent = strict_client(flaky, retries=2).beta.agents.create(model=MODEL, name="retried")
         entries = [e for e in flaky.journal.entries() if e.path == "/v1/agents"]
         assert [e.status for e in entries] == [529, 200] and [e.retry_count for e in entries] == [0, 1]
-        assert [a.id for a in _client(flaky).beta.agents.list()] == [agent.id]  # one agent, not two
+        assert [a.id for a in strict_client(flaky).beta.agents.list()] == [agent.id]  # one agent, not two
     always = {
         "name": "agents-down",
         "description": "agents down",
         "rules": [{"match": {"path": "/v1/agents*"}, "fault": 529}],
     }
     with MockServer(scenario=always) as down, pytest.raises(anthropic.OverloadedError):
-        _client(down, retries=1).beta.agents.list()
+        strict_client(down, retries=1).beta.agents.list()
 
 
 def test_reset_forgets_every_agent(server: MockServer) -> None:
-    agents = _client(server).beta.agents
+    agents = strict_client(server).beta.agents
     agent = agents.create(model=MODEL, name="temp")
     server.reset()
     assert agents.list().data == []

@@ -10,19 +10,13 @@ from datetime import datetime, timezone
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import MockServer
 from mockserver.wire import compliance as cr
 from mockserver.wire.resources import Resources
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp()
-
-
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
 
 
 def _seed(resources: Resources, count: int = 3) -> list[str]:
@@ -45,7 +39,7 @@ def _seed(resources: Resources, count: int = 3) -> list[str]:
 
 def test_a_server_starts_with_no_case_and_unknown_ids_are_404s() -> None:
     with MockServer() as server:
-        review = _client(server).beta.compliance.review
+        review = strict_client(server).beta.compliance.review
         assert review.cases.list().data == [] and review.notices.list().data == []
         with pytest.raises(anthropic.NotFoundError) as err:
             review.cases.retrieve("rvc_missing")
@@ -60,7 +54,7 @@ def test_a_server_starts_with_no_case_and_unknown_ids_are_404s() -> None:
 def test_added_cases_are_listed_got_and_their_items_read() -> None:
     with MockServer() as server:
         ids = _seed(server.state.resources)
-        review = _client(server).beta.compliance.review
+        review = strict_client(server).beta.compliance.review
         assert [c.id for c in review.cases.list()] == ids[::-1]  # newest first
         case = review.cases.retrieve(ids[0])
         assert case.type == "compliance_review_case" and case.status.type == "open"
@@ -79,7 +73,7 @@ def test_added_cases_are_listed_got_and_their_items_read() -> None:
 def test_case_lists_filter_order_and_page() -> None:
     with MockServer() as server:
         ids = _seed(server.state.resources, 5)
-        cases = _client(server).beta.compliance.review.cases
+        cases = strict_client(server).beta.compliance.review.cases
         first = cases.list(limit=2)
         assert [c.id for c in first.data] == [ids[4], ids[3]] and first.next_page
         assert [c.id for c in cases.list(limit=2)] == ids[::-1]  # every page
@@ -100,7 +94,7 @@ def test_case_lists_filter_order_and_page() -> None:
 def test_a_response_closes_the_case_and_a_bad_one_is_a_400() -> None:
     with MockServer() as server:
         ids = _seed(server.state.resources)
-        cases = _client(server).beta.compliance.review.cases
+        cases = strict_client(server).beta.compliance.review.cases
         with pytest.raises(anthropic.BadRequestError) as err:
             cases.respond(ids[1], determination="violation")  # a violation names its categories
         assert err.value.body["error"]["message"].startswith("policy_categories:")  # type: ignore[index]
@@ -111,7 +105,9 @@ def test_a_response_closes_the_case_and_a_bad_one_is_a_400() -> None:
                 verdicts=[{"item_id": "msg_elsewhere", "determination": "no_violation"}],
             )
         with pytest.raises(anthropic.BadRequestError) as err:
-            _client(server).post(f"/v1/compliance/review/cases/{ids[1]}/respond", body={}, cast_to=object)
+            strict_client(server).post(
+                f"/v1/compliance/review/cases/{ids[1]}/respond", body={}, cast_to=object
+            )
         assert err.value.body["error"] == {  # type: ignore[index]
             "type": "invalid_request_error",
             "message": "determination: Field required",
@@ -141,7 +137,7 @@ def test_notices_are_listed_by_case_and_time() -> None:
         cr.add_notice(
             resources, "rvn_2", T0 + 300, case_ids=[ids[0], ids[1]], kind="question", message="Why?"
         )
-        notices = _client(server).beta.compliance.review.notices
+        notices = strict_client(server).beta.compliance.review.notices
         listed = notices.list()
         assert [n.id for n in listed] == ["rvn_2", "rvn_1", "rvn_0"]
         first = listed.data[-1]
@@ -151,7 +147,7 @@ def test_notices_are_listed_by_case_and_time() -> None:
         assert [n.id for n in notices.list(order="asc", limit=1)] == ["rvn_0", "rvn_1", "rvn_2"]
         when = datetime.fromtimestamp(T0 + 200, timezone.utc)
         assert [n.id for n in notices.list(created_at_lte=when)] == ["rvn_1", "rvn_0"]
-        case = _client(server).beta.compliance.review.cases.retrieve(ids[0])
+        case = strict_client(server).beta.compliance.review.cases.retrieve(ids[0])
         assert case.updated_at == datetime.fromtimestamp(T0 + 300, timezone.utc)  # a notice changes it
 
 
@@ -188,7 +184,9 @@ def test_a_rule_on_the_review_paths_is_retried_by_the_sdk() -> None:
     }
     with MockServer(scenario=scenario) as server:
         _seed(server.state.resources, 1)
-        done = _client(server, 2).beta.compliance.review.cases.respond("rvc_0", determination="no_violation")
+        done = strict_client(server, 2).beta.compliance.review.cases.respond(
+            "rvc_0", determination="no_violation"
+        )
         assert done.status.type == "closed"
         entries = [e for e in server.journal.entries() if e.path.endswith("/respond")]
         assert [e.status for e in entries] == [529, 200] and [e.retry_count for e in entries] == [0, 1]
@@ -198,7 +196,7 @@ def test_reset_forgets_the_cases() -> None:
     with MockServer() as server:
         _seed(server.state.resources)
         server.reset()
-        review = _client(server).beta.compliance.review
+        review = strict_client(server).beta.compliance.review
         assert review.cases.list().data == []
         with pytest.raises(anthropic.NotFoundError):
             review.items.retrieve("msg_0a")

@@ -9,23 +9,12 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, error_message, strict_client
 
 from mockserver import MockServer
 
 MODEL = "claude-opus-4-6"
 EVENTS: Any = [{"type": "user.message", "content": [{"type": "text", "text": "go"}]}]
-
-
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
-def _message(err: pytest.ExceptionInfo[anthropic.APIStatusError]) -> str:
-    body: Any = err.value.body
-    return str(body["error"]["message"])
 
 
 @pytest.fixture
@@ -48,7 +37,7 @@ def _deploy(client: anthropic.Anthropic, agent: Any, env_id: str, **more: Any) -
 
 
 def test_create_pins_the_agent_version_and_answers_a_whole_deployment(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent_id, env_id = _setup(client)
     depl = _deploy(
         client,
@@ -68,7 +57,7 @@ def test_create_pins_the_agent_version_and_answers_a_whole_deployment(server: Mo
 
 
 def test_update_pause_unpause_archive(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent_id, env_id = _setup(client)
     deps = client.beta.deployments
     depl = _deploy(client, agent_id, env_id, metadata={"a": "1"})
@@ -91,7 +80,7 @@ def test_update_pause_unpause_archive(server: MockServer) -> None:
 
 
 def test_runs_make_a_session_or_say_why_not(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent_id, env_id = _setup(client)
     depl = _deploy(client, agent_id, env_id)
     run = client.beta.deployments.run(depl.id)
@@ -110,7 +99,7 @@ def test_runs_make_a_session_or_say_why_not(server: MockServer) -> None:
 
 
 def test_list_pages_and_filters_by_agent(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent_id, env_id = _setup(client)
     other = client.beta.agents.create(model=MODEL, name="b")
     made = [_deploy(client, agent_id, env_id).id for _ in range(4)]
@@ -120,7 +109,7 @@ def test_list_pages_and_filters_by_agent(server: MockServer) -> None:
 
 
 def test_create_400s_name_the_field(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent_id, env_id = _setup(client)
     with pytest.raises(anthropic.BadRequestError) as err:
         client.post(
@@ -129,7 +118,7 @@ def test_create_400s_name_the_field(server: MockServer) -> None:
             cast_to=object,
             options={"headers": {"anthropic-beta": "managed-agents-2026-04-01"}},
         )
-    assert _message(err) == "initial_events: Field required"
+    assert error_message(err) == "initial_events: Field required"
     with pytest.raises(anthropic.BadRequestError):
         client.beta.deployments.create(agent=agent_id, environment_id=env_id, initial_events=[], name="d")
     with pytest.raises(anthropic.BadRequestError):
@@ -139,7 +128,7 @@ def test_create_400s_name_the_field(server: MockServer) -> None:
 
 
 def test_unknown_ids_are_the_real_404(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent_id, env_id = _setup(client)
     deps = client.beta.deployments
     for call in (
@@ -152,19 +141,19 @@ def test_unknown_ids_are_the_real_404(server: MockServer) -> None:
     ):
         with pytest.raises(anthropic.NotFoundError) as err:
             call()
-        assert _message(err) == "Deployment not found: depl_nope"
+        assert error_message(err) == "Deployment not found: depl_nope"
     with pytest.raises(anthropic.NotFoundError) as err:
         client.beta.deployment_runs.retrieve("drun_nope")
-    assert _message(err) == "Deployment run not found: drun_nope"
+    assert error_message(err) == "Deployment run not found: drun_nope"
     with pytest.raises(anthropic.NotFoundError) as err:
         _deploy(client, "agent_nope", env_id)
-    assert _message(err) == "Agent not found: agent_nope"
+    assert error_message(err) == "Agent not found: agent_nope"
     with pytest.raises(anthropic.NotFoundError):
         _deploy(client, agent_id, "env_nope")
 
 
 def test_the_async_sdk_runs_the_same_routes(server: MockServer) -> None:
-    agent_id, env_id = _setup(_client(server))
+    agent_id, env_id = _setup(strict_client(server))
 
     async def run() -> None:
         async with anthropic.AsyncAnthropic(
@@ -198,14 +187,14 @@ def test_a_rule_on_the_deployments_path_fails_them_and_the_sdk_retries() -> None
         ],
     }
     with MockServer(scenario=scenario) as flaky:
-        client = _client(flaky, retries=2)
+        client = strict_client(flaky, retries=2)
         assert client.beta.deployments.list().data == []
         entries = [e for e in flaky.journal.entries() if e.path == "/v1/deployments"]
         assert [e.status for e in entries] == [529, 200] and [e.retry_count for e in entries] == [0, 1]
 
 
 def test_reset_forgets_deployments_and_runs(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent_id, env_id = _setup(client)
     run = client.beta.deployments.run(_deploy(client, agent_id, env_id).id)
     server.reset()

@@ -9,7 +9,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, error_message, strict_client
 
 from mockserver import MockServer
 
@@ -30,17 +30,6 @@ class Clock:
         return self.now
 
 
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
-def _message(err: pytest.ExceptionInfo[anthropic.APIStatusError]) -> str:
-    body: Any = err.value.body
-    return str(body["error"]["message"])
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -53,7 +42,7 @@ def server(clock: Clock) -> Any:
 
 
 def test_a_dream_goes_pending_running_completed(server: MockServer, clock: Clock) -> None:
-    dreams = _client(server).beta.dreams
+    dreams = strict_client(server).beta.dreams
     dream = dreams.create(inputs=INPUTS, model=MODEL, instructions="tidy up")
     assert dream.id.startswith("drm_") and dream.type == "dream" and dream.status == "pending"
     assert dream.outputs == [] and dream.usage.input_tokens == 0 and dream.ended_at is None
@@ -73,7 +62,7 @@ def test_a_dream_goes_pending_running_completed(server: MockServer, clock: Clock
 
 
 def test_cancel_then_archive_and_the_states_they_refuse(server: MockServer) -> None:
-    dreams = _client(server).beta.dreams
+    dreams = strict_client(server).beta.dreams
     dream = dreams.create(
         inputs=INPUTS,
         model={"id": MODEL},
@@ -81,7 +70,7 @@ def test_cancel_then_archive_and_the_states_they_refuse(server: MockServer) -> N
     )
     with pytest.raises(anthropic.BadRequestError) as err:  # pending: cancel it first
         dreams.archive(dream.id)
-    assert "cancel" in _message(err)
+    assert "cancel" in error_message(err)
     canceled = dreams.cancel(dream.id)
     assert canceled.status == "canceled" and canceled.ended_at is not None
     assert dreams.cancel(dream.id) == canceled
@@ -89,7 +78,7 @@ def test_cancel_then_archive_and_the_states_they_refuse(server: MockServer) -> N
 
 
 def test_list_filters_by_status_and_pages(server: MockServer, clock: Clock) -> None:
-    dreams = _client(server).beta.dreams
+    dreams = strict_client(server).beta.dreams
     old = dreams.create(inputs=INPUTS, model=MODEL)
     clock.now += 10.0
     fresh = [dreams.create(inputs=INPUTS, model=MODEL).id for _ in range(3)]
@@ -100,7 +89,7 @@ def test_list_filters_by_status_and_pages(server: MockServer, clock: Clock) -> N
 
 
 def test_create_400s_name_the_field(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     with pytest.raises(anthropic.BadRequestError) as err:
         client.post(
             "/v1/dreams",
@@ -108,7 +97,7 @@ def test_create_400s_name_the_field(server: MockServer) -> None:
             cast_to=object,
             options={"headers": {"anthropic-beta": "dreaming-2026-04-21"}},
         )
-    assert _message(err) == "model: Field required"
+    assert error_message(err) == "model: Field required"
     with pytest.raises(anthropic.BadRequestError):
         client.beta.dreams.create(inputs=INPUTS[:1], model=MODEL)
     with pytest.raises(anthropic.BadRequestError):
@@ -116,12 +105,12 @@ def test_create_400s_name_the_field(server: MockServer) -> None:
 
 
 def test_unknown_dreams_are_the_real_404(server: MockServer) -> None:
-    dreams = _client(server).beta.dreams
+    dreams = strict_client(server).beta.dreams
     calls: list[Callable[[str], object]] = [dreams.retrieve, dreams.archive, dreams.cancel]
     for call in calls:
         with pytest.raises(anthropic.NotFoundError) as err:
             call("drm_nope")
-        assert _message(err) == "Dream not found: drm_nope"
+        assert error_message(err) == "Dream not found: drm_nope"
 
 
 def test_the_async_sdk_runs_the_same_routes(server: MockServer) -> None:
@@ -152,14 +141,14 @@ def test_a_rule_on_the_dreams_path_fails_them_and_the_sdk_retries() -> None:
         ],
     }
     with MockServer(scenario=scenario) as flaky:
-        dream = _client(flaky, retries=2).beta.dreams.create(inputs=INPUTS, model=MODEL)
+        dream = strict_client(flaky, retries=2).beta.dreams.create(inputs=INPUTS, model=MODEL)
         entries = [e for e in flaky.journal.entries() if e.path == "/v1/dreams"]
         assert [e.status for e in entries] == [529, 200] and [e.retry_count for e in entries] == [0, 1]
-        assert [d.id for d in _client(flaky).beta.dreams.list()] == [dream.id]
+        assert [d.id for d in strict_client(flaky).beta.dreams.list()] == [dream.id]
 
 
 def test_reset_forgets_every_dream(server: MockServer) -> None:
-    dreams = _client(server).beta.dreams
+    dreams = strict_client(server).beta.dreams
     dream = dreams.create(inputs=INPUTS, model=MODEL)
     server.reset()
     assert dreams.list().data == []

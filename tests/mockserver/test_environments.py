@@ -9,21 +9,10 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, error_message, strict_client
 
 from mockserver import MockServer
 from mockserver.wire.work import enqueue_work
-
-
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
-def _message(err: pytest.ExceptionInfo[anthropic.APIStatusError]) -> str:
-    body: Any = err.value.body
-    return str(body["error"]["message"])
 
 
 @pytest.fixture
@@ -43,7 +32,7 @@ def _enqueue(server: MockServer, env_id: str, n: int = 1) -> list[str]:
 
 
 def test_environment_crud_and_archive(server: MockServer) -> None:
-    envs = _client(server).beta.environments
+    envs = strict_client(server).beta.environments
     env = envs.create(name="cloud", metadata={"a": "1", "b": "2"})
     assert env.id.startswith("env_") and env.type == "environment" and env.scope == "organization"
     assert env.config.type == "cloud" and env.config.networking.type == "unrestricted"
@@ -64,7 +53,7 @@ def test_environment_crud_and_archive(server: MockServer) -> None:
     assert [e.id for e in envs.list(include_archived=True)] == [env.id]
     with pytest.raises(anthropic.BadRequestError) as err:
         envs.update(env.id, name="again")
-    assert "archived" in _message(err)
+    assert "archived" in error_message(err)
     gone = envs.delete(env.id)
     assert gone.id == env.id and gone.type == "environment_deleted"
     with pytest.raises(anthropic.NotFoundError):
@@ -72,22 +61,22 @@ def test_environment_crud_and_archive(server: MockServer) -> None:
 
 
 def test_list_pages_and_the_create_400(server: MockServer) -> None:
-    envs = _client(server).beta.environments
+    envs = strict_client(server).beta.environments
     made = [envs.create(name=f"e{i}").id for i in range(5)]
     assert len(envs.list(limit=2).data) == 2
     assert [e.id for e in envs.list(limit=2)] == list(reversed(made))
     with pytest.raises(anthropic.BadRequestError) as err:
-        _client(server).post(
+        strict_client(server).post(
             "/v1/environments",
             body={"description": "no name"},
             cast_to=object,
             options={"headers": {"anthropic-beta": "managed-agents-2026-04-01"}},
         )
-    assert _message(err) == "name: Field required"
+    assert error_message(err) == "name: Field required"
 
 
 def test_unknown_environments_and_work_are_the_real_404(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     envs, work = client.beta.environments, client.beta.environments.work
     for call in (
         lambda: envs.retrieve("env_nope"),
@@ -100,15 +89,15 @@ def test_unknown_environments_and_work_are_the_real_404(server: MockServer) -> N
     ):
         with pytest.raises(anthropic.NotFoundError) as err:
             call()
-        assert _message(err) == "Environment not found: env_nope"
+        assert error_message(err) == "Environment not found: env_nope"
     env = envs.create(name="sh", config={"type": "self_hosted"})
     with pytest.raises(anthropic.NotFoundError) as err:
         work.retrieve("work_nope", environment_id=env.id)
-    assert _message(err) == "Work not found: work_nope"
+    assert error_message(err) == "Work not found: work_nope"
 
 
 def test_a_work_item_is_polled_acked_heartbeated_and_stopped(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     env = client.beta.environments.create(name="sh", config={"type": "self_hosted"})
     work = client.beta.environments.work
     assert work.poll(env.id) is None
@@ -143,7 +132,7 @@ def test_a_work_item_is_polled_acked_heartbeated_and_stopped(server: MockServer)
 
 
 def test_work_lists_page_newest_first_and_go_with_their_environment(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     env = client.beta.environments.create(name="sh", config={"type": "self_hosted"})
     made = _enqueue(server, env.id, 5)
     assert [w.id for w in client.beta.environments.work.list(env.id, limit=2)] == list(reversed(made))
@@ -185,14 +174,14 @@ def test_a_rule_on_the_environments_path_fails_them_and_the_sdk_retries() -> Non
         ],
     }
     with MockServer(scenario=scenario) as flaky:
-        env = _client(flaky, retries=2).beta.environments.create(name="retried")
+        env = strict_client(flaky, retries=2).beta.environments.create(name="retried")
         entries = [e for e in flaky.journal.entries() if e.path == "/v1/environments"]
         assert [e.status for e in entries] == [503, 200] and [e.retry_count for e in entries] == [0, 1]
-        assert [e.id for e in _client(flaky).beta.environments.list()] == [env.id]
+        assert [e.id for e in strict_client(flaky).beta.environments.list()] == [env.id]
 
 
 def test_reset_forgets_environments_and_their_work(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     env = client.beta.environments.create(name="sh", config={"type": "self_hosted"})
     _enqueue(server, env.id)
     server.reset()

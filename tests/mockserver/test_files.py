@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import AsyncMockServer, MockServer
 from mockserver.wire.errors import ApiError
@@ -17,12 +17,6 @@ from mockserver.wire.files import parse_upload
 
 MODEL = "claude-opus-4-6"
 PDF = b"%PDF-1.7\r\n%\xe2\xe3\xcf\xd3\r\n\x00\xff\x00--boundary\r\n\r\n1 0 obj<<>>endobj\r\n%%EOF"
-
-
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
 
 
 def _document(file_id: str) -> list[Any]:
@@ -35,7 +29,7 @@ def _document(file_id: str) -> list[Any]:
 
 def test_upload_metadata_download_list_delete_with_the_ga_client() -> None:
     with MockServer(wall_clock=lambda: 1_700_000_000.5) as server:
-        client = _client(server)
+        client = strict_client(server)
         meta = client.files.upload(file=("notes/a.txt", b"hello", "text/plain"))
         assert meta.id.startswith("file_") and meta.type == "file"
         assert (meta.filename, meta.mime_type, meta.size_bytes) == ("a.txt", "text/plain", 5)
@@ -52,7 +46,7 @@ def test_upload_metadata_download_list_delete_with_the_ga_client() -> None:
 
 def test_unknown_or_deleted_ids_are_the_real_404_on_every_route() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         gone = client.files.upload(file=("a.txt", b"x", "text/plain")).id
         client.files.delete(gone)
         for call in (client.files.retrieve_metadata, client.files.download, client.files.delete):
@@ -63,7 +57,7 @@ def test_unknown_or_deleted_ids_are_the_real_404_on_every_route() -> None:
 
 def test_binary_bytes_round_trip_exactly_with_the_beta_client() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         meta = client.beta.files.upload(
             file=("report.pdf", PDF), betas=["files-api-2025-04-14"], expires_in_seconds=3600
         )
@@ -100,7 +94,7 @@ async def test_the_async_clients_do_the_same() -> None:
 
 def test_the_list_is_newest_first_in_cursor_pages_and_by_ids() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         ids = [client.files.upload(file=(f"{i}.txt", b"x", "text/plain")).id for i in range(5)]
         first = client.files.list(limit=2)
         assert [f.id for f in first.data] == ids[:2:-1][:2] and first.next_page
@@ -118,7 +112,7 @@ def test_the_list_is_newest_first_in_cursor_pages_and_by_ids() -> None:
 
 def test_a_file_over_the_configured_limit_is_the_413_and_is_not_kept() -> None:
     with MockServer(max_file_bytes=10) as server:
-        client = _client(server)
+        client = strict_client(server)
         assert client.files.upload(file=("ok.txt", b"0123456789", "text/plain")).size_bytes == 10
         with pytest.raises(anthropic.ContentTooLargeError) as err:
             client.files.upload(file=("big.txt", b"0123456789a", "text/plain"))
@@ -128,7 +122,7 @@ def test_a_file_over_the_configured_limit_is_the_413_and_is_not_kept() -> None:
 
 def test_the_store_forgets_its_oldest_files_past_its_byte_cap() -> None:
     with MockServer(max_stored_file_bytes=10) as server:
-        client = _client(server)
+        client = strict_client(server)
         old = client.files.upload(file=("old.txt", b"123456", "text/plain")).id
         new = client.files.upload(file=("new.txt", b"abcdef", "text/plain")).id
         assert [f.id for f in client.files.list()] == [new]
@@ -148,7 +142,7 @@ def test_a_body_without_a_file_part_or_not_multipart_is_a_clear_400() -> None:
         assert "multipart/form-data" in as_json.json()["error"]["message"]
         assert no_file.json()["error"]["message"] == "file: Field required"
         with pytest.raises(anthropic.BadRequestError):
-            _client(server).files.upload(file=("a.txt", b"x"), expires_in_seconds=60)
+            strict_client(server).files.upload(file=("a.txt", b"x"), expires_in_seconds=60)
 
 
 def test_the_multipart_parser_keeps_the_name_type_and_bytes() -> None:
@@ -174,7 +168,7 @@ def test_the_multipart_parser_keeps_the_name_type_and_bytes() -> None:
 
 def test_the_real_services_answers_for_an_upload_it_does_not_give_back_and_an_expired_one() -> None:
     with MockServer(files_downloadable=False) as server:
-        client = _client(server)
+        client = strict_client(server)
         meta = client.files.upload(file=("a.txt", b"x", "text/plain"))
         assert meta.downloadable is False
         with pytest.raises(anthropic.BadRequestError) as err:
@@ -182,7 +176,7 @@ def test_the_real_services_answers_for_an_upload_it_does_not_give_back_and_an_ex
         assert err.value.error_code == "file_not_downloadable"
     now = [1_000_000.0]
     with MockServer(wall_clock=lambda: now[0]) as server:
-        client = _client(server)
+        client = strict_client(server)
         meta = client.files.upload(file=("a.txt", b"x", "text/plain"), expires_in_seconds=3600)
         assert client.files.download(meta.id).read() == b"x"
         now[0] += 3600
@@ -197,7 +191,7 @@ def test_the_real_services_answers_for_an_upload_it_does_not_give_back_and_an_ex
 
 def test_a_message_may_name_a_kept_file_and_an_unknown_one_is_the_400() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         known = client.files.upload(file=("r.pdf", PDF, "application/pdf")).id
         reply = client.messages.create(model=MODEL, max_tokens=5, messages=_document(known))
         assert reply.content
@@ -235,12 +229,12 @@ def test_a_rule_on_the_files_paths_is_retried_by_the_sdk_and_a_refusal_stores_no
         ],
     }
     with MockServer(scenario=scenario) as server:
-        meta = _client(server, 2).files.upload(file=("a.txt", b"x", "text/plain"))
+        meta = strict_client(server, 2).files.upload(file=("a.txt", b"x", "text/plain"))
         uploads = [e for e in server.journal.entries() if e.path == "/v1/files"]
         assert [e.status for e in uploads] == [529, 529, 200]
         assert [e.retry_count for e in uploads] == [0, 1, 2]
         assert len({e.logical_id for e in uploads}) == 1  # one logical request, retried
-        assert [f.id for f in _client(server).files.list()] == [meta.id]  # refusals stored nothing
+        assert [f.id for f in strict_client(server).files.list()] == [meta.id]  # refusals stored nothing
     always = {
         "name": "files-down",
         "description": "every file call is refused",
@@ -248,13 +242,13 @@ def test_a_rule_on_the_files_paths_is_retried_by_the_sdk_and_a_refusal_stores_no
     }
     with MockServer(scenario=always) as server:
         with pytest.raises(anthropic.OverloadedError):
-            _client(server, 1).files.list()
+            strict_client(server, 1).files.list()
         assert [e.retry_count for e in server.journal.entries()] == [0, 1]
 
 
 def test_reset_forgets_every_file() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         meta = client.files.upload(file=("a.txt", b"x", "text/plain"))
         server.reset()
         assert client.files.list().data == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import MockServer
 
@@ -40,12 +40,6 @@ def server() -> Any:
         yield s
 
 
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
 def _error(err: pytest.ExceptionInfo[anthropic.APIStatusError]) -> tuple[str, str]:
     body: Any = err.value.body
     return str(body["error"]["type"]), str(body["error"]["message"])
@@ -62,7 +56,7 @@ def _agent(client: anthropic.Anthropic) -> Any:
 
 
 def test_the_snapshot_is_the_stored_agent_at_its_version(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent, env = _agent(client), client.beta.environments.create(name="cloud")
     for version in (1, 2):
         s = client.beta.sessions.create(
@@ -80,7 +74,7 @@ def test_the_snapshot_is_the_stored_agent_at_its_version(server: MockServer) -> 
 
 
 def test_overrides_replace_the_agents_fields_for_the_session_only(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent, env = _agent(client), client.beta.environments.create(name="cloud")
     ref: Any = {
         "type": "agent_with_overrides",
@@ -100,7 +94,7 @@ def test_overrides_replace_the_agents_fields_for_the_session_only(server: MockSe
 
 
 def test_a_session_update_checks_its_tools_as_the_agents_are(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent, env = _agent(client), client.beta.environments.create(name="cloud")
     s = client.beta.sessions.create(
         agent={"type": "agent", "id": agent.id, "version": 1}, environment_id=env.id
@@ -115,7 +109,7 @@ def test_a_session_update_checks_its_tools_as_the_agents_are(server: MockServer)
 
 
 def test_an_unknown_agent_version_or_environment_is_the_404(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent, env = _agent(client), client.beta.environments.create(name="cloud")
     tries: list[Any] = [
         ("agent_nope", env.id),
@@ -132,7 +126,7 @@ def test_an_unknown_agent_version_or_environment_is_the_404(server: MockServer) 
 
 
 def test_an_archived_agent_or_environment_makes_no_new_session(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent, env = _agent(client), client.beta.environments.create(name="cloud")
     s = client.beta.sessions.create(agent=agent.id, environment_id=env.id)
     client.beta.agents.archive(agent.id)
@@ -151,7 +145,7 @@ def test_an_archived_agent_or_environment_makes_no_new_session(server: MockServe
 
 
 def test_a_deleted_environments_sessions_stay_readable(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent, env = _agent(client), client.beta.environments.create(name="gone", config={"type": "self_hosted"})
     s = client.beta.sessions.create(agent=agent.id, environment_id=env.id)
     client.beta.environments.delete(env.id)
@@ -167,7 +161,7 @@ def test_a_deleted_environments_sessions_stay_readable(server: MockServer) -> No
 
 
 def test_a_self_hosted_session_is_queued_as_work_and_requeued_when_dormant(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent = _agent(client)
     env = client.beta.environments.create(name="mine", config={"type": "self_hosted"})
     s = client.beta.sessions.create(agent=agent.id, environment_id=env.id, initial_events=HELLO)
@@ -190,7 +184,7 @@ def test_a_self_hosted_session_is_queued_as_work_and_requeued_when_dormant(serve
 
 
 def test_a_deployment_run_makes_a_session_the_sessions_routes_know(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent, env = _agent(client), client.beta.environments.create(name="cloud")
     depl = client.beta.deployments.create(
         agent={"type": "agent", "id": agent.id, "version": 1},
@@ -213,7 +207,7 @@ def test_a_deployment_run_makes_a_session_the_sessions_routes_know(server: MockS
 
 
 def test_a_run_that_mounts_resources_on_a_self_hosted_environment_is_a_run_error(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent = _agent(client)
     env = client.beta.environments.create(name="mine", config={"type": "self_hosted"})
     mounts: Any = [{"type": "file", "file_id": "file_1"}]
@@ -238,7 +232,7 @@ def test_a_529_on_a_run_is_retried_and_makes_one_session() -> None:
         "rules": [{"match": {"path": "/v1/deployments/*/run"}, "trigger": {"sequence": [529, "ok"]}}],
     }
     with MockServer(scenario=scenario) as busy:
-        client = _client(busy, 2)
+        client = strict_client(busy, 2)
         agent, env = _agent(client), client.beta.environments.create(name="cloud")
         depl = client.beta.deployments.create(
             agent=agent.id, environment_id=env.id, initial_events=HELLO, name="d"
@@ -254,7 +248,7 @@ def test_a_529_on_a_run_is_retried_and_makes_one_session() -> None:
 
 def test_every_sessions_route_needs_the_beta_and_the_sdk_sends_it() -> None:
     with MockServer() as fresh:
-        client = _client(fresh)
+        client = strict_client(fresh)
         agent, env = _agent(client), client.beta.environments.create(name="cloud")
         s = client.beta.sessions.create(agent=agent.id, environment_id=env.id, initial_events=HELLO)
         [thread] = list(client.beta.sessions.threads.list(s.id))

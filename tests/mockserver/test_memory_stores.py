@@ -10,20 +10,14 @@ import hashlib
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import MockServer
 
 
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
 def test_a_store_is_made_listed_got_updated_archived_and_deleted() -> None:
     with MockServer() as server:
-        stores = _client(server).beta.memory_stores
+        stores = strict_client(server).beta.memory_stores
         store = stores.create(name="User 1", description="Prefs", metadata={"user": "u1"})
         assert store.id.startswith("memstore_") and store.type == "memory_store"
         assert store.archived_at is None and store.created_at == store.updated_at
@@ -50,7 +44,7 @@ def test_a_store_is_made_listed_got_updated_archived_and_deleted() -> None:
 
 def test_a_create_without_its_required_field_is_the_400_naming_it() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         with pytest.raises(anthropic.BadRequestError) as err:
             client.post("/v1/memory_stores", body={"description": "d"}, cast_to=object)
         assert err.value.body["error"] == {"type": "invalid_request_error", "message": "name: Field required"}  # type: ignore[index]
@@ -67,7 +61,7 @@ def test_a_create_without_its_required_field_is_the_400_naming_it() -> None:
 
 def test_every_memory_write_makes_a_version() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         store = client.beta.memory_stores.create(name="s")
         memories, versions = client.beta.memory_stores.memories, client.beta.memory_stores.memory_versions
         memory = memories.create(store.id, path="/notes/todo.md", content="buy milk")
@@ -125,7 +119,7 @@ def test_every_memory_write_makes_a_version() -> None:
 
 def test_redaction_blanks_a_version_and_keeps_who_wrote_it() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         store = client.beta.memory_stores.create(name="s")
         memory = client.beta.memory_stores.memories.create(store.id, path="/secret.md", content="pin 1234")
         versions = client.beta.memory_stores.memory_versions
@@ -144,7 +138,7 @@ def test_redaction_blanks_a_version_and_keeps_who_wrote_it() -> None:
 
 def test_prefixes_depth_views_and_paging() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         store = client.beta.memory_stores.create(name="s")
         memories = client.beta.memory_stores.memories
         for path in ("/b.md", "/a/one.md", "/a/two.md", "/a/deep/three.md", "/ab/x.md"):
@@ -184,7 +178,7 @@ def test_prefixes_depth_views_and_paging() -> None:
 
 def test_an_archived_store_keeps_its_memories_readable_and_deletable() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         stores, memories = client.beta.memory_stores, client.beta.memory_stores.memories
         store = stores.create(name="s")
         memory = memories.create(store.id, path="/m.md", content="m")
@@ -244,7 +238,7 @@ def test_a_rule_on_the_memory_stores_path_is_retried_by_the_sdk_and_a_refusal_ke
         ],
     }
     with MockServer(scenario=scenario) as server:
-        client = _client(server, 2)
+        client = strict_client(server, 2)
         store = client.beta.memory_stores.create(name="s")
         client.beta.memory_stores.memories.create(store.id, path="/m.md", content="m")
         path = f"/v1/memory_stores/{store.id}/memories"
@@ -258,12 +252,12 @@ def test_a_rule_on_the_memory_stores_path_is_retried_by_the_sdk_and_a_refusal_ke
         "rules": [{"match": {"path": "/v1/memory_stores*"}, "fault": 529}],
     }
     with MockServer(scenario=down) as server, pytest.raises(anthropic.OverloadedError):
-        _client(server).beta.memory_stores.list()
+        strict_client(server).beta.memory_stores.list()
 
 
 def test_reset_forgets_every_store() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         store = client.beta.memory_stores.create(name="s")
         client.beta.memory_stores.memories.create(store.id, path="/m.md", content="m")
         server.reset()

@@ -9,7 +9,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import MockServer
 
@@ -21,12 +21,6 @@ ANSWER = ["user.message", "session.status_running", "agent.message", "session.st
 def server() -> Any:
     with MockServer() as s:
         yield s
-
-
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
 
 
 def _platform(client: anthropic.Anthropic) -> tuple[str, str]:
@@ -46,7 +40,7 @@ def _session(client: anthropic.Anthropic, refs: tuple[str, str] | None = None, *
 def test_a_session_is_made_idle_from_an_agent_reference_and_sent_with_the_beta_header(
     server: MockServer,
 ) -> None:
-    client = _client(server)
+    client = strict_client(server)
     agent_id, env_id = _platform(client)
     for text in ("two", "three"):
         client.beta.agents.update(agent_id, system=text)
@@ -66,7 +60,7 @@ def test_a_session_is_made_idle_from_an_agent_reference_and_sent_with_the_beta_h
 
 
 def test_a_session_is_updated_archived_listed_and_deleted(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     s = _session(client, metadata={"a": "1", "b": "2"})
     u = client.beta.sessions.update(s.id, title="new", metadata={"a": None, "c": "3"})
     assert u.title == "new" and u.metadata == {"b": "2", "c": "3"}
@@ -89,7 +83,7 @@ def test_a_session_is_updated_archived_listed_and_deleted(server: MockServer) ->
 
 def test_sessions_are_listed_newest_first_in_bidirectional_pages() -> None:
     with MockServer() as fresh:
-        client = _client(fresh)
+        client = strict_client(fresh)
         refs = _platform(client)
         sessions = [_session(client, refs) for _ in range(5)]
         made = [s.id for s in sessions]
@@ -110,7 +104,7 @@ def test_sessions_are_listed_newest_first_in_bidirectional_pages() -> None:
 
 
 def test_a_bad_create_body_is_the_400(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     refs = _platform(client)
     with pytest.raises(anthropic.BadRequestError):
         client.beta.sessions.create(agent={"type": "agent"}, environment_id=refs[1])  # type: ignore[arg-type]
@@ -123,7 +117,7 @@ def test_a_bad_create_body_is_the_400(server: MockServer) -> None:
 
 
 def test_a_user_message_is_answered_by_the_agent_and_the_session_ends_idle(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     s = _session(client)
     sent = client.beta.sessions.events.send(s.id, events=HELLO)
     assert sent.data is not None and [e.type for e in sent.data] == ["user.message"]
@@ -143,7 +137,7 @@ def test_a_user_message_is_answered_by_the_agent_and_the_session_ends_idle(serve
 
 
 def test_events_are_paged_and_ordered_and_initial_events_count(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     s = _session(client, initial_events=HELLO)
     client.beta.sessions.events.send(
         s.id, events=[{"type": "system.message", "content": [{"type": "text", "text": "note"}]}]
@@ -160,7 +154,7 @@ def test_events_are_paged_and_ordered_and_initial_events_count(server: MockServe
 
 
 def test_unknown_or_unanswerable_events_are_the_400_and_store_nothing(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     s = _session(client)
     bad: Any = [HELLO[0], {"type": "user.tool_confirmation", "tool_use_id": "sevt_x", "result": "allow"}]
     with pytest.raises(anthropic.BadRequestError) as err:
@@ -172,7 +166,7 @@ def test_unknown_or_unanswerable_events_are_the_400_and_store_nothing(server: Mo
 
 
 def test_the_event_stream_is_read_to_the_end_by_the_sdk(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     s = _session(client)
     client.beta.sessions.events.send(s.id, events=HELLO)
     with client.beta.sessions.events.stream(s.id) as stream:
@@ -190,7 +184,7 @@ def test_the_event_stream_is_read_to_the_end_by_the_sdk(server: MockServer) -> N
 
 
 def test_session_resources_are_added_listed_retrieved_updated_and_deleted(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     repo: Any = {"type": "github_repository", "url": "https://example.test/o/r", "authorization_token": "t"}
     s = _session(client, resources=[repo])
     [mounted] = s.resources
@@ -210,7 +204,7 @@ def test_session_resources_are_added_listed_retrieved_updated_and_deleted(server
 
 
 def test_a_session_has_its_primary_thread_with_its_events_and_stream(server: MockServer) -> None:
-    client = _client(server)
+    client = strict_client(server)
     s = _session(client)
     client.beta.sessions.events.send(s.id, events=HELLO)
     [thread] = list(client.beta.sessions.threads.list(s.id))
@@ -265,14 +259,14 @@ def test_a_529_on_create_is_retried_by_the_sdk_and_makes_one_session() -> None:
         ],
     }
     with MockServer(scenario=scenario) as busy:
-        client = _client(busy, 2)
+        client = strict_client(busy, 2)
         refs = _platform(client)
         s = _session(client, refs)
         entries = [e for e in busy.journal.entries() if e.path == "/v1/sessions"]
         assert [e.status for e in entries] == [529, 200] and [e.retry_count for e in entries] == [0, 1]
         assert [x.id for x in client.beta.sessions.list()] == [s.id]  # the refusal made nothing
         with pytest.raises(anthropic.OverloadedError):
-            _client(busy, 0).beta.sessions.create(
+            strict_client(busy, 0).beta.sessions.create(
                 agent=refs[0], environment_id=refs[1], extra_headers={"x-busysignal-fault": "529"}
             )
 
@@ -291,7 +285,7 @@ def test_a_mid_stream_error_event_reaches_the_sdk_as_its_error() -> None:
         ],
     }
     with MockServer(scenario=scenario) as broken:
-        client = _client(broken, 2)
+        client = strict_client(broken, 2)
         s = _session(client)
         client.beta.sessions.events.send(s.id, events=HELLO)  # not a stream: untouched
         seen: list[str] = []
@@ -306,7 +300,7 @@ def test_a_mid_stream_error_event_reaches_the_sdk_as_its_error() -> None:
 
 def test_reset_clears_sessions_and_their_children() -> None:
     with MockServer() as fresh:
-        client = _client(fresh)
+        client = strict_client(fresh)
         s = _session(client)
         client.beta.sessions.events.send(s.id, events=HELLO)
         fresh.reset()

@@ -10,17 +10,11 @@ import zipfile
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import MockServer
 from mockserver.wire import skills as sk
 from mockserver.wire.resources import Resources
-
-
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
 
 
 def _md(name: str, description: str) -> bytes:
@@ -36,7 +30,7 @@ def _files(name: str = "pdf-tools", description: str = "Reads PDFs") -> list[tup
 
 def test_a_skill_is_made_from_an_upload_listed_got_and_deleted() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         skill = client.skills.create(files=_files())
         assert skill.id.startswith("skill_") and skill.type == "skill"
         assert skill.display_name == "pdf-tools" and skill.source.type == "custom"
@@ -57,7 +51,7 @@ def test_a_skill_is_made_from_an_upload_listed_got_and_deleted() -> None:
 
 def test_versions_are_added_listed_got_by_id_or_latest_and_deleted() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         skill = client.skills.create(files=_files())
         first = client.skills.versions.retrieve("latest", skill_id=skill.id)
         assert first.id == skill.latest_version_id and first.description == "Reads PDFs"
@@ -76,7 +70,7 @@ def test_versions_are_added_listed_got_by_id_or_latest_and_deleted() -> None:
 
 def test_versions_list_in_cursor_pages() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         skill = client.skills.create(files=_files())
         made = [client.skills.versions.create(skill.id, files=_files()).id for _ in range(3)]
         newest_first = [*made[::-1], skill.latest_version_id]
@@ -89,7 +83,7 @@ def test_versions_list_in_cursor_pages() -> None:
 
 def test_unknown_ids_are_the_real_404() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         with pytest.raises(anthropic.NotFoundError):
             client.skills.versions.list("skill_nope")
         with pytest.raises(anthropic.NotFoundError):
@@ -108,7 +102,7 @@ def test_unknown_ids_are_the_real_404() -> None:
 
 def test_an_upload_without_skill_md_or_in_two_directories_or_renamed_is_the_400() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         with pytest.raises(anthropic.BadRequestError):
             client.skills.create(files=[("pdf-tools/README.md", b"x", "text/markdown")])
         with pytest.raises(anthropic.BadRequestError):
@@ -125,7 +119,7 @@ def test_an_upload_without_skill_md_or_in_two_directories_or_renamed_is_the_400(
 
 def test_the_beta_client_downloads_a_version_as_a_zip_and_addresses_by_epoch() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         skill = client.beta.skills.create(files=_files(), betas=["skills-2025-10-02"])
         assert skill.display_name == "pdf-tools"
         version = client.beta.skills.versions.retrieve("latest", skill_id=skill.id)
@@ -183,11 +177,11 @@ def test_a_rule_on_the_skills_path_is_retried_by_the_sdk_and_a_refusal_keeps_not
         ],
     }
     with MockServer(scenario=scenario) as server:
-        skill = _client(server, 2).skills.create(files=_files())
+        skill = strict_client(server, 2).skills.create(files=_files())
         entries = [e for e in server.journal.entries() if e.path == "/v1/skills"]
         assert [e.status for e in entries] == [529, 200]
         assert [e.retry_count for e in entries] == [0, 1]
-        assert [s.id for s in _client(server).skills.list()] == [skill.id]  # one skill, not two
+        assert [s.id for s in strict_client(server).skills.list()] == [skill.id]  # one skill, not two
 
 
 def test_without_retries_the_overload_reaches_the_caller() -> None:
@@ -197,12 +191,12 @@ def test_without_retries_the_overload_reaches_the_caller() -> None:
         "rules": [{"match": {"path": "/v1/skills*"}, "fault": 529}],
     }
     with MockServer(scenario=scenario) as server, pytest.raises(anthropic.OverloadedError):
-        _client(server).skills.list()
+        strict_client(server).skills.list()
 
 
 def test_an_upload_past_the_body_limit_is_the_413_and_keeps_nothing() -> None:
     with MockServer(max_body_bytes=64 * 1024) as server:
-        client = _client(server)
+        client = strict_client(server)
         big = [*_files(), ("pdf-tools/data.bin", bytes(80 * 1024), "application/octet-stream")]
         with pytest.raises(anthropic.APIStatusError) as err:
             client.skills.create(files=big)

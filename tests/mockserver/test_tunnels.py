@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import MockServer
 from mockserver.wire import tunnels as tn
@@ -48,15 +48,9 @@ cGy6h2Zr5u6b3ZcLLTX87AnsrN7+UCLI
 """
 
 
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
 def test_a_tunnel_is_made_got_listed_and_archived() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         tunnel = client.beta.tunnels.create(display_name="office")
         assert tunnel.id.startswith("tnl_") and tunnel.type == "tunnel" and tunnel.archived_at is None
         assert tunnel.display_name == "office" and tunnel.domain.endswith(".tunnels.busysignal.invalid")
@@ -81,7 +75,7 @@ def test_a_tunnel_is_made_got_listed_and_archived() -> None:
 
 def test_the_token_is_revealed_the_same_until_rotated() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         tunnel = client.beta.tunnels.create()
         assert "tunnel_token" not in client.beta.tunnels.retrieve(tunnel.id).model_dump()
         first = client.beta.tunnels.reveal_token(tunnel.id)
@@ -99,7 +93,7 @@ def test_the_token_is_revealed_the_same_until_rotated() -> None:
 
 def test_certificates_are_registered_listed_got_and_archived() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         tunnel = client.beta.tunnels.create()
         certs = client.beta.tunnels.certificates
         cert = certs.create(tunnel.id, ca_certificate_pem=CA_PEM)
@@ -129,7 +123,7 @@ def test_certificates_are_registered_listed_got_and_archived() -> None:
 
 def test_a_pem_the_api_refuses_is_a_400_naming_the_field() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         tunnel = client.beta.tunnels.create()
         certs = client.beta.tunnels.certificates
         with pytest.raises(anthropic.BadRequestError) as err:
@@ -160,13 +154,13 @@ def test_a_pem_the_api_refuses_is_a_400_naming_the_field() -> None:
 def test_without_the_beta_header_a_tunnels_route_is_a_400() -> None:
     with MockServer() as server:
         with pytest.raises(anthropic.BadRequestError) as err:
-            _client(server).get("/v1/tunnels", cast_to=object)
+            strict_client(server).get("/v1/tunnels", cast_to=object)
         assert tn.BETA in err.value.body["error"]["message"]  # type: ignore[index]
 
 
 def test_tunnels_and_certificates_list_in_cursor_pages() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         made = [client.beta.tunnels.create(display_name=f"t{i}") for i in range(5)]
         first = client.beta.tunnels.list(limit=2)
         assert [t.id for t in first.data] == [made[4].id, made[3].id] and first.next_page
@@ -219,10 +213,10 @@ def test_a_rule_on_the_tunnels_path_is_retried_and_a_refusal_keeps_nothing() -> 
         ],
     }
     with MockServer(scenario=scenario) as server:
-        made = _client(server, 2).beta.tunnels.create()
+        made = strict_client(server, 2).beta.tunnels.create()
         entries = [e for e in server.journal.entries() if e.path == "/v1/tunnels"]
         assert [e.status for e in entries] == [529, 200] and [e.retry_count for e in entries] == [0, 1]
-        assert [t.id for t in _client(server).beta.tunnels.list()] == [made.id]  # one tunnel, not two
+        assert [t.id for t in strict_client(server).beta.tunnels.list()] == [made.id]  # one tunnel, not two
 
 
 def test_without_retries_the_overload_reaches_the_caller() -> None:
@@ -232,12 +226,12 @@ def test_without_retries_the_overload_reaches_the_caller() -> None:
         "rules": [{"match": {"path": "/v1/tunnels*"}, "fault": 529}],
     }
     with MockServer(scenario=scenario) as server, pytest.raises(anthropic.OverloadedError):
-        _client(server).beta.tunnels.list()
+        strict_client(server).beta.tunnels.list()
 
 
 def test_reset_forgets_the_tunnels() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         tunnel = client.beta.tunnels.create()
         server.reset()
         assert client.beta.tunnels.list().data == []

@@ -9,20 +9,14 @@ import asyncio
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import MockServer
 
 
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
 def test_a_beta_profile_is_made_got_updated_and_deleted_in_the_legacy_shape() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         made = client.beta.user_profiles.create(name="Acme", external_id="cust-1", metadata={"tier": "gold"})
         assert made.id.startswith("uprof_") and made.type == "user_profile"
         assert made.access_type == "application" and made.trust_grants == {}
@@ -45,7 +39,7 @@ def test_a_beta_profile_is_made_got_updated_and_deleted_in_the_legacy_shape() ->
 
 def test_the_ga_shape_carries_the_details_and_the_enforcement_fields() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         made = client.user_profiles.create(
             name="Bob",
             external_user_details={
@@ -75,7 +69,7 @@ def test_the_ga_shape_carries_the_details_and_the_enforcement_fields() -> None:
 
 def test_bodies_the_api_refuses_are_400s_naming_the_field() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         with pytest.raises(anthropic.BadRequestError) as err:
             client.user_profiles.create(name="x" * 256)
         assert err.value.body["error"]["message"].startswith("name:")  # type: ignore[index]
@@ -98,7 +92,7 @@ def test_bodies_the_api_refuses_are_400s_naming_the_field() -> None:
 
 def test_profiles_list_in_cursor_pages_and_in_name_order() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         names = ["carol", "Alice", None, "bob"]
         made = [client.user_profiles.create(name=n) for n in names]
         first = client.user_profiles.list(limit=3)
@@ -120,7 +114,7 @@ def test_profiles_list_in_cursor_pages_and_in_name_order() -> None:
 
 def test_links_are_the_mocks_own_and_expire_a_day_later() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         made = client.user_profiles.create()
         action = client.user_profiles.action_urls.create(made.id, action={"type": "enroll_end_user"})
         assert action.type == "user_profile_action_url"
@@ -137,7 +131,7 @@ def test_links_are_the_mocks_own_and_expire_a_day_later() -> None:
 
 def test_data_controls_start_off_and_keep_what_is_set() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         made = client.beta.user_profiles.create()
         controls = client.beta.user_profiles.providers.google.data_controls
         first = controls.retrieve(made.id)
@@ -203,15 +197,15 @@ def test_a_rule_on_the_profiles_path_is_retried_and_a_refusal_keeps_nothing() ->
         ],
     }
     with MockServer(scenario=scenario) as server:
-        made = _client(server, 2).user_profiles.create(name="once")
+        made = strict_client(server, 2).user_profiles.create(name="once")
         entries = [e for e in server.journal.entries() if e.path == "/v1/user_profiles"]
         assert [e.status for e in entries] == [529, 200] and [e.retry_count for e in entries] == [0, 1]
-        assert [p.id for p in _client(server).user_profiles.list()] == [made.id]  # one profile, not two
+        assert [p.id for p in strict_client(server).user_profiles.list()] == [made.id]  # one profile, not two
 
 
 def test_reset_forgets_the_profiles() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         made = client.user_profiles.create()
         server.reset()
         assert client.user_profiles.list().data == []

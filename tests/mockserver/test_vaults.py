@@ -10,7 +10,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, strict_client
 
 from mockserver import MockServer
 from mockserver.wire import vaults as vw
@@ -36,15 +36,9 @@ ENV: dict[str, Any] = {
 }
 
 
-def _client(server: MockServer, retries: int = 0) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.url, api_key=TEST_KEY, max_retries=retries, _strict_response_validation=True
-    )
-
-
 def test_a_vault_is_made_listed_got_updated_archived_and_deleted() -> None:
     with MockServer() as server:
-        vaults = _client(server).beta.vaults
+        vaults = strict_client(server).beta.vaults
         vault = vaults.create(display_name="Team", metadata={"team": "a", "env": "dev"})
         assert vault.id.startswith("vlt_") and vault.type == "vault" and vault.archived_at is None
         assert vault.created_at == vault.updated_at and vault.metadata == {"team": "a", "env": "dev"}
@@ -69,7 +63,7 @@ def test_a_vault_is_made_listed_got_updated_archived_and_deleted() -> None:
 
 def test_vaults_list_in_cursor_pages() -> None:
     with MockServer() as server:
-        vaults = _client(server).beta.vaults
+        vaults = strict_client(server).beta.vaults
         made = [vaults.create(display_name=f"v{i}").id for i in range(5)]
         first = vaults.list(limit=2)
         assert len(first.data) == 2 and first.next_page is not None and first.has_next_page()
@@ -80,7 +74,7 @@ def test_vaults_list_in_cursor_pages() -> None:
 
 def test_a_create_without_its_required_field_is_the_400_naming_it() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         with pytest.raises(anthropic.BadRequestError) as err:
             client.post("/v1/vaults", body={"metadata": {}}, cast_to=object)
         assert err.value.body["error"] == {  # type: ignore[index]
@@ -97,7 +91,7 @@ def test_a_create_without_its_required_field_is_the_400_naming_it() -> None:
 
 def test_credentials_never_answer_a_secret() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         vault = client.beta.vaults.create(display_name="v")
         creds = client.beta.vaults.credentials
         oauth = creds.create(vault.id, auth=OAUTH, display_name="Linear")  # type: ignore[arg-type]
@@ -121,7 +115,7 @@ def test_credentials_never_answer_a_secret() -> None:
 
 def test_credentials_are_listed_got_updated_archived_validated_and_deleted() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         vault = client.beta.vaults.create(display_name="v")
         creds = client.beta.vaults.credentials
         oauth = creds.create(vault.id, auth=OAUTH)  # type: ignore[arg-type]
@@ -165,7 +159,7 @@ def test_credentials_are_listed_got_updated_archived_validated_and_deleted() -> 
 
 def test_the_probe_follows_the_stored_expiry() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         vault = client.beta.vaults.create(display_name="v")
         creds = client.beta.vaults.credentials
         later = "2999-01-01T00:00:00Z"
@@ -226,23 +220,23 @@ def test_a_rule_on_the_vaults_path_is_retried_by_the_sdk_and_a_refusal_keeps_not
         ],
     }
     with MockServer(scenario=scenario) as server:
-        vault = _client(server, 2).beta.vaults.create(display_name="v")
+        vault = strict_client(server, 2).beta.vaults.create(display_name="v")
         entries = [e for e in server.journal.entries() if e.path == "/v1/vaults"]
         assert [e.status for e in entries] == [529, 200]
         assert [e.retry_count for e in entries] == [0, 1]
-        assert [v.id for v in _client(server).beta.vaults.list()] == [vault.id]  # one vault, not two
+        assert [v.id for v in strict_client(server).beta.vaults.list()] == [vault.id]  # one vault, not two
     down = {
         "name": "vaults-down",
         "description": "refused",
         "rules": [{"match": {"path": "/v1/vaults*"}, "fault": 529}],
     }
     with MockServer(scenario=down) as server, pytest.raises(anthropic.OverloadedError):
-        _client(server).beta.vaults.list()
+        strict_client(server).beta.vaults.list()
 
 
 def test_reset_forgets_every_vault() -> None:
     with MockServer() as server:
-        client = _client(server)
+        client = strict_client(server)
         vault = client.beta.vaults.create(display_name="v")
         client.beta.vaults.credentials.create(vault.id, auth=ENV)  # type: ignore[arg-type]
         server.reset()
