@@ -32,7 +32,10 @@ ConnectionKind = Literal["reset", "hang", "close_after_headers", "truncated_body
 StreamKind = Literal["error_event", "stall", "cut"]
 CONNECTION_FAULT_NAMES: tuple[str, ...] = get_args(ConnectionKind)
 STREAM_FAULT_NAMES = {f"stream_{kind}": kind for kind in get_args(StreamKind)}  # short form → kind
-FAULT_NAMES = (*CONNECTION_FAULT_NAMES, *STREAM_FAULT_NAMES, "spend_limit")
+FAULT_NAMES = (*CONNECTION_FAULT_NAMES, *STREAM_FAULT_NAMES, "spend_limit", "refusal")
+# the policy categories of a refusal's stop_details (the API's vocabulary)
+RefusalCategory = Literal["cyber", "bio", "frontier_llm", "reasoning_extraction", "general_harms"]
+Speed = Literal["standard", "fast"]
 # the short forms as one Literal (for the published JSON Schema's enum)
 FaultName: Any = cast(Any, Literal)[FAULT_NAMES]
 StatusCode = Annotated[int, Field(ge=400, le=599, description="an HTTP error status")]
@@ -102,16 +105,28 @@ class StreamFaultSpec(_Model):
     stall_s: float = Field(default=0.0, ge=0, description="for stall: seconds without any byte")
 
 
+class RefusalFaultSpec(_Model):
+    """A 200 whose model declines: ``stop_reason: refusal`` with its ``stop_details`` (Messages
+    only; on any other route the rule passes)."""
+
+    category: RefusalCategory | None = Field(default=None, description="stop_details.category")
+    explanation: str | None = Field(default=None, description="stop_details.explanation")
+    recommended_model: str | None = Field(
+        default=None, description="stop_details.recommended_model: the model to retry on"
+    )
+
+
 class FaultSpec(_Model):
-    """Exactly one of error / connection / stream."""
+    """Exactly one of error / connection / stream / refusal."""
 
     error: ErrorFault | None = None
     connection: ConnectionFaultSpec | None = None
     stream: StreamFaultSpec | None = None
+    refusal: RefusalFaultSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FaultSpec:
-        _exactly_one_of(self, "a fault", ("error", "connection", "stream"))
+        _exactly_one_of(self, "a fault", ("error", "connection", "stream", "refusal"))
         return self
 
 
@@ -131,6 +146,8 @@ def expand_fault(value: Any) -> Any:
             return {"connection": {"kind": name}}
         if name in STREAM_FAULT_NAMES:
             return {"stream": {"kind": STREAM_FAULT_NAMES[name]}}
+        if name == "refusal":
+            return {"refusal": {}}
         if name == "spend_limit":
             return {
                 "error": {
@@ -143,7 +160,7 @@ def expand_fault(value: Any) -> Any:
             }
         raise ValueError(
             f"unknown fault {value!r}: use an HTTP status (400-599), one of {', '.join(FAULT_NAMES)}, "
-            "or a mapping with error / connection / stream"
+            "or a mapping with error / connection / stream / refusal"
         )
     return value
 
@@ -179,6 +196,9 @@ class Match(_Model):
     method: Patterns | None = None
     model: Patterns | None = Field(default=None, description="model id, wildcards allowed")
     stream: bool | None = None
+    speed: Speed | None = Field(
+        default=None, description="the Messages request's speed (a request without one is standard)"
+    )
     api_key_id: Patterns | None = Field(default=None, description="the journal's api_key_id of the key")
     headers: dict[str, str] = Field(
         default_factory=dict, description="request header (lower-case name) → pattern; '*' = present"

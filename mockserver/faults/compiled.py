@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from mockserver.faults import kinds, rng
-from mockserver.faults.decision import ConnectionFault, HttpError, StreamFault
+from mockserver.faults.decision import ConnectionFault, HttpError, Refusal, StreamFault
 from mockserver.faults.errors import DEFAULT_RETRY_AFTER_S, format_seconds
 from mockserver.faults.latency import Latency
 from mockserver.faults.timeline import Span, spans_of
@@ -89,6 +89,7 @@ class CompiledFault:
     error: HttpError | None = None
     connection: ConnectionFault | None = None
     stream: StreamFault | None = None
+    refusal: Refusal | None = None
 
 
 def compile_fault(spec: FaultSpec) -> CompiledFault:
@@ -112,6 +113,11 @@ def compile_fault(spec: FaultSpec) -> CompiledFault:
     if spec.connection is not None:
         c = spec.connection
         return CompiledFault(kinds.label("connection", c.kind), connection=ConnectionFault(c.kind, c.hang_s))
+    if spec.refusal is not None:
+        r = spec.refusal
+        return CompiledFault(
+            kinds.BY_NAME["refusal"].label, refusal=Refusal(r.category, r.explanation, r.recommended_model)
+        )
     assert spec.stream is not None
     s = spec.stream
     return CompiledFault(
@@ -204,6 +210,7 @@ class CompiledRule:
     only_window: bool = False
     window_start: float = 0.0
     window_end: float = float("inf")
+    speed: str | None = None  # the request's speed ("fast" | "standard"; no speed sent: standard)
 
     def static_match(self, method: str, path: str, model: str | None, stream: bool) -> bool:
         """The conditions that depend only on (method, path, model, stream): cacheable per request shape."""
@@ -294,12 +301,13 @@ def compile_rule(index: int, rule: Rule, seed: int) -> CompiledRule:
         latency_key=rng.stream_key(seed, f"rule:{rid}:latency"),
         terminal=fault is not None or sequence is not None,
         has_tokens=rule.tokens is not None,
-        dynamic=m.api_key is not None or bool(m.headers) or when is not None,
+        dynamic=m.api_key is not None or bool(m.headers) or when is not None or rule.match.speed is not None,
         only_probability=trig.probability is not None and sequence is None and not counted,
         threshold=trig.probability if trig.probability is not None else 1.0,
-        only_window=only_window,
+        only_window=only_window and rule.match.speed is None,
         window_start=window_start,
         window_end=window_end,
+        speed=rule.match.speed,
     )
 
 

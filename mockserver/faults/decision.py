@@ -39,6 +39,7 @@ class RequestFacts:
     max_tokens: int = 0  # requested max_tokens (0 for non-generation routes)
     retry_count: int | None = None  # x-stainless-retry-count, when sent
     loopback: bool = False  # the request came from a loopback address (unknown: no, fail closed)
+    speed: str | None = None  # the Messages request's speed ("fast", "standard"; None: not sent)
 
     @property
     def logical_key(self) -> str:
@@ -68,6 +69,15 @@ class StreamFault:
     stall_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A Messages answer whose model declines (``stop_reason: refusal``): its stop_details."""
+
+    category: str | None = None
+    explanation: str | None = None
+    recommended_model: str | None = None
+
+
 @dataclass(slots=True)
 class Decision:
     """What to do with one request. At most one of error / connection_fault applies;
@@ -84,10 +94,16 @@ class Decision:
     tokens_per_s: float | None = None  # overrides the server's generation speed
     headers: Mapping[str, str] = field(default_factory=dict)  # added to every response (rate-limit headers)
     reason: Mapping[str, Any] = field(default_factory=dict)  # why: rule id, draw, seed... (journalled)
+    refusal: Refusal | None = None  # a Messages 200 that declines instead of answering
 
     @property
     def is_fault(self) -> bool:
-        return self.error is not None or self.connection_fault is not None or self.stream_fault is not None
+        return (
+            self.error is not None
+            or self.connection_fault is not None
+            or self.stream_fault is not None
+            or self.refusal is not None
+        )
 
 
 PASS = Decision()

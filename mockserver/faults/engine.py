@@ -87,7 +87,15 @@ def _decision_from(
         return Decision(None, None, None, delay_s, ttft_s, tokens_per_s, headers or {}, reason)
     reason["fault"] = fault.label
     return Decision(
-        fault.error, fault.connection, fault.stream, delay_s, ttft_s, tokens_per_s, headers or {}, reason
+        fault.error,
+        fault.connection,
+        fault.stream,
+        delay_s,
+        ttft_s,
+        tokens_per_s,
+        headers or {},
+        reason,
+        fault.refusal,
     )
 
 
@@ -125,9 +133,11 @@ def _scope_key(rule: CompiledRule, facts: RequestFacts) -> str:
 
 
 def _dynamic_match(rule: CompiledRule, facts: RequestFacts, t: float) -> bool:
-    """The conditions that vary per request of one shape: key, headers, time. (A rule whose only
+    """The conditions that vary per request of one shape: key, speed, headers, time. (A rule whose only
     such condition is one fixed window is tested by ``_rules`` itself, without this call.)"""
     if rule.api_key is not None and not rule.api_key(facts.api_key_id):
+        return False
+    if rule.speed is not None and (facts.speed or "standard") != rule.speed:
         return False
     for name, match in rule.headers:
         value = facts.headers.get(name)

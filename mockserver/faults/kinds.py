@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["connection", "stream", "error"]
+Family = Literal["connection", "stream", "error", "answer"]
 
 # the journal's label of a decision that only adds latency (the response arrives whole, later)
 DELAY_LABEL = "delay"
@@ -23,7 +23,9 @@ DELAY_LABEL = "delay"
 @dataclass(frozen=True, slots=True)
 class FaultKind:
     name: str  # the scenario's (and the override header's) word: "reset", "stream_stall" ...
-    family: Family  # connection: instead of a response; stream: inside a 200 stream; error: an HTTP error
+    # connection: instead of a response; stream: inside a 200 stream; error: an HTTP error;
+    # answer: a whole 200 that says something else (a refusal)
+    family: Family
     kind: str | None  # the Decision's ConnectionFault/StreamFault kind (None for an error)
     label: str  # what the journal's ``fault`` says of a request that got it
     completes: bool  # the response still arrives whole (only later)
@@ -48,6 +50,8 @@ KINDS: tuple[FaultKind, ...] = (
     FaultKind("stream_cut", "stream", "cut", "stream_cut", False),
     # the spend-cap 429: should-retry false and no retry-after (an error's label is its status)
     FaultKind("spend_limit", "error", None, "429-no-retry", False),
+    # a whole 200 whose model declines: stop_reason "refusal" with its stop_details (Messages)
+    FaultKind("refusal", "answer", None, "refusal", True),
 )
 
 BY_NAME: dict[str, FaultKind] = {k.name: k for k in KINDS}
@@ -55,7 +59,7 @@ _BY_KIND: dict[tuple[Family, str | None], FaultKind] = {(k.family, k.kind): k fo
 
 # Connection or stream faults after which a retry or a fallback is legitimate (the journal's labels).
 TRANSPORT_LABELS: frozenset[str] = frozenset(
-    k.label for k in KINDS if k.family != "error" and not k.completes
+    k.label for k in KINDS if k.family in ("connection", "stream") and not k.completes
 )
 # Labels of decisions after which the response still arrived whole (only later than it would have).
 COMPLETING_LABELS: frozenset[str] = frozenset({DELAY_LABEL, *(k.label for k in KINDS if k.completes)})

@@ -5,7 +5,8 @@ name of a fault kind (``reset``, ``stream_stall``, ``spend_limit`` ...: the rows
 :mod:`mockserver.faults.kinds`, the scenario language's short forms). Parameters: ``retry-after``
 (s), ``retry-after-ms``, ``should-retry`` (true|false), ``type``, ``message`` (error type and
 message, for statuses and stream_error_event), ``after`` (SSE events before a stream fault),
-``stall`` (s), ``hang`` (s).
+``stall`` (s), ``hang`` (s); for ``refusal``: ``category``, ``explanation``,
+``recommended-model``.
 Example: ``529;retry-after-ms=20``, ``stream_error_event;after=2;type=api_error``. A 429 carries
 ``retry-after: 1`` unless the header gives one, or ``retry-after=none`` for a 429 without it.
 """
@@ -34,6 +35,11 @@ _STREAM_PARAMS: _Params = {
     "message": ("message", str),
 }
 _CONNECTION_PARAMS: _Params = {"hang": ("hang_s", float)}
+_REFUSAL_PARAMS: _Params = {
+    "category": ("category", str),
+    "explanation": ("explanation", str),
+    "recommended-model": ("recommended_model", str),
+}
 
 
 class OverrideError(ValueError):
@@ -53,9 +59,12 @@ def parse_override(value: str) -> CompiledFault | None:
         raise OverrideError(str(exc)) from None
     kind = next(iter(spec))
     body: dict[str, Any] = dict(spec[kind])
-    table: _Params = {"error": _ERROR_PARAMS, "stream": _STREAM_PARAMS, "connection": _CONNECTION_PARAMS}[
-        kind
-    ]
+    table: _Params = {
+        "error": _ERROR_PARAMS,
+        "stream": _STREAM_PARAMS,
+        "connection": _CONNECTION_PARAMS,
+        "refusal": _REFUSAL_PARAMS,
+    }[kind]
     for param in params:
         if not param:
             continue

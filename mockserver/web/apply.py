@@ -73,7 +73,8 @@ def message_id(entry: JournalEntry) -> str:
 def events_of(entry: JournalEntry, prepared: Prepared) -> list[SseEvent]:
     """The SSE events of a prepared Messages answer."""
     req = prepared.request
-    return stream_events(message_id(entry), req.model, prepared.completion, req.input_tokens)
+    extra = None if req.speed is None else {"speed": req.speed}
+    return stream_events(message_id(entry), req.model, prepared.completion, req.input_tokens, extra)
 
 
 def apply(

@@ -50,9 +50,12 @@ class Exchange:
         # the engine, what it was asked and what it decided; None until judged (or for a pass)
         self.judged: tuple[FaultEngine, RequestFacts, Decision] | None = None
 
-    def judge(self, model: str | None, stream: bool, input_tokens: int, max_tokens: int) -> Decision:
+    def judge(
+        self, model: str | None, stream: bool, input_tokens: int, max_tokens: int, speed: str | None = None
+    ) -> Decision:
         """Ask the engine what to do with this request, and journal why. A request nothing in a
-        scenario can touch passes without facts (it holds nothing: nothing to complete)."""
+        scenario can touch passes without facts (it holds nothing: nothing to complete).
+        ``speed``: a Messages request's ``speed``, when it sent one."""
         state, entry = self.state, self.entry
         engine = state.engine
         if type(engine) is ScenarioEngine:
@@ -64,7 +67,7 @@ class Exchange:
                 state.index = index + 1
                 entry.reason = reason
                 return PASS
-        facts = state.facts(self.request, entry, model, stream, input_tokens, max_tokens)
+        facts = state.facts(self.request, entry, model, stream, input_tokens, max_tokens, speed)
         decision = engine.decide(facts, state.clock())
         entry.reason = decision.reason
         self.judged = (engine, facts, decision)

@@ -39,7 +39,7 @@ from mockserver.wire.generation import Completion, canonical_prompt, content_key
 from mockserver.wire.keyids import KeyIds, salt_bytes
 from mockserver.wire.resources import Resources
 from mockserver.wire.response_headers import header_templates
-from mockserver.wire.sse import message_json_tail_fast
+from mockserver.wire.sse import message_json_tail, message_json_tail_fast
 from mockserver.wire.validation import MessageRequest, validate_messages_request
 
 Spec = Any  # what build_engine accepts: None, a name, a path, YAML text, a mapping
@@ -121,6 +121,8 @@ class MockState:
         self.key_ids = KeyIds(salt_bytes(config.key_salt))
         self._request_id = self.ids.request_id
         self.bind_host: str | None = None  # set by the server that binds the app (control_guard)
+        # fallback credit tokens minted by refusals (token -> the refused model, wall time), oldest first
+        self.credit_tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def refresh_headers(self, wall: float) -> None:
         """Every response's headers (base), a 200's and an error's templates, for wall time ``wall``."""
@@ -162,6 +164,7 @@ class MockState:
         self.journal.clear()
         self.batches.clear()
         self.resources.clear()
+        self.credit_tokens.clear()
         self.stats.reset()
         self.restart_engine()
 
@@ -248,7 +251,9 @@ class MockState:
             request,
             prompt_digest_of(body, prompt),
             completion,
-            message_json_tail_fast(request.model, completion, request.input_tokens),
+            message_json_tail_fast(request.model, completion, request.input_tokens)
+            if request.speed is None
+            else message_json_tail(request.model, completion, request.input_tokens, {"speed": request.speed}),
             body_digest(raw),
         )
         if memo is not None and len(raw) <= 65536:
@@ -265,6 +270,7 @@ class MockState:
         stream: bool,
         input_tokens: int,
         max_tokens: int,
+        speed: str | None = None,
     ) -> RequestFacts:
         index = self.index
         self.index = index + 1  # next_index(), inline
@@ -281,6 +287,7 @@ class MockState:
             max_tokens,
             entry.retry_count,
             is_loopback(request.remote),
+            speed,
         )
 
     def response_headers(self, entry: JournalEntry, *extra: Mapping[str, str]) -> dict[str, str]:

@@ -28,7 +28,13 @@ def message_object(
     completion: Completion,
     input_tokens: int,
     service_tier: str = "standard",
+    extra_usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The JSON Message; ``extra_usage``: fields ``usage`` carries besides the counts (``speed``,
+    ``fallback_credit``)."""
+    usage_of = usage(input_tokens, completion.output_tokens, service_tier)
+    if extra_usage:
+        usage_of.update(extra_usage)
     return {
         "id": message_id,
         "type": "message",
@@ -37,13 +43,15 @@ def message_object(
         "content": completion.content(),
         "stop_reason": completion.stop_reason,
         "stop_sequence": completion.stop_sequence,
-        "usage": usage(input_tokens, completion.output_tokens, service_tier),
+        "usage": usage_of,
     }
 
 
-def message_json_tail(model: str, completion: Completion, input_tokens: int) -> bytes:
+def message_json_tail(
+    model: str, completion: Completion, input_tokens: int, extra_usage: dict[str, Any] | None = None
+) -> bytes:
     """Everything after the id of the JSON message: ``b'{"id":"' + id + b'"' + tail`` is the body."""
-    body = message_object("", model, completion, input_tokens)
+    body = message_object("", model, completion, input_tokens, extra_usage=extra_usage)
     del body["id"]
     return b"," + _dumps(body).encode()[1:]
 
@@ -120,8 +128,15 @@ def _block_events(index: int, output: Any, ping: bool) -> list[SseEvent]:
     return events
 
 
-def stream_events(message_id: str, model: str, completion: Completion, input_tokens: int) -> list[SseEvent]:
-    """The SSE events of a streamed answer, in the API's order (a ping after the first block starts)."""
+def stream_events(
+    message_id: str,
+    model: str,
+    completion: Completion,
+    input_tokens: int,
+    extra_usage: dict[str, Any] | None = None,
+) -> list[SseEvent]:
+    """The SSE events of a streamed answer, in the API's order (a ping after the first block starts);
+    ``extra_usage`` as :func:`message_object`'s (the delta's usage carries no ``speed``)."""
     start: dict[str, Any] = {
         "id": message_id,
         "type": "message",
@@ -132,6 +147,8 @@ def stream_events(message_id: str, model: str, completion: Completion, input_tok
         "stop_sequence": None,
         "usage": usage(input_tokens, 1),
     }
+    if extra_usage:
+        start["usage"].update(extra_usage)
     events = [SseEvent(event("message_start", {"type": "message_start", "message": start}), False)]
     for index, output in enumerate(completion.outputs):
         events.extend(_block_events(index, output, ping=index == 0))
@@ -139,6 +156,8 @@ def stream_events(message_id: str, model: str, completion: Completion, input_tok
         events.append(SseEvent(event("ping", {"type": "ping"}), False))
     delta_usage = usage(input_tokens, completion.output_tokens)
     del delta_usage["cache_creation"], delta_usage["service_tier"]
+    if extra_usage:
+        delta_usage.update((k, v) for k, v in extra_usage.items() if k != "speed")
     stop = {"stop_reason": completion.stop_reason, "stop_sequence": completion.stop_sequence}
     delta = {"type": "message_delta", "delta": stop, "usage": delta_usage}
     events.append(SseEvent(event("message_delta", delta), False))

@@ -13,6 +13,7 @@ from typing import Any
 
 from mockserver.wire.catalogue import Catalogue, ModelEntry
 from mockserver.wire.errors import bounded_list, invalid, not_found
+from mockserver.wire.fallbacks import Credit, check_credit, check_fallbacks, check_speed
 from mockserver.wire.sampling import check_fixed_sampling, validate_sampling
 from mockserver.wire.tokens import count_input_tokens
 
@@ -125,6 +126,9 @@ class MessageRequest:
     forced_tool: str | None  # name of the tool tool_choice forces, if any
     input_tokens: int
     thinking: bool = False  # extended thinking on: the answer starts with a thinking block
+    speed: str | None = None  # "fast" | "standard" when sent (echoed as usage.speed)
+    credit: Credit | None = None  # the fallback_credit_token presented
+    fallbacks: tuple[dict[str, Any], ...] | str | None = None  # the server-side fallback chain
 
 
 def _is_int(value: Any) -> bool:
@@ -423,6 +427,9 @@ def validate_messages_request(
     forced = _validate_tool_choice(body.get("tool_choice"), tools)
     _validate_common_options(body, max_tokens)
     thinking = _thinking(body)
+    speed = check_speed(body)
+    credit = check_credit(body)
+    fallbacks = check_fallbacks(body)
     entry = resolve_model(model, catalogue)
     if strict:
         check_fixed_sampling(body, entry)
@@ -443,6 +450,9 @@ def validate_messages_request(
         forced_tool=forced,
         input_tokens=count_input_tokens(messages, system, tools),
         thinking=thinking,
+        speed=speed,
+        credit=credit,
+        fallbacks=fallbacks,
     )
 
 

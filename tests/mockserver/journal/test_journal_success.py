@@ -36,6 +36,7 @@ VERDICTS: dict[str, tuple[str | None, bool, str]] = {
     "stream_stall": ("stream_stall", True, "200+stream_stall"),
     "stream_cut": ("stream_cut", False, "200+stream_cut"),
     "spend_limit": ("http_error", False, "429"),
+    "refusal": ("refusal", True, "200+refusal"),
     "529": ("http_error", False, "529"),
     "ok": (None, True, "200"),
 }
