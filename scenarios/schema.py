@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, cast, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from scenarios.base import StrictModel as _Model
+from scenarios.base import exactly_one_of as _exactly_one_of
 from scenarios.headers import HEADER_NAMES_SCHEMA, HeaderValue, check_fault_headers
+from scenarios.when import Day, Schedule, When, Window
 
 # The API path rate limits and capacity pools count by default (mockserver.wire.paths.MESSAGES;
 # scenarios imports nothing of the project, so a test keeps the two equal).
@@ -45,18 +48,6 @@ MAX_RETRY_AFTER_S = 86_400.0  # a day: longer is no retry hint any client would 
 SPEND_LIMIT_MESSAGE = (
     "You have reached your specified API usage limits. You will regain access on the first day of next month."
 )
-
-
-class _Model(BaseModel):
-    # no .inf / .nan anywhere: a non-finite duration or rate is a mistake, never a setting
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def _exactly_one_of(model: BaseModel, what: str, fields: tuple[str, ...]) -> None:
-    """ValueError unless exactly one of ``fields`` is set on ``model``."""
-    given = [k for k in fields if getattr(model, k) is not None]
-    if len(given) != 1:
-        raise ValueError(f"{what} needs exactly one of {', '.join(fields)} (got {given or 'none'})")
 
 
 class ErrorFault(_Model):
@@ -203,55 +194,6 @@ class Match(_Model):
     headers: dict[str, str] = Field(
         default_factory=dict, description="request header (lower-case name) → pattern; '*' = present"
     )
-
-
-class Window(_Model):
-    """[start_s, end_s) in seconds of scenario time; no end_s = until the end of time."""
-
-    start_s: float = Field(default=0.0, ge=0)
-    end_s: float | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Window:
-        if self.end_s is not None and self.end_s <= self.start_s:
-            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
-        return self
-
-
-class Schedule(_Model):
-    """A repeating schedule: active during the windows, modulo period_s."""
-
-    period_s: float = Field(gt=0)
-    windows: list[Window] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _inside_period(self) -> Schedule:
-        for w in self.windows:
-            if w.end_s is None or w.end_s > self.period_s:
-                raise ValueError(f"every window needs an end_s within period_s ({self.period_s})")
-        return self
-
-
-class Day(_Model):
-    """A day compressed into ``length_s`` seconds; active during the given hours [from, to)."""
-
-    length_s: float = Field(gt=0, description="seconds of real time that make one simulated day")
-    hours: list[tuple[float, float]] = Field(min_length=1, description="[from_hour, to_hour) pairs, 0-24")
-
-    @model_validator(mode="after")
-    def _valid_hours(self) -> Day:
-        for a, b in self.hours:
-            if not 0 <= a < b <= 24:
-                raise ValueError(f"hours [{a}, {b}) must satisfy 0 <= from < to <= 24")
-        return self
-
-
-class When(_Model):
-    """Time conditions (all given must hold), in seconds since the scenario (re)started."""
-
-    window: Window | None = None
-    schedule: Schedule | None = None
-    day: Day | None = None
 
 
 class Trigger(_Model):

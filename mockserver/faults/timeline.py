@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from scenarios.schema import Scenario, When
+from scenarios.schema import Scenario
+from scenarios.when import When
 
 SpanState = Literal["upcoming", "active", "ended"]
 
