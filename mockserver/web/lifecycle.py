@@ -73,6 +73,21 @@ class Exchange:
         self.judged = (engine, facts, decision)
         return decision
 
+    def judge_hop(
+        self, model: str, stream: bool, input_tokens: int, max_tokens: int, speed: str | None
+    ) -> Decision:
+        """A server-side fallback's next attempt, on ``model``: the attempt so far ends (it
+        declined, without output: its buckets and capacity settle), and the engine judges the hop
+        as a request of its own (its rate limits, rules and capacity). The journal keeps the first
+        decision's reason, each hop's under ``reason["fallbacks"]``."""
+        reason = dict(self.entry.reason or {})
+        self.complete()
+        self.judged = None
+        decision = self.judge(model, stream, input_tokens, max_tokens, speed)
+        reason.setdefault("fallbacks", []).append({"model": model, **decision.reason})
+        self.entry.reason = reason
+        return decision
+
     def complete(self) -> None:
         """Tell the engine how a judged request ended (its buckets and capacity settle)."""
         judged = self.judged

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from mockserver.journal import JournalEntry
 from mockserver.web.apply import apply, message_id
-from mockserver.web.fallbacks import answer
+from mockserver.web.fallbacks import answer, check_betas_of
 from mockserver.web.files import check_message_files
 from mockserver.web.lifecycle import Exchange, lifecycle, note_digest
 from mockserver.wire import paths
@@ -60,6 +60,8 @@ def _messages(exchange: Exchange, raw: bytes) -> Awaitable[web.StreamResponse]:
     entry.prompt_digest = prepared.prompt_digest
     if b'"file_id"' in raw:  # a block names an uploaded file: it must be one this server keeps
         check_message_files(exchange, raw)
+    if req.speed is not None or req.fallbacks is not None:  # the fields that need a beta
+        check_betas_of(exchange, prepared)
     decision = exchange.judge(req.model, req.stream, req.input_tokens, req.max_tokens, req.speed)
     if decision.refusal is not None or req.credit is not None or req.fallbacks is not None:
         return answer(exchange, decision, prepared)  # (not the hot path: a refusal, a credit, a chain)

@@ -57,6 +57,7 @@ class Prepared:
     json_tail: bytes  # the JSON message after its id
     body_digest: str
     logical_ids: dict[str, str] = field(default_factory=dict)  # api_key_id -> logical_id
+    content_key: bytes = b""  # what the completion is drawn from (a fallback hop's too)
 
     def logical_id(self, key_id: str) -> str:
         found = self.logical_ids.get(key_id)
@@ -246,7 +247,8 @@ class MockState:
             prompt = canonical_prompt(body)
         except RecursionError:
             raise invalid("The request body is nested too deeply") from None
-        completion = generate(request, content_key(body, self.config.seed, prompt))
+        key = content_key(body, self.config.seed, prompt)
+        completion = generate(request, key)
         prepared = Prepared(
             request,
             prompt_digest_of(body, prompt),
@@ -255,6 +257,7 @@ class MockState:
             if request.speed is None
             else message_json_tail(request.model, completion, request.input_tokens, {"speed": request.speed}),
             body_digest(raw),
+            content_key=key,
         )
         if memo is not None and len(raw) <= 65536:
             memo[raw] = prepared

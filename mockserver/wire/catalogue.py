@@ -3,8 +3,12 @@
 The default lists the current Claude ids the installed SDK names. Replace it with a JSON or
 YAML file: ``{"models": [{"id": ..., "display_name": ..., "created_at": ..., "max_tokens": ...,
 "max_input_tokens": ..., "aliases": [...], "lifecycle": "active", "line": "opus",
-"sampling_fixed": false}]}`` (``sampling_fixed``: the model refuses temperature other than 1,
-top_p below 0.99 and any top_k, as the models after Claude Opus 4.6 do).
+"sampling_fixed": false, "allowed_fallback_models": [...], "fast_mode": false, "fast_mode_beta": false}]}``
+(``sampling_fixed``: the model refuses temperature other than 1, top_p below 0.99 and any top_k, as
+the models after Claude Opus 4.6 do; ``allowed_fallback_models``: the models a request's
+``fallbacks`` may name, the first of them its ``"default"`` chain, none: the model takes no
+``fallbacks`` list; ``fast_mode``: the model takes ``speed`` (a model without it refuses the field);
+``fast_mode_beta``: it takes ``speed`` only with the ``fast-mode-2026-02-01`` beta).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,9 +40,14 @@ class ModelEntry:
     retires_at: str | None = None  # RFC 3339
     # temperature must be 1, top_p at least 0.99, top_k absent (the models after Claude Opus 4.6)
     sampling_fixed: bool = False
+    # the models a request's `fallbacks` may name (BetaModelInfo.allowed_fallback_models)
+    fallback_models: tuple[str, ...] = ()
+    fast_mode: bool = False  # takes `speed` ("fast" | "standard"); without it, `speed` is the 400
+    fast_mode_beta: bool = False  # takes `speed` only with the fast-mode beta
 
     def info(self) -> dict[str, Any]:
-        """The ModelInfo object of GET /v1/models."""
+        """The ModelInfo object of GET /v1/models, with the models its ``fallbacks`` may name
+        (``allowed_fallback_models``, which the SDK's BetaModelInfo types)."""
         return {
             "type": "model",
             "id": self.id,
@@ -50,6 +59,7 @@ class ModelEntry:
             "line": self.line,
             "deprecated_at": self.deprecated_at,
             "retires_at": self.retires_at,
+            "allowed_fallback_models": list(self.fallback_models),
         }
 
 
@@ -118,6 +128,15 @@ claude-sonnet-4-5-20250929  Claude Sonnet 4.5      2025-09-29  64000   sonnet  c
 # released between the two Opus models, still take them.
 _FIXED_SAMPLING_SINCE = "2026-03-04"  # Claude Opus 4.7
 
+# Server-side fallbacks: the models released since Claude Opus 5 take a `fallbacks` chain of the two
+# newest Opus or Sonnet models released before them (newest first: the "default" chain); older
+# models take none. Fast mode: the Opus models since Claude Opus 4.6, which needs the fast-mode
+# beta for any `speed` (as Opus 4.7 does); the later ones take it without. The API publishes
+# neither table for these ids: they are the mock's (docs/anthropic-api.md, section 11).
+_FALLBACKS_SINCE = "2026-05-06"  # Claude Opus 5
+_FAST_SINCE = "2026-02-05"  # Claude Opus 4.6
+_FAST_BETA_UNTIL = "2026-03-04"  # Claude Opus 4.7: the last one that needs the beta
+
 
 def _table_entry(row: str) -> ModelEntry:
     model_id, name, created, max_tokens, line, aliases, retires = re.split(r" {2,}", row)
@@ -136,8 +155,25 @@ def _table_entry(row: str) -> ModelEntry:
     )
 
 
-DEFAULT_MODELS: tuple[ModelEntry, ...] = tuple(
-    _table_entry(row) for row in _DEFAULT_TABLE.strip().splitlines()
+def _with_fallbacks_and_speed(models: tuple[ModelEntry, ...]) -> tuple[ModelEntry, ...]:
+    """The default table's models with their fallback chains and fast mode (see above)."""
+    out = []
+    for m in models:
+        day = m.created_at[:10]
+        older = [o.id for o in models if o.line in ("opus", "sonnet") and o.created_at < m.created_at]
+        out.append(
+            replace(
+                m,
+                fallback_models=tuple(older[:2]) if day >= _FALLBACKS_SINCE else (),
+                fast_mode=m.line == "opus" and day >= _FAST_SINCE,
+                fast_mode_beta=m.line == "opus" and _FAST_SINCE <= day <= _FAST_BETA_UNTIL,
+            )
+        )
+    return tuple(out)
+
+
+DEFAULT_MODELS: tuple[ModelEntry, ...] = _with_fallbacks_and_speed(
+    tuple(_table_entry(row) for row in _DEFAULT_TABLE.strip().splitlines())
 )
 
 
@@ -182,6 +218,9 @@ _KNOWN_FIELDS = frozenset(
         "deprecated_at",
         "retires_at",
         "sampling_fixed",
+        "allowed_fallback_models",
+        "fast_mode",
+        "fast_mode_beta",
     }
 )
 
@@ -216,9 +255,10 @@ def _model_entry(raw: Any, where: str) -> ModelEntry:
     line = raw.get("line")
     if line is not None and not isinstance(line, str):
         raise CatalogueError(f"{where}: field 'line' must be a string")
-    sampling_fixed = raw.get("sampling_fixed", False)
-    if not isinstance(sampling_fixed, bool):
-        raise CatalogueError(f"{where}: field 'sampling_fixed' must be true or false")
+    flags = {name: _flag(raw, name, where) for name in ("sampling_fixed", "fast_mode", "fast_mode_beta")}
+    fallbacks = raw.get("allowed_fallback_models", [])
+    if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
+        raise CatalogueError(f"{where}: field 'allowed_fallback_models' must be a list of model ids")
     max_input = raw.get("max_input_tokens", 200_000)
     if not isinstance(max_input, int) or isinstance(max_input, bool) or max_input < 1:
         raise CatalogueError(f"{where}: field 'max_input_tokens' must be a positive integer")
@@ -233,8 +273,16 @@ def _model_entry(raw: Any, where: str) -> ModelEntry:
         line=line,
         deprecated_at=_optional_time(raw, "deprecated_at", where),
         retires_at=_optional_time(raw, "retires_at", where),
-        sampling_fixed=sampling_fixed,
+        fallback_models=tuple(fallbacks),
+        **flags,
     )
+
+
+def _flag(raw: Mapping[str, Any], name: str, where: str) -> bool:
+    value = raw.get(name, False)
+    if not isinstance(value, bool):
+        raise CatalogueError(f"{where}: field {name!r} must be true or false")
+    return value
 
 
 def catalogue_from_data(data: Any, *, source: str = "<catalogue>") -> Catalogue:
@@ -242,7 +290,14 @@ def catalogue_from_data(data: Any, *, source: str = "<catalogue>") -> Catalogue:
     items = data.get("models") if isinstance(data, Mapping) else data
     if not isinstance(items, Sequence) or isinstance(items, str) or not items:
         raise CatalogueError(f"{source}: expected a non-empty list under 'models'")
-    return Catalogue(tuple(_model_entry(raw, f"{source}: models[{i}]") for i, raw in enumerate(items)))
+    catalogue = Catalogue(tuple(_model_entry(raw, f"{source}: models[{i}]") for i, raw in enumerate(items)))
+    for i, model in enumerate(catalogue.models):
+        for name in model.fallback_models:
+            if catalogue.get(name) is None:
+                raise CatalogueError(
+                    f"{source}: models[{i}]: allowed_fallback_models names {name!r}, not in the catalogue"
+                )
+    return catalogue
 
 
 def load_catalogue(path: str | Path) -> Catalogue:

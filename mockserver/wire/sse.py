@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +30,11 @@ def message_object(
     input_tokens: int,
     service_tier: str = "standard",
     extra_usage: dict[str, Any] | None = None,
+    lead: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The JSON Message; ``extra_usage``: fields ``usage`` carries besides the counts (``speed``,
-    ``fallback_credit``)."""
+    ``fallback_credit``, ``iterations``); ``lead``: content blocks before the completion's (the
+    ``fallback`` blocks of a served fallback)."""
     usage_of = usage(input_tokens, completion.output_tokens, service_tier)
     if extra_usage:
         usage_of.update(extra_usage)
@@ -40,7 +43,7 @@ def message_object(
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": completion.content(),
+        "content": [*lead, *completion.content()] if lead else completion.content(),
         "stop_reason": completion.stop_reason,
         "stop_sequence": completion.stop_sequence,
         "usage": usage_of,
@@ -128,15 +131,29 @@ def _block_events(index: int, output: Any, ping: bool) -> list[SseEvent]:
     return events
 
 
+def lead_events(lead: Sequence[dict[str, Any]]) -> list[SseEvent]:
+    """Blocks that carry no deltas (a fallback chain's ``fallback`` blocks), at indices 0...: each
+    a ``content_block_start`` with the whole block and its ``content_block_stop``."""
+    events = []
+    for index, block in enumerate(lead):
+        start_event = {"type": "content_block_start", "index": index, "content_block": block}
+        events.append(SseEvent(event("content_block_start", start_event), False))
+        stop_event = {"type": "content_block_stop", "index": index}
+        events.append(SseEvent(event("content_block_stop", stop_event), False))
+    return events
+
+
 def stream_events(
     message_id: str,
     model: str,
     completion: Completion,
     input_tokens: int,
     extra_usage: dict[str, Any] | None = None,
+    lead: Sequence[dict[str, Any]] = (),
 ) -> list[SseEvent]:
     """The SSE events of a streamed answer, in the API's order (a ping after the first block starts);
-    ``extra_usage`` as :func:`message_object`'s (the delta's usage carries no ``speed``)."""
+    ``extra_usage`` and ``lead`` as :func:`message_object`'s: ``speed`` only in the start's usage,
+    ``iterations`` only in the delta's; each ``lead`` block a start and a stop, without deltas."""
     start: dict[str, Any] = {
         "id": message_id,
         "type": "message",
@@ -148,10 +165,11 @@ def stream_events(
         "usage": usage(input_tokens, 1),
     }
     if extra_usage:
-        start["usage"].update(extra_usage)
+        start["usage"].update((k, v) for k, v in extra_usage.items() if k != "iterations")
     events = [SseEvent(event("message_start", {"type": "message_start", "message": start}), False)]
-    for index, output in enumerate(completion.outputs):
-        events.extend(_block_events(index, output, ping=index == 0))
+    events.extend(lead_events(lead))
+    for index, output in enumerate(completion.outputs, len(lead)):
+        events.extend(_block_events(index, output, ping=index == len(lead)))
     if not completion.outputs:
         events.append(SseEvent(event("ping", {"type": "ping"}), False))
     delta_usage = usage(input_tokens, completion.output_tokens)

@@ -13,7 +13,15 @@ from typing import Any
 
 from mockserver.wire.catalogue import Catalogue, ModelEntry
 from mockserver.wire.errors import bounded_list, invalid, not_found
-from mockserver.wire.fallbacks import Credit, check_credit, check_fallbacks, check_speed
+from mockserver.wire.fallbacks import (
+    Credit,
+    Hop,
+    check_credit,
+    check_fallbacks,
+    check_model_speed,
+    check_speed,
+    resolve_chain,
+)
 from mockserver.wire.sampling import check_fixed_sampling, validate_sampling
 from mockserver.wire.tokens import count_input_tokens
 
@@ -128,7 +136,7 @@ class MessageRequest:
     thinking: bool = False  # extended thinking on: the answer starts with a thinking block
     speed: str | None = None  # "fast" | "standard" when sent (echoed as usage.speed)
     credit: Credit | None = None  # the fallback_credit_token presented
-    fallbacks: tuple[dict[str, Any], ...] | str | None = None  # the server-side fallback chain
+    fallbacks: tuple[Hop, ...] | None = None  # the server-side fallback chain (None: not sent)
 
 
 def _is_int(value: Any) -> bool:
@@ -433,6 +441,7 @@ def validate_messages_request(
     entry = resolve_model(model, catalogue)
     if strict:
         check_fixed_sampling(body, entry)
+        check_model_speed(speed, entry)
     if max_tokens > entry.max_tokens:
         raise invalid(
             f"max_tokens: {max_tokens} > {entry.max_tokens}, which is the maximum allowed number of "
@@ -452,7 +461,7 @@ def validate_messages_request(
         thinking=thinking,
         speed=speed,
         credit=credit,
-        fallbacks=fallbacks,
+        fallbacks=resolve_chain(fallbacks, entry, catalogue, max_tokens, speed),
     )
 
 

@@ -1,5 +1,6 @@
-"""Fast mode on POST /v1/messages: ``speed`` accepted ("fast", "standard"), echoed as
-``usage.speed`` (JSON and the stream's message_start), refused when it is anything else, and a
+"""Fast mode on POST /v1/messages: ``speed`` accepted ("fast", "standard") on the models with fast
+mode, echoed as ``usage.speed`` (JSON and the stream's message_start), refused when it is anything
+else, on a model without fast mode, and without the fast-mode beta on a model that needs it; a
 scenario rule with ``match.speed`` that overloads fast capacity while standard is fine."""
 
 from __future__ import annotations
@@ -8,11 +9,14 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, error_message
 
 from mockserver import MockServer
 
-MODEL = "claude-opus-4-6"
+MODEL = "claude-opus-5-5"  # fast mode without a beta
+BETA_FAST = "claude-opus-4-6"  # fast mode with the fast-mode beta only
+NOT_FAST = "claude-sonnet-4-6"  # no fast mode
+FAST_BETA: Any = "fast-mode-2026-02-01"
 SLOW: Any = "slow"  # not a speed the API knows
 HI: Any = [{"role": "user", "content": "hi"}]
 FAST_OVERLOADED = {
@@ -70,6 +74,40 @@ def test_any_other_speed_is_the_api_400(server: MockServer) -> None:
         _client(server).messages.create(model=MODEL, max_tokens=16, speed=SLOW, messages=HI)
     assert err.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert "speed" in err.value.message
+
+
+@pytest.mark.parametrize("speed", ["fast", "standard"])
+def test_a_model_without_fast_mode_refuses_any_speed(server: MockServer, speed: Any) -> None:
+    client = _client(server)
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.messages.create(model=NOT_FAST, max_tokens=16, speed=speed, messages=HI)
+    assert error_message(err) == f"speed: `speed` is not supported for model {NOT_FAST}"
+    assert client.messages.create(model=NOT_FAST, max_tokens=16, messages=HI).usage.speed is None
+
+
+def test_a_model_that_needs_the_fast_mode_beta_refuses_speed_without_it(server: MockServer) -> None:
+    client = _client(server)
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.messages.create(model=BETA_FAST, max_tokens=16, speed="fast", messages=HI)
+    assert FAST_BETA in err.value.message
+    beta = client.beta.messages.create(
+        model=BETA_FAST, max_tokens=16, speed="fast", messages=HI, betas=[FAST_BETA]
+    )
+    assert beta.usage.speed == "fast"
+
+
+def test_lenient_takes_speed_on_any_model() -> None:
+    with MockServer(strict=False) as server:
+        client = _client(server)
+        for model in (NOT_FAST, BETA_FAST):
+            message = client.messages.create(model=model, max_tokens=16, speed="fast", messages=HI)
+            assert message.usage.speed == "fast"
+
+
+def test_the_models_list_names_each_models_fallbacks(server: MockServer) -> None:
+    models = {m.id: m for m in _client(server).beta.models.list(limit=100)}
+    assert models["claude-fable-5-2"].allowed_fallback_models == ["claude-sonnet-5-5", "claude-opus-5-5"]
+    assert models[NOT_FAST].allowed_fallback_models == []
 
 
 def test_fast_capacity_overloaded_while_standard_is_fine() -> None:
