@@ -14,6 +14,7 @@ import pytest
 from tests.support import TEST_KEY, error_message
 
 from mockserver import MockServer
+from mockserver.wire.catalogue import CatalogueError, catalogue_from_data
 
 REFUSER = "claude-fable-5-2"  # allows claude-sonnet-5-5, then claude-opus-5-5
 FIRST, SECOND = "claude-sonnet-5-5", "claude-opus-5-5"
@@ -208,3 +209,30 @@ def test_a_chain_the_api_refuses_is_its_400(
 def test_lenient_takes_a_chain_without_the_beta() -> None:
     with MockServer(scenario=_scenario(_refuse(REFUSER)), strict=False) as server:
         assert _ask(server, fallbacks=[{"model": FIRST}], betas=[]).model == FIRST
+
+
+def test_a_catalogue_file_sets_each_models_fallbacks_and_fast_mode() -> None:
+    loaded = catalogue_from_data(
+        {
+            "models": [
+                {"id": "big", "max_tokens": 10, "allowed_fallback_models": ["small"], "fast_mode": True},
+                {"id": "small", "max_tokens": 10, "fast_mode": True, "fast_mode_beta": True},
+            ]
+        },
+        source="models.yaml",
+    )
+    big, small = loaded.models
+    assert (big.fallback_models, big.fast_mode, big.fast_mode_beta) == (("small",), True, False)
+    assert (small.fallback_models, small.fast_mode_beta) == ((), True)
+    assert big.info()["allowed_fallback_models"] == ["small"]
+    with pytest.raises(
+        CatalogueError, match=r"models\.yaml: models\[0\]: allowed_fallback_models names 'gone'"
+    ):
+        catalogue_from_data(
+            {"models": [{"id": "m", "max_tokens": 1, "allowed_fallback_models": ["gone"]}]},
+            source="models.yaml",
+        )
+    with pytest.raises(CatalogueError, match="field 'fast_mode' must be true or false"):
+        catalogue_from_data({"models": [{"id": "m", "max_tokens": 1, "fast_mode": "yes"}]})
+    with pytest.raises(CatalogueError, match="allowed_fallback_models' must be a list"):
+        catalogue_from_data({"models": [{"id": "m", "max_tokens": 1, "allowed_fallback_models": "small"}]})
