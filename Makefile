@@ -29,7 +29,8 @@ $(DEMO_STAMP): pyproject.toml requirements/constraints.txt
 	@echo "make demo: installed; starting the demo"
 
 # A second, small environment with the newest 1.x SDK: users run both majors, so the
-# status -> exception mapping tests run against both.
+# status -> exception mapping tests, and every route family the 1.x SDK has (test_sdk1_*.py:
+# happy path and a real error, sync and async, strict validation), run against both.
 $(SDK1_STAMP): pyproject.toml requirements/sdk1.txt requirements/constraints.txt
 	test -x $(SDK1_VENV)/bin/python || python3 -m venv $(SDK1_VENV)
 	grep -v '^anthropic==' requirements/constraints.txt > $(SDK1_VENV)/constraints.txt
@@ -80,7 +81,7 @@ stressed: $(STAMP) tests/mockserver/ts/node_modules/.installed services
 	  $(VENV)/bin/pytest -n 2 --benchmark-disable $(PYTEST_ARGS)
 
 sdk1: $(SDK1_STAMP)
-	$(SDK1_VENV)/bin/pytest -q tests/mockserver/test_sdk_mapping*.py
+	$(SDK1_VENV)/bin/pytest -q tests/mockserver/test_sdk_mapping*.py tests/mockserver/test_sdk1_*.py
 
 test: lint typecheck unit sdk1 stressed
 
