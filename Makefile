@@ -81,7 +81,7 @@ stressed: $(STAMP) tests/mockserver/ts/node_modules/.installed services
 	  $(VENV)/bin/pytest -n 2 --benchmark-disable $(PYTEST_ARGS)
 
 sdk1: $(SDK1_STAMP)
-	$(SDK1_VENV)/bin/pytest -q tests/mockserver/test_sdk_mapping*.py tests/mockserver/test_sdk1_*.py
+	$(SDK1_VENV)/bin/pytest -q tests/mockserver/test_sdk_mapping*.py tests/mockserver/test_sdk1_*.py tests/mockserver/test_complete.py
 
 test: lint typecheck unit sdk1 stressed
 
