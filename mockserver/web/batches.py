@@ -35,8 +35,8 @@ def _results_url(request: web.Request, state: MockState, batch: Batch) -> str:
     return base.rstrip("/") + paths.batch_results_path(batch.id)
 
 
-def _errored(error_type: str, message: str) -> dict[str, Any]:
-    return {"type": "errored", "error": error_object(error_type, message)}
+def _errored(error_type: str, message: str, code: str | None = None) -> dict[str, Any]:
+    return {"type": "errored", "error": error_object(error_type, message, code)}
 
 
 def _validated(state: MockState, params: dict[str, Any]) -> MessageRequest | dict[str, Any]:
@@ -50,7 +50,7 @@ def _validated(state: MockState, params: dict[str, Any]) -> MessageRequest | dic
     except RecursionError:
         return _errored("invalid_request_error", "params: nested too deeply")
     except ApiError as err:
-        return _errored(err.error_type, err.message)
+        return _errored(err.error_type, err.message, err.code)
 
 
 def _process_item(state: MockState, request_headers: Mapping[str, str]) -> Processor:

@@ -35,13 +35,15 @@ def _refusal(request: web.Request, state: MockState) -> web.Response | None:
     if token is None:  # nothing proves who asks: Host must be ours (rebinding)
         refused = control_guard.host_refusal(request, state.config.public_url, state.bind_host)
         if refused is not None:
-            return _control_error(refused.status, refused.error_type, refused.message)
+            return _control_error(refused)
         return None
     given = request.headers.get("x-busysignal-token")
     if given is None:
         given = bearer_token(request.headers)
     if not token_matches(given, token):  # constant time
-        return _control_error(401, "authentication_error", "control plane: x-busysignal-token is required")
+        return _control_error(
+            ApiError(401, "authentication_error", "control plane: x-busysignal-token is required")
+        )
     return None
 
 
@@ -56,13 +58,14 @@ def control(inner: ControlWork) -> Handler:
         try:
             return await inner(request, state)
         except ApiError as err:
-            return _control_error(err.status, err.error_type, err.message)
+            return _control_error(err)
 
     return handler
 
 
-def _control_error(status: int, error_type: str, message: str) -> web.Response:
-    return web.Response(status=status, body=error_body(error_type, message, None), content_type=JSON_TYPE)
+def _control_error(err: ApiError) -> web.Response:
+    body = error_body(err.error_type, err.message, None, err.code)
+    return web.Response(status=err.status, body=body, content_type=JSON_TYPE)
 
 
 def _control_json(payload: Any) -> web.Response:

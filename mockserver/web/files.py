@@ -14,9 +14,9 @@ from mockserver.web.bodies import too_large
 from mockserver.web.lifecycle import Exchange, Route
 from mockserver.web.payload import payload_route
 from mockserver.wire import files, paths
+from mockserver.wire.errors import invalid, not_found
 from mockserver.wire.multipart import MULTIPART_OVERHEAD, canonical_body
 from mockserver.wire.paging import cursor_page
-from mockserver.wire.response_headers import JSON_TYPE
 
 
 def _file_id(exchange: Exchange) -> str:
@@ -54,26 +54,15 @@ async def _get(exchange: Exchange, raw: bytes) -> Any:
     return files.files(exchange.state.resources).get(_file_id(exchange))
 
 
-def _coded_error(exchange: Exchange, status: int, error_type: str, message: str, code: str) -> web.Response:
-    """An error answer with ``details.error_code`` (the SDK raises its own class for the code)."""
-    entry = exchange.entry
-    entry.error_type = error_type
-    error = {"type": error_type, "message": message, "details": {"error_code": code}}
-    body = {"type": "error", "error": error, "request_id": entry.request_id}
-    headers = exchange.state.response_headers(entry, {"content-type": JSON_TYPE})
-    return web.Response(status=status, body=json.dumps(body, separators=(",", ":")).encode(), headers=headers)
-
-
 async def _content(exchange: Exchange, raw: bytes) -> Any:
     ident = _file_id(exchange)
     state = exchange.state
     obj, stored = files.content(state.resources, ident)
     if not obj["downloadable"]:
         message = f"File {ident} is not downloadable: only files made by a tool can be downloaded"
-        return _coded_error(exchange, 400, "invalid_request_error", message, "file_not_downloadable")
+        raise invalid(message, code="file_not_downloadable")
     if files.expired(stored, state.config.wall_clock()):
-        message = f"File {ident} has expired: its content is no longer available"
-        return _coded_error(exchange, 404, "not_found_error", message, "file_expired")
+        raise not_found(f"File {ident} has expired: its content is no longer available", code="file_expired")
     headers = state.response_headers(exchange.entry, {"content-type": str(stored["mime_type"])})
     return web.Response(status=200, body=stored["data"], headers=headers)
 

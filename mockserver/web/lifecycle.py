@@ -139,7 +139,7 @@ def lifecycle(
                         raw = await read_limited(request, limit)
                     return await work(exchange, raw)
                 except ApiError as err:
-                    return await send_error(exchange, err)
+                    return await send_error(exchange, err, code=err.code)
             except asyncio.CancelledError:
                 entry.client_gone = True
                 raise
@@ -186,9 +186,15 @@ def send_json(exchange: Exchange, body: bytes, extra: Mapping[str, str]) -> Awai
 
 
 async def send_error(
-    exchange: Exchange, err: ApiError | HttpError, extra: Mapping[str, str] | None = None
+    exchange: Exchange,
+    err: ApiError | HttpError,
+    extra: Mapping[str, str] | None = None,
+    *,
+    code: str | None = None,
 ) -> web.Response:
-    """The API's error body for ``err``, journalled (status and error type)."""
+    """The API's error body for ``err``, journalled (status and error type). ``code``: an
+    ApiError's ``code`` (``error.details.error_code``); a fault's error has none, and passes
+    nothing, so the fault's answer pays for no look-up."""
     state, entry = exchange.state, exchange.entry
     entry.status = status = err.status
     entry.error_type = error_type = err.error_type
@@ -197,7 +203,7 @@ async def send_error(
         headers = state.response_headers(entry, {"content-type": JSON_TYPE}, extra or {}, err.headers)
     else:  # the same headers, from the template (cheaper)
         headers = state.error_headers_for(entry)
-    body = error_body(error_type, err.message, entry.request_id)
+    body = error_body(error_type, err.message, entry.request_id, code)
     return await send(
         exchange.request, entry, web.Response(status=status, body=body, headers=headers), len(body)
     )

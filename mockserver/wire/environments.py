@@ -108,14 +108,17 @@ def updated_environment(env: Obj, body: Any, now: float) -> Obj:
     null or "" is deleted); the 400s for an archived environment or a change of config type."""
     body = managed.body_dict(body, FIELDS)
     if env.get("archived_at") is not None:
-        raise invalid(f"Environment {env['id']} is archived and cannot be updated.")
+        raise invalid(
+            f"Environment {env['id']} is archived and cannot be updated.", code="environment_archived"
+        )
     changed = dict(env)
     if body.get("config") is not None:
         made = config(body["config"])
         if made["type"] != env["config"]["type"]:
             raise invalid(
                 f"config.type: cannot change an environment's config from {env['config']['type']!r}"
-                f" to {made['type']!r}"
+                f" to {made['type']!r}",
+                code="invalid_config_type_change",
             )
         changed["config"] = made
     if "description" in body:  # null clears; "" is stored as ""

@@ -1,5 +1,9 @@
 """Anthropic-shaped errors: which `error.type` and message go with a status, the exception the
-request pipeline raises and the body it becomes."""
+request pipeline raises and the body it becomes.
+
+A refusal the real API names with a stable code carries it as ``code``: its body then holds
+``"details": {"error_code": code}`` inside ``error`` (what the SDK reads as ``APIStatusError.error_code``
+and uses, with the status, to choose its class); a refusal without one has no ``details`` at all."""
 
 from __future__ import annotations
 
@@ -39,7 +43,8 @@ def default_error(status: int) -> tuple[str, str]:
 
 
 class ApiError(Exception):
-    """A request the API refuses; becomes ``{"type":"error","error":{...},"request_id":...}``."""
+    """A request the API refuses; becomes ``{"type":"error","error":{...},"request_id":...}``
+    (with ``error.details.error_code`` when ``code`` names the cause)."""
 
     def __init__(
         self,
@@ -48,34 +53,47 @@ class ApiError(Exception):
         message: str,
         *,
         headers: Mapping[str, str] | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
         self.message = message
         self.headers: Mapping[str, str] = headers or {}
+        self.code = code
 
 
-def invalid(message: str) -> ApiError:
-    return ApiError(400, "invalid_request_error", message)
+def invalid(message: str, *, code: str | None = None) -> ApiError:
+    return ApiError(400, "invalid_request_error", message, code=code)
 
 
-def not_found(message: str) -> ApiError:
-    return ApiError(404, "not_found_error", message)
+def not_found(message: str, *, code: str | None = None) -> ApiError:
+    return ApiError(404, "not_found_error", message, code=code)
 
 
-def error_object(error_type: str, message: str) -> dict[str, object]:
-    return {"type": "error", "error": {"type": error_type, "message": message}}
+def error_object(error_type: str, message: str, code: str | None = None) -> dict[str, object]:
+    """``{"type": "error", "error": {...}}``; ``error.details.error_code`` only when ``code`` is given."""
+    if code is None:
+        return {"type": "error", "error": {"type": error_type, "message": message}}
+    error = {"type": error_type, "message": message, "details": {"error_code": code}}
+    return {"type": "error", "error": error}
 
 
 _error_heads: dict[tuple[str, str], bytes] = {}
 
 
-def error_body(error_type: str, message: str, request_id: str | None) -> bytes:
-    """The compact JSON error body; ``request_id`` (when given) is its last field.
+def error_body(error_type: str, message: str, request_id: str | None, code: str | None = None) -> bytes:
+    """The compact JSON error body; ``request_id`` (when given) is its last field, ``code`` (when
+    given) is ``error.details.error_code``.
 
     A scenario sends the same few errors over and over: the encoded head of each (everything but
-    the request id) is kept, so a repeat costs one id encoding."""
+    the request id) is kept, so a repeat costs one id encoding. A coded refusal is rare and is
+    encoded whole."""
+    if code is not None:
+        coded = error_object(error_type, message, code)
+        if request_id is not None:
+            coded["request_id"] = request_id
+        return json.dumps(coded, separators=(",", ":")).encode()
     if request_id is None:
         return json.dumps(error_object(error_type, message), separators=(",", ":")).encode()
     head = _error_heads.get((error_type, message))

@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 import pytest
+from anthropic.types.beta import BetaEnvironmentArchivedError, BetaInvalidConfigTypeChangeError
 from tests.support import TEST_KEY, error_message, strict_client
 
 from mockserver import MockServer
@@ -46,14 +47,15 @@ def test_environment_crud_and_archive(server: MockServer) -> None:
     assert changed.description == "" and changed.metadata == {"c": "3"}
     assert changed.config.type == "cloud" and changed.config.networking.type == "limited"
     assert changed.config.packages.pip == ["rich"] and envs.retrieve(env.id) == changed
-    with pytest.raises(anthropic.BadRequestError):  # a config cannot change its type
+    with pytest.raises(BetaInvalidConfigTypeChangeError) as changed_type:  # a config keeps its type
         envs.update(env.id, config={"type": "self_hosted"})
+    assert changed_type.value.error_code == "invalid_config_type_change"
     archived = envs.archive(env.id)
     assert archived.archived_at is not None and envs.list().data == []
     assert [e.id for e in envs.list(include_archived=True)] == [env.id]
-    with pytest.raises(anthropic.BadRequestError) as err:
+    with pytest.raises(BetaEnvironmentArchivedError) as err:
         envs.update(env.id, name="again")
-    assert "archived" in error_message(err)
+    assert "archived" in error_message(err) and err.value.error_code == "environment_archived"
     gone = envs.delete(env.id)
     assert gone.id == env.id and gone.type == "environment_deleted"
     with pytest.raises(anthropic.NotFoundError):

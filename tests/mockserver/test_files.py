@@ -9,6 +9,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from anthropic.types import FileExpiredError, FileNotDownloadableError
 from tests.support import TEST_KEY, strict_client
 
 from mockserver import AsyncMockServer, MockServer
@@ -53,6 +54,8 @@ def test_unknown_or_deleted_ids_are_the_real_404_on_every_route() -> None:
             with pytest.raises(anthropic.NotFoundError) as err:
                 call(gone)
             assert err.value.type == "not_found_error" and gone in str(err.value.api_message)
+            assert err.value.error_code is None and err.value.details is None  # no code: no details
+            assert "details" not in err.value.body["error"]  # type: ignore[index]
 
 
 def test_binary_bytes_round_trip_exactly_with_the_beta_client() -> None:
@@ -171,18 +174,20 @@ def test_the_real_services_answers_for_an_upload_it_does_not_give_back_and_an_ex
         client = strict_client(server)
         meta = client.files.upload(file=("a.txt", b"x", "text/plain"))
         assert meta.downloadable is False
-        with pytest.raises(anthropic.BadRequestError) as err:
+        with pytest.raises(FileNotDownloadableError) as err:  # the SDK's class for (400, the code)
             client.files.download(meta.id)
         assert err.value.error_code == "file_not_downloadable"
+        assert err.value.details is not None and err.value.details.error_code == "file_not_downloadable"
     now = [1_000_000.0]
     with MockServer(wall_clock=lambda: now[0]) as server:
         client = strict_client(server)
         meta = client.files.upload(file=("a.txt", b"x", "text/plain"), expires_in_seconds=3600)
         assert client.files.download(meta.id).read() == b"x"
         now[0] += 3600
-        with pytest.raises(anthropic.NotFoundError) as expired:
+        with pytest.raises(FileExpiredError) as expired:  # the SDK's class for (404, the code)
             client.files.download(meta.id)
-        assert expired.value.error_code == "file_expired"
+        assert expired.value.error_code == "file_expired" and expired.value.type == "not_found_error"
+        assert expired.value.request_id == expired.value.body["request_id"]  # type: ignore[index]
         assert client.files.retrieve_metadata(meta.id).id == meta.id  # the metadata stays
 
 

@@ -8,7 +8,7 @@ from multidict import CIMultiDict
 
 from mockserver import MockServer
 from mockserver.journal import KEPT_HEADERS, Journal, kept_header_values
-from mockserver.wire.errors import error_body
+from mockserver.wire.errors import ApiError, error_body, error_object, invalid, not_found
 
 
 def _plain_error_body(error_type: str, message: str, request_id: str | None) -> bytes:
@@ -30,6 +30,37 @@ def test_error_body_repeated_is_byte_identical_to_a_fresh_encoding() -> None:
             assert error_body(error_type, message, request_id) == _plain_error_body(
                 error_type, message, request_id
             )
+
+
+def test_a_code_is_error_details_error_code_and_no_code_is_no_details_key() -> None:
+    plain = error_body("not_found_error", "File file_1 not found", "req_011CAAA")
+    assert plain == (
+        b'{"type":"error","error":{"type":"not_found_error","message":"File file_1 not found"},'
+        b'"request_id":"req_011CAAA"}'
+    )
+    assert error_body("not_found_error", "File file_1 not found", "req_011CAAA", None) == plain
+    coded = error_body("not_found_error", "File file_1 has expired", "req_011CAAB", "file_expired")
+    assert coded == (
+        b'{"type":"error","error":{"type":"not_found_error","message":"File file_1 has expired",'
+        b'"details":{"error_code":"file_expired"}},"request_id":"req_011CAAB"}'
+    )
+    assert error_body("invalid_request_error", "m", None, "file_not_downloadable") == (
+        b'{"type":"error","error":{"type":"invalid_request_error","message":"m",'
+        b'"details":{"error_code":"file_not_downloadable"}}}'
+    )
+    # the coded body is not kept as the uncoded one's head, nor the other way round
+    assert error_body("not_found_error", "File file_1 has expired", "req_011CAAC") == (
+        b'{"type":"error","error":{"type":"not_found_error","message":"File file_1 has expired"},'
+        b'"request_id":"req_011CAAC"}'
+    )
+    assert error_object("api_error", "x") == {"type": "error", "error": {"type": "api_error", "message": "x"}}
+    refused = invalid("m", code="environment_archived")
+    assert (refused.status, refused.error_type, refused.code) == (
+        400,
+        "invalid_request_error",
+        "environment_archived",
+    )
+    assert not_found("m").code is None and ApiError(529, "overloaded_error", "Overloaded").code is None
 
 
 def test_kept_header_values_are_in_kept_order_case_insensitive_and_shared() -> None:
